@@ -1,0 +1,118 @@
+//! The checked application model: what a `wasmhost.toml` means once it has been parsed and
+//! validated (see [`crate::manifest`]). Startup builds the runtime state
+//! ([`crate::runtime`]) from it; nothing here is consulted per request.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::route::Route;
+
+/// A checked application.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// `[application] name`.
+    pub name: String,
+    /// `[application] version`, free text.
+    pub version: Option<String>,
+    /// `[application] description`.
+    pub description: Option<String>,
+    /// `[application] authors`.
+    pub authors: Vec<String>,
+    /// The manifest file, absolute.
+    pub manifest_path: PathBuf,
+    /// The components, in manifest order. Triggers refer to them by index.
+    pub components: Vec<Component>,
+    /// `[[trigger.http]]` entries, in manifest order.
+    pub http_triggers: Vec<HttpTrigger>,
+}
+
+impl App {
+    /// The directory holding the manifest; relative paths in the manifest are resolved from it.
+    pub fn base_dir(&self) -> &Path {
+        self.manifest_path.parent().unwrap_or(Path::new("/"))
+    }
+}
+
+/// A component id: kebab-case (`[a-z][a-z0-9]*` words joined by `-`), as in Spin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId(String);
+
+/// A component id that is not kebab-case.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("component id `{0}` must be kebab-case: lowercase words of letters and digits joined by `-`, starting with a letter")]
+pub struct BadComponentId(pub String);
+
+impl FromStr for ComponentId {
+    type Err = BadComponentId;
+
+    fn from_str(s: &str) -> Result<Self, BadComponentId> {
+        let kebab = s.split('-').all(|word| {
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        }) && s.starts_with(|c: char| c.is_ascii_lowercase());
+        if kebab { Ok(Self(s.to_owned())) } else { Err(BadComponentId(s.to_owned())) }
+    }
+}
+
+impl ComponentId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A place in a file: `file:line:column`, both 1-based (column in characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A component: one Wasm component file and what it may do.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Its id, the key of `[component.<id>]`.
+    pub id: ComponentId,
+    /// `description`.
+    pub description: Option<String>,
+    /// The component file, absolute.
+    pub source: PathBuf,
+    /// Where `source` is written in the manifest, for errors about the file.
+    pub source_location: Location,
+    /// How to build it, if the manifest says.
+    pub build: Option<BuildCommand>,
+}
+
+/// `[component.<id>.build]`: a shell command that produces the component file.
+#[derive(Debug, Clone)]
+pub struct BuildCommand {
+    /// The command line, run with `sh -c`.
+    pub command: String,
+    /// The directory it runs in, absolute (`workdir`, default: the manifest's directory).
+    pub workdir: PathBuf,
+}
+
+/// `[[trigger.http]]`: requests whose path matches `route` go to `component`.
+#[derive(Debug, Clone)]
+pub struct HttpTrigger {
+    /// The route.
+    pub route: Route,
+    /// Index into [`App::components`].
+    pub component: usize,
+}

@@ -1,0 +1,12 @@
+//! Capabilities: what a guest may import, each in its own module, each denied unless the
+//! manifest grants it.
+//!
+//! Every capability has the same host-side shape (as wasmtime's own WASI crates): a context
+//! holding shared state, a view borrowed from the per-request [`crate::state::InstanceState`]
+//! that implements the generated host trait, and an `add_to_linker` used once at startup.
+//!
+//! The WASI 0.2 base (clocks, random, stdio, and the `wasi:cli`/`wasi:filesystem`/
+//! `wasi:sockets` interfaces that Rust's std imports) comes from `wasmtime-wasi`, configured
+//! per instance with no preopened directory, no environment variable and no socket.
+
+pub mod outbound_http;

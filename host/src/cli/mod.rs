@@ -1,0 +1,46 @@
+//! The `wasmhost` command line: one struct per subcommand, each with `run()`. The doc comments
+//! are the help text; every flag also reads a `WASMHOST_*` environment variable.
+
+mod build;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+pub use build::{BuildCommand, build_app};
+pub use serve::ServeCommand;
+
+/// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
+#[derive(Debug, Parser)]
+#[command(name = "wasmhost", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter, in `RUST_LOG` syntax (for example `info` or `wasmhost=debug`).
+    /// Default: `RUST_LOG`, else `info`.
+    #[arg(long, env = "WASMHOST_LOG", global = true)]
+    pub log: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an app: its HTTP routes on `--listen`, one fresh instance per request.
+    Serve(ServeCommand),
+    /// Build an app's components by running each `[component.<id>.build] command`.
+    Build(BuildCommand),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    ///
+    /// # Errors
+    /// Whatever the subcommand reports; `main` prints the whole cause chain.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(serve) => serve.run(),
+            Command::Build(build) => build.run(),
+        }
+    }
+}

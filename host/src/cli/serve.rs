@@ -1,0 +1,108 @@
+//! `wasmhost serve [PATH]`: load the app, compile or load its components from the cache,
+//! pre-instantiate them, then serve the HTTP triggers (and the admin endpoints, if asked).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::compile_cache::CompileCache;
+use crate::engine::EngineSettings;
+use crate::runtime::Runtime;
+use crate::{admin, manifest, server, trigger};
+
+/// Serve an app.
+#[derive(Debug, clap::Args)]
+pub struct ServeCommand {
+    /// The manifest, or a directory holding `wasmhost.toml`.
+    #[arg(default_value = ".", env = "WASMHOST_APP")]
+    pub path: PathBuf,
+
+    /// Address of the public HTTP listener. Port 0 picks a free port; the bound address is
+    /// printed as `Serving http://ADDR`.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin listener (health and readiness endpoints). Off unless given; keep
+    /// it on loopback or a private network.
+    #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Directory of the compile cache. Default: `.wasmhost/cache` next to the manifest.
+    #[arg(long, env = "WASMHOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Run `wasmhost build` on the app before serving it.
+    #[arg(long)]
+    pub build: bool,
+}
+
+impl ServeCommand {
+    /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    /// A bad manifest, a failed build, a missing or invalid component, or an address that
+    /// cannot be bound.
+    pub fn run(self) -> Result<()> {
+        let app = manifest::load(&self.path)?;
+        if self.build {
+            crate::cli::build_app(&app)?;
+        }
+        manifest::check_sources(&app)?;
+
+        let engine = EngineSettings::default().build()?;
+        let cache_dir = self.cache_dir.unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"));
+        let cache = CompileCache::new(cache_dir, &engine);
+        let runtime = Arc::new(Runtime::load(app, &engine, &cache)?);
+
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the tokio runtime")?
+            .block_on(serve(runtime, self.listen, self.admin_listen))
+    }
+}
+
+async fn serve(runtime: Arc<Runtime>, listen: SocketAddr, admin_listen: Option<SocketAddr>) -> Result<()> {
+    let listener = server::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let admin = match admin_listen {
+        Some(admin_addr) => Some(server::bind(admin_addr).await?),
+        None => None,
+    };
+
+    println!("Serving http://{addr}");
+    println!("Available routes:");
+    for (route, target) in runtime.router.entries() {
+        println!("  {}: http://{addr}{route}", runtime.components[target.component].id);
+    }
+    if let Some(admin) = &admin {
+        println!("Admin endpoints on http://{}{}", admin.local_addr()?, admin::HEALTH_PATH);
+    }
+
+    let admin_task = async {
+        match admin {
+            Some(admin) => admin::serve(admin).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = trigger::http::serve(listener, runtime.clone()) => result,
+        result = admin_task => result,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail on Unix");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,113 @@
+//! Startup, step 3: each component is compiled once and cached on disk.
+//!
+//! An entry's file name is `<blake3 of the component bytes>-<engine key>.cwasm`, where the engine
+//! key hashes the wasmtime version and every engine setting that affects compiled code
+//! ([`wasmtime::Engine::precompile_compatibility_hash`]). A warm start maps the entry with
+//! [`Component::deserialize_file`] and runs no Cranelift compile at all.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Whether a component came from the cache or was compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from a cached artifact: no compilation.
+    Hit,
+    /// Compiled now, and the artifact stored for next time.
+    Miss,
+}
+
+impl CacheOutcome {
+    /// `"hit"` or `"miss"`, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+        }
+    }
+}
+
+/// The on-disk cache of compiled components, in one directory.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created on first store) for components compiled by `engine`.
+    ///
+    /// The engine key covers the target, the compiler flags, the tunables, the wasm features and
+    /// the wasmtime version (all part of `precompile_compatibility_hash`). It is hashed with
+    /// std's `DefaultHasher`, which is fixed for a given Rust release; a rebuilt host with
+    /// another Rust only costs one recompile.
+    pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Self { dir: dir.into(), engine_key: format!("{:016x}", hasher.finish()) }
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Loads the component in the file `source`: from the cache when an entry for its exact
+    /// bytes exists, otherwise compiled with `engine` and stored.
+    ///
+    /// A cache entry that fails to load (truncated, or from a different build of wasmtime) is
+    /// replaced by a fresh compile.
+    ///
+    /// # Errors
+    /// `source` cannot be read or is not a valid component; the cache directory cannot be
+    /// written.
+    pub fn load(&self, engine: &Engine, source: &Path) -> Result<(Component, CacheOutcome)> {
+        let bytes = std::fs::read(source)
+            .with_context(|| format!("cannot read component file `{}`", source.display()))?;
+        let entry = self
+            .dir
+            .join(format!("{}-{}.cwasm", blake3::hash(&bytes).to_hex(), self.engine_key));
+        if entry.is_file() {
+            match deserialize(engine, &entry) {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(err) => tracing::warn!(
+                    entry = %entry.display(),
+                    "compile cache entry is unusable, recompiling: {err:#}"
+                ),
+            }
+        }
+        let compiled = engine
+            .precompile_component(&bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot compile component `{}`", source.display()))?;
+        self.store(&entry, &compiled)?;
+        let component = deserialize(engine, &entry)?;
+        Ok((component, CacheOutcome::Miss))
+    }
+
+    /// Writes an entry atomically: a temporary file in the same directory, renamed into place,
+    /// so a concurrent reader never sees half an artifact.
+    fn store(&self, entry: &Path, compiled: &[u8]) -> Result<()> {
+        let context = || format!("cannot write to the compile cache `{}`", self.dir.display());
+        std::fs::create_dir_all(&self.dir).with_context(context)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).with_context(context)?;
+        std::io::Write::write_all(&mut tmp, compiled).with_context(context)?;
+        tmp.persist(entry).map_err(|e| e.error).with_context(context)?;
+        Ok(())
+    }
+}
+
+/// Maps a cache entry.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, entry: &Path) -> Result<Component> {
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output. Entries in this
+    // directory are only ever written by `CompileCache::store` from `precompile_component`, and
+    // wasmtime checks the version and engine settings recorded in the artifact before use.
+    unsafe { Component::deserialize_file(engine, entry) }
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot load compiled component `{}`", entry.display()))
+}

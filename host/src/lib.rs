@@ -1,0 +1,31 @@
+//! # wasmhost
+//!
+//! A WebAssembly edge function host: it serves WASI 0.2 components, one fresh instance per
+//! request, made in microseconds from a precompiled, pre-instantiated component.
+//!
+//! The modules follow the flow of a request:
+//!
+//! Startup, once per app version:
+//! 1. [`manifest`] reads `wasmhost.toml` into raw serde types and checks it into the [`app`]
+//!    model (routes parsed by [`route`]);
+//! 2. [`engine`] makes the one wasmtime engine (pooling allocator, copy-on-write images,
+//!    epochs); [`compile_cache`] compiles each component once and maps it on later starts;
+//! 3. [`runtime`] links every [`capability`], pre-instantiates each component and builds the
+//!    router.
+//!
+//! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
+//! ([`state`]), instantiates, calls the guest and streams the response. [`admin`] serves health
+//! on its own listener. [`cli`] is the `wasmhost` command.
+
+pub mod admin;
+pub mod app;
+pub mod capability;
+pub mod cli;
+pub mod compile_cache;
+pub mod engine;
+pub mod manifest;
+pub mod route;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod trigger;

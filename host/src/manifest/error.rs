@@ -1,0 +1,91 @@
+//! What can be wrong with a manifest. Each error carries the [`Location`] it concerns and
+//! names the field.
+
+use std::path::PathBuf;
+
+use crate::app::{BadComponentId, Location};
+use crate::route::RouteError;
+
+/// A manifest error: where, and what. Displays as `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {kind}")]
+pub struct ManifestError {
+    /// The file, line and column the error concerns (line 0 when the file cannot be read).
+    pub location: Location,
+    /// What is wrong.
+    pub kind: ManifestErrorKind,
+}
+
+/// What is wrong with a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestErrorKind {
+    /// The file cannot be read.
+    #[error("cannot read the manifest: {0}")]
+    Io(String),
+    /// TOML syntax, a missing field, an unknown field or a wrong type (toml's message), with
+    /// the header of the table it is in.
+    #[error("{}{message}", table.as_ref().map(|t| format!("in `{t}`: ")).unwrap_or_default())]
+    Syntax {
+        /// The enclosing table's header line, such as `[component.hello]`.
+        table: Option<String>,
+        /// What toml says is wrong.
+        message: String,
+    },
+    /// `manifest_version` is not 1.
+    #[error("`manifest_version`: version {0} is not supported (this wasmhost reads version 1)")]
+    Version(i64),
+    /// `[application] name` is empty.
+    #[error("`application.name` must not be empty")]
+    EmptyName,
+    /// A `[component.<id>]` key that is not kebab-case.
+    #[error("`component`: {0}")]
+    ComponentId(BadComponentId),
+    /// A route that does not parse.
+    #[error("`trigger.http[{index}].route`: {error}")]
+    Route {
+        /// Index of the trigger in `[[trigger.http]]`, from 0.
+        index: usize,
+        /// Why.
+        error: RouteError,
+    },
+    /// A route that matches the same paths as an earlier one.
+    #[error("`trigger.http[{index}].route`: route `{route}` matches the same paths as route `{first}` on line {first_line}")]
+    DuplicateRoute {
+        /// Index of the trigger in `[[trigger.http]]`, from 0.
+        index: usize,
+        /// The duplicate.
+        route: String,
+        /// The earlier route.
+        first: String,
+        /// The earlier route's line.
+        first_line: usize,
+    },
+    /// A trigger naming a component that is not defined.
+    #[error("`trigger.http[{index}].component`: no component `{id}` is defined (defined: {})", list(defined))]
+    UnknownComponent {
+        /// Index of the trigger in `[[trigger.http]]`, from 0.
+        index: usize,
+        /// The name used.
+        id: String,
+        /// The ids that are defined.
+        defined: Vec<String>,
+    },
+    /// A component file that does not exist.
+    #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
+    MissingSource {
+        /// The component.
+        id: String,
+        /// The absolute path looked for.
+        path: PathBuf,
+        /// Whether the component has a build command.
+        has_build: bool,
+    },
+}
+
+fn list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,199 @@
+//! Startup, step 1 and 2: read `wasmhost.toml` into raw serde types ([`raw`]), then check and
+//! resolve them into the [`App`] model. Every error names the file, line, column and field.
+//!
+//! The format (manifest version 1):
+//!
+//! ```toml
+//! manifest_version = 1
+//! [application]
+//! name = "hello"
+//!
+//! [[trigger.http]]
+//! route = "/hello/:name"        # see crate::route for the syntax
+//! component = "hello"
+//!
+//! [component.hello]
+//! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
+//! [component.hello.build]
+//! command = "cargo build --release --target wasm32-wasip2"
+//! workdir = "."                                         # optional, relative to this file
+//! ```
+
+mod error;
+mod raw;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use error::{ManifestError, ManifestErrorKind};
+use raw::RawManifest;
+use toml::Spanned;
+
+use crate::app::{App, BuildCommand, Component, ComponentId, HttpTrigger, Location};
+use crate::route::Route;
+
+/// The file name looked for when a directory is given.
+pub const MANIFEST_FILE: &str = "wasmhost.toml";
+
+/// Resolves a path given on the command line to a manifest file: a directory means its
+/// `wasmhost.toml`.
+pub fn manifest_path(path: &Path) -> PathBuf {
+    if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_owned() }
+}
+
+/// Reads and checks the manifest at `path` (a file, or a directory holding `wasmhost.toml`).
+///
+/// Component files are not required to exist yet (they may still have to be built); call
+/// [`check_sources`] before loading them.
+///
+/// # Errors
+/// [`ManifestError`] for an unreadable file, TOML syntax, an unknown or missing field, a
+/// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
+/// route that duplicates another, or a trigger naming an undefined component.
+pub fn load(path: &Path) -> Result<App, ManifestError> {
+    let file = std::path::absolute(manifest_path(path)).unwrap_or_else(|_| manifest_path(path));
+    let text = std::fs::read_to_string(&file).map_err(|err| ManifestError {
+        location: Location { file: file.clone(), line: 0, column: 0 },
+        kind: ManifestErrorKind::Io(err.to_string()),
+    })?;
+    parse(&file, &text)
+}
+
+/// Checks and resolves manifest `text` read from `file` (absolute). See [`load`].
+///
+/// # Errors
+/// As [`load`], but never an I/O error.
+pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
+    let doc = Doc { file, text };
+    let raw: RawManifest = toml::from_str(text).map_err(|err| {
+        let span = err.span().unwrap_or(0..0);
+        let table = doc.table_at(span.start).map(str::to_owned);
+        doc.error(span, ManifestErrorKind::Syntax { table, message: err.message().to_owned() })
+    })?;
+
+    if *raw.manifest_version.get_ref() != 1 {
+        return Err(doc.error(
+            raw.manifest_version.span(),
+            ManifestErrorKind::Version(*raw.manifest_version.get_ref()),
+        ));
+    }
+    let name = raw.application.name.get_ref().trim();
+    if name.is_empty() {
+        return Err(doc.error(raw.application.name.span(), ManifestErrorKind::EmptyName));
+    }
+
+    let base = file.parent().unwrap_or(Path::new("/"));
+    let mut components = Vec::with_capacity(raw.component.len());
+    let mut index = HashMap::new();
+    for (key, component) in &raw.component {
+        let id: ComponentId = key
+            .get_ref()
+            .parse()
+            .map_err(|err| doc.error(key.span(), ManifestErrorKind::ComponentId(err)))?;
+        let build = component.build.as_ref().map(|build| BuildCommand {
+            command: build.command.get_ref().clone(),
+            workdir: build.workdir.as_ref().map_or_else(|| base.to_owned(), |w| base.join(w.get_ref())),
+        });
+        index.insert(key.get_ref().clone(), components.len());
+        components.push(Component {
+            id,
+            description: component.description.clone(),
+            source: base.join(component.source.get_ref()),
+            source_location: doc.location(component.source.span()),
+            build,
+        });
+    }
+
+    let mut http_triggers = Vec::with_capacity(raw.trigger.http.len());
+    let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
+    for (i, trigger) in raw.trigger.http.iter().enumerate() {
+        let route: Route = trigger.route.get_ref().parse().map_err(|err| {
+            doc.error(trigger.route.span(), ManifestErrorKind::Route { index: i, error: err })
+        })?;
+        if let Some(first) = seen.insert(route.shape(), &trigger.route) {
+            return Err(doc.error(
+                trigger.route.span(),
+                ManifestErrorKind::DuplicateRoute {
+                    index: i,
+                    route: route.to_string(),
+                    first: first.get_ref().clone(),
+                    first_line: doc.location(first.span()).line,
+                },
+            ));
+        }
+        let Some(&component) = index.get(trigger.component.get_ref()) else {
+            return Err(doc.error(
+                trigger.component.span(),
+                ManifestErrorKind::UnknownComponent {
+                    index: i,
+                    id: trigger.component.get_ref().clone(),
+                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+                },
+            ));
+        };
+        http_triggers.push(HttpTrigger { route, component });
+    }
+
+    Ok(App {
+        name: name.to_owned(),
+        version: raw.application.version,
+        description: raw.application.description,
+        authors: raw.application.authors,
+        manifest_path: file.to_owned(),
+        components,
+        http_triggers,
+    })
+}
+
+/// Checks that every component's `source` file exists.
+///
+/// # Errors
+/// [`ManifestErrorKind::MissingSource`] at the `source` field of the first missing file.
+pub fn check_sources(app: &App) -> Result<(), ManifestError> {
+    for component in &app.components {
+        if !component.source.is_file() {
+            return Err(ManifestError {
+                location: component.source_location.clone(),
+                kind: ManifestErrorKind::MissingSource {
+                    id: component.id.to_string(),
+                    path: component.source.clone(),
+                    has_build: component.build.is_some(),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The manifest text, for turning byte spans into line and column.
+struct Doc<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Doc<'_> {
+    fn location(&self, span: Range<usize>) -> Location {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location { file: self.file.to_owned(), line, column }
+    }
+
+    /// The header of the table that holds byte `offset` (`[component.hello]`), if any.
+    fn table_at(&self, offset: usize) -> Option<&str> {
+        let end = self.text[offset.min(self.text.len())..].find('\n').map_or(self.text.len(), |n| offset + n);
+        self.text[..end]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|line| line.starts_with('['))
+    }
+
+    fn error(&self, span: Range<usize>, kind: ManifestErrorKind) -> ManifestError {
+        ManifestError { location: self.location(span), kind }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! The manifest exactly as written: serde types for `wasmhost.toml`, with spans so that every
+//! later error can point at a file, line and column. Unknown fields are rejected.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole manifest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub manifest_version: Spanned<i64>,
+    pub application: RawApplication,
+    #[serde(default)]
+    pub trigger: RawTriggers,
+    #[serde(default)]
+    pub component: BTreeMap<Spanned<String>, RawComponent>,
+}
+
+/// `[application]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+}
+
+/// `[trigger]`: one array of tables per trigger type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTriggers {
+    #[serde(default)]
+    pub http: Vec<RawHttpTrigger>,
+}
+
+/// One `[[trigger.http]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpTrigger {
+    pub route: Spanned<String>,
+    pub component: Spanned<String>,
+}
+
+/// One `[component.<id>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponent {
+    pub source: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub build: Option<RawBuild>,
+}
+
+/// `[component.<id>.build]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuild {
+    pub command: Spanned<String>,
+    #[serde(default)]
+    pub workdir: Option<Spanned<String>>,
+}

@@ -1,0 +1,112 @@
+//! Manifest checks. The error texts are snapshots (`host/src/manifest/snapshots/`): they are
+//! the user interface of a bad manifest.
+
+use std::path::Path;
+
+use super::*;
+
+const FILE: &str = "/app/wasmhost.toml";
+
+fn error(text: &str) -> String {
+    parse(Path::new(FILE), text).unwrap_err().to_string()
+}
+
+const GOOD: &str = r#"manifest_version = 1
+[application]
+name = "demo"
+
+[[trigger.http]]
+route = "/hello/:name"
+component = "hello"
+
+[[trigger.http]]
+route = "/static/..."
+component = "files"
+
+[component.hello]
+source = "hello.wasm"
+[component.hello.build]
+command = "cargo build"
+workdir = "hello"
+
+[component.files]
+source = "/abs/files.wasm"
+"#;
+
+#[test]
+fn good_manifest_resolves_paths_and_components() {
+    let app = parse(Path::new(FILE), GOOD).unwrap();
+    assert_eq!(app.name, "demo");
+    assert_eq!(app.components.len(), 2);
+    let hello = &app.components[app.http_triggers[0].component];
+    assert_eq!(hello.id.as_str(), "hello");
+    assert_eq!(hello.source, Path::new("/app/hello.wasm"));
+    assert_eq!(hello.source_location.to_string(), "/app/wasmhost.toml:14:10");
+    let build = hello.build.as_ref().unwrap();
+    assert_eq!((build.command.as_str(), build.workdir.as_path()), ("cargo build", Path::new("/app/hello")));
+    let files = &app.components[app.http_triggers[1].component];
+    assert_eq!(files.source, Path::new("/abs/files.wasm"));
+    assert!(app.http_triggers[1].route.is_wildcard());
+}
+
+#[test]
+fn unknown_field() {
+    insta::assert_snapshot!(error(&GOOD.replace("workdir", "work_dir")));
+}
+
+#[test]
+fn unknown_component() {
+    insta::assert_snapshot!(error(&GOOD.replace("component = \"files\"", "component = \"file\"")));
+}
+
+#[test]
+fn duplicate_route() {
+    insta::assert_snapshot!(error(&GOOD.replace("/static/...", "/hello/:who")));
+}
+
+#[test]
+fn bad_route_syntax() {
+    insta::assert_snapshot!(error(&GOOD.replace("/static/...", "/static/.../x")));
+}
+
+#[test]
+fn missing_file() {
+    let app = parse(Path::new(FILE), GOOD).unwrap();
+    insta::assert_snapshot!(check_sources(&app).unwrap_err().to_string());
+}
+
+#[test]
+fn missing_field() {
+    insta::assert_snapshot!(error(&GOOD.replace("source = \"/abs/files.wasm\"", "")));
+}
+
+#[test]
+fn bad_component_id() {
+    insta::assert_snapshot!(error(&GOOD.replace("component.files]", "component.Files]")));
+}
+
+#[test]
+fn unsupported_version() {
+    insta::assert_snapshot!(error(&GOOD.replace("manifest_version = 1", "manifest_version = 2")));
+}
+
+#[test]
+fn toml_syntax_error() {
+    insta::assert_snapshot!(error(&GOOD.replace("name = \"demo\"", "name = demo")));
+}
+
+#[test]
+fn unreadable_file_names_it() {
+    let err = load(Path::new("/nonexistent/dir/wasmhost.toml")).unwrap_err().to_string();
+    assert!(err.starts_with("/nonexistent/dir/wasmhost.toml:0:0: cannot read the manifest"), "{err}");
+}
+
+#[test]
+fn kebab_case_ids() {
+    for good in ["a", "hello", "hello-world", "v2", "a1-b2"] {
+        assert!(good.parse::<ComponentId>().is_ok(), "{good}");
+    }
+    for bad in ["", "Hello", "hello_world", "-a", "a-", "a--b", "2a", "a.b"] {
+        assert!(bad.parse::<ComponentId>().is_err(), "{bad}");
+    }
+}

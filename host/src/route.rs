@@ -1,0 +1,366 @@
+//! HTTP routes: parsed once at startup from `[[trigger.http]] route`, matched per request.
+//!
+//! Syntax (as Spin's):
+//! - exact: `/a/b` matches only `/a/b`;
+//! - parameter: `/users/:id` matches one non-empty segment and binds it to `id`;
+//! - trailing wildcard: `/static/...` matches `/static` and everything below it.
+//!
+//! The most specific route wins, segment by segment: a literal beats a parameter, which beats
+//! the wildcard. Matching runs on a radix tree ([`matchit`]) built at startup, so the
+//! per-request cost is one tree walk and no allocation.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A checked route, for example `/users/:id` or `/static/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    Wildcard,
+}
+
+/// Why a route string is not a valid route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The route does not begin with `/`.
+    #[error("route `{0}` must start with `/`")]
+    NoLeadingSlash(String),
+    /// `//` or a trailing `/` (other than the root route `/`).
+    #[error("route `{0}` has an empty segment (`//` or a trailing `/`)")]
+    EmptySegment(String),
+    /// `...` somewhere other than the last segment.
+    #[error("route `{0}`: the wildcard `...` may only be the last segment")]
+    WildcardNotLast(String),
+    /// A `:name` whose name is empty or not `[A-Za-z_][A-Za-z0-9_-]*`.
+    #[error("route `{route}`: parameter `:{name}` must be a name of letters, digits, `_` or `-`")]
+    BadParam {
+        /// The whole route.
+        route: String,
+        /// The parameter name as written.
+        name: String,
+    },
+    /// The same parameter name twice in one route.
+    #[error("route `{route}`: parameter `:{name}` appears twice")]
+    DuplicateParam {
+        /// The whole route.
+        route: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A character with a meaning in other routers' syntaxes (`{`, `}`, `*`), or `?` / `#`.
+    #[error("route `{route}`: character `{ch}` is not allowed in a route")]
+    BadChar {
+        /// The whole route.
+        route: String,
+        /// The character.
+        ch: char,
+    },
+}
+
+impl FromStr for Route {
+    type Err = RouteError;
+
+    fn from_str(text: &str) -> Result<Self, RouteError> {
+        let Some(rest) = text.strip_prefix('/') else {
+            return Err(RouteError::NoLeadingSlash(text.to_owned()));
+        };
+        if let Some(ch) = text.chars().find(|c| matches!(c, '{' | '}' | '*' | '?' | '#')) {
+            return Err(RouteError::BadChar { route: text.to_owned(), ch });
+        }
+        let mut segments = Vec::new();
+        if !rest.is_empty() {
+            let parts: Vec<&str> = rest.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let segment = match *part {
+                    "" => return Err(RouteError::EmptySegment(text.to_owned())),
+                    "..." if i + 1 == parts.len() => Segment::Wildcard,
+                    "..." => return Err(RouteError::WildcardNotLast(text.to_owned())),
+                    param if param.starts_with(':') => {
+                        let name = &param[1..];
+                        if !is_param_name(name) {
+                            return Err(RouteError::BadParam {
+                                route: text.to_owned(),
+                                name: name.to_owned(),
+                            });
+                        }
+                        if segments.contains(&Segment::Param(name.to_owned())) {
+                            return Err(RouteError::DuplicateParam {
+                                route: text.to_owned(),
+                                name: name.to_owned(),
+                            });
+                        }
+                        Segment::Param(name.to_owned())
+                    }
+                    literal => Segment::Literal(literal.to_owned()),
+                };
+                segments.push(segment);
+            }
+        }
+        Ok(Self { text: text.to_owned(), segments })
+    }
+}
+
+fn is_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Route {
+    /// The route as written in the manifest.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parameter names, in path order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether the route ends in the wildcard `...`.
+    pub fn is_wildcard(&self) -> bool {
+        self.segments.last() == Some(&Segment::Wildcard)
+    }
+
+    /// The route with parameter names erased: two routes with the same shape match exactly the
+    /// same paths, so a manifest may not declare both.
+    pub fn shape(&self) -> String {
+        self.pattern(|_| ":".to_owned(), "...")
+    }
+
+    /// The matchit pattern. Parameters are named by position (`{p0}`, `{p1}`, ..) so that routes
+    /// naming the same position differently (`/a/:x/b`, `/a/:y/c`) do not conflict in the tree.
+    fn matchit_pattern(&self) -> String {
+        self.pattern(|i| format!("{{p{i}}}"), "{*tail}")
+    }
+
+    fn pattern(&self, param: impl Fn(usize) -> String, wildcard: &str) -> String {
+        let mut out = String::new();
+        for (i, segment) in self.segments.iter().enumerate() {
+            out.push('/');
+            match segment {
+                Segment::Literal(lit) => out.push_str(lit),
+                Segment::Param(_) => out.push_str(&param(i)),
+                Segment::Wildcard => out.push_str(wildcard),
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// For a wildcard route, the pattern of its bare prefix (`/static/...` → `/static`).
+    fn matchit_prefix(&self) -> Option<String> {
+        self.is_wildcard().then(|| {
+            let mut prefix = Self { text: String::new(), segments: self.segments.clone() };
+            prefix.segments.pop();
+            prefix.matchit_pattern()
+        })
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A routing table from [`Route`]s to values of type `T`, built once at startup.
+#[derive(Debug)]
+pub struct Router<T> {
+    tree: matchit::Router<usize>,
+    entries: Vec<(Route, T)>,
+}
+
+/// A successful match: the route's value, its parameter values in path order, and the
+/// wildcard tail.
+#[derive(Debug)]
+pub struct RouteMatch<'r, 'p, T> {
+    /// The value stored with the matched route.
+    pub value: &'r T,
+    /// The matched route.
+    pub route: &'r Route,
+    params: matchit::Params<'r, 'p>,
+    path: &'p str,
+}
+
+impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
+    /// The values of the route's parameters, in the order of [`Route::params`], as they appear
+    /// in the path (still percent-encoded).
+    pub fn param_values(&self) -> impl Iterator<Item = &'p str> + '_ {
+        self.params.iter().filter(|(k, _)| *k != "tail").map(|(_, v)| v)
+    }
+
+    /// For a wildcard route, the matched tail with its leading `/` (empty when the path was the
+    /// bare prefix); empty for other routes.
+    pub fn path_info(&self) -> Option<&'p str> {
+        if !self.route.is_wildcard() {
+            return None;
+        }
+        // The tail is a suffix of the path; include the `/` just before it.
+        let tail = self.params.get("tail").unwrap_or("");
+        Some(if tail.is_empty() { "" } else { &self.path[self.path.len() - tail.len() - 1..] })
+    }
+}
+
+/// Two routes the routing tree cannot hold together.
+#[derive(Debug, thiserror::Error)]
+#[error("routes `{first}` and `{second}` match the same paths")]
+pub struct RouteConflict {
+    /// Index of the route registered first.
+    pub first: usize,
+    /// Index of the route that conflicts with it.
+    pub second: usize,
+}
+
+impl<T> Router<T> {
+    /// Builds the table. Routes with the same [`Route::shape`] conflict.
+    ///
+    /// # Errors
+    /// [`RouteConflict`] with the indices (in input order) of two routes that match the same
+    /// paths.
+    pub fn new(routes: impl IntoIterator<Item = (Route, T)>) -> Result<Self, RouteConflict> {
+        let entries: Vec<(Route, T)> = routes.into_iter().collect();
+        let mut tree = matchit::Router::new();
+        let mut shapes = std::collections::HashMap::new();
+        for (i, (route, _)) in entries.iter().enumerate() {
+            if let Some(&first) = shapes.get(&route.shape()) {
+                return Err(RouteConflict { first, second: i });
+            }
+            shapes.insert(route.shape(), i);
+            tree.insert(route.matchit_pattern(), i)
+                .map_err(|_| RouteConflict { first: i, second: i })?;
+        }
+        // The bare prefix of a wildcard (`/static` for `/static/...`) goes in last, where no
+        // exact route already claims it.
+        for (i, (route, _)) in entries.iter().enumerate() {
+            if let Some(prefix) = route.matchit_prefix() {
+                let _ = tree.insert(prefix, i);
+            }
+        }
+        Ok(Self { tree, entries })
+    }
+
+    /// Finds the most specific route for `path` (the URI path, without the query).
+    pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<RouteMatch<'r, 'p, T>> {
+        let matched = self.tree.at(path).ok()?;
+        let (route, value) = &self.entries[*matched.value];
+        Some(RouteMatch { value, route, params: matched.params, path })
+    }
+
+    /// The routes and their values, in manifest order.
+    pub fn entries(&self) -> &[(Route, T)] {
+        &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(routes: &[&str]) -> Router<usize> {
+        Router::new(routes.iter().enumerate().map(|(i, r)| (r.parse().unwrap(), i))).unwrap()
+    }
+
+    fn matched(router: &Router<usize>, path: &str) -> Option<(String, Vec<String>, Option<String>)> {
+        router.at(path).map(|m| {
+            (
+                m.route.as_str().to_owned(),
+                m.param_values().map(str::to_owned).collect(),
+                m.path_info().map(str::to_owned),
+            )
+        })
+    }
+
+    #[test]
+    fn parses_the_three_kinds_of_segment() {
+        let route: Route = "/users/:id/files/...".parse().unwrap();
+        assert_eq!(route.params().collect::<Vec<_>>(), ["id"]);
+        assert!(route.is_wildcard());
+        assert_eq!(route.shape(), "/users/:/files/...");
+        assert_eq!("/".parse::<Route>().unwrap().shape(), "/");
+        assert_eq!("/...".parse::<Route>().unwrap().shape(), "/...");
+    }
+
+    #[test]
+    fn rejects_bad_syntax() {
+        let err = |s: &str| s.parse::<Route>().unwrap_err().to_string();
+        assert_eq!(err("users"), "route `users` must start with `/`");
+        assert_eq!(err("/a//b"), "route `/a//b` has an empty segment (`//` or a trailing `/`)");
+        assert_eq!(err("/a/"), "route `/a/` has an empty segment (`//` or a trailing `/`)");
+        assert_eq!(err("/.../a"), "route `/.../a`: the wildcard `...` may only be the last segment");
+        assert_eq!(
+            err("/a/:"),
+            "route `/a/:`: parameter `:` must be a name of letters, digits, `_` or `-`"
+        );
+        assert_eq!(err("/a/:x/:x"), "route `/a/:x/:x`: parameter `:x` appears twice");
+        assert_eq!(err("/a/{id}"), "route `/a/{id}`: character `{` is not allowed in a route");
+        assert_eq!(err("/a/*"), "route `/a/*`: character `*` is not allowed in a route");
+    }
+
+    #[test]
+    fn most_specific_route_wins() {
+        let r = router(&["/...", "/users/:id", "/users/me", "/users/:id/...", "/static/..."]);
+        assert_eq!(matched(&r, "/users/me").unwrap().0, "/users/me");
+        assert_eq!(
+            matched(&r, "/users/42").unwrap(),
+            ("/users/:id".to_owned(), vec!["42".to_owned()], None)
+        );
+        assert_eq!(
+            matched(&r, "/users/42/a/b").unwrap(),
+            ("/users/:id/...".to_owned(), vec!["42".to_owned()], Some("/a/b".to_owned()))
+        );
+        assert_eq!(matched(&r, "/static").unwrap().2, Some(String::new()));
+        assert_eq!(matched(&r, "/static/css/x.css").unwrap().2, Some("/css/x.css".to_owned()));
+        assert_eq!(matched(&r, "/other/thing").unwrap().0, "/...");
+        assert_eq!(matched(&r, "/").unwrap().0, "/...");
+    }
+
+    #[test]
+    fn exact_routes_match_only_themselves() {
+        let r = router(&["/a/b", "/"]);
+        assert!(matched(&r, "/a/b").is_some());
+        assert!(matched(&r, "/a").is_none());
+        assert!(matched(&r, "/a/b/c").is_none());
+        assert!(matched(&r, "/a/b/").is_none());
+        assert_eq!(matched(&r, "/").unwrap().0, "/");
+    }
+
+    #[test]
+    fn params_match_one_nonempty_segment() {
+        let r = router(&["/users/:id"]);
+        assert!(matched(&r, "/users/").is_none());
+        assert!(matched(&r, "/users/1/2").is_none());
+    }
+
+    #[test]
+    fn differently_named_params_at_one_position_coexist() {
+        let r = router(&["/a/:x/b", "/a/:y/c"]);
+        assert_eq!(matched(&r, "/a/1/c").unwrap().0, "/a/:y/c");
+    }
+
+    #[test]
+    fn exact_route_beats_wildcard_prefix() {
+        let r = router(&["/static/...", "/static"]);
+        assert_eq!(matched(&r, "/static").unwrap().0, "/static");
+        assert_eq!(matched(&r, "/static/x").unwrap().0, "/static/...");
+    }
+
+    #[test]
+    fn same_shape_conflicts() {
+        let routes = ["/users/:id", "/users/:name"].map(|r| (r.parse::<Route>().unwrap(), ()));
+        let err = Router::new(routes).unwrap_err();
+        assert_eq!((err.first, err.second), (0, 1));
+    }
+}

@@ -1,0 +1,99 @@
+//! Startup, steps 3 to 5, and the runtime state every request reads.
+//!
+//! [`Runtime::load`] turns a checked [`App`] into compiled components (through the
+//! [`CompileCache`]), pre-instantiates each one once against the one [`Linker`] that holds every
+//! capability (`ProxyPre`), and builds the HTTP router. Per request, [`Runtime::new_store`] makes
+//! the small per-instance [`Store`]; nothing on that path parses, compiles or looks up by string.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::app::{App, ComponentId};
+use crate::compile_cache::{CacheOutcome, CompileCache};
+use crate::route::Router;
+use crate::trigger::http::HttpRoute;
+use crate::state::InstanceState;
+
+/// CPU time one call may run, in epoch ticks of [`crate::engine::EPOCH_TICK`] (10 ms): 1 s.
+/// The guest yields to the async runtime at every tick, so a busy guest never starves others.
+pub const CPU_DEADLINE_TICKS: u32 = 100;
+
+/// A component ready to serve: compiled, linked and pre-instantiated.
+pub struct LoadedComponent {
+    /// The component's id.
+    pub id: ComponentId,
+    /// The pre-instantiated `wasi:http/proxy` component.
+    pub pre: ProxyPre<InstanceState>,
+    /// Whether its compiled code came from the compile cache.
+    pub cache: CacheOutcome,
+}
+
+/// The loaded application: what every request reads, shared behind an `Arc`.
+pub struct Runtime {
+    /// The checked application.
+    pub app: App,
+    /// Loaded components, in the order of [`App::components`].
+    pub components: Vec<LoadedComponent>,
+    /// The HTTP routing table.
+    pub router: Router<HttpRoute>,
+    engine: Engine,
+}
+
+impl Runtime {
+    /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
+    /// and builds its router. Logs one line per component with its cache outcome.
+    ///
+    /// # Errors
+    /// A component file that cannot be read or compiled, a component that imports something
+    /// no capability provides, or one that does not export `wasi:http/incoming-handler`; each
+    /// error names the component.
+    pub fn load(app: App, engine: &Engine, cache: &CompileCache) -> Result<Self> {
+        let mut linker = Linker::<InstanceState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+
+        let mut components = Vec::with_capacity(app.components.len());
+        for component in &app.components {
+            let started = Instant::now();
+            let context = || {
+                format!("component `{}` ({})", component.id, component.source.display())
+            };
+            let (compiled, outcome) = cache.load(engine, &component.source).with_context(context)?;
+            let pre = linker
+                .instantiate_pre(&compiled)
+                .and_then(ProxyPre::new)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{}: cannot be served as a wasi:http/proxy component", context()))?;
+            tracing::info!(
+                component = %component.id,
+                cache = %outcome.as_str(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "component ready",
+            );
+            components.push(LoadedComponent { id: component.id.clone(), pre, cache: outcome });
+        }
+
+        let router = crate::trigger::http::router(&app)?;
+        Ok(Self { app, components, router, engine: engine.clone() })
+    }
+
+    /// A new store for one instance, with its CPU deadline set.
+    pub fn new_store(&self) -> Store<InstanceState> {
+        let mut store = Store::new(&self.engine, InstanceState::new());
+        let mut ticks_left = CPU_DEADLINE_TICKS;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks_left = ticks_left.saturating_sub(1);
+            if ticks_left == 0 {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+}

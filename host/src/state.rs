@@ -1,0 +1,54 @@
+//! Per request: the data of one [`wasmtime::Store`], built fresh for every instance and
+//! dropped with it.
+//!
+//! It holds the resource table, the WASI context (no preopens, no environment, no sockets;
+//! guest stdout and stderr go to the host's), the `wasi:http` context, and each capability's
+//! per-instance policy.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::capability::outbound_http::OutboundHttp;
+
+/// The state of one instance.
+pub struct InstanceState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound_http: OutboundHttp,
+}
+
+impl InstanceState {
+    /// A fresh state with nothing granted beyond the WASI 0.2 base.
+    pub fn new() -> Self {
+        Self {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            outbound_http: OutboundHttp,
+        }
+    }
+}
+
+impl Default for InstanceState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound_http,
+        }
+    }
+}

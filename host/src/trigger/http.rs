@@ -1,0 +1,176 @@
+//! The HTTP trigger: the per-request path.
+//!
+//! accept → [`Router::at`] → routing headers → [`Runtime::new_store`] → instantiate from the
+//! `ProxyPre` → call `wasi:http/incoming-handler.handle` → stream the response body → drop the
+//! store. Request and response bodies stream both ways; neither is buffered whole.
+//!
+//! Outcomes: no route → 404; a guest trap or a guest that never sends a response → 500, logged
+//! with the component id and the trap, and the host goes on serving.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::app::App;
+use crate::route::Router;
+use crate::runtime::Runtime;
+use crate::server::text;
+
+/// Headers wasmhost sets on every routed request. Any header of the same names sent by the
+/// client is removed first, so a guest can trust them.
+pub mod headers {
+    use http::HeaderName;
+
+    /// Prefix of every wasmhost request header.
+    pub const PREFIX: &str = "wasmhost-";
+    /// The manifest route that matched, as written (`/users/:id`).
+    pub const ROUTE: HeaderName = HeaderName::from_static("wasmhost-route");
+    /// The wildcard tail with its leading `/` (`/a/b` for `/static/...` and `/static/a/b`),
+    /// empty for the bare prefix; absent for routes without a wildcard.
+    pub const PATH_INFO: HeaderName = HeaderName::from_static("wasmhost-path-info");
+    /// The client's socket address, `ip:port`.
+    pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("wasmhost-client-addr");
+    /// Prefix of one header per route parameter: `wasmhost-param-<name>` (name lowercased).
+    pub const PARAM_PREFIX: &str = "wasmhost-param-";
+}
+
+/// What an HTTP route leads to, with the header names and values it adds to requests, made once
+/// at startup.
+#[derive(Debug)]
+pub struct HttpRoute {
+    /// Index into [`Runtime::components`].
+    pub component: usize,
+    /// The value of `wasmhost-route`.
+    pub route_header: HeaderValue,
+    /// `wasmhost-param-<name>` for each route parameter, in path order.
+    pub param_headers: Vec<HeaderName>,
+}
+
+/// Builds the routing table of `app`'s `[[trigger.http]]` entries.
+///
+/// # Errors
+/// Two routes matching the same paths; [`crate::manifest::load`] already rejects those, so
+/// this only fails for an `App` built by hand.
+pub fn router(app: &App) -> Result<Router<HttpRoute>> {
+    let routes = app.http_triggers.iter().map(|trigger| {
+        let param_headers = trigger
+            .route
+            .params()
+            .map(|name| {
+                let name = format!("{}{}", headers::PARAM_PREFIX, name.to_ascii_lowercase());
+                HeaderName::try_from(name).expect("a parsed parameter name is a valid header name")
+            })
+            .collect();
+        let route_header = HeaderValue::from_str(trigger.route.as_str())
+            .expect("a parsed route is a valid header value");
+        (trigger.route.clone(), HttpRoute { component: trigger.component, route_header, param_headers })
+    });
+    Router::new(routes).map_err(|conflict| {
+        anyhow::anyhow!(
+            "routes `{}` and `{}` match the same paths",
+            app.http_triggers[conflict.first].route,
+            app.http_triggers[conflict.second].route
+        )
+    })
+}
+
+/// Serves the app's HTTP triggers on `listener`, HTTP/1.1 and HTTP/2, until the task is dropped.
+///
+/// # Errors
+/// As [`crate::server::accept_loop`].
+pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
+    crate::server::accept_loop(listener, move |client, req| {
+        let runtime = runtime.clone();
+        async move { handle(&runtime, client, req).await }
+    })
+    .await
+}
+
+/// Handles one request end to end. Never fails: every error becomes a response.
+pub async fn handle(
+    runtime: &Runtime,
+    client: HeaderValue,
+    req: Request<Incoming>,
+) -> Response<HyperOutgoingBody> {
+    let (mut parts, body) = req.into_parts();
+    let Some(matched) = runtime.router.at(parts.uri.path()) else {
+        return text(StatusCode::NOT_FOUND, "no route matches this path\n");
+    };
+    let target = matched.value;
+    let headers = &mut parts.headers;
+    remove_wasmhost_headers(headers);
+    headers.insert(headers::ROUTE, target.route_header.clone());
+    headers.insert(headers::CLIENT_ADDR, client);
+    for (name, value) in target.param_headers.iter().zip(matched.param_values()) {
+        // Path characters are all valid in a header value; a bad one is a bad request.
+        let Ok(value) = HeaderValue::from_str(value) else {
+            return text(StatusCode::BAD_REQUEST, "invalid characters in the path\n");
+        };
+        headers.insert(name.clone(), value);
+    }
+    if let Some(path_info) = matched.path_info() {
+        let Ok(value) = HeaderValue::from_str(path_info) else {
+            return text(StatusCode::BAD_REQUEST, "invalid characters in the path\n");
+        };
+        headers.insert(headers::PATH_INFO, value);
+    }
+    let component = &runtime.components[target.component];
+    drop(matched);
+    let req = Request::from_parts(parts, body);
+
+    let mut store = runtime.new_store();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let prepared = store.data_mut().http().new_incoming_request(Scheme::Http, req).and_then(
+        |request| Ok((request, store.data_mut().http().new_response_outparam(sender)?)),
+    );
+    let (request, response_out) = match prepared {
+        Ok(prepared) => prepared,
+        // The only input wasmtime-wasi-http refuses here is a request without an authority.
+        Err(_) => return text(StatusCode::BAD_REQUEST, "the request has no Host header\n"),
+    };
+
+    let pre = component.pre.clone();
+    let id = component.id.clone();
+    // The guest runs in its own task so that it can go on streaming the body after the
+    // response head has been sent.
+    tokio::spawn(async move {
+        let result = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, response_out).await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::error!(component = %id, "guest trapped: {err:?}");
+        }
+    });
+
+    match receiver.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(code)) => {
+            tracing::error!(component = %component.id, "guest answered with error code {code:?}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
+        }
+        // The store (and so the sender) was dropped before a response was set: the guest
+        // trapped, or returned without responding. The task has logged which.
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
+    }
+}
+
+/// Removes every header named `wasmhost-*`: only the host sets those.
+fn remove_wasmhost_headers(headers: &mut HeaderMap) {
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(headers::PREFIX))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+}
+

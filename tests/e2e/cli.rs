@@ -1,0 +1,95 @@
+//! End-to-end tests of the command line: bad input gets one clear error naming the file, line
+//! and field, and a non-zero exit; `wasmhost build` runs build commands and reports failures.
+
+use std::path::Path;
+
+use wasmhost_tests::{guests, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+
+fn write(dir: &Path, text: &str) -> String {
+    let path = dir.join("wasmhost.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn bad_manifest_fails_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"nope\"\n",
+    );
+    let (ok, _, stderr) = run(Path::new(BIN), &["serve", &manifest, "--listen", "127.0.0.1:0"]).unwrap();
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{manifest}:6:13: `trigger.http[0].component`: no component `nope` is defined")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_component_file_names_the_source_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        "manifest_version = 1\n[application]\nname = \"x\"\n[component.a]\nsource = \"missing.wasm\"\n",
+    );
+    let (ok, _, stderr) = run(Path::new(BIN), &["serve", &manifest]).unwrap();
+    assert!(!ok);
+    assert!(stderr.contains(&format!("{manifest}:5:10: `component.a.source`: file")), "{stderr}");
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
+    let manifest = write(
+        dir.path(),
+        "manifest_version = 1\n[application]\nname = \"x\"\n[component.junk]\nsource = \"junk.wasm\"\n",
+    );
+    let cache = dir.path().join("cache");
+    let (ok, _, stderr) =
+        run(Path::new(BIN), &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()]).unwrap();
+    assert!(!ok);
+    assert!(stderr.contains("error: component `junk`"), "{stderr}");
+    assert!(stderr.contains("caused by: cannot compile component"), "{stderr}");
+}
+
+#[test]
+fn build_runs_each_command_in_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let manifest = write(
+        dir.path(),
+        &format!(
+            "manifest_version = 1\n[application]\nname = \"x\"\n\
+             [component.a]\nsource = \"sub/a.wasm\"\n\
+             [component.a.build]\ncommand = \"cp {} a.wasm\"\nworkdir = \"sub\"\n",
+            guests::HELLO
+        ),
+    );
+    let (ok, _, stderr) = run(Path::new(BIN), &["build", &manifest]).unwrap();
+    assert!(ok, "{stderr}");
+    assert!(dir.path().join("sub/a.wasm").is_file());
+    assert!(stderr.contains("[1/1] Building component `a`"), "{stderr}");
+    assert!(stderr.contains("Built 1 component(s)"), "{stderr}");
+}
+
+#[test]
+fn failing_build_names_the_component_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        "manifest_version = 1\n[application]\nname = \"x\"\n\
+         [component.broken]\nsource = \"b.wasm\"\n\
+         [component.broken.build]\ncommand = \"echo compiler says no >&2; exit 3\"\n",
+    );
+    let (ok, _, stderr) = run(Path::new(BIN), &["build", &manifest]).unwrap();
+    assert!(!ok);
+    assert!(stderr.contains("compiler says no"), "the compiler's output is shown: {stderr}");
+    assert!(
+        stderr.contains("component `broken`: build command `echo compiler says no >&2; exit 3` failed"),
+        "{stderr}"
+    );
+}

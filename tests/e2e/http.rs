@@ -1,0 +1,265 @@
+//! End-to-end tests of the HTTP trigger: the real `wasmhost` binary on port 0, real guest
+//! components compiled from Rust, driven by a real HTTP client (reqwest).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use wasmhost_tests::{Server, guests, repo_root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+
+/// A compile cache shared by the tests that do not test the cache itself, so each component
+/// is compiled once per run rather than once per test.
+fn shared_cache() -> PathBuf {
+    repo_root().join("target/e2e-compile-cache")
+}
+
+/// Writes an app with every test guest to `dir` and returns the manifest's path.
+fn write_app(dir: &Path) -> PathBuf {
+    let manifest = format!(
+        r#"manifest_version = 1
+[application]
+name = "e2e"
+
+[[trigger.http]]
+route = "/hello/:name"
+component = "hello"
+
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+
+[[trigger.http]]
+route = "/files/..."
+component = "hello"
+
+[[trigger.http]]
+route = "/echo"
+component = "echo"
+
+[[trigger.http]]
+route = "/trap"
+component = "trap"
+
+[[trigger.http]]
+route = "/plain/..."
+component = "plain"
+
+[component.hello]
+source = "{}"
+[component.echo]
+source = "{}"
+[component.trap]
+source = "{}"
+[component.plain]
+source = "{}"
+"#,
+        guests::HELLO,
+        guests::ECHO,
+        guests::TRAP,
+        guests::PLAIN_WASIP2
+    );
+    let path = dir.join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(dir.path());
+    let cache = shared_cache();
+    let mut args = vec![manifest.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start(Path::new(BIN), &args).unwrap();
+    (dir, server)
+}
+
+async fn get(url: impl reqwest::IntoUrl) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn hello_sees_path_route_and_param() {
+    let (_dir, server) = start(&[]);
+    let (status, body) = get(server.url("/hello/alice?x=1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "hello, alice!\npath: /hello/alice\nroute: /hello/:name\npath-info: \n");
+
+    let (status, body) = get(server.url("/hello")).await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("hello, world!\npath: /hello\nroute: /hello\n"), "{body}");
+}
+
+#[tokio::test]
+async fn wildcard_route_passes_the_tail() {
+    let (_dir, server) = start(&[]);
+    let (status, body) = get(server.url("/files/css/site.css")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("route: /files/...\npath-info: /css/site.css\n"), "{body}");
+    let (_, body) = get(server.url("/files")).await;
+    assert!(body.contains("route: /files/...\npath-info: \n"), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_path_is_404() {
+    let (_dir, server) = start(&[]);
+    assert_eq!(get(server.url("/nope")).await.0, 404);
+    assert_eq!(get(server.url("/hello/a/b")).await.0, 404);
+    assert_eq!(get(server.url("/echo/x")).await.0, 404);
+}
+
+#[tokio::test]
+async fn clients_cannot_forge_wasmhost_headers() {
+    let (_dir, server) = start(&[]);
+    let body = reqwest::Client::new()
+        .get(server.url("/hello/bob"))
+        .header("wasmhost-route", "/forged")
+        .header("wasmhost-param-name", "mallory")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with("hello, bob!\n"), "{body}");
+    assert!(body.contains("route: /hello/:name\n"), "{body}");
+}
+
+/// 10 MiB goes through echo, streamed both ways: the first bytes of the response arrive while
+/// the client still holds back the rest of the request body, which a host that buffered the
+/// request (or the response) whole could never do.
+#[tokio::test]
+async fn echo_streams_10_mib_both_ways() {
+    const TOTAL: usize = 10 << 20;
+    const CHUNK: usize = 64 << 10;
+    let (_dir, server) = start(&[]);
+    let pattern = |i: usize| (i % 251) as u8;
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream(rx));
+    let request = reqwest::Client::new()
+        .post(server.url("/echo"))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send();
+    let first = (0..CHUNK).map(pattern).collect::<Vec<u8>>();
+    let producer = tokio::spawn(async move {
+        tx.send(Ok(first)).await.unwrap();
+        (tx,)
+    });
+    let response = tokio::time::timeout(Duration::from_secs(30), request)
+        .await
+        .expect("the response head arrives before the request body is complete")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    let mut stream = response.bytes_stream();
+    let mut received = Vec::with_capacity(TOTAL);
+    // Read the echo of the first chunk while the rest of the request is still unsent.
+    while received.len() < CHUNK {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("echoed bytes arrive before the request body is complete")
+            .unwrap()
+            .unwrap();
+        received.extend_from_slice(&chunk);
+    }
+    let (tx,) = producer.await.unwrap();
+    let rest = tokio::spawn(async move {
+        let mut offset = CHUNK;
+        while offset < TOTAL {
+            let chunk = (offset..offset + CHUNK).map(pattern).collect::<Vec<u8>>();
+            tx.send(Ok(chunk)).await.unwrap();
+            offset += CHUNK;
+        }
+    });
+    while let Some(chunk) = stream.next().await {
+        received.extend_from_slice(&chunk.unwrap());
+    }
+    rest.await.unwrap();
+    assert_eq!(received.len(), TOTAL);
+    assert!(received.iter().enumerate().all(|(i, b)| *b == pattern(i)), "echoed bytes differ");
+}
+
+fn tokio_stream<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn trap_is_500_and_the_host_keeps_serving() {
+    let (_dir, server) = start(&[]);
+    let (trap, hello) = tokio::join!(get(server.url("/trap")), get(server.url("/hello/after")));
+    assert_eq!(trap.0, 500);
+    assert_eq!(hello.0, 200);
+    // Many traps in a row, interleaved with good requests: every good one still succeeds.
+    for _ in 0..20 {
+        let (trap, hello) = tokio::join!(get(server.url("/trap")), get(server.url("/hello/x")));
+        assert_eq!((trap.0, hello.0), (500, 200));
+    }
+    let log = server.stop();
+    assert!(log.contains("guest trapped"), "{log}");
+    assert!(log.contains("component=trap"), "{log}");
+    assert!(log.contains("trap guest asked to fail on /trap"), "the guest's panic message is logged: {log}");
+}
+
+#[tokio::test]
+async fn plain_wasip2_component_runs_unchanged() {
+    let (_dir, server) = start(&[]);
+    let response = reqwest::get(server.url("/plain/anything?q=1")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().await.unwrap(), "plain wasip2 component at /plain/anything?q=1\n");
+}
+
+#[tokio::test]
+async fn health_is_on_the_admin_listener_only() {
+    let (_dir, server) = start(&["--admin-listen", "127.0.0.1:0"]);
+    let admin = server.admin_addr.unwrap();
+    assert_ne!(admin, server.addr);
+    let (status, body) = get(&format!("http://{admin}/.well-known/wasmhost/health")).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _) = get(&format!("http://{admin}/.well-known/wasmhost/ready")).await;
+    assert_eq!(status, 200);
+    assert_eq!(get(server.url("/.well-known/wasmhost/health")).await.0, 404);
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served() {
+    let (_dir, server) = start(&[]);
+    let client = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = client.get(server.url("/hello/h2")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert!(response.text().await.unwrap().starts_with("hello, h2!\n"));
+}
+
+/// The second start with a warm cache compiles nothing: every component logs `cache=hit`.
+#[tokio::test]
+async fn warm_compile_cache_skips_compilation() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(dir.path());
+    let cache = dir.path().join("cache");
+    let args = [manifest.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+
+    let cold = Server::start(Path::new(BIN), &args).unwrap();
+    assert_eq!(get(cold.url("/hello/cold")).await.0, 200);
+    let log = cold.stop();
+    assert_eq!(log.matches("cache=miss").count(), 4, "{log}");
+    assert_eq!(log.matches("cache=hit").count(), 0, "{log}");
+
+    let warm = Server::start(Path::new(BIN), &args).unwrap();
+    assert_eq!(get(warm.url("/hello/warm")).await.0, 200);
+    let log = warm.stop();
+    assert_eq!(log.matches("cache=hit").count(), 4, "{log}");
+    assert_eq!(log.matches("cache=miss").count(), 0, "{log}");
+
+    // A corrupt entry is replaced, not fatal.
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
+    }
+    let repaired = Server::start(Path::new(BIN), &args).unwrap();
+    assert_eq!(get(repaired.url("/hello/again")).await.0, 200);
+    let log = repaired.stop();
+    assert_eq!(log.matches("cache=miss").count(), 4, "{log}");
+}

@@ -1,0 +1,27 @@
+//! `plain-wasip2`: a `wasi:http/proxy` component that knows nothing of wasmhost. It uses only
+//! the `wasip2` crate's bindings, exactly as a component written for `wasmtime serve` would.
+
+use wasip2::exports::http::incoming_handler::Guest;
+use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+
+struct Plain;
+
+impl Guest for Plain {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        let headers = Fields::from_list(&[("content-type".to_owned(), b"text/plain".to_vec())])
+            .expect("valid header");
+        let response = OutgoingResponse::new(headers);
+        response.set_status_code(200).expect("valid status");
+        let body = response.body().expect("body taken once");
+        ResponseOutparam::set(response_out, Ok(response));
+        let stream = body.write().expect("stream taken once");
+        stream
+            .blocking_write_and_flush(format!("plain wasip2 component at {path}\n").as_bytes())
+            .expect("client is reading");
+        drop(stream);
+        OutgoingBody::finish(body, None).expect("body finished once");
+    }
+}
+
+wasip2::http::proxy::export!(Plain);

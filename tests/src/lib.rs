@@ -1,0 +1,151 @@
+//! Test support for wasmhost's integration and end-to-end tests (tier 3 and 4 of the testing
+//! plan): the paths of the guest components this crate's build script compiled, and
+//! [`Server`], which runs the real `wasmhost` binary on a free port.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.
+pub mod guests {
+    /// `apps/hello`: greets by the `:name` route parameter, shows path, route and path-info.
+    pub const HELLO: &str = env!("WASMHOST_GUEST_HELLO");
+    /// `apps/echo`: streams the request body back.
+    pub const ECHO: &str = env!("WASMHOST_GUEST_ECHO");
+    /// `tests/guests/trap`: panics on every request.
+    pub const TRAP: &str = env!("WASMHOST_GUEST_TRAP");
+    /// `tests/guests/plain-wasip2`: a `wasi:http/proxy` component with no wasmhost crate.
+    pub const PLAIN_WASIP2: &str = env!("WASMHOST_GUEST_PLAIN_WASIP2");
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repo").to_owned()
+}
+
+/// A running `wasmhost serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// The public listener's address, as the binary printed it.
+    pub addr: SocketAddr,
+    /// The admin listener's address, if `--admin-listen` was given.
+    pub admin_addr: Option<SocketAddr>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// How long a server may take to print its address: compiling components on a cold cache
+/// under a debug build can take a while on 2 cores.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Server {
+    /// Runs `bin serve <args>` with `--listen 127.0.0.1:0` added, and waits until it prints
+    /// `Serving http://ADDR` (and the admin address, if `args` has `--admin-listen`).
+    ///
+    /// # Errors
+    /// The binary exits or stays silent for [`STARTUP_TIMEOUT`]; the error holds its stderr.
+    pub fn start(bin: &Path, args: &[&str]) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut stderr_pipe = child.stderr.take().expect("piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n) = stderr_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+
+        let want_admin = args.contains(&"--admin-listen");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so the child never blocks.
+                    continue;
+                }
+            }
+        });
+
+        let mut addr = None;
+        let mut admin_addr = None;
+        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+        while addr.is_none() || (want_admin && admin_addr.is_none()) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("Serving http://") {
+                        addr = Some(rest.trim().parse()?);
+                    } else if let Some(rest) = line.strip_prefix("Admin endpoints on http://") {
+                        let host = rest.split('/').next().unwrap_or_default();
+                        admin_addr = Some(host.parse()?);
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    bail!("wasmhost did not start; stderr:\n{}", stderr.lock().unwrap());
+                }
+            }
+        }
+        Ok(Self { child, addr: addr.expect("loop ends with an address"), admin_addr, stderr })
+    }
+
+    /// `http://ADDR{path}` on the public listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Everything the server wrote to stderr (its log) so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Stops the server (SIGKILL) and returns its log.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        self.stderr()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `bin <args>` to completion and returns (success, stdout, stderr).
+///
+/// # Errors
+/// The binary cannot be started.
+pub fn run(bin: &Path, args: &[&str]) -> Result<(bool, String, String)> {
+    let out = Command::new(bin).args(args).stdin(Stdio::null()).output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
