@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guest workspaces and their members (crate names).
-const WORKSPACES: &[(&str, &[&str])] =
-    &[("apps", &["hello", "echo"]), ("tests/guests", &["trap", "plain-wasip2"])];
+const WORKSPACES: &[(&str, &[&str])] = &[
+    ("apps", &["hello", "echo"]),
+    ("tests/guests", &["trap", "plain-wasip2"]),
+];
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
@@ -26,7 +28,13 @@ fn main() {
             watch(&dir.join(member).join("Cargo.toml"));
         }
         let status = Command::new(&cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
             .arg(&target_dir)
             .current_dir(&dir)
             // Flags meant for this (native) build must not leak into the guest build.
@@ -51,7 +59,12 @@ fn main() {
             println!("cargo:rustc-env=WASMHOST_GUEST_{var}={}", wasm.display());
         }
     }
-    for shared in ["guest-sdk/src", "guest-sdk/macro/src", "guest-sdk/Cargo.toml", "wit"] {
+    for shared in [
+        "guest-sdk/src",
+        "guest-sdk/macro/src",
+        "guest-sdk/Cargo.toml",
+        "wit",
+    ] {
         watch(&root.join(shared));
     }
 }

@@ -43,7 +43,9 @@ impl IncomingBody {
                 self.stream = None;
                 None
             }
-            Err(StreamError::LastOperationFailed(e)) => Some(Err(stream_error(&e.to_debug_string()))),
+            Err(StreamError::LastOperationFailed(e)) => {
+                Some(Err(stream_error(&e.to_debug_string())))
+            }
         }
     }
 
@@ -110,7 +112,9 @@ impl Read for IncomingBody {
         let Some(stream) = self.stream.as_ref() else {
             return Ok(0);
         };
-        let want = u64::try_from(buf.len()).unwrap_or(u64::MAX).min(CHUNK_BYTES);
+        let want = u64::try_from(buf.len())
+            .unwrap_or(u64::MAX)
+            .min(CHUNK_BYTES);
         match stream.blocking_read(want) {
             Ok(bytes) => {
                 buf[..bytes.len()].copy_from_slice(&bytes);

@@ -15,6 +15,7 @@
 //!     let name = req.param("name").unwrap_or("world");
 //!     format!("hello, {name}\n")
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! Async handlers work the same way (`async fn handle(req: Request) -> impl IntoResponse`); they
@@ -52,8 +53,8 @@ pub use wasmhost_sdk_macro::http_component;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::serve::serve;
+    pub use crate::wit::export;
     pub use crate::wit::exports::wasi::http::incoming_handler::{
         Guest as IncomingHandler, IncomingRequest, ResponseOutparam,
     };
-    pub use crate::wit::export;
 }

@@ -70,7 +70,9 @@ pub(crate) fn from_wasi(request: IncomingRequest) -> Result<Request, http::Error
         Some(Scheme::Other(other)) => other,
         Some(Scheme::Http) | None => "http".to_owned(),
     };
-    let authority = request.authority().unwrap_or_else(|| "localhost".to_owned());
+    let authority = request
+        .authority()
+        .unwrap_or_else(|| "localhost".to_owned());
     let path = request.path_with_query().unwrap_or_else(|| "/".to_owned());
     let mut builder = http::Request::builder()
         .method(method)

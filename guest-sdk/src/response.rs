@@ -67,4 +67,12 @@ macro_rules! body_is_response {
     )*};
 }
 
-body_is_response!(Body, (), String, &'static str, Vec<u8>, &'static [u8], crate::IncomingBody);
+body_is_response!(
+    Body,
+    (),
+    String,
+    &'static str,
+    Vec<u8>,
+    &'static [u8],
+    crate::IncomingBody
+);

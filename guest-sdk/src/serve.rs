@@ -24,7 +24,11 @@ where
         Ok(request) => handler(request).into_response(),
         Err(err) => {
             eprintln!("wasmhost-sdk: cannot convert the request: {err}");
-            (http::StatusCode::INTERNAL_SERVER_ERROR, "bad request from host\n").into_response()
+            (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "bad request from host\n",
+            )
+                .into_response()
         }
     };
     send(response, response_out);
@@ -69,7 +73,10 @@ fn send(response: Response, response_out: ResponseOutparam) {
         // The client went away: there is nobody left to tell.
         Err(StreamError::Closed) => {}
         Err(StreamError::LastOperationFailed(err)) => {
-            eprintln!("wasmhost-sdk: writing the response body failed: {}", err.to_debug_string());
+            eprintln!(
+                "wasmhost-sdk: writing the response body failed: {}",
+                err.to_debug_string()
+            );
         }
     }
 }
@@ -116,7 +123,10 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
             stream.subscribe().block();
             continue;
         }
-        let n = usize::try_from(permitted).unwrap_or(usize::MAX).min(bytes.len()).min(WRITE_BYTES);
+        let n = usize::try_from(permitted)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len())
+            .min(WRITE_BYTES);
         stream.write(&bytes[..n])?;
         bytes = &bytes[n..];
     }

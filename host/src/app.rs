@@ -40,7 +40,9 @@ pub struct ComponentId(String);
 
 /// A component id that is not kebab-case.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("component id `{0}` must be kebab-case: lowercase words of letters and digits joined by `-`, starting with a letter")]
+#[error(
+    "component id `{0}` must be kebab-case: lowercase words of letters and digits joined by `-`, starting with a letter"
+)]
 pub struct BadComponentId(pub String);
 
 impl FromStr for ComponentId {
@@ -48,9 +50,16 @@ impl FromStr for ComponentId {
 
     fn from_str(s: &str) -> Result<Self, BadComponentId> {
         let kebab = s.split('-').all(|word| {
-            !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         }) && s.starts_with(|c: char| c.is_ascii_lowercase());
-        if kebab { Ok(Self(s.to_owned())) } else { Err(BadComponentId(s.to_owned())) }
+        if kebab {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(BadComponentId(s.to_owned()))
+        }
     }
 }
 

@@ -48,7 +48,10 @@ impl CompileCache {
     pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Self { dir: dir.into(), engine_key: format!("{:016x}", hasher.finish()) }
+        Self {
+            dir: dir.into(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     /// The cache directory.
@@ -68,9 +71,11 @@ impl CompileCache {
     pub fn load(&self, engine: &Engine, source: &Path) -> Result<(Component, CacheOutcome)> {
         let bytes = std::fs::read(source)
             .with_context(|| format!("cannot read component file `{}`", source.display()))?;
-        let entry = self
-            .dir
-            .join(format!("{}-{}.cwasm", blake3::hash(&bytes).to_hex(), self.engine_key));
+        let entry = self.dir.join(format!(
+            "{}-{}.cwasm",
+            blake3::hash(&bytes).to_hex(),
+            self.engine_key
+        ));
         if entry.is_file() {
             match deserialize(engine, &entry) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
@@ -96,7 +101,9 @@ impl CompileCache {
         std::fs::create_dir_all(&self.dir).with_context(context)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).with_context(context)?;
         std::io::Write::write_all(&mut tmp, compiled).with_context(context)?;
-        tmp.persist(entry).map_err(|e| e.error).with_context(context)?;
+        tmp.persist(entry)
+            .map_err(|e| e.error)
+            .with_context(context)?;
         Ok(())
     }
 }

@@ -71,8 +71,14 @@ impl FromStr for Route {
         let Some(rest) = text.strip_prefix('/') else {
             return Err(RouteError::NoLeadingSlash(text.to_owned()));
         };
-        if let Some(ch) = text.chars().find(|c| matches!(c, '{' | '}' | '*' | '?' | '#')) {
-            return Err(RouteError::BadChar { route: text.to_owned(), ch });
+        if let Some(ch) = text
+            .chars()
+            .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#'))
+        {
+            return Err(RouteError::BadChar {
+                route: text.to_owned(),
+                ch,
+            });
         }
         let mut segments = Vec::new();
         if !rest.is_empty() {
@@ -103,13 +109,18 @@ impl FromStr for Route {
                 segments.push(segment);
             }
         }
-        Ok(Self { text: text.to_owned(), segments })
+        Ok(Self {
+            text: text.to_owned(),
+            segments,
+        })
     }
 }
 
 fn is_param_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -163,7 +174,10 @@ impl Route {
     /// For a wildcard route, the pattern of its bare prefix (`/static/...` → `/static`).
     fn matchit_prefix(&self) -> Option<String> {
         self.is_wildcard().then(|| {
-            let mut prefix = Self { text: String::new(), segments: self.segments.clone() };
+            let mut prefix = Self {
+                text: String::new(),
+                segments: self.segments.clone(),
+            };
             prefix.segments.pop();
             prefix.matchit_pattern()
         })
@@ -199,7 +213,10 @@ impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
     /// The values of the route's parameters, in the order of [`Route::params`], as they appear
     /// in the path (still percent-encoded).
     pub fn param_values(&self) -> impl Iterator<Item = &'p str> + '_ {
-        self.params.iter().filter(|(k, _)| *k != "tail").map(|(_, v)| v)
+        self.params
+            .iter()
+            .filter(|(k, _)| *k != "tail")
+            .map(|(_, v)| v)
     }
 
     /// For a wildcard route, the matched tail with its leading `/` (empty when the path was the
@@ -210,7 +227,11 @@ impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
         }
         // The tail is a suffix of the path; include the `/` just before it.
         let tail = self.params.get("tail").unwrap_or("");
-        Some(if tail.is_empty() { "" } else { &self.path[self.path.len() - tail.len() - 1..] })
+        Some(if tail.is_empty() {
+            ""
+        } else {
+            &self.path[self.path.len() - tail.len() - 1..]
+        })
     }
 }
 
@@ -240,7 +261,10 @@ impl<T> Router<T> {
             }
             shapes.insert(route.shape(), i);
             tree.insert(route.matchit_pattern(), i)
-                .map_err(|_| RouteConflict { first: i, second: i })?;
+                .map_err(|_| RouteConflict {
+                    first: i,
+                    second: i,
+                })?;
         }
         // The bare prefix of a wildcard (`/static` for `/static/...`) goes in last, where no
         // exact route already claims it.
@@ -256,7 +280,12 @@ impl<T> Router<T> {
     pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<RouteMatch<'r, 'p, T>> {
         let matched = self.tree.at(path).ok()?;
         let (route, value) = &self.entries[*matched.value];
-        Some(RouteMatch { value, route, params: matched.params, path })
+        Some(RouteMatch {
+            value,
+            route,
+            params: matched.params,
+            path,
+        })
     }
 
     /// The routes and their values, in manifest order.
@@ -270,10 +299,19 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router<usize> {
-        Router::new(routes.iter().enumerate().map(|(i, r)| (r.parse().unwrap(), i))).unwrap()
+        Router::new(
+            routes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.parse().unwrap(), i)),
+        )
+        .unwrap()
     }
 
-    fn matched(router: &Router<usize>, path: &str) -> Option<(String, Vec<String>, Option<String>)> {
+    fn matched(
+        router: &Router<usize>,
+        path: &str,
+    ) -> Option<(String, Vec<String>, Option<String>)> {
         router.at(path).map(|m| {
             (
                 m.route.as_str().to_owned(),
@@ -297,21 +335,45 @@ mod tests {
     fn rejects_bad_syntax() {
         let err = |s: &str| s.parse::<Route>().unwrap_err().to_string();
         assert_eq!(err("users"), "route `users` must start with `/`");
-        assert_eq!(err("/a//b"), "route `/a//b` has an empty segment (`//` or a trailing `/`)");
-        assert_eq!(err("/a/"), "route `/a/` has an empty segment (`//` or a trailing `/`)");
-        assert_eq!(err("/.../a"), "route `/.../a`: the wildcard `...` may only be the last segment");
+        assert_eq!(
+            err("/a//b"),
+            "route `/a//b` has an empty segment (`//` or a trailing `/`)"
+        );
+        assert_eq!(
+            err("/a/"),
+            "route `/a/` has an empty segment (`//` or a trailing `/`)"
+        );
+        assert_eq!(
+            err("/.../a"),
+            "route `/.../a`: the wildcard `...` may only be the last segment"
+        );
         assert_eq!(
             err("/a/:"),
             "route `/a/:`: parameter `:` must be a name of letters, digits, `_` or `-`"
         );
-        assert_eq!(err("/a/:x/:x"), "route `/a/:x/:x`: parameter `:x` appears twice");
-        assert_eq!(err("/a/{id}"), "route `/a/{id}`: character `{` is not allowed in a route");
-        assert_eq!(err("/a/*"), "route `/a/*`: character `*` is not allowed in a route");
+        assert_eq!(
+            err("/a/:x/:x"),
+            "route `/a/:x/:x`: parameter `:x` appears twice"
+        );
+        assert_eq!(
+            err("/a/{id}"),
+            "route `/a/{id}`: character `{` is not allowed in a route"
+        );
+        assert_eq!(
+            err("/a/*"),
+            "route `/a/*`: character `*` is not allowed in a route"
+        );
     }
 
     #[test]
     fn most_specific_route_wins() {
-        let r = router(&["/...", "/users/:id", "/users/me", "/users/:id/...", "/static/..."]);
+        let r = router(&[
+            "/...",
+            "/users/:id",
+            "/users/me",
+            "/users/:id/...",
+            "/static/...",
+        ]);
         assert_eq!(matched(&r, "/users/me").unwrap().0, "/users/me");
         assert_eq!(
             matched(&r, "/users/42").unwrap(),
@@ -319,10 +381,17 @@ mod tests {
         );
         assert_eq!(
             matched(&r, "/users/42/a/b").unwrap(),
-            ("/users/:id/...".to_owned(), vec!["42".to_owned()], Some("/a/b".to_owned()))
+            (
+                "/users/:id/...".to_owned(),
+                vec!["42".to_owned()],
+                Some("/a/b".to_owned())
+            )
         );
         assert_eq!(matched(&r, "/static").unwrap().2, Some(String::new()));
-        assert_eq!(matched(&r, "/static/css/x.css").unwrap().2, Some("/css/x.css".to_owned()));
+        assert_eq!(
+            matched(&r, "/static/css/x.css").unwrap().2,
+            Some("/css/x.css".to_owned())
+        );
         assert_eq!(matched(&r, "/other/thing").unwrap().0, "/...");
         assert_eq!(matched(&r, "/").unwrap().0, "/...");
     }

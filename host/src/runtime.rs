@@ -15,8 +15,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::app::{App, ComponentId};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::route::Router;
-use crate::trigger::http::HttpRoute;
 use crate::state::InstanceState;
+use crate::trigger::http::HttpRoute;
 
 /// CPU time one call may run, in epoch ticks of [`crate::engine::EPOCH_TICK`] (10 ms): 1 s.
 /// The guest yields to the async runtime at every tick, so a busy guest never starves others.
@@ -60,25 +60,45 @@ impl Runtime {
         for component in &app.components {
             let started = Instant::now();
             let context = || {
-                format!("component `{}` ({})", component.id, component.source.display())
+                format!(
+                    "component `{}` ({})",
+                    component.id,
+                    component.source.display()
+                )
             };
-            let (compiled, outcome) = cache.load(engine, &component.source).with_context(context)?;
+            let (compiled, outcome) = cache
+                .load(engine, &component.source)
+                .with_context(context)?;
             let pre = linker
                 .instantiate_pre(&compiled)
                 .and_then(ProxyPre::new)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("{}: cannot be served as a wasi:http/proxy component", context()))?;
+                .with_context(|| {
+                    format!(
+                        "{}: cannot be served as a wasi:http/proxy component",
+                        context()
+                    )
+                })?;
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
                 ms = started.elapsed().as_secs_f64() * 1e3,
                 "component ready",
             );
-            components.push(LoadedComponent { id: component.id.clone(), pre, cache: outcome });
+            components.push(LoadedComponent {
+                id: component.id.clone(),
+                pre,
+                cache: outcome,
+            });
         }
 
         let router = crate::trigger::http::router(&app)?;
-        Ok(Self { app, components, router, engine: engine.clone() })
+        Ok(Self {
+            app,
+            components,
+            router,
+            engine: engine.clone(),
+        })
     }
 
     /// A new store for one instance, with its CPU deadline set.

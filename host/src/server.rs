@@ -20,7 +20,9 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// # Errors
 /// The address is in use or not local, naming it.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Accepts connections on `listener` until the task is dropped, serving each on its own task.
@@ -69,7 +71,9 @@ fn client_header(peer: SocketAddr) -> HeaderValue {
 /// A plain-text response made by the host itself.
 pub fn text(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
     let mut response = Response::new(
-        Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync(),
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
     );
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -20,10 +20,16 @@ fn bad_manifest_fails_with_file_line_and_field() {
         dir.path(),
         "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"nope\"\n",
     );
-    let (ok, _, stderr) = run(Path::new(BIN), &["serve", &manifest, "--listen", "127.0.0.1:0"]).unwrap();
+    let (ok, _, stderr) = run(
+        Path::new(BIN),
+        &["serve", &manifest, "--listen", "127.0.0.1:0"],
+    )
+    .unwrap();
     assert!(!ok);
     assert!(
-        stderr.contains(&format!("{manifest}:6:13: `trigger.http[0].component`: no component `nope` is defined")),
+        stderr.contains(&format!(
+            "{manifest}:6:13: `trigger.http[0].component`: no component `nope` is defined"
+        )),
         "{stderr}"
     );
 }
@@ -37,7 +43,10 @@ fn missing_component_file_names_the_source_field() {
     );
     let (ok, _, stderr) = run(Path::new(BIN), &["serve", &manifest]).unwrap();
     assert!(!ok);
-    assert!(stderr.contains(&format!("{manifest}:5:10: `component.a.source`: file")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{manifest}:5:10: `component.a.source`: file")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -49,11 +58,17 @@ fn a_file_that_is_not_a_component_is_named() {
         "manifest_version = 1\n[application]\nname = \"x\"\n[component.junk]\nsource = \"junk.wasm\"\n",
     );
     let cache = dir.path().join("cache");
-    let (ok, _, stderr) =
-        run(Path::new(BIN), &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()]).unwrap();
+    let (ok, _, stderr) = run(
+        Path::new(BIN),
+        &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()],
+    )
+    .unwrap();
     assert!(!ok);
     assert!(stderr.contains("error: component `junk`"), "{stderr}");
-    assert!(stderr.contains("caused by: cannot compile component"), "{stderr}");
+    assert!(
+        stderr.contains("caused by: cannot compile component"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -87,9 +102,14 @@ fn failing_build_names_the_component_and_exits_non_zero() {
     );
     let (ok, _, stderr) = run(Path::new(BIN), &["build", &manifest]).unwrap();
     assert!(!ok);
-    assert!(stderr.contains("compiler says no"), "the compiler's output is shown: {stderr}");
     assert!(
-        stderr.contains("component `broken`: build command `echo compiler says no >&2; exit 3` failed"),
+        stderr.contains("compiler says no"),
+        "the compiler's output is shown: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "component `broken`: build command `echo compiler says no >&2; exit 3` failed"
+        ),
         "{stderr}"
     );
 }

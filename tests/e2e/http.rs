@@ -69,7 +69,11 @@ fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
     let cache = shared_cache();
-    let mut args = vec![manifest.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    let mut args = vec![
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let server = Server::start(Path::new(BIN), &args).unwrap();
     (dir, server)
@@ -85,11 +89,17 @@ async fn hello_sees_path_route_and_param() {
     let (_dir, server) = start(&[]);
     let (status, body) = get(server.url("/hello/alice?x=1")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, "hello, alice!\npath: /hello/alice\nroute: /hello/:name\npath-info: \n");
+    assert_eq!(
+        body,
+        "hello, alice!\npath: /hello/alice\nroute: /hello/:name\npath-info: \n"
+    );
 
     let (status, body) = get(server.url("/hello")).await;
     assert_eq!(status, 200);
-    assert!(body.starts_with("hello, world!\npath: /hello\nroute: /hello\n"), "{body}");
+    assert!(
+        body.starts_with("hello, world!\npath: /hello\nroute: /hello\n"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +107,10 @@ async fn wildcard_route_passes_the_tail() {
     let (_dir, server) = start(&[]);
     let (status, body) = get(server.url("/files/css/site.css")).await;
     assert_eq!(status, 200);
-    assert!(body.contains("route: /files/...\npath-info: /css/site.css\n"), "{body}");
+    assert!(
+        body.contains("route: /files/...\npath-info: /css/site.css\n"),
+        "{body}"
+    );
     let (_, body) = get(server.url("/files")).await;
     assert!(body.contains("route: /files/...\npath-info: \n"), "{body}");
 }
@@ -154,7 +167,10 @@ async fn echo_streams_10_mib_both_ways() {
         .expect("the response head arrives before the request body is complete")
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
     let mut stream = response.bytes_stream();
     let mut received = Vec::with_capacity(TOTAL);
     // Read the echo of the first chunk while the rest of the request is still unsent.
@@ -180,7 +196,10 @@ async fn echo_streams_10_mib_both_ways() {
     }
     rest.await.unwrap();
     assert_eq!(received.len(), TOTAL);
-    assert!(received.iter().enumerate().all(|(i, b)| *b == pattern(i)), "echoed bytes differ");
+    assert!(
+        received.iter().enumerate().all(|(i, b)| *b == pattern(i)),
+        "echoed bytes differ"
+    );
 }
 
 fn tokio_stream<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
@@ -201,16 +220,24 @@ async fn trap_is_500_and_the_host_keeps_serving() {
     let log = server.stop();
     assert!(log.contains("guest trapped"), "{log}");
     assert!(log.contains("component=trap"), "{log}");
-    assert!(log.contains("trap guest asked to fail on /trap"), "the guest's panic message is logged: {log}");
+    assert!(
+        log.contains("trap guest asked to fail on /trap"),
+        "the guest's panic message is logged: {log}"
+    );
 }
 
 #[tokio::test]
 async fn plain_wasip2_component_runs_unchanged() {
     let (_dir, server) = start(&[]);
-    let response = reqwest::get(server.url("/plain/anything?q=1")).await.unwrap();
+    let response = reqwest::get(server.url("/plain/anything?q=1"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/plain");
-    assert_eq!(response.text().await.unwrap(), "plain wasip2 component at /plain/anything?q=1\n");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "plain wasip2 component at /plain/anything?q=1\n"
+    );
 }
 
 #[tokio::test]
@@ -228,7 +255,10 @@ async fn health_is_on_the_admin_listener_only() {
 #[tokio::test]
 async fn http2_prior_knowledge_is_served() {
     let (_dir, server) = start(&[]);
-    let client = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let response = client.get(server.url("/hello/h2")).send().await.unwrap();
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert!(response.text().await.unwrap().starts_with("hello, h2!\n"));
@@ -240,7 +270,11 @@ async fn warm_compile_cache_skips_compilation() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
     let cache = dir.path().join("cache");
-    let args = [manifest.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+    let args = [
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
 
     let cold = Server::start(Path::new(BIN), &args).unwrap();
     assert_eq!(get(cold.url("/hello/cold")).await.0, 200);

@@ -25,7 +25,10 @@ pub mod guests {
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repo").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repo")
+        .to_owned()
 }
 
 /// A running `wasmhost serve`, killed when dropped.
@@ -69,7 +72,9 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
 
@@ -104,11 +109,19 @@ impl Server {
                     let _ = child.kill();
                     let _ = child.wait();
                     std::thread::sleep(Duration::from_millis(100));
-                    bail!("wasmhost did not start; stderr:\n{}", stderr.lock().unwrap());
+                    bail!(
+                        "wasmhost did not start; stderr:\n{}",
+                        stderr.lock().unwrap()
+                    );
                 }
             }
         }
-        Ok(Self { child, addr: addr.expect("loop ends with an address"), admin_addr, stderr })
+        Ok(Self {
+            child,
+            addr: addr.expect("loop ends with an address"),
+            admin_addr,
+            stderr,
+        })
     }
 
     /// `http://ADDR{path}` on the public listener.

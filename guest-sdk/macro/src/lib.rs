@@ -35,7 +35,10 @@ pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     if let Some(problem) = signature_problem(&func) {
-        return error(func.sig.span(), &format!("{problem}; expected `{SIGNATURE}` (it may be async)"));
+        return error(
+            func.sig.span(),
+            &format!("{problem}; expected `{SIGNATURE}` (it may be async)"),
+        );
     }
 
     let name = &func.sig.ident;

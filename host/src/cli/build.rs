@@ -45,9 +45,22 @@ pub fn build_app(app: &App) -> Result<()> {
     }
     let started = Instant::now();
     let mut summary = Vec::with_capacity(total);
-    for (n, component) in app.components.iter().filter(|c| c.build.is_some()).enumerate() {
-        let build = component.build.as_ref().expect("filtered on build commands");
-        eprintln!("[{}/{total}] Building component `{}`: {}", n + 1, component.id, build.command);
+    for (n, component) in app
+        .components
+        .iter()
+        .filter(|c| c.build.is_some())
+        .enumerate()
+    {
+        let build = component
+            .build
+            .as_ref()
+            .expect("filtered on build commands");
+        eprintln!(
+            "[{}/{total}] Building component `{}`: {}",
+            n + 1,
+            component.id,
+            build.command
+        );
         let one = Instant::now();
         let status = Command::new("sh")
             .arg("-c")
@@ -72,7 +85,10 @@ pub fn build_app(app: &App) -> Result<()> {
         let size = std::fs::metadata(&component.source).map(|m| m.len()).ok();
         summary.push((component.id.to_string(), size, one.elapsed()));
     }
-    eprintln!("Built {total} component(s) in {:.1} s:", started.elapsed().as_secs_f64());
+    eprintln!(
+        "Built {total} component(s) in {:.1} s:",
+        started.elapsed().as_secs_f64()
+    );
     for (id, size, took) in summary {
         let size = size.map_or_else(
             || "output file missing".to_owned(),

@@ -52,7 +52,9 @@ impl ServeCommand {
         manifest::check_sources(&app)?;
 
         let engine = EngineSettings::default().build()?;
-        let cache_dir = self.cache_dir.unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"));
+        let cache_dir = self
+            .cache_dir
+            .unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"));
         let cache = CompileCache::new(cache_dir, &engine);
         let runtime = Arc::new(Runtime::load(app, &engine, &cache)?);
 
@@ -64,7 +66,11 @@ impl ServeCommand {
     }
 }
 
-async fn serve(runtime: Arc<Runtime>, listen: SocketAddr, admin_listen: Option<SocketAddr>) -> Result<()> {
+async fn serve(
+    runtime: Arc<Runtime>,
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+) -> Result<()> {
     let listener = server::bind(listen).await?;
     let addr = listener.local_addr()?;
     let admin = match admin_listen {
@@ -75,10 +81,17 @@ async fn serve(runtime: Arc<Runtime>, listen: SocketAddr, admin_listen: Option<S
     println!("Serving http://{addr}");
     println!("Available routes:");
     for (route, target) in runtime.router.entries() {
-        println!("  {}: http://{addr}{route}", runtime.components[target.component].id);
+        println!(
+            "  {}: http://{addr}{route}",
+            runtime.components[target.component].id
+        );
     }
     if let Some(admin) = &admin {
-        println!("Admin endpoints on http://{}{}", admin.local_addr()?, admin::HEALTH_PATH);
+        println!(
+            "Admin endpoints on http://{}{}",
+            admin.local_addr()?,
+            admin::HEALTH_PATH
+        );
     }
 
     let admin_task = async {

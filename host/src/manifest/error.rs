@@ -49,7 +49,9 @@ pub enum ManifestErrorKind {
         error: RouteError,
     },
     /// A route that matches the same paths as an earlier one.
-    #[error("`trigger.http[{index}].route`: route `{route}` matches the same paths as route `{first}` on line {first_line}")]
+    #[error(
+        "`trigger.http[{index}].route`: route `{route}` matches the same paths as route `{first}` on line {first_line}"
+    )]
     DuplicateRoute {
         /// Index of the trigger in `[[trigger.http]]`, from 0.
         index: usize,
@@ -61,7 +63,10 @@ pub enum ManifestErrorKind {
         first_line: usize,
     },
     /// A trigger naming a component that is not defined.
-    #[error("`trigger.http[{index}].component`: no component `{id}` is defined (defined: {})", list(defined))]
+    #[error(
+        "`trigger.http[{index}].component`: no component `{id}` is defined (defined: {})",
+        list(defined)
+    )]
     UnknownComponent {
         /// Index of the trigger in `[[trigger.http]]`, from 0.
         index: usize,
@@ -86,6 +91,9 @@ fn list(ids: &[String]) -> String {
     if ids.is_empty() {
         "none".to_owned()
     } else {
-        ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+        ids.iter()
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

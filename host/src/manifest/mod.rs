@@ -39,7 +39,11 @@ pub const MANIFEST_FILE: &str = "wasmhost.toml";
 /// Resolves a path given on the command line to a manifest file: a directory means its
 /// `wasmhost.toml`.
 pub fn manifest_path(path: &Path) -> PathBuf {
-    if path.is_dir() { path.join(MANIFEST_FILE) } else { path.to_owned() }
+    if path.is_dir() {
+        path.join(MANIFEST_FILE)
+    } else {
+        path.to_owned()
+    }
 }
 
 /// Reads and checks the manifest at `path` (a file, or a directory holding `wasmhost.toml`).
@@ -54,7 +58,11 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 pub fn load(path: &Path) -> Result<App, ManifestError> {
     let file = std::path::absolute(manifest_path(path)).unwrap_or_else(|_| manifest_path(path));
     let text = std::fs::read_to_string(&file).map_err(|err| ManifestError {
-        location: Location { file: file.clone(), line: 0, column: 0 },
+        location: Location {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+        },
         kind: ManifestErrorKind::Io(err.to_string()),
     })?;
     parse(&file, &text)
@@ -69,7 +77,13 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     let raw: RawManifest = toml::from_str(text).map_err(|err| {
         let span = err.span().unwrap_or(0..0);
         let table = doc.table_at(span.start).map(str::to_owned);
-        doc.error(span, ManifestErrorKind::Syntax { table, message: err.message().to_owned() })
+        doc.error(
+            span,
+            ManifestErrorKind::Syntax {
+                table,
+                message: err.message().to_owned(),
+            },
+        )
     })?;
 
     if *raw.manifest_version.get_ref() != 1 {
@@ -93,7 +107,10 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             .map_err(|err| doc.error(key.span(), ManifestErrorKind::ComponentId(err)))?;
         let build = component.build.as_ref().map(|build| BuildCommand {
             command: build.command.get_ref().clone(),
-            workdir: build.workdir.as_ref().map_or_else(|| base.to_owned(), |w| base.join(w.get_ref())),
+            workdir: build
+                .workdir
+                .as_ref()
+                .map_or_else(|| base.to_owned(), |w| base.join(w.get_ref())),
         });
         index.insert(key.get_ref().clone(), components.len());
         components.push(Component {
@@ -109,7 +126,13 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
     for (i, trigger) in raw.trigger.http.iter().enumerate() {
         let route: Route = trigger.route.get_ref().parse().map_err(|err| {
-            doc.error(trigger.route.span(), ManifestErrorKind::Route { index: i, error: err })
+            doc.error(
+                trigger.route.span(),
+                ManifestErrorKind::Route {
+                    index: i,
+                    error: err,
+                },
+            )
         })?;
         if let Some(first) = seen.insert(route.shape(), &trigger.route) {
             return Err(doc.error(
@@ -177,12 +200,18 @@ impl Doc<'_> {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Location { file: self.file.to_owned(), line, column }
+        Location {
+            file: self.file.to_owned(),
+            line,
+            column,
+        }
     }
 
     /// The header of the table that holds byte `offset` (`[component.hello]`), if any.
     fn table_at(&self, offset: usize) -> Option<&str> {
-        let end = self.text[offset.min(self.text.len())..].find('\n').map_or(self.text.len(), |n| offset + n);
+        let end = self.text[offset.min(self.text.len())..]
+            .find('\n')
+            .map_or(self.text.len(), |n| offset + n);
         self.text[..end]
             .lines()
             .rev()
@@ -191,7 +220,10 @@ impl Doc<'_> {
     }
 
     fn error(&self, span: Range<usize>, kind: ManifestErrorKind) -> ManifestError {
-        ManifestError { location: self.location(span), kind }
+        ManifestError {
+            location: self.location(span),
+            kind,
+        }
     }
 }
 

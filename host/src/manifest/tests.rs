@@ -41,9 +41,15 @@ fn good_manifest_resolves_paths_and_components() {
     let hello = &app.components[app.http_triggers[0].component];
     assert_eq!(hello.id.as_str(), "hello");
     assert_eq!(hello.source, Path::new("/app/hello.wasm"));
-    assert_eq!(hello.source_location.to_string(), "/app/wasmhost.toml:14:10");
+    assert_eq!(
+        hello.source_location.to_string(),
+        "/app/wasmhost.toml:14:10"
+    );
     let build = hello.build.as_ref().unwrap();
-    assert_eq!((build.command.as_str(), build.workdir.as_path()), ("cargo build", Path::new("/app/hello")));
+    assert_eq!(
+        (build.command.as_str(), build.workdir.as_path()),
+        ("cargo build", Path::new("/app/hello"))
+    );
     let files = &app.components[app.http_triggers[1].component];
     assert_eq!(files.source, Path::new("/abs/files.wasm"));
     assert!(app.http_triggers[1].route.is_wildcard());
@@ -56,7 +62,9 @@ fn unknown_field() {
 
 #[test]
 fn unknown_component() {
-    insta::assert_snapshot!(error(&GOOD.replace("component = \"files\"", "component = \"file\"")));
+    insta::assert_snapshot!(error(
+        &GOOD.replace("component = \"files\"", "component = \"file\"")
+    ));
 }
 
 #[test]
@@ -87,7 +95,9 @@ fn bad_component_id() {
 
 #[test]
 fn unsupported_version() {
-    insta::assert_snapshot!(error(&GOOD.replace("manifest_version = 1", "manifest_version = 2")));
+    insta::assert_snapshot!(error(
+        &GOOD.replace("manifest_version = 1", "manifest_version = 2")
+    ));
 }
 
 #[test]
@@ -97,8 +107,13 @@ fn toml_syntax_error() {
 
 #[test]
 fn unreadable_file_names_it() {
-    let err = load(Path::new("/nonexistent/dir/wasmhost.toml")).unwrap_err().to_string();
-    assert!(err.starts_with("/nonexistent/dir/wasmhost.toml:0:0: cannot read the manifest"), "{err}");
+    let err = load(Path::new("/nonexistent/dir/wasmhost.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/nonexistent/dir/wasmhost.toml:0:0: cannot read the manifest"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -69,7 +68,14 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
             .collect();
         let route_header = HeaderValue::from_str(trigger.route.as_str())
             .expect("a parsed route is a valid header value");
-        (trigger.route.clone(), HttpRoute { component: trigger.component, route_header, param_headers })
+        (
+            trigger.route.clone(),
+            HttpRoute {
+                component: trigger.component,
+                route_header,
+                param_headers,
+            },
+        )
     });
     Router::new(routes).map_err(|conflict| {
         anyhow::anyhow!(
@@ -93,11 +99,18 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
 }
 
 /// Handles one request end to end. Never fails: every error becomes a response.
-pub async fn handle(
+///
+/// `client` is the value of the `wasmhost-client-addr` header. The request body `B` is any
+/// byte stream: hyper's `Incoming` when serving, an in-memory body in benches.
+pub async fn handle<B>(
     runtime: &Runtime,
     client: HeaderValue,
-    req: Request<Incoming>,
-) -> Response<HyperOutgoingBody> {
+    req: Request<B>,
+) -> Response<HyperOutgoingBody>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let (mut parts, body) = req.into_parts();
     let Some(matched) = runtime.router.at(parts.uri.path()) else {
         return text(StatusCode::NOT_FOUND, "no route matches this path\n");
@@ -126,9 +139,16 @@ pub async fn handle(
 
     let mut store = runtime.new_store();
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let prepared = store.data_mut().http().new_incoming_request(Scheme::Http, req).and_then(
-        |request| Ok((request, store.data_mut().http().new_response_outparam(sender)?)),
-    );
+    let prepared = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)
+        .and_then(|request| {
+            Ok((
+                request,
+                store.data_mut().http().new_response_outparam(sender)?,
+            ))
+        });
     let (request, response_out) = match prepared {
         Ok(prepared) => prepared,
         // The only input wasmtime-wasi-http refuses here is a request without an authority.
@@ -142,7 +162,10 @@ pub async fn handle(
     tokio::spawn(async move {
         let result = async {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, response_out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, response_out)
+                .await
         }
         .await;
         if let Err(err) = result {
@@ -173,4 +196,3 @@ fn remove_wasmhost_headers(headers: &mut HeaderMap) {
         headers.remove(name);
     }
 }
-
