@@ -9,7 +9,7 @@ use std::process::Command;
 /// Guest workspaces and their members (crate names).
 const WORKSPACES: &[(&str, &[&str])] = &[
     ("apps", &["hello", "echo"]),
-    ("tests/guests", &["trap", "plain-wasip2"]),
+    ("tests/guests", &["trap", "plain-wasip2", "async-upper"]),
 ];
 
 fn main() {

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::route::Route;
 
@@ -35,8 +36,11 @@ impl App {
 }
 
 /// A component id: kebab-case (`[a-z][a-z0-9]*` words joined by `-`), as in Spin.
+///
+/// Cloning is a reference-count increment, so the per-request path can carry it into logs
+/// without allocating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ComponentId(String);
+pub struct ComponentId(Arc<str>);
 
 /// A component id that is not kebab-case.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -56,7 +60,7 @@ impl FromStr for ComponentId {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         }) && s.starts_with(|c: char| c.is_ascii_lowercase());
         if kebab {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s.into()))
         } else {
             Err(BadComponentId(s.to_owned()))
         }

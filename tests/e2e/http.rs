@@ -46,6 +46,10 @@ component = "trap"
 route = "/plain/..."
 component = "plain"
 
+[[trigger.http]]
+route = "/upper"
+component = "async-upper"
+
 [component.hello]
 source = "{}"
 [component.echo]
@@ -54,11 +58,14 @@ source = "{}"
 source = "{}"
 [component.plain]
 source = "{}"
+[component.async-upper]
+source = "{}"
 "#,
         guests::HELLO,
         guests::ECHO,
         guests::TRAP,
-        guests::PLAIN_WASIP2
+        guests::PLAIN_WASIP2,
+        guests::ASYNC_UPPER
     );
     let path = dir.join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
@@ -241,6 +248,23 @@ async fn plain_wasip2_component_runs_unchanged() {
 }
 
 #[tokio::test]
+async fn async_handler_reads_the_body_and_errors_become_500() {
+    let (_dir, server) = start(&[]);
+    let client = reqwest::Client::new();
+    let response = client
+        .post(server.url("/upper"))
+        .body("shout ".repeat(50_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "SHOUT ".repeat(50_000));
+    let response = client.post(server.url("/upper")).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.text().await.unwrap(), "empty body\n");
+}
+
+#[tokio::test]
 async fn health_is_on_the_admin_listener_only() {
     let (_dir, server) = start(&["--admin-listen", "127.0.0.1:0"]);
     let admin = server.admin_addr.unwrap();
@@ -279,13 +303,13 @@ async fn warm_compile_cache_skips_compilation() {
     let cold = Server::start(Path::new(BIN), &args).unwrap();
     assert_eq!(get(cold.url("/hello/cold")).await.0, 200);
     let log = cold.stop();
-    assert_eq!(log.matches("cache=miss").count(), 4, "{log}");
+    assert_eq!(log.matches("cache=miss").count(), 5, "{log}");
     assert_eq!(log.matches("cache=hit").count(), 0, "{log}");
 
     let warm = Server::start(Path::new(BIN), &args).unwrap();
     assert_eq!(get(warm.url("/hello/warm")).await.0, 200);
     let log = warm.stop();
-    assert_eq!(log.matches("cache=hit").count(), 4, "{log}");
+    assert_eq!(log.matches("cache=hit").count(), 5, "{log}");
     assert_eq!(log.matches("cache=miss").count(), 0, "{log}");
 
     // A corrupt entry is replaced, not fatal.
@@ -295,5 +319,5 @@ async fn warm_compile_cache_skips_compilation() {
     let repaired = Server::start(Path::new(BIN), &args).unwrap();
     assert_eq!(get(repaired.url("/hello/again")).await.0, 200);
     let log = repaired.stop();
-    assert_eq!(log.matches("cache=miss").count(), 4, "{log}");
+    assert_eq!(log.matches("cache=miss").count(), 5, "{log}");
 }

@@ -21,6 +21,8 @@ pub mod guests {
     pub const TRAP: &str = env!("WASMHOST_GUEST_TRAP");
     /// `tests/guests/plain-wasip2`: a `wasi:http/proxy` component with no wasmhost crate.
     pub const PLAIN_WASIP2: &str = env!("WASMHOST_GUEST_PLAIN_WASIP2");
+    /// `tests/guests/async-upper`: an async handler; answers the body upper-cased, 500 if empty.
+    pub const ASYNC_UPPER: &str = env!("WASMHOST_GUEST_ASYNC_UPPER");
 }
 
 /// The repository's root directory.

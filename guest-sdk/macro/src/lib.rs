@@ -89,3 +89,48 @@ fn signature_problem(func: &ItemFn) -> Option<&'static str> {
 fn error(span: proc_macro2::Span, message: &str) -> TokenStream {
     syn::Error::new(span, message).to_compile_error().into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(src: &str) -> Option<&'static str> {
+        signature_problem(&syn::parse_str::<ItemFn>(src).unwrap())
+    }
+
+    #[test]
+    fn accepts_sync_and_async_handlers() {
+        assert_eq!(
+            problem("fn handle(req: Request) -> impl IntoResponse { \"\" }"),
+            None
+        );
+        assert_eq!(
+            problem("async fn handle(req: Request) -> String { String::new() }"),
+            None
+        );
+    }
+
+    #[test]
+    fn rejects_signatures_it_cannot_serve() {
+        assert_eq!(
+            problem("fn handle() -> String { String::new() }"),
+            Some("an #[http_component] handler takes exactly one argument, the request")
+        );
+        assert_eq!(
+            problem("fn handle(a: Request, b: u32) -> String { String::new() }"),
+            Some("an #[http_component] handler takes exactly one argument, the request")
+        );
+        assert_eq!(
+            problem("fn handle(req: Request) {}"),
+            Some("an #[http_component] handler must return a response")
+        );
+        assert_eq!(
+            problem("fn handle<T>(req: T) -> String { String::new() }"),
+            Some("an #[http_component] handler cannot be generic")
+        );
+        assert_eq!(
+            problem("fn handle(self) -> String { String::new() }"),
+            Some("an #[http_component] handler is a free function, not a method")
+        );
+    }
+}
