@@ -1,0 +1,69 @@
+//! `instantiate_and_handle` on 2 threads at once: the same per-request work as the criterion
+//! bench (`benches/instantiate.rs`), run by 2 threads instantiating from the same `ProxyPre`
+//! in parallel, each on its own current-thread tokio runtime, as `wasmhost serve` does on a
+//! 2-core machine. Criterion reports means and medians only, so this prints the median and p99
+//! of every request's own latency, and the combined rate.
+//!
+//! Run: `cargo bench -p wasmhost --bench parallel`.
+
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use http_body_util::BodyExt;
+use wasmhost::trigger::http::handle;
+
+mod common;
+
+const THREADS: usize = 2;
+const WARMUP: usize = 2_000;
+const REQUESTS: usize = 20_000;
+
+fn main() {
+    // `cargo bench` passes `--bench`; this harness takes no options.
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = common::hello_runtime(dir.path());
+    let client = HeaderValue::from_static("127.0.0.1:1");
+
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let runtime = &runtime;
+                let client = client.clone();
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let mut own = Vec::with_capacity(REQUESTS);
+                    for i in 0..WARMUP + REQUESTS {
+                        let t = Instant::now();
+                        rt.block_on(async {
+                            let response = handle(runtime, client.clone(), common::request()).await;
+                            assert_eq!(response.status(), 200);
+                            response.into_body().collect().await.unwrap();
+                        });
+                        if i >= WARMUP {
+                            own.push(t.elapsed());
+                        }
+                    }
+                    own
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let wall = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    println!(
+        "instantiate_and_handle, {THREADS} threads in parallel, {} requests: median {:.1} µs, p99 {:.1} µs, {:.0} requests/s combined",
+        latencies.len(),
+        pct(0.5).as_secs_f64() * 1e6,
+        pct(0.99).as_secs_f64() * 1e6,
+        (THREADS * (WARMUP + REQUESTS)) as f64 / wall.as_secs_f64(),
+    );
+}
