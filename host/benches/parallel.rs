@@ -4,7 +4,9 @@
 //! 2-core machine. Criterion reports means and medians only, so this prints the median and p99
 //! of every request's own latency, and the combined rate.
 //!
-//! Run: `cargo bench -p wasmhost --bench parallel`.
+//! Run: `cargo bench -p wasmhost --bench parallel`. `BENCH_THREADS`, `BENCH_REQUESTS` and
+//! `BENCH_WARMUP` override the defaults (2, 20 000 per thread, 2 000 per thread); the
+//! callgrind instruction count in BENCHMARKS.md runs one thread at two request counts.
 
 use std::time::{Duration, Instant};
 
@@ -14,19 +16,27 @@ use wasmhost::trigger::http::handle;
 
 mod common;
 
-const THREADS: usize = 2;
-const WARMUP: usize = 2_000;
-const REQUESTS: usize = 20_000;
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn main() {
     // `cargo bench` passes `--bench`; this harness takes no options.
+    let (threads, warmup, requests) = (
+        setting("BENCH_THREADS", 2),
+        setting("BENCH_WARMUP", 2_000),
+        setting("BENCH_REQUESTS", 20_000),
+    );
     let dir = tempfile::tempdir().unwrap();
     let runtime = common::hello_runtime(dir.path());
     let client = HeaderValue::from_static("127.0.0.1:1");
 
     let started = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..THREADS)
+        let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let runtime = &runtime;
                 let client = client.clone();
@@ -35,15 +45,15 @@ fn main() {
                         .enable_all()
                         .build()
                         .unwrap();
-                    let mut own = Vec::with_capacity(REQUESTS);
-                    for i in 0..WARMUP + REQUESTS {
+                    let mut own = Vec::with_capacity(requests);
+                    for i in 0..warmup + requests {
                         let t = Instant::now();
                         rt.block_on(async {
                             let response = handle(runtime, client.clone(), common::request()).await;
                             assert_eq!(response.status(), 200);
                             response.into_body().collect().await.unwrap();
                         });
-                        if i >= WARMUP {
+                        if i >= warmup {
                             own.push(t.elapsed());
                         }
                     }
@@ -60,10 +70,10 @@ fn main() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     println!(
-        "instantiate_and_handle, {THREADS} threads in parallel, {} requests: median {:.1} µs, p99 {:.1} µs, {:.0} requests/s combined",
+        "instantiate_and_handle, {threads} threads in parallel, {} requests: median {:.1} µs, p99 {:.1} µs, {:.0} requests/s combined",
         latencies.len(),
         pct(0.5).as_secs_f64() * 1e6,
         pct(0.99).as_secs_f64() * 1e6,
-        (THREADS * (WARMUP + REQUESTS)) as f64 / wall.as_secs_f64(),
+        (threads * (warmup + requests)) as f64 / wall.as_secs_f64(),
     );
 }

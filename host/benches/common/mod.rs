@@ -10,7 +10,8 @@ use wasmhost::engine::EngineSettings;
 use wasmhost::runtime::Runtime;
 use wasmhost_tests::guests;
 
-/// A runtime serving `apps/hello` on `/hello/:name`, its compile cache in `dir`.
+/// A runtime serving `apps/hello` on `/hello/:name`, its compile cache in `dir`, with the
+/// default engine settings (`BENCH_MAX_INSTANCES` overrides the pool size).
 pub fn hello_runtime(dir: &Path) -> Runtime {
     let manifest = format!(
         "manifest_version = 1\n[application]\nname = \"bench\"\n\
@@ -19,7 +20,13 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
         guests::HELLO
     );
     let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), &manifest).unwrap();
-    let engine = EngineSettings::default().build().unwrap();
+    // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
+    // sets BENCH_MAX_INSTANCES to a handful.
+    let mut settings = EngineSettings::default();
+    if let Some(n) = std::env::var("BENCH_MAX_INSTANCES").ok().and_then(|v| v.parse().ok()) {
+        settings.max_instances = n;
+    }
+    let engine = settings.build().unwrap();
     Runtime::load(app, &engine, &CompileCache::new(dir, &engine)).unwrap()
 }
 
