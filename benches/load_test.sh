@@ -61,8 +61,9 @@ for name in native wasmtime wasmhost; do idle[$name]=$(rss "${pid[$name]}"); don
 for round in $(seq "$rounds"); do
     for name in native wasmtime wasmhost; do
         ( sleep $((seconds / 2)); rss "${pid[$name]}" >"$work/$name.rss" ) &
+        sampler=$!
         out=$(wrk -t2 -c64 -d"${seconds}s" --latency "http://${addr[$name]}/hello")
-        wait
+        wait "$sampler"
         load[$name]=$(cat "$work/$name.rss")
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")

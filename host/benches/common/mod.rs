@@ -23,7 +23,10 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
     // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
     // sets BENCH_MAX_INSTANCES to a handful.
     let mut settings = EngineSettings::default();
-    if let Some(n) = std::env::var("BENCH_MAX_INSTANCES").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("BENCH_MAX_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         settings.max_instances = n;
     }
     let engine = settings.build().unwrap();

@@ -9,10 +9,17 @@
 
 use std::sync::Arc;
 
+use std::pin::Pin;
+
 use anyhow::Result;
+use bytes::{Bytes, BytesMut};
+use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -138,7 +145,7 @@ where
     let req = Request::from_parts(parts, body);
 
     let mut store = runtime.new_store();
-    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let (sender, receiver) = oneshot::channel();
     let prepared = store
         .data_mut()
         .http()
@@ -157,9 +164,7 @@ where
 
     let pre = component.pre.clone();
     let id = component.id.clone();
-    // The guest runs in its own task so that it can go on streaming the body after the
-    // response head has been sent.
-    tokio::spawn(async move {
+    let guest = Box::pin(async move {
         let result = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
@@ -173,16 +178,111 @@ where
         }
     });
 
-    match receiver.await {
-        Ok(Ok(response)) => response,
+    let (response, guest) = run_until_response(guest, receiver).await;
+    if let Some(guest) = guest {
+        // The guest goes on streaming the body after the head: it finishes on its own task.
+        tokio::spawn(guest);
+    }
+    match response {
+        Ok(Ok(response)) => coalesce_ready_body(response),
         Ok(Err(code)) => {
             tracing::error!(component = %component.id, "guest answered with error code {code:?}");
             text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
         // The store (and so the sender) was dropped before a response was set: the guest
-        // trapped, or returned without responding. The task has logged which.
+        // trapped, or returned without responding. The guest has logged which.
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
     }
+}
+
+/// A guest invocation: instantiate, call `handle`, log a trap; resolves when the guest returns.
+type Guest = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `guest` on the calling task until it sets its response (`receiver` resolves), then
+/// gives it one more poll. Returns the response, and the guest if it has not finished (it is
+/// still writing its body).
+///
+/// Running the guest here rather than on a task of its own saves a task spawn and a cross-task
+/// wake-up per request, and in the common case (a guest that writes its whole body and
+/// returns) the body is complete when the response is returned.
+async fn run_until_response(
+    mut guest: Guest,
+    mut receiver: oneshot::Receiver<GuestResponse>,
+) -> (
+    Result<GuestResponse, oneshot::error::RecvError>,
+    Option<Guest>,
+) {
+    let mut done = false;
+    let response = std::future::poll_fn(|cx| {
+        if !done {
+            done = guest.as_mut().poll(cx).is_ready();
+        }
+        // Once the guest is done its store, and so the sender, is gone: this is ready.
+        Pin::new(&mut receiver).poll(cx)
+    })
+    .await;
+    if !done {
+        done = guest.as_mut().now_or_never().is_some();
+    }
+    (response, (!done).then_some(guest))
+}
+
+/// What a guest sends through `response-outparam.set`.
+type GuestResponse = Result<Response<HyperOutgoingBody>, ErrorCode>;
+
+/// Bytes of body the host gathers before it sends the response head: 64 KiB.
+const COALESCE_BYTES: usize = 64 << 10;
+
+/// Takes the body frames that are ready now (up to [`COALESCE_BYTES`]). A body that is complete
+/// is sent in one piece with a `content-length`, so hyper writes head and body in one syscall
+/// instead of a chunked head, a chunk and a terminator. A longer or slower body streams on
+/// after the frames gathered.
+fn coalesce_ready_body(response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
+    let (parts, mut body) = response.into_parts();
+    let mut frames = Vec::new();
+    let mut bytes = 0;
+    let ended = loop {
+        if bytes >= COALESCE_BYTES {
+            break false;
+        }
+        match body.frame().now_or_never() {
+            Some(Some(Ok(frame))) => {
+                bytes += frame.data_ref().map_or(0, Bytes::len);
+                frames.push(frame);
+            }
+            // End of body, or an error the client will see as a broken body: keep it in order.
+            Some(None) => break true,
+            Some(Some(Err(err))) => {
+                let stream = futures::stream::iter(frames.into_iter().map(Ok))
+                    .chain(futures::stream::once(async { Err(err) }));
+                return Response::from_parts(parts, StreamBody::new(stream).boxed_unsync());
+            }
+            None => break false,
+        }
+    };
+    let all_data = frames.iter().all(|f| f.is_data());
+    let body = if ended && all_data {
+        let mut data = frames.into_iter().filter_map(|f| f.into_data().ok());
+        let whole = match (data.next(), data.next()) {
+            (None, _) => Bytes::new(),
+            (Some(only), None) => only,
+            (Some(first), Some(second)) => {
+                let mut all = BytesMut::with_capacity(bytes);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&second);
+                data.for_each(|chunk| all.extend_from_slice(&chunk));
+                all.freeze()
+            }
+        };
+        Full::new(whole)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    } else {
+        let rest = BodyStream::new(body);
+        StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)).chain(rest))
+            .boxed_unsync()
+    };
+    Response::from_parts(parts, body)
 }
 
 /// Removes every header named `wasmhost-*`: only the host sets those.
