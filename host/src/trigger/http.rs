@@ -2,17 +2,18 @@
 //!
 //! accept → [`Router::at`] → routing headers → [`Runtime::new_store`] → instantiate from the
 //! `ProxyPre` → call `wasi:http/incoming-handler.handle` → stream the response body → drop the
-//! store. Request and response bodies stream both ways; neither is buffered whole.
+//! store. Request and response bodies stream both ways. The guest runs on the request's own
+//! task until it sets its response; a body it has already finished by then (up to 64 KiB) goes
+//! out in one piece with a `content-length`, anything longer or slower streams.
 //!
 //! Outcomes: no route → 404; a guest trap or a guest that never sends a response → 500, logged
 //! with the component id and the trap, and the host goes on serving.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
-use std::pin::Pin;
-
 use anyhow::Result;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
@@ -246,41 +247,39 @@ fn coalesce_ready_body(response: Response<HyperOutgoingBody>) -> Response<HyperO
             break false;
         }
         match body.frame().now_or_never() {
-            Some(Some(Ok(frame))) => {
-                bytes += frame.data_ref().map_or(0, Bytes::len);
-                frames.push(frame);
-            }
-            // End of body, or an error the client will see as a broken body: keep it in order.
             Some(None) => break true,
-            Some(Some(Err(err))) => {
-                let stream = futures::stream::iter(frames.into_iter().map(Ok))
-                    .chain(futures::stream::once(async { Err(err) }));
-                return Response::from_parts(parts, StreamBody::new(stream).boxed_unsync());
+            Some(Some(frame)) => {
+                let failed = frame.is_err();
+                bytes += frame
+                    .as_ref()
+                    .ok()
+                    .and_then(|f| f.data_ref())
+                    .map_or(0, Bytes::len);
+                frames.push(frame);
+                if failed {
+                    // The error goes to the client in order, as a broken body.
+                    break false;
+                }
             }
             None => break false,
         }
     };
-    let all_data = frames.iter().all(|f| f.is_data());
-    let body = if ended && all_data {
-        let mut data = frames.into_iter().filter_map(|f| f.into_data().ok());
-        let whole = match (data.next(), data.next()) {
-            (None, _) => Bytes::new(),
-            (Some(only), None) => only,
-            (Some(first), Some(second)) => {
-                let mut all = BytesMut::with_capacity(bytes);
-                all.extend_from_slice(&first);
-                all.extend_from_slice(&second);
-                data.for_each(|chunk| all.extend_from_slice(&chunk));
-                all.freeze()
-            }
+    let whole = ended && frames.iter().all(|f| f.as_ref().is_ok_and(|f| f.is_data()));
+    let body = if whole {
+        let mut data: Vec<Bytes> = frames
+            .into_iter()
+            .filter_map(|f| f.ok()?.into_data().ok())
+            .collect();
+        let whole = if data.len() == 1 {
+            data.pop().unwrap_or_default()
+        } else {
+            data.concat().into()
         };
         Full::new(whole)
             .map_err(|never| match never {})
             .boxed_unsync()
     } else {
-        let rest = BodyStream::new(body);
-        StreamBody::new(futures::stream::iter(frames.into_iter().map(Ok)).chain(rest))
-            .boxed_unsync()
+        StreamBody::new(futures::stream::iter(frames).chain(BodyStream::new(body))).boxed_unsync()
     };
     Response::from_parts(parts, body)
 }
