@@ -256,10 +256,9 @@ impl<T> Router<T> {
         let mut tree = matchit::Router::new();
         let mut shapes = std::collections::HashMap::new();
         for (i, (route, _)) in entries.iter().enumerate() {
-            if let Some(&first) = shapes.get(&route.shape()) {
+            if let Some(first) = shapes.insert(route.shape(), i) {
                 return Err(RouteConflict { first, second: i });
             }
-            shapes.insert(route.shape(), i);
             tree.insert(route.matchit_pattern(), i)
                 .map_err(|_| RouteConflict {
                     first: i,
