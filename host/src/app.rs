@@ -110,6 +110,29 @@ pub struct Component {
     pub source_location: Location,
     /// How to build it, if the manifest says.
     pub build: Option<BuildCommand>,
+    /// `key_value_stores`: the key-value stores it may open, by label, without duplicates.
+    pub key_value_stores: Vec<StoreGrant>,
+}
+
+/// One label in a component's `key_value_stores`, with where it is written (for the startup
+/// error when the runtime config does not define it).
+#[derive(Debug, Clone)]
+pub struct StoreGrant {
+    /// The store's label: ASCII letters, digits, `-` and `_`.
+    pub label: String,
+    /// Where the label is written in the manifest.
+    pub location: Location,
+}
+
+/// Whether `label` is a valid store label: 1 to 64 ASCII letters, digits, `-` or `_`.
+///
+/// Labels become sled tree names and part of Redis keys (`<prefix>:<label>:<key>`), so they
+/// hold no separator or glob character.
+pub fn is_store_label(label: &str) -> bool {
+    (1..=64).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `[component.<id>.build]`: a shell command that produces the component file.

@@ -7,7 +7,8 @@
 //!
 //! Startup, once per app version:
 //! 1. [`manifest`] reads `wasmhost.toml` into raw serde types and checks it into the [`app`]
-//!    model (routes parsed by [`route`]);
+//!    model (routes parsed by [`route`]); [`runtime_config`] reads the operator's backends and
+//!    checks every grant against them;
 //! 2. [`engine`] makes the one wasmtime engine (pooling allocator, copy-on-write images,
 //!    epochs); [`compile_cache`] compiles each component once and maps it on later starts;
 //! 3. [`runtime`] links every [`capability`], pre-instantiates each component and builds the
@@ -19,6 +20,8 @@
 
 pub mod admin;
 pub mod app;
+#[allow(missing_docs)] // generated; the WIT doc comments are carried over where they exist
+pub mod bindings;
 pub mod capability;
 pub mod cli;
 pub mod compile_cache;
@@ -26,6 +29,8 @@ pub mod engine;
 pub mod manifest;
 pub mod route;
 pub mod runtime;
+pub mod runtime_config;
 pub mod server;
 pub mod state;
+mod toml_doc;
 pub mod trigger;

@@ -13,6 +13,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, ComponentId};
+use crate::capability::key_value::{self, KeyValueStores, StoreGrants};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::route::Router;
 use crate::state::InstanceState;
@@ -30,6 +31,8 @@ pub struct LoadedComponent {
     pub pre: ProxyPre<InstanceState>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
+    /// The key-value stores it may open.
+    pub key_value: StoreGrants,
 }
 
 /// The loaded application: what every request reads, shared behind an `Arc`.
@@ -40,21 +43,30 @@ pub struct Runtime {
     pub components: Vec<LoadedComponent>,
     /// The HTTP routing table.
     pub router: Router<HttpRoute>,
+    /// The open key-value stores.
+    pub key_value: KeyValueStores,
     engine: Engine,
 }
 
 impl Runtime {
     /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
-    /// and builds its router. Logs one line per component with its cache outcome.
+    /// resolves each one's grants in `key_value` (the stores opened for `app`), and builds its
+    /// router. Logs one line per component with its cache outcome.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
     /// no capability provides, or one that does not export `wasi:http/incoming-handler`; each
     /// error names the component.
-    pub fn load(app: App, engine: &Engine, cache: &CompileCache) -> Result<Self> {
+    pub fn load(
+        app: App,
+        engine: &Engine,
+        cache: &CompileCache,
+        key_value: KeyValueStores,
+    ) -> Result<Self> {
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
 
         let mut components = Vec::with_capacity(app.components.len());
         for component in &app.components {
@@ -89,6 +101,7 @@ impl Runtime {
                 id: component.id.clone(),
                 pre,
                 cache: outcome,
+                key_value: key_value.grants(component),
             });
         }
 
@@ -97,13 +110,15 @@ impl Runtime {
             app,
             components,
             router,
+            key_value,
             engine: engine.clone(),
         })
     }
 
-    /// A new store for one instance, with its CPU deadline set.
-    pub fn new_store(&self) -> Store<InstanceState> {
-        let mut store = Store::new(&self.engine, InstanceState::new());
+    /// A new store for one instance of `component`, with its grants and its CPU deadline.
+    pub fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
+        let state = InstanceState::new(component.key_value.clone());
+        let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {

@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capability::key_value::{KeyValue, StoreGrants};
 use crate::capability::outbound_http::OutboundHttp;
 
 /// The state of one instance.
@@ -17,23 +18,27 @@ pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     outbound_http: OutboundHttp,
+    key_value: StoreGrants,
 }
 
 impl InstanceState {
-    /// A fresh state with nothing granted beyond the WASI 0.2 base.
-    pub fn new() -> Self {
+    /// A fresh state with the WASI 0.2 base and the key-value stores in `key_value`.
+    pub fn new(key_value: StoreGrants) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             outbound_http: OutboundHttp,
+            key_value,
         }
     }
-}
 
-impl Default for InstanceState {
-    fn default() -> Self {
-        Self::new()
+    /// The key-value capability's view of this instance.
+    pub fn key_value(&mut self) -> KeyValue<'_> {
+        KeyValue {
+            table: &mut self.table,
+            grants: &self.key_value,
+        }
     }
 }
 

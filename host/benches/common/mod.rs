@@ -30,7 +30,13 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
         settings.max_instances = n;
     }
     let engine = settings.build().unwrap();
-    Runtime::load(app, &engine, &CompileCache::new(dir, &engine)).unwrap()
+    Runtime::load(
+        app,
+        &engine,
+        &CompileCache::new(dir, &engine),
+        Default::default(),
+    )
+    .unwrap()
 }
 
 /// `GET /hello/bench` with a `Host` header and no body.

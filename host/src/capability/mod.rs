@@ -9,4 +9,5 @@
 //! `wasi:sockets` interfaces that Rust's std imports) comes from `wasmtime-wasi`, configured
 //! per instance with no preopened directory, no environment variable and no socket.
 
+pub mod key_value;
 pub mod outbound_http;

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::capability::key_value::KeyValueStores;
 use crate::compile_cache::CompileCache;
 use crate::engine::EngineSettings;
 use crate::runtime::Runtime;
+use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
 use crate::{admin, manifest, server, trigger};
 
 /// Serve an app.
@@ -36,6 +38,49 @@ pub struct ServeCommand {
     /// Run `wasmhost build` on the app before serving it.
     #[arg(long)]
     pub build: bool,
+
+    /// The runtime config: where each key-value store lives (sled or Redis). Without one,
+    /// every store is a sled tree under `.wasmhost/kv` next to the manifest.
+    #[arg(long, env = "WASMHOST_RUNTIME_CONFIG")]
+    pub runtime_config: Option<PathBuf>,
+
+    /// Set a key before serving, for development: `STORE:KEY=VALUE`, or `KEY=VALUE` for the
+    /// `default` store. Repeatable.
+    #[arg(long = "key-value", value_name = "STORE:KEY=VALUE", value_parser = parse_seed)]
+    pub key_value: Vec<Seed>,
+}
+
+/// One `--key-value` seed.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// The store's label.
+    pub store: String,
+    /// The key.
+    pub key: String,
+    /// The value, as UTF-8 bytes.
+    pub value: String,
+}
+
+/// Parses `STORE:KEY=VALUE` or `KEY=VALUE` (store `default`). The key is what lies between the
+/// first `:` and the first `=`; a key holding `:` needs the `STORE:` form.
+fn parse_seed(arg: &str) -> Result<Seed, String> {
+    let (target, value) = arg
+        .split_once('=')
+        .ok_or("expected STORE:KEY=VALUE or KEY=VALUE")?;
+    let (store, key) = target.split_once(':').unwrap_or((DEFAULT_STORE, target));
+    if key.is_empty() {
+        return Err("the key is empty".to_owned());
+    }
+    if !crate::app::is_store_label(store) {
+        return Err(format!(
+            "`{store}` is not a store label (1 to 64 ASCII letters, digits, `-` or `_`)"
+        ));
+    }
+    Ok(Seed {
+        store: store.to_owned(),
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 impl ServeCommand {
@@ -50,19 +95,33 @@ impl ServeCommand {
             crate::cli::build_app(&app)?;
         }
         manifest::check_sources(&app)?;
+        let runtime_config = match &self.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        runtime_config.check_grants(&app)?;
 
         let engine = EngineSettings::default().build()?;
         let cache_dir = self
             .cache_dir
+            .clone()
             .unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"));
         let cache = CompileCache::new(cache_dir, &engine);
-        let runtime = Arc::new(Runtime::load(app, &engine, &cache)?);
 
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("cannot start the tokio runtime")?
-            .block_on(serve(runtime, self.listen, self.admin_listen))
+            .block_on(async {
+                let mut key_value = KeyValueStores::open(&app, &runtime_config).await?;
+                for seed in &self.key_value {
+                    key_value
+                        .seed(&seed.store, &seed.key, seed.value.as_bytes())
+                        .await?;
+                }
+                let runtime = Arc::new(Runtime::load(app, &engine, &cache, key_value)?);
+                serve(runtime, self.listen, self.admin_listen).await
+            })
     }
 }
 

@@ -75,6 +75,37 @@ pub enum ManifestErrorKind {
         /// The ids that are defined.
         defined: Vec<String>,
     },
+    /// A `key_value_stores` label that is not a valid store label.
+    #[error(
+        "`component.{component}.key_value_stores`: `{label}` is not a store label (1 to 64 ASCII letters, digits, `-` or `_`)"
+    )]
+    StoreLabel {
+        /// The component.
+        component: String,
+        /// The label.
+        label: String,
+    },
+    /// A label listed twice in one component's `key_value_stores`.
+    #[error("`component.{component}.key_value_stores`: store `{label}` is listed twice")]
+    DuplicateStore {
+        /// The component.
+        component: String,
+        /// The label.
+        label: String,
+    },
+    /// A granted store that the runtime config does not define.
+    #[error(
+        "`component.{component}.key_value_stores`: store `{label}` is not defined in the runtime config `{}`; add a `[key_value_store.{label}]` table there (only `default` needs none)",
+        runtime_config.display()
+    )]
+    UndefinedStore {
+        /// The component.
+        component: String,
+        /// The label.
+        label: String,
+        /// The runtime config file.
+        runtime_config: PathBuf,
+    },
     /// A component file that does not exist.
     #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
     MissingSource {

@@ -14,6 +14,7 @@
 //!
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
+//! key_value_stores = ["default"]                       # optional: stores it may open
 //! [component.hello.build]
 //! command = "cargo build --release --target wasm32-wasip2"
 //! workdir = "."                                         # optional, relative to this file
@@ -30,8 +31,11 @@ pub use error::{ManifestError, ManifestErrorKind};
 use raw::RawManifest;
 use toml::Spanned;
 
-use crate::app::{App, BuildCommand, Component, ComponentId, HttpTrigger, Location};
+use crate::app::{
+    App, BuildCommand, Component, ComponentId, HttpTrigger, Location, StoreGrant, is_store_label,
+};
 use crate::route::Route;
+use crate::toml_doc::TomlDoc;
 
 /// The file name looked for when a directory is given.
 pub const MANIFEST_FILE: &str = "wasmhost.toml";
@@ -73,17 +77,13 @@ pub fn load(path: &Path) -> Result<App, ManifestError> {
 /// # Errors
 /// As [`load`], but never an I/O error.
 pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
-    let doc = Doc { file, text };
-    let raw: RawManifest = toml::from_str(text).map_err(|err| {
-        let span = err.span().unwrap_or(0..0);
-        let table = doc.table_at(span.start).map(str::to_owned);
-        doc.error(
-            span,
-            ManifestErrorKind::Syntax {
-                table,
-                message: err.message().to_owned(),
-            },
-        )
+    let doc = Doc(TomlDoc { file, text });
+    let raw: RawManifest = doc.0.parse().map_err(|err| ManifestError {
+        location: err.location,
+        kind: ManifestErrorKind::Syntax {
+            table: err.table,
+            message: err.message,
+        },
     })?;
 
     if *raw.manifest_version.get_ref() != 1 {
@@ -112,6 +112,28 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
                 .as_ref()
                 .map_or_else(|| base.to_owned(), |w| base.join(w.get_ref())),
         });
+        let mut key_value_stores: Vec<StoreGrant> = Vec::new();
+        for label in &component.key_value_stores {
+            let (id, name) = (key.get_ref().clone(), label.get_ref().clone());
+            let kind = if !is_store_label(&name) {
+                ManifestErrorKind::StoreLabel {
+                    component: id,
+                    label: name,
+                }
+            } else if key_value_stores.iter().any(|grant| grant.label == name) {
+                ManifestErrorKind::DuplicateStore {
+                    component: id,
+                    label: name,
+                }
+            } else {
+                key_value_stores.push(StoreGrant {
+                    label: name,
+                    location: doc.location(label.span()),
+                });
+                continue;
+            };
+            return Err(doc.error(label.span(), kind));
+        }
         index.insert(key.get_ref().clone(), components.len());
         components.push(Component {
             id,
@@ -119,6 +141,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             source: base.join(component.source.get_ref()),
             source_location: doc.location(component.source.span()),
             build,
+            key_value_stores,
         });
     }
 
@@ -190,33 +213,11 @@ pub fn check_sources(app: &App) -> Result<(), ManifestError> {
 }
 
 /// The manifest text, for turning byte spans into line and column.
-struct Doc<'a> {
-    file: &'a Path,
-    text: &'a str,
-}
+struct Doc<'a>(TomlDoc<'a>);
 
 impl Doc<'_> {
     fn location(&self, span: Range<usize>) -> Location {
-        let before = &self.text[..span.start.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Location {
-            file: self.file.to_owned(),
-            line,
-            column,
-        }
-    }
-
-    /// The header of the table that holds byte `offset` (`[component.hello]`), if any.
-    fn table_at(&self, offset: usize) -> Option<&str> {
-        let end = self.text[offset.min(self.text.len())..]
-            .find('\n')
-            .map_or(self.text.len(), |n| offset + n);
-        self.text[..end]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|line| line.starts_with('['))
+        self.0.location(span)
     }
 
     fn error(&self, span: Range<usize>, kind: ManifestErrorKind) -> ManifestError {

@@ -56,6 +56,8 @@ pub struct RawComponent {
     pub description: Option<String>,
     #[serde(default)]
     pub build: Option<RawBuild>,
+    #[serde(default)]
+    pub key_value_stores: Vec<Spanned<String>>,
 }
 
 /// `[component.<id>.build]`.

@@ -145,7 +145,7 @@ where
     drop(matched);
     let req = Request::from_parts(parts, body);
 
-    let mut store = runtime.new_store();
+    let mut store = runtime.new_store(component);
     let (sender, receiver) = oneshot::channel();
     let prepared = store
         .data_mut()

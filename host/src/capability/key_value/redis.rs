@@ -1,0 +1,211 @@
+//! The shared key-value backend: Redis, for stores several nodes use at once.
+//!
+//! Store `label`'s key `k` is the Redis key `<prefix>:<label>:<k>`. One [`ConnectionManager`]
+//! per store multiplexes every instance's calls on one connection and reconnects after a
+//! failure; while Redis is down, calls fail within [`CONNECT_TIMEOUT`] / [`RESPONSE_TIMEOUT`]
+//! instead of hanging, and succeed again once it is back. Writes are durable once Redis
+//! acknowledges them.
+//!
+//! Counters are `INCRBY`; compare-and-swap is a Lua script, atomic on the server; `list-keys`
+//! is `SCAN MATCH <prefix>:<label>:*` with Redis's own cursor (a key may come twice across
+//! pages, as `SCAN` documents); the batch calls are single `MGET` / `MSET` / `DEL` commands.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{BackendError, KeyPage, KeyValueBackend, LIST_PAGE};
+use crate::runtime_config::RedisUrl;
+
+/// How long connecting to Redis may take: 1 s.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one command may wait for its reply: 2 s.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `KEYS[1]` = key, `ARGV[1]` = "1" if a value is expected, `ARGV[2]` = expected value,
+/// `ARGV[3]` = new value. Returns 1 if written, 0 if the current value differed.
+const COMPARE_AND_SWAP: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+";
+
+/// One store on a Redis server.
+pub struct RedisStore {
+    connection: ConnectionManager,
+    /// `<prefix>:<label>:`.
+    namespace: String,
+    compare_and_swap: Script,
+}
+
+impl RedisStore {
+    /// A store whose keys are `<prefix>:<label>:<key>` on the server at `url`. Connects lazily,
+    /// on first use; must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// A URL the Redis client does not accept (checked with the runtime config already).
+    pub fn open(url: &RedisUrl, prefix: &str, label: &str) -> Result<Self> {
+        let client =
+            redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .with_context(|| format!("cannot set up a connection to Redis at {url}"))?;
+        Ok(Self {
+            connection,
+            namespace: format!("{prefix}:{label}:"),
+            compare_and_swap: Script::new(COMPARE_AND_SWAP),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.namespace)
+    }
+
+    fn keys(&self, keys: &[String]) -> Vec<String> {
+        keys.iter().map(|key| self.key(key)).collect()
+    }
+
+    /// A connection handle: a cheap clone sharing the multiplexed connection.
+    fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+/// Redis errors: a server's refusal of the data (`WRONGTYPE`, "not an integer") is the
+/// guest's doing; anything else (I/O, timeouts, a lost connection) is an outage.
+fn classify(err: redis::RedisError) -> BackendError {
+    match err.kind() {
+        redis::ErrorKind::Server(_) => BackendError::Invalid(format!("redis: {err}")),
+        _ => BackendError::Unavailable(format!("redis: {err}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyValueBackend for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.connection().get(self.key(key)).await.map_err(classify)
+    }
+
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        self.connection()
+            .set(self.key(key), value)
+            .await
+            .map_err(classify)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BackendError> {
+        self.connection()
+            .del::<_, ()>(self.key(key))
+            .await
+            .map_err(classify)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, BackendError> {
+        self.connection()
+            .exists(self.key(key))
+            .await
+            .map_err(classify)
+    }
+
+    async fn list_keys(&self, cursor: Option<u64>) -> Result<KeyPage, BackendError> {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor.unwrap_or(0))
+            .arg("MATCH")
+            .arg(format!("{}*", self.namespace))
+            .arg("COUNT")
+            .arg(LIST_PAGE)
+            .query_async(&mut self.connection())
+            .await
+            .map_err(classify)?;
+        let keys = keys
+            .iter()
+            .map(|key| {
+                let key = key.strip_prefix(self.namespace.as_bytes()).unwrap_or(key);
+                String::from_utf8_lossy(key).into_owned()
+            })
+            .collect();
+        Ok(KeyPage {
+            keys,
+            cursor: (next != 0).then_some(next),
+        })
+    }
+
+    async fn increment(&self, key: &str, delta: u64) -> Result<u64, BackendError> {
+        let delta = i64::try_from(delta)
+            .map_err(|_| BackendError::Invalid("a Redis counter delta is at most 2^63-1".into()))?;
+        let new: i64 = self
+            .connection()
+            .incr(self.key(key), delta)
+            .await
+            .map_err(classify)?;
+        u64::try_from(new).map_err(|_| BackendError::Invalid("the counter is negative".to_owned()))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, BackendError> {
+        let written: i64 = self
+            .compare_and_swap
+            .key(self.key(key))
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(value)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(classify)?;
+        Ok(written == 1)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        redis::cmd("MGET")
+            .arg(self.keys(keys))
+            .query_async(&mut self.connection())
+            .await
+            .map_err(classify)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), BackendError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<(String, &[u8])> = entries
+            .iter()
+            .map(|(key, value)| (self.key(key), value.as_slice()))
+            .collect();
+        self.connection().mset(&entries).await.map_err(classify)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), BackendError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.connection()
+            .del::<_, ()>(self.keys(keys))
+            .await
+            .map_err(classify)
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(classify)
+    }
+}

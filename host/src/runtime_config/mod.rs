@@ -1,0 +1,374 @@
+//! Startup, step 2: the runtime config (`--runtime-config FILE`), which says where each
+//! key-value store lives. Operators write it; app authors do not.
+//!
+//! ```toml
+//! [key_value_store.default]
+//! type = "sled"
+//! path = "data/kv"                  # a directory, relative to this file
+//!
+//! [key_value_store.sessions]
+//! type = "redis"
+//! url = "redis://127.0.0.1:6379"    # redis://[user:password@]host[:port][/db], rediss://, unix://
+//! prefix = "shop"                   # optional; keys are `<prefix>:<label>:<key>`, default `wasmhost`
+//! ```
+//!
+//! Read in two stages like the manifest: raw serde types ([`raw`]), then the checked
+//! [`RuntimeConfig`]. [`RuntimeConfig::check_grants`] then checks every component's
+//! `key_value_stores` against it. Without a file, every store is a sled tree under
+//! `.wasmhost/kv` next to the manifest.
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use raw::{RawRuntimeConfig, RawStore};
+use toml::Spanned;
+
+use crate::app::{App, Location, is_store_label};
+use crate::manifest::{ManifestError, ManifestErrorKind};
+use crate::toml_doc::TomlDoc;
+
+/// The store every component may be granted without a runtime config entry.
+pub const DEFAULT_STORE: &str = "default";
+
+/// Where sled stores live when the runtime config does not say: this directory under the
+/// manifest's.
+pub const DEFAULT_SLED_DIR: &str = ".wasmhost/kv";
+
+/// The default Redis key prefix.
+pub const DEFAULT_REDIS_PREFIX: &str = "wasmhost";
+
+/// The checked runtime config.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// The file it was read from; `None` when no runtime config was given.
+    pub file: Option<PathBuf>,
+    /// `[key_value_store.<label>]` tables, by label.
+    pub key_value_stores: BTreeMap<String, StoreBackend>,
+}
+
+/// Where a key-value store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// `type = "sled"`: an embedded sled database in directory `path` (absolute); the store is
+    /// the tree named after its label. Several labels may share one directory.
+    Sled {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// `type = "redis"`: a Redis server shared by every node; the store's keys are
+    /// `<prefix>:<label>:<key>`.
+    Redis {
+        /// The server's URL.
+        url: RedisUrl,
+        /// The key prefix.
+        prefix: String,
+    },
+}
+
+/// A Redis URL. `Debug` and `Display` hide its password, so it can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The full URL, password included: for connecting only, never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host... → scheme://user:***@host...
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return f.write_str(&self.0);
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => {
+                let user = rest[..at].split(':').next().unwrap_or_default();
+                let password = if rest[..at].contains(':') { ":***" } else { "" };
+                write!(f, "{scheme}://{user}{password}@{}", &rest[at + 1..])
+            }
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// A runtime config error: where, and what. Displays as `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {kind}")]
+pub struct RuntimeConfigError {
+    /// The file, line and column the error concerns (line 0 when the file cannot be read).
+    pub location: Location,
+    /// What is wrong.
+    pub kind: RuntimeConfigErrorKind,
+}
+
+/// What is wrong with a runtime config.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeConfigErrorKind {
+    /// The file cannot be read.
+    #[error("cannot read the runtime config: {0}")]
+    Io(String),
+    /// TOML syntax, an unknown or missing field, a wrong type (toml's message).
+    #[error("{}{message}", table.as_ref().map(|t| format!("in `{t}`: ")).unwrap_or_default())]
+    Syntax {
+        /// The enclosing table's header line.
+        table: Option<String>,
+        /// What toml says is wrong.
+        message: String,
+    },
+    /// A store label that is not 1 to 64 ASCII letters, digits, `-` or `_`.
+    #[error(
+        "`key_value_store.{0}`: `{0}` is not a store label (1 to 64 ASCII letters, digits, `-` or `_`)"
+    )]
+    Label(String),
+    /// A `type` other than `sled` or `redis`.
+    #[error("`key_value_store.{label}.type`: unknown type `{kind}` (expected `sled` or `redis`)")]
+    Type {
+        /// The store.
+        label: String,
+        /// The type given.
+        kind: String,
+    },
+    /// A field that the store's type does not take.
+    #[error("`key_value_store.{label}.{field}`: a `{kind}` store has no `{field}`")]
+    FieldNotForType {
+        /// The store.
+        label: String,
+        /// The field.
+        field: &'static str,
+        /// The store's type.
+        kind: &'static str,
+    },
+    /// A field the store's type needs.
+    #[error("`key_value_store.{label}`: a `{kind}` store needs `{field}`")]
+    MissingField {
+        /// The store.
+        label: String,
+        /// The field.
+        field: &'static str,
+        /// The store's type.
+        kind: &'static str,
+    },
+    /// A Redis URL that does not parse (the URL is not repeated: it may hold a password).
+    #[error(
+        "`key_value_store.{label}.url`: not a Redis URL ({reason}); expected redis://[user:password@]host[:port][/db], rediss://.. or unix://.."
+    )]
+    RedisUrl {
+        /// The store.
+        label: String,
+        /// The Redis client's reason.
+        reason: String,
+    },
+    /// A Redis prefix that is empty or holds `:`, whitespace or a glob character.
+    #[error(
+        "`key_value_store.{label}.prefix`: `{prefix}` must be non-empty, without `:`, whitespace, `*`, `?`, `[`, `]` or `\\`"
+    )]
+    Prefix {
+        /// The store.
+        label: String,
+        /// The prefix given.
+        prefix: String,
+    },
+}
+
+impl RuntimeConfig {
+    /// Reads and checks the runtime config at `path`. Relative `path`s in it are resolved from
+    /// the file's directory.
+    ///
+    /// # Errors
+    /// [`RuntimeConfigError`] for an unreadable file, TOML syntax, an unknown or missing field,
+    /// a bad label, an unknown `type`, a field the type does not take, a bad Redis URL or
+    /// prefix.
+    pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
+        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let text = std::fs::read_to_string(&file).map_err(|err| RuntimeConfigError {
+            location: Location {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+            },
+            kind: RuntimeConfigErrorKind::Io(err.to_string()),
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    /// Checks runtime config `text` read from `file` (absolute). See [`RuntimeConfig::load`].
+    ///
+    /// # Errors
+    /// As [`RuntimeConfig::load`], but never an I/O error.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, RuntimeConfigError> {
+        let doc = TomlDoc { file, text };
+        let error = |span: std::ops::Range<usize>, kind| RuntimeConfigError {
+            location: doc.location(span),
+            kind,
+        };
+        let raw: RawRuntimeConfig = doc.parse().map_err(|err| RuntimeConfigError {
+            location: err.location,
+            kind: RuntimeConfigErrorKind::Syntax {
+                table: err.table,
+                message: err.message,
+            },
+        })?;
+        let base = file.parent().unwrap_or(Path::new("/"));
+        let mut key_value_stores = BTreeMap::new();
+        for (label, store) in raw.key_value_store {
+            let name = label.get_ref().clone();
+            if !is_store_label(&name) {
+                return Err(error(label.span(), RuntimeConfigErrorKind::Label(name)));
+            }
+            let backend =
+                check_store(&name, store, base).map_err(|(span, kind)| error(span, kind))?;
+            key_value_stores.insert(name, backend);
+        }
+        Ok(Self {
+            file: Some(file.to_owned()),
+            key_value_stores,
+        })
+    }
+
+    /// Checks that every store a component of `app` is granted is defined here. Without a
+    /// runtime config file every label is a sled store; with one, only `default` may be left
+    /// out.
+    ///
+    /// # Errors
+    /// [`ManifestErrorKind::UndefinedStore`] at the first undefined label in the manifest.
+    pub fn check_grants(&self, app: &App) -> Result<(), ManifestError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        for component in &app.components {
+            for grant in &component.key_value_stores {
+                if grant.label != DEFAULT_STORE && !self.key_value_stores.contains_key(&grant.label)
+                {
+                    return Err(ManifestError {
+                        location: grant.location.clone(),
+                        kind: ManifestErrorKind::UndefinedStore {
+                            component: component.id.to_string(),
+                            label: grant.label.clone(),
+                            runtime_config: file.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in
+    /// `<app_dir>/.wasmhost/kv`.
+    pub fn store_backend(&self, label: &str, app_dir: &Path) -> StoreBackend {
+        self.key_value_stores
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| StoreBackend::Sled {
+                path: app_dir.join(DEFAULT_SLED_DIR),
+            })
+    }
+}
+
+type SpannedError = (std::ops::Range<usize>, RuntimeConfigErrorKind);
+
+/// Checks one `[key_value_store.<label>]` table.
+fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend, SpannedError> {
+    let kind_span = store.kind.span();
+    let not_for = |field: Option<Spanned<String>>, name: &'static str, kind: &'static str| {
+        field.map_or(Ok(()), |field| {
+            Err((
+                field.span(),
+                RuntimeConfigErrorKind::FieldNotForType {
+                    label: label.to_owned(),
+                    field: name,
+                    kind,
+                },
+            ))
+        })
+    };
+    match store.kind.get_ref().as_str() {
+        "sled" => {
+            not_for(store.url, "url", "sled")?;
+            not_for(store.prefix, "prefix", "sled")?;
+            let path = store.path.ok_or_else(|| {
+                (
+                    kind_span,
+                    RuntimeConfigErrorKind::MissingField {
+                        label: label.to_owned(),
+                        field: "path",
+                        kind: "sled",
+                    },
+                )
+            })?;
+            Ok(StoreBackend::Sled {
+                path: base.join(path.get_ref()),
+            })
+        }
+        "redis" => {
+            not_for(store.path, "path", "redis")?;
+            let url = store.url.ok_or_else(|| {
+                (
+                    kind_span.clone(),
+                    RuntimeConfigErrorKind::MissingField {
+                        label: label.to_owned(),
+                        field: "url",
+                        kind: "redis",
+                    },
+                )
+            })?;
+            if let Err(err) = redis::Client::open(url.get_ref().as_str()) {
+                return Err((
+                    url.span(),
+                    RuntimeConfigErrorKind::RedisUrl {
+                        label: label.to_owned(),
+                        reason: err.to_string(),
+                    },
+                ));
+            }
+            let prefix = match store.prefix {
+                Some(prefix) if !is_redis_prefix(prefix.get_ref()) => {
+                    return Err((
+                        prefix.span(),
+                        RuntimeConfigErrorKind::Prefix {
+                            label: label.to_owned(),
+                            prefix: prefix.get_ref().clone(),
+                        },
+                    ));
+                }
+                Some(prefix) => prefix.into_inner(),
+                None => DEFAULT_REDIS_PREFIX.to_owned(),
+            };
+            Ok(StoreBackend::Redis {
+                url: RedisUrl(url.into_inner()),
+                prefix,
+            })
+        }
+        other => Err((
+            kind_span,
+            RuntimeConfigErrorKind::Type {
+                label: label.to_owned(),
+                kind: other.to_owned(),
+            },
+        )),
+    }
+}
+
+/// A Redis key prefix: non-empty, without the separator `:`, whitespace or glob characters
+/// (so that a `SCAN MATCH <prefix>:<label>:*` pattern needs no escaping).
+fn is_redis_prefix(prefix: &str) -> bool {
+    !prefix.is_empty()
+        && !prefix
+            .chars()
+            .any(|c| c == ':' || c.is_whitespace() || matches!(c, '*' | '?' | '[' | ']' | '\\'))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+//! The runtime config exactly as written: serde types with spans. Unknown fields are rejected.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole runtime config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntimeConfig {
+    #[serde(default)]
+    pub key_value_store: BTreeMap<Spanned<String>, RawStore>,
+}
+
+/// One `[key_value_store.<label>]`. The fields allowed depend on `type`; they are checked after
+/// parsing so that each misplaced field gets its own line and column.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+}
