@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// Guest workspaces and their members (crate names).
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("apps", &["hello", "echo"]),
+    ("apps", &["hello", "echo", "kv-counter"]),
     ("tests/guests", &["trap", "plain-wasip2", "async-upper"]),
 ];
 

@@ -21,12 +21,16 @@
 //! Async handlers work the same way (`async fn handle(req: Request) -> impl IntoResponse`); they
 //! run on a small executor that waits on WASI pollables ([`executor::block_on`]).
 //!
+//! Capabilities: [`key_value`] stores (`wasi:keyvalue`), opened by the labels the manifest
+//! grants.
+//!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
 //! module and are not part of the public API.
 
 mod body;
 pub mod executor;
+pub mod key_value;
 mod request;
 mod response;
 mod serve;
