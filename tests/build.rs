@@ -9,7 +9,10 @@ use std::process::Command;
 /// Guest workspaces and their members (crate names).
 const WORKSPACES: &[(&str, &[&str])] = &[
     ("apps", &["hello", "echo", "kv-counter"]),
-    ("tests/guests", &["trap", "plain-wasip2", "async-upper"]),
+    (
+        "tests/guests",
+        &["trap", "plain-wasip2", "async-upper", "kv-probe"],
+    ),
 ];
 
 fn main() {

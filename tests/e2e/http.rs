@@ -5,15 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use wasmhost_tests::{Server, guests, repo_root};
+use wasmhost_tests::{Server, guests, shared_compile_cache};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
-
-/// A compile cache shared by the tests that do not test the cache itself, so each component
-/// is compiled once per run rather than once per test.
-fn shared_cache() -> PathBuf {
-    repo_root().join("target/e2e-compile-cache")
-}
 
 /// Writes an app with every test guest to `dir` and returns the manifest's path.
 fn write_app(dir: &Path) -> PathBuf {
@@ -75,7 +69,7 @@ source = "{}"
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
-    let cache = shared_cache();
+    let cache = shared_compile_cache();
     let mut args = vec![
         manifest.to_str().unwrap(),
         "--cache-dir",

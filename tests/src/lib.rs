@@ -1,9 +1,10 @@
 //! Test support for wasmhost's integration and end-to-end tests (tier 3 and 4 of the testing
-//! plan): the paths of the guest components this crate's build script compiled, and
-//! [`Server`], which runs the real `wasmhost` binary on a free port.
+//! plan): the paths of the guest components this crate's build script compiled,
+//! [`Server`], which runs the real `wasmhost` binary on a free port, and [`RedisServer`], a real
+//! `redis-server` of the test's own.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,10 @@ pub mod guests {
     pub const PLAIN_WASIP2: &str = env!("WASMHOST_GUEST_PLAIN_WASIP2");
     /// `tests/guests/async-upper`: an async handler; answers the body upper-cased, 500 if empty.
     pub const ASYNC_UPPER: &str = env!("WASMHOST_GUEST_ASYNC_UPPER");
+    /// `apps/kv-counter`: atomic counters and get/put/delete/list over the `default` store.
+    pub const KV_COUNTER: &str = env!("WASMHOST_GUEST_KV_COUNTER");
+    /// `tests/guests/kv-probe`: runs the key-value capability suite from inside a guest.
+    pub const KV_PROBE: &str = env!("WASMHOST_GUEST_KV_PROBE");
 }
 
 /// The repository's root directory.
@@ -31,6 +36,12 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("tests/ is in the repo")
         .to_owned()
+}
+
+/// A compile cache shared by the tests that do not test the cache itself, so each component
+/// is compiled once per run rather than once per test.
+pub fn shared_compile_cache() -> PathBuf {
+    repo_root().join("target/e2e-compile-cache")
 }
 
 /// A running `wasmhost serve`, killed when dropped.
@@ -163,4 +174,97 @@ pub fn run(bin: &Path, args: &[&str]) -> Result<(bool, String, String)> {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// A `redis-server` of a test's own: a free port on loopback, a temporary directory, no
+/// persistence. Killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port and waits until it answers `PING`.
+    ///
+    /// # Panics
+    /// If `redis-server` is not installed: a test that needs Redis fails without it, it never
+    /// skips (install it with `apt-get install -y redis-server`; `scripts/test` does).
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            child: None,
+            port,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL), as a crash or a network loss would look to clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`RedisServer::kill`]).
+    ///
+    /// # Panics
+    /// If `redis-server` is missing or does not answer within 10 s.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot run `redis-server` ({err}); the Redis tests need it: install it with \
+                     `apt-get install -y redis-server` (or run `bash scripts/test`, which does)"
+                )
+            });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.answers_ping() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server on port {} did not answer PING within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut reply = [0; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -65,9 +65,7 @@ fn decode(raw: &str) -> Result<String, Response> {
     percent_decode_str(raw)
         .decode_utf8()
         .map(|key| key.into_owned())
-        .map_err(|_| {
-            (StatusCode::BAD_REQUEST, "the key is not valid UTF-8\n").into_response()
-        })
+        .map_err(|_| (StatusCode::BAD_REQUEST, "the key is not valid UTF-8\n").into_response())
 }
 
 /// The first value of query parameter `name`.

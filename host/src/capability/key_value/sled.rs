@@ -37,9 +37,14 @@ impl SledStore {
         Ok(Self { tree })
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable: an fsync on tokio's blocking pool (sled's own
+    /// `flush_async` runs on sled's thread pool, which can stall under many concurrent calls).
     async fn flush(&self) -> Result<(), BackendError> {
-        self.tree.flush_async().await.map(drop).map_err(unavailable)
+        let tree = self.tree.clone();
+        match tokio::task::spawn_blocking(move || tree.flush()).await {
+            Ok(flushed) => flushed.map(drop).map_err(unavailable),
+            Err(err) => Err(BackendError::Unavailable(format!("sled flush: {err}"))),
+        }
     }
 }
 

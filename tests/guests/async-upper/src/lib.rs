@@ -7,7 +7,11 @@ use wasmhost_sdk::{IntoResponse, Request, http_component};
 /// `POST` any body → 200 with the body upper-cased; an empty body → 500 `empty body`.
 #[http_component]
 async fn handle(req: Request) -> impl IntoResponse {
-    let body = req.into_body().into_bytes_async().await.map_err(|e| e.to_string())?;
+    let body = req
+        .into_body()
+        .into_bytes_async()
+        .await
+        .map_err(|e| e.to_string())?;
     if body.is_empty() {
         return Err("empty body".to_owned());
     }

@@ -1,0 +1,468 @@
+//! End-to-end tests of the key-value capability: the real `wasmhost` binary serving
+//! `apps/kv-counter` and `tests/guests/kv-probe`, driven over HTTP with reqwest.
+//!
+//! Each test in [`on_both_backends!`] is one body run twice: on the embedded sled default (no
+//! runtime config) and on a real `redis-server` of its own (a runtime config mapping both
+//! stores to it). A missing `redis-server` fails the Redis tests; it never skips them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use wasmhost_tests::{RedisServer, Server, guests, run, shared_compile_cache};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+
+/// Where an app's stores live.
+enum Backend {
+    /// No runtime config: sled under `.wasmhost/kv` next to the manifest.
+    Sled,
+    /// Both stores on this Redis server.
+    Redis(RedisServer),
+}
+
+impl Backend {
+    fn redis() -> Self {
+        Self::Redis(RedisServer::start())
+    }
+}
+
+/// The test app: kv-counter (granted `default`) and kv-probe (granted `default`, `sessions`).
+fn manifest() -> String {
+    format!(
+        r#"manifest_version = 1
+[application]
+name = "kv"
+
+[[trigger.http]]
+route = "/count/:name"
+component = "kv-counter"
+[[trigger.http]]
+route = "/kv/:key"
+component = "kv-counter"
+[[trigger.http]]
+route = "/kv"
+component = "kv-counter"
+[[trigger.http]]
+route = "/suite/:store"
+component = "kv-probe"
+[[trigger.http]]
+route = "/open/:store"
+component = "kv-probe"
+[[trigger.http]]
+route = "/claim/:store/:key"
+component = "kv-probe"
+
+[component.kv-counter]
+source = "{}"
+key_value_stores = ["default"]
+
+[component.kv-probe]
+source = "{}"
+key_value_stores = ["default", "sessions"]
+"#,
+        guests::KV_COUNTER,
+        guests::KV_PROBE
+    )
+}
+
+/// A running app on one backend.
+struct App {
+    dir: tempfile::TempDir,
+    backend: Backend,
+    server: Server,
+}
+
+impl App {
+    /// Writes the app (and, for Redis, its runtime config) to a new directory and serves it,
+    /// seeding `default:greeting=hello`.
+    fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
+        if let Backend::Redis(redis) = &backend {
+            let config = format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n\n\
+                 [key_value_store.sessions]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\n",
+                url = redis.url()
+            );
+            std::fs::write(dir.path().join("runtime.toml"), config).unwrap();
+        }
+        let server = serve(dir.path(), &backend);
+        Self {
+            dir,
+            backend,
+            server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// Kills the host with SIGKILL and starts it again on the same directory and backend.
+    fn kill_and_restart(&mut self) {
+        let old = std::mem::replace(&mut self.server, serve_placeholder());
+        old.stop();
+        self.server = serve(self.dir.path(), &self.backend);
+    }
+}
+
+/// Starts `wasmhost serve` on the app in `dir`.
+fn serve(dir: &Path, backend: &Backend) -> Server {
+    let manifest = dir.join("wasmhost.toml");
+    let config = dir.join("runtime.toml");
+    let cache = shared_compile_cache();
+    let mut args = vec![
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--key-value",
+        "default:greeting=hello",
+    ];
+    if matches!(backend, Backend::Redis(_)) {
+        args.extend(["--runtime-config", config.to_str().unwrap()]);
+    }
+    Server::start(Path::new(BIN), &args).unwrap()
+}
+
+/// A server that is never used: holds the slot while the real one restarts.
+fn serve_placeholder() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("wasmhost.toml"),
+        "manifest_version = 1\n[application]\nname = \"idle\"\n",
+    )
+    .unwrap();
+    let cache = shared_compile_cache();
+    let manifest: PathBuf = dir.path().join("wasmhost.toml");
+    Server::start(
+        Path::new(BIN),
+        &[
+            manifest.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    )
+    .unwrap()
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn get(url: String) -> (u16, String) {
+    send(reqwest::Client::new().get(url)).await
+}
+
+/// Generates, for each test function `f(App)`, `sled::f` and `redis::f`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(super::App::start(super::Backend::Sled)).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(super::App::start(super::Backend::redis())).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_operation_from_a_guest,
+    concurrent_increments_sum_exactly,
+    compare_and_swap_conflict_has_one_winner,
+    keys_in_paths_and_non_utf8_keys,
+    ungranted_store_is_access_denied,
+    seeded_key_is_served,
+);
+
+/// The capability suite inside kv-probe: get/set/delete/exists, 0-byte and 1 MiB values,
+/// increment, compare-and-swap, the batch calls, list-keys paging over 10 000 keys. Stores
+/// are isolated: wiping `sessions` leaves `default` alone.
+async fn every_operation_from_a_guest(app: App) {
+    assert_eq!(
+        send(reqwest::Client::new().put(app.url("/kv/kept")).body("yes"))
+            .await
+            .0,
+        204
+    );
+    for store in ["sessions", "default"] {
+        let started = Instant::now();
+        let (status, body) = get(app.url(&format!("/suite/{store}"))).await;
+        assert_eq!((status, body.as_str()), (200, "ok\n"), "store {store}");
+        eprintln!("suite on {store}: {:?}", started.elapsed());
+        if store == "sessions" {
+            assert_eq!(get(app.url("/kv/kept")).await, (200, "yes".to_owned()));
+        }
+    }
+}
+
+/// 100 parallel requests each increment the same counter: every value 1..=100 is answered
+/// once, and the counter ends at exactly 100.
+async fn concurrent_increments_sum_exactly(app: App) {
+    let client = reqwest::Client::new();
+    let requests = (0..100).map(|_| send(client.get(app.url("/count/hits"))));
+    let mut counts: Vec<u64> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, 200, "{body}");
+            body.trim().parse().unwrap()
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=100).collect::<Vec<_>>());
+    assert_eq!(
+        get(app.url("/kv/count:hits")).await,
+        (200, "100".to_owned())
+    );
+}
+
+/// 20 parallel compare-and-swaps from "absent": exactly one wins, and its value stays.
+async fn compare_and_swap_conflict_has_one_winner(app: App) {
+    let client = reqwest::Client::new();
+    let claims = (0..20).map(|i| {
+        let client = client.clone();
+        let url = app.url("/claim/default/leader");
+        async move { (i, send(client.post(url).body(format!("node-{i}"))).await) }
+    });
+    let results = futures::future::join_all(claims).await;
+    let winners: Vec<usize> = results
+        .iter()
+        .filter(|(_, (status, body))| {
+            assert_eq!(*status, 200, "{body}");
+            body == "won\n"
+        })
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert_eq!(
+        get(app.url("/kv/leader")).await,
+        (200, format!("node-{}", winners[0]))
+    );
+}
+
+/// Keys are WIT strings: percent-encoded UTF-8 keys work, a key that is not UTF-8 once
+/// decoded is rejected with 400 before reaching the store.
+async fn keys_in_paths_and_non_utf8_keys(app: App) {
+    let client = reqwest::Client::new();
+    assert_eq!(
+        send(client.put(app.url("/kv/caf%C3%A9%20au%20lait")).body("☕"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        get(app.url("/kv/caf%C3%A9%20au%20lait")).await,
+        (200, "☕".to_owned())
+    );
+    let (_, listed) = get(app.url("/kv?prefix=caf")).await;
+    assert_eq!(listed, "café au lait\n");
+    for bad in ["/kv/%FF", "/kv/%C3%28", "/count/%80"] {
+        let (status, body) = send(client.put(app.url(bad)).body("x")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let (status, body) = get(app.url(bad)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (400, "the key is not valid UTF-8\n"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        send(client.delete(app.url("/kv/caf%C3%A9%20au%20lait")))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(get(app.url("/kv/caf%C3%A9%20au%20lait")).await.0, 404);
+}
+
+/// A label the component is not granted is `access-denied` (no trap); granted ones open.
+async fn ungranted_store_is_access_denied(app: App) {
+    assert_eq!(
+        get(app.url("/open/default")).await,
+        (200, "ok\n".to_owned())
+    );
+    assert_eq!(
+        get(app.url("/open/sessions")).await,
+        (200, "ok\n".to_owned())
+    );
+    for label in ["secret", "nope"] {
+        assert_eq!(
+            get(app.url(&format!("/open/{label}"))).await,
+            (403, "access-denied\n".to_owned())
+        );
+    }
+}
+
+/// `--key-value default:greeting=hello` is set before the first request.
+async fn seeded_key_is_served(app: App) {
+    assert_eq!(
+        get(app.url("/kv/greeting")).await,
+        (200, "hello".to_owned())
+    );
+}
+
+/// sled: a write answered 204 survives `kill -9` of the host.
+#[tokio::test(flavor = "multi_thread")]
+async fn sled_write_survives_kill_9() {
+    let mut app = App::start(Backend::Sled);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        send(client.put(app.url("/kv/durable")).body("still here"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(get(app.url("/count/crash")).await, (200, "1\n".to_owned()));
+    app.kill_and_restart();
+    assert_eq!(
+        get(app.url("/kv/durable")).await,
+        (200, "still here".to_owned())
+    );
+    assert_eq!(get(app.url("/count/crash")).await, (200, "2\n".to_owned()));
+}
+
+/// Redis killed mid-run: requests get a 5xx quickly and the log names the store; once Redis
+/// is back, requests succeed again without restarting the host.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_down_mid_run_then_back() {
+    let mut app = App::start(Backend::redis());
+    assert_eq!(get(app.url("/count/up")).await, (200, "1\n".to_owned()));
+
+    let Backend::Redis(redis) = &mut app.backend else {
+        unreachable!()
+    };
+    redis.kill();
+    let started = Instant::now();
+    let (status, body) = get(app.server.url("/count/up")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("key-value store `default` is unavailable"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = app.server.stderr();
+    assert!(
+        log.contains("key-value increment failed") && log.contains("store=default"),
+        "{log}"
+    );
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(app.server.url("/count/up")).await;
+        if status == 200 {
+            // Redis ran without persistence: the counter starts again.
+            assert_eq!(body, "1\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still failing: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Two hosts on one Redis share their stores: 50 increments on each sum to 100.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_share_state_through_redis() {
+    let app = App::start(Backend::redis());
+    let second = serve(app.dir.path(), &app.backend);
+    let client = reqwest::Client::new();
+    let requests = (0..100).map(|i| {
+        let url = if i % 2 == 0 {
+            app.url("/count/shared")
+        } else {
+            second.url("/count/shared")
+        };
+        send(client.get(url))
+    });
+    for (status, body) in futures::future::join_all(requests).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        get(second.url("/kv/count:shared")).await,
+        (200, "100".to_owned())
+    );
+}
+
+/// A store granted in the manifest but missing from the runtime config stops startup with the
+/// manifest's file, line and column, the component and the label.
+#[test]
+fn undefined_store_fails_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    std::fs::write(&manifest, manifest_text_with_store("carts")).unwrap();
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(
+        &config,
+        "[key_value_store.sessions]\ntype = \"sled\"\npath = \"kv\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(
+        Path::new(BIN),
+        &[
+            "serve",
+            manifest.to_str().unwrap(),
+            "--runtime-config",
+            config.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    let want = format!(
+        "{}:6:32: `component.counter.key_value_stores`: store `carts` is not defined in the runtime config `{}`",
+        manifest.display(),
+        config.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
+
+/// A runtime config with an unknown field is rejected with its file and line.
+#[test]
+fn bad_runtime_config_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    std::fs::write(&manifest, manifest_text_with_store("sessions")).unwrap();
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(&config, "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ndatabase = 2\n").unwrap();
+    let (ok, _, stderr) = run(
+        Path::new(BIN),
+        &[
+            "serve",
+            manifest.to_str().unwrap(),
+            "--runtime-config",
+            config.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    let want = format!(
+        "{}:4:1: in `[key_value_store.default]`: unknown field `database`",
+        config.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
+
+fn manifest_text_with_store(label: &str) -> String {
+    format!(
+        "manifest_version = 1\n[application]\nname = \"a\"\n[component.counter]\nsource = \"{}\"\nkey_value_stores = [\"default\", \"{label}\"]\n",
+        guests::KV_COUNTER
+    )
+}
