@@ -1,10 +1,14 @@
-//! What the benches share: the hello runtime and its request.
+//! What the benches share: runtimes (hello, or any manifest) and requests.
+
+// Each bench uses part of this module.
+#![allow(dead_code)]
 
 use std::path::Path;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Empty;
+use wasmhost::capability::key_value::KeyValueStores;
 use wasmhost::compile_cache::CompileCache;
 use wasmhost::engine::EngineSettings;
 use wasmhost::runtime::Runtime;
@@ -19,7 +23,12 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
          [component.hello]\nsource = \"{}\"\n",
         guests::HELLO
     );
-    let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), &manifest).unwrap();
+    runtime(dir, &manifest, KeyValueStores::default())
+}
+
+/// A runtime for `manifest` (written as if in `dir`), with the stores `key_value`.
+pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Runtime {
+    let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), manifest).unwrap();
     // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
     // sets BENCH_MAX_INSTANCES to a handful.
     let mut settings = EngineSettings::default();
@@ -30,19 +39,18 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
         settings.max_instances = n;
     }
     let engine = settings.build().unwrap();
-    Runtime::load(
-        app,
-        &engine,
-        &CompileCache::new(dir, &engine),
-        Default::default(),
-    )
-    .unwrap()
+    Runtime::load(app, &engine, &CompileCache::new(dir, &engine), key_value).unwrap()
 }
 
 /// `GET /hello/bench` with a `Host` header and no body.
 pub fn request() -> Request<Empty<Bytes>> {
+    get("/hello/bench")
+}
+
+/// `GET path` with a `Host` header and no body.
+pub fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::builder()
-        .uri("/hello/bench")
+        .uri(path)
         .header("host", "localhost")
         .body(Empty::new())
         .unwrap()

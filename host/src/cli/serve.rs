@@ -91,15 +91,15 @@ impl ServeCommand {
     /// cannot be bound.
     pub fn run(self) -> Result<()> {
         let app = manifest::load(&self.path)?;
-        if self.build {
-            crate::cli::build_app(&app)?;
-        }
-        manifest::check_sources(&app)?;
         let runtime_config = match &self.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
         };
         runtime_config.check_grants(&app)?;
+        if self.build {
+            crate::cli::build_app(&app)?;
+        }
+        manifest::check_sources(&app)?;
 
         let engine = EngineSettings::default().build()?;
         let cache_dir = self
@@ -176,5 +176,28 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seed;
+
+    #[test]
+    fn seeds_name_a_store_or_default() {
+        let seed = parse_seed("sessions:user:1=a=b").unwrap();
+        assert_eq!(
+            (seed.store.as_str(), seed.key.as_str(), seed.value.as_str()),
+            ("sessions", "user:1", "a=b")
+        );
+        let seed = parse_seed("greeting=hello").unwrap();
+        assert_eq!(
+            (seed.store.as_str(), seed.key.as_str(), seed.value.as_str()),
+            ("default", "greeting", "hello")
+        );
+        assert_eq!(parse_seed("empty=").unwrap().value, "");
+        assert!(parse_seed("no-equals").is_err());
+        assert!(parse_seed("default:=x").is_err());
+        assert!(parse_seed("bad store:k=v").unwrap_err().contains("not a store label"));
     }
 }
