@@ -2,7 +2,7 @@
 //!
 //! WASI 0.2 has no async ABI: a guest waits by calling `wasi:io/poll.poll` on a list of
 //! pollables. Futures in this crate that would block register the pollable they wait on with
-//! [`wait_for`] and return `Pending`; [`block_on`] then blocks in `poll` until one is ready and
+//! `wait_for` and return `Pending`; [`block_on`] then blocks in `poll` until one is ready and
 //! polls the future again.
 
 use std::cell::RefCell;

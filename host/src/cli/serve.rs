@@ -198,6 +198,10 @@ mod tests {
         assert_eq!(parse_seed("empty=").unwrap().value, "");
         assert!(parse_seed("no-equals").is_err());
         assert!(parse_seed("default:=x").is_err());
-        assert!(parse_seed("bad store:k=v").unwrap_err().contains("not a store label"));
+        assert!(
+            parse_seed("bad store:k=v")
+                .unwrap_err()
+                .contains("not a store label")
+        );
     }
 }

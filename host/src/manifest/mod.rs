@@ -1,4 +1,4 @@
-//! Startup, step 1 and 2: read `wasmhost.toml` into raw serde types ([`raw`]), then check and
+//! Startup, step 1 and 2: read `wasmhost.toml` into raw serde types (`raw`), then check and
 //! resolve them into the [`App`] model. Every error names the file, line, column and field.
 //!
 //! The format (manifest version 1):

@@ -12,7 +12,7 @@
 //! prefix = "shop"                   # optional; keys are `<prefix>:<label>:<key>`, default `wasmhost`
 //! ```
 //!
-//! Read in two stages like the manifest: raw serde types ([`raw`]), then the checked
+//! Read in two stages like the manifest: raw serde types (`raw`), then the checked
 //! [`RuntimeConfig`]. [`RuntimeConfig::check_grants`] then checks every component's
 //! `key_value_stores` against it. Without a file, every store is a sled tree under
 //! `.wasmhost/kv` next to the manifest.

@@ -1,7 +1,7 @@
 //! The key-value capability: `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) and
 //! wasmhost's `keyvalue-cas`, over one [`KeyValueBackend`] per store: [`sled`] (embedded,
 //! the default) or [`redis`] (shared by several nodes). A third backend is one more file that
-//! implements the trait, and one more arm in [`open_backend`].
+//! implements the trait, and one more arm in `open_backend`.
 //!
 //! Startup: [`KeyValueStores::open`] opens every store some component is granted, as the
 //! [`RuntimeConfig`] says, and [`KeyValueStores::grants`] resolves each component's
