@@ -25,6 +25,23 @@ pub(crate) struct TomlError {
     pub message: String,
 }
 
+/// Reads the file at `path` (made absolute): its path and text, or the location (line 0) and
+/// the I/O error's message.
+pub(crate) fn read(path: &Path) -> Result<(std::path::PathBuf, String), (Location, String)> {
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok((file, text)),
+        Err(err) => Err((
+            Location {
+                file,
+                line: 0,
+                column: 0,
+            },
+            err.to_string(),
+        )),
+    }
+}
+
 impl TomlDoc<'_> {
     /// Deserializes the whole text into `T`.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, TomlError> {

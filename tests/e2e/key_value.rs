@@ -5,7 +5,7 @@
 //! runtime config) and on a real `redis-server` of its own (a runtime config mapping both
 //! stores to it). A missing `redis-server` fails the Redis tests; it never skips them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wasmhost_tests::{RedisServer, Server, guests, run, shared_compile_cache};
@@ -100,8 +100,7 @@ impl App {
 
     /// Kills the host with SIGKILL and starts it again on the same directory and backend.
     fn kill_and_restart(&mut self) {
-        let old = std::mem::replace(&mut self.server, serve_placeholder());
-        old.stop();
+        self.server.kill();
         self.server = serve(self.dir.path(), &self.backend);
     }
 }
@@ -122,27 +121,6 @@ fn serve(dir: &Path, backend: &Backend) -> Server {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
     Server::start(Path::new(BIN), &args).unwrap()
-}
-
-/// A server that is never used: holds the slot while the real one restarts.
-fn serve_placeholder() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("wasmhost.toml"),
-        "manifest_version = 1\n[application]\nname = \"idle\"\n",
-    )
-    .unwrap();
-    let cache = shared_compile_cache();
-    let manifest: PathBuf = dir.path().join("wasmhost.toml");
-    Server::start(
-        Path::new(BIN),
-        &[
-            manifest.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-    )
-    .unwrap()
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
@@ -406,30 +384,14 @@ async fn two_nodes_share_state_through_redis() {
 /// manifest's file, line and column, the component and the label.
 #[test]
 fn undefined_store_fails_at_startup() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("wasmhost.toml");
-    std::fs::write(&manifest, manifest_text_with_store("carts")).unwrap();
-    let config = dir.path().join("runtime.toml");
-    std::fs::write(
-        &config,
+    let (dir, stderr) = serve_fails(
+        "carts",
         "[key_value_store.sessions]\ntype = \"sled\"\npath = \"kv\"\n",
-    )
-    .unwrap();
-    let (ok, _, stderr) = run(
-        Path::new(BIN),
-        &[
-            "serve",
-            manifest.to_str().unwrap(),
-            "--runtime-config",
-            config.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    assert!(!ok);
+    );
     let want = format!(
         "{}:6:32: `component.counter.key_value_stores`: store `carts` is not defined in the runtime config `{}`",
-        manifest.display(),
-        config.display()
+        dir.path().join("wasmhost.toml").display(),
+        dir.path().join("runtime.toml").display()
     );
     assert!(stderr.contains(&want), "{stderr}");
 }
@@ -437,27 +399,37 @@ fn undefined_store_fails_at_startup() {
 /// A runtime config with an unknown field is rejected with its file and line.
 #[test]
 fn bad_runtime_config_names_file_and_line() {
+    let (dir, stderr) = serve_fails(
+        "sessions",
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ndatabase = 2\n",
+    );
+    let want = format!(
+        "{}:4:1: in `[key_value_store.default]`: unknown field `database`",
+        dir.path().join("runtime.toml").display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
+
+/// Serves an app whose component is granted `default` and `label`, with runtime config
+/// `config`; asserts that `wasmhost serve` fails, and returns the directory and its stderr.
+fn serve_fails(label: &str, config: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("wasmhost.toml");
-    std::fs::write(&manifest, manifest_text_with_store("sessions")).unwrap();
-    let config = dir.path().join("runtime.toml");
-    std::fs::write(&config, "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ndatabase = 2\n").unwrap();
+    std::fs::write(&manifest, manifest_text_with_store(label)).unwrap();
+    let runtime_config = dir.path().join("runtime.toml");
+    std::fs::write(&runtime_config, config).unwrap();
     let (ok, _, stderr) = run(
         Path::new(BIN),
         &[
             "serve",
             manifest.to_str().unwrap(),
             "--runtime-config",
-            config.to_str().unwrap(),
+            runtime_config.to_str().unwrap(),
         ],
     )
     .unwrap();
-    assert!(!ok);
-    let want = format!(
-        "{}:4:1: in `[key_value_store.default]`: unknown field `database`",
-        config.display()
-    );
-    assert!(stderr.contains(&want), "{stderr}");
+    assert!(!ok, "{stderr}");
+    (dir, stderr)
 }
 
 fn manifest_text_with_store(label: &str) -> String {

@@ -149,6 +149,11 @@ impl Server {
 
     /// Stops the server (SIGKILL) and returns its log.
     pub fn stop(mut self) -> String {
+        self.kill()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and returns its log so far.
+    pub fn kill(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_millis(50));

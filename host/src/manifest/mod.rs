@@ -60,15 +60,11 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 /// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
 /// route that duplicates another, or a trigger naming an undefined component.
 pub fn load(path: &Path) -> Result<App, ManifestError> {
-    let file = std::path::absolute(manifest_path(path)).unwrap_or_else(|_| manifest_path(path));
-    let text = std::fs::read_to_string(&file).map_err(|err| ManifestError {
-        location: Location {
-            file: file.clone(),
-            line: 0,
-            column: 0,
-        },
-        kind: ManifestErrorKind::Io(err.to_string()),
-    })?;
+    let (file, text) =
+        crate::toml_doc::read(&manifest_path(path)).map_err(|(location, err)| ManifestError {
+            location,
+            kind: ManifestErrorKind::Io(err),
+        })?;
     parse(&file, &text)
 }
 

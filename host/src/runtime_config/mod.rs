@@ -191,15 +191,11 @@ impl RuntimeConfig {
     /// a bad label, an unknown `type`, a field the type does not take, a bad Redis URL or
     /// prefix.
     pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
-        let file = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        let text = std::fs::read_to_string(&file).map_err(|err| RuntimeConfigError {
-            location: Location {
-                file: file.clone(),
-                line: 0,
-                column: 0,
-            },
-            kind: RuntimeConfigErrorKind::Io(err.to_string()),
-        })?;
+        let (file, text) =
+            crate::toml_doc::read(path).map_err(|(location, err)| RuntimeConfigError {
+                location,
+                kind: RuntimeConfigErrorKind::Io(err),
+            })?;
         Self::parse(&file, &text)
     }
 
