@@ -87,8 +87,9 @@ impl ServeCommand {
     /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM.
     ///
     /// # Errors
-    /// A bad manifest, a failed build, a missing or invalid component, or an address that
-    /// cannot be bound.
+    /// A bad manifest or runtime config, a granted store the runtime config does not define, a
+    /// failed build, a missing or invalid component, a sled store that cannot be opened, a
+    /// `--key-value` seed that cannot be written, or an address that cannot be bound.
     pub fn run(self) -> Result<()> {
         let app = manifest::load(&self.path)?;
         let runtime_config = match &self.runtime_config {
