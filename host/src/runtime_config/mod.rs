@@ -245,8 +245,7 @@ impl RuntimeConfig {
         };
         for component in &app.components {
             for grant in &component.key_value_stores {
-                if grant.label != DEFAULT_STORE && !self.key_value_stores.contains_key(&grant.label)
-                {
+                if !self.defines_store(&grant.label) {
                     return Err(ManifestError {
                         location: grant.location.clone(),
                         kind: ManifestErrorKind::UndefinedStore {
@@ -259,6 +258,12 @@ impl RuntimeConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether store `label` may be used: always without a runtime config file (every store is
+    /// then sled), and with one if it is `default` or has a `[key_value_store.<label>]` table.
+    pub fn defines_store(&self, label: &str) -> bool {
+        self.file.is_none() || label == DEFAULT_STORE || self.key_value_stores.contains_key(label)
     }
 
     /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in

@@ -25,7 +25,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use crate::app::{App, Component, ComponentId};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
-use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig, StoreBackend};
+use crate::runtime_config::{RuntimeConfig, StoreBackend};
 
 /// Keys a `list-keys` call returns at most per page.
 pub const LIST_PAGE: usize = 1000;
@@ -184,9 +184,11 @@ impl KeyValueStores {
     /// # Errors
     /// A store that cannot be opened, or a backend that fails the write.
     pub async fn seed(&mut self, label: &str, key: &str, value: &[u8]) -> Result<()> {
-        if let Some(file) = &self.config.file
-            && label != DEFAULT_STORE
-            && !self.config.key_value_stores.contains_key(label)
+        if let Some(file) = self
+            .config
+            .file
+            .as_ref()
+            .filter(|_| !self.config.defines_store(label))
         {
             anyhow::bail!(
                 "--key-value: store `{label}` is not defined in the runtime config `{}`",

@@ -42,6 +42,9 @@ pub struct RedisStore {
     connection: ConnectionManager,
     /// `<prefix>:<label>:`.
     namespace: String,
+    /// `<prefix>:<label>:*`, the `SCAN MATCH` pattern (labels and prefixes hold no glob
+    /// character, so nothing needs escaping).
+    pattern: String,
     compare_and_swap: Script,
 }
 
@@ -64,6 +67,7 @@ impl RedisStore {
         Ok(Self {
             connection,
             namespace: format!("{prefix}:{label}:"),
+            pattern: format!("{prefix}:{label}:*"),
             compare_and_swap: Script::new(COMPARE_AND_SWAP),
         })
     }
@@ -122,7 +126,7 @@ impl KeyValueBackend for RedisStore {
         let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
             .arg(cursor.unwrap_or(0))
             .arg("MATCH")
-            .arg(format!("{}*", self.namespace))
+            .arg(&self.pattern)
             .arg("COUNT")
             .arg(LIST_PAGE)
             .query_async(&mut self.connection())

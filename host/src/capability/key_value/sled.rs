@@ -53,7 +53,7 @@ fn unavailable(err: sled::Error) -> BackendError {
 }
 
 /// Parses a counter: decimal ASCII digits.
-pub(crate) fn parse_counter(value: &[u8]) -> Result<u64, BackendError> {
+fn parse_counter(value: &[u8]) -> Result<u64, BackendError> {
     std::str::from_utf8(value)
         .ok()
         .and_then(|text| text.parse().ok())
