@@ -184,11 +184,8 @@ impl KeyValueStores {
     /// # Errors
     /// A store that cannot be opened, or a backend that fails the write.
     pub async fn seed(&mut self, label: &str, key: &str, value: &[u8]) -> Result<()> {
-        if let Some(file) = self
-            .config
-            .file
-            .as_ref()
-            .filter(|_| !self.config.defines_store(label))
+        if let Some(file) = &self.config.file
+            && !self.config.defines_store(label)
         {
             anyhow::bail!(
                 "--key-value: store `{label}` is not defined in the runtime config `{}`",
