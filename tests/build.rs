@@ -11,7 +11,13 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ("apps", &["hello", "echo", "kv-counter"]),
     (
         "tests/guests",
-        &["trap", "plain-wasip2", "async-upper", "kv-probe"],
+        &[
+            "trap",
+            "plain-wasip2",
+            "async-upper",
+            "kv-probe",
+            "config-probe",
+        ],
     ),
 ];
 

@@ -22,7 +22,7 @@
 //! run on a small executor that waits on WASI pollables ([`executor::block_on`]).
 //!
 //! Capabilities: [`key_value`] stores (`wasi:keyvalue`), opened by the labels the manifest
-//! grants.
+//! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
@@ -34,6 +34,7 @@ pub mod key_value;
 mod request;
 mod response;
 mod serve;
+pub mod variables;
 
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all, unsafe_code)]

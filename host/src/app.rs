@@ -2,12 +2,14 @@
 //! validated (see [`crate::manifest`]). Startup builds the runtime state
 //! ([`crate::runtime`]) from it; nothing here is consulted per request.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::route::Route;
+use crate::variables::{Template, Variable};
 
 /// A checked application.
 #[derive(Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct App {
     pub components: Vec<Component>,
     /// `[[trigger.http]]` entries, in manifest order.
     pub http_triggers: Vec<HttpTrigger>,
+    /// `[variables]`, by name.
+    pub variables: Vec<Variable>,
 }
 
 impl App {
@@ -112,6 +116,9 @@ pub struct Component {
     pub build: Option<BuildCommand>,
     /// `key_value_stores`: the key-value stores it may open, by label, without duplicates.
     pub key_value_stores: Vec<StoreGrant>,
+    /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
+    /// template over the app's variables.
+    pub config: BTreeMap<String, Template>,
 }
 
 /// One label in a component's `key_value_stores`, with where it is written (for the startup

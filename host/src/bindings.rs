@@ -1,16 +1,24 @@
-//! The host's one `bindgen!`: Rust traits for every import that wasmhost implements itself
-//! (world `wasmhost:host/platform` in `wit/wasmhost.wit`). Each capability module implements
-//! its traits; [`crate::runtime`] adds them all to the one `Linker`.
+//! The host's one `bindgen!`, on world `wasmhost:host/cron-component` in `wit/wasmhost.wit`:
+//! Rust traits for every import that wasmhost implements itself (world `platform`), and the
+//! typed `cron-handler` export ([`CronComponentPre`]) the cron trigger calls. Each capability
+//! module implements its traits; [`crate::runtime`] adds them all to the one `Linker`.
 //!
 //! Imports are async (a key-value `get` awaits Redis without blocking a thread) and trappable
-//! (a host bug traps the instance, never the host). The WASI 0.2 base and `wasi:http` come
-//! from wasmtime-wasi and wasmtime-wasi-http, generated from the same vendored WIT.
+//! (a host bug traps the instance, never the host). The WASI 0.2 base and `wasi:http` are not
+//! generated here: they map to wasmtime-wasi's and wasmtime-wasi-http's bindings, generated
+//! from the same vendored WIT.
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "wasmhost:host/platform",
+    world: "wasmhost:host/cron-component",
     imports: { default: async | trappable },
+    exports: { default: async },
     with: {
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        "wasi:random": wasmtime_wasi::p2::bindings::random,
+        "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
     },
     trappable_error_type: {

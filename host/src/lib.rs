@@ -34,3 +34,4 @@ pub mod server;
 pub mod state;
 mod toml_doc;
 pub mod trigger;
+pub mod variables;

@@ -13,11 +13,16 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, ComponentId};
-use crate::capability::key_value::{self, KeyValueStores, StoreGrants};
+use std::collections::BTreeMap;
+
+use crate::capability::Grants;
+use crate::capability::config::{self, ComponentConfig};
+use crate::capability::key_value::{self, KeyValueStores};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::route::Router;
 use crate::state::InstanceState;
 use crate::trigger::http::HttpRoute;
+use crate::variables::Value;
 
 /// CPU time one call may run, in epoch ticks of [`crate::engine::EPOCH_TICK`] (10 ms): 1 s.
 /// The guest yields to the async runtime at every tick, so a busy guest never starves others.
@@ -31,8 +36,8 @@ pub struct LoadedComponent {
     pub pre: ProxyPre<InstanceState>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
-    /// The key-value stores it may open.
-    pub key_value: StoreGrants,
+    /// What its manifest grants.
+    pub grants: Grants,
 }
 
 /// The loaded application: what every request reads, shared behind an `Arc`.
@@ -50,8 +55,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
-    /// resolves each one's grants in `key_value` (the stores opened for `app`), and builds its
-    /// router. Logs one line per component with its cache outcome.
+    /// resolves each one's grants in `key_value` (the stores opened for `app`), renders its
+    /// config keys with `variables` (the app's variables from
+    /// [`crate::variables::resolve`]), and builds its router. Logs one line per component with its cache outcome.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
@@ -62,11 +68,13 @@ impl Runtime {
         engine: &Engine,
         cache: &CompileCache,
         key_value: KeyValueStores,
+        variables: &BTreeMap<String, Value>,
     ) -> Result<Self> {
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
+        config::add_to_linker(&mut linker, InstanceState::config)?;
 
         let mut components = Vec::with_capacity(app.components.len());
         for component in &app.components {
@@ -101,7 +109,10 @@ impl Runtime {
                 id: component.id.clone(),
                 pre,
                 cache: outcome,
-                key_value: key_value.grants(component),
+                grants: Grants {
+                    key_value: key_value.grants(component),
+                    config: ComponentConfig::render(component, variables),
+                },
             });
         }
 
@@ -117,7 +128,7 @@ impl Runtime {
 
     /// A new store for one instance of `component`, with its grants and its CPU deadline.
     pub fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
-        let state = InstanceState::new(component.key_value.clone());
+        let state = InstanceState::new(component.grants.clone());
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);

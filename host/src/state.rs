@@ -9,7 +9,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capability::key_value::{KeyValue, StoreGrants};
+use crate::capability::Grants;
+use crate::capability::config::Config;
+use crate::capability::key_value::KeyValue;
 use crate::capability::outbound_http::OutboundHttp;
 
 /// The state of one instance.
@@ -18,18 +20,18 @@ pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     outbound_http: OutboundHttp,
-    key_value: StoreGrants,
+    grants: Grants,
 }
 
 impl InstanceState {
-    /// A fresh state with the WASI 0.2 base and the key-value stores in `key_value`.
-    pub fn new(key_value: StoreGrants) -> Self {
+    /// A fresh state with the WASI 0.2 base and what the component's manifest `grants`.
+    pub fn new(grants: Grants) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             outbound_http: OutboundHttp,
-            key_value,
+            grants,
         }
     }
 
@@ -37,7 +39,14 @@ impl InstanceState {
     pub fn key_value(&mut self) -> KeyValue<'_> {
         KeyValue {
             table: &mut self.table,
-            grants: &self.key_value,
+            grants: &self.grants.key_value,
+        }
+    }
+
+    /// The config capability's view of this instance.
+    pub fn config(&mut self) -> Config<'_> {
+        Config {
+            config: &self.grants.config,
         }
     }
 }

@@ -28,6 +28,8 @@ pub mod guests {
     pub const KV_COUNTER: &str = env!("WASMHOST_GUEST_KV_COUNTER");
     /// `tests/guests/kv-probe`: runs the key-value capability suite from inside a guest.
     pub const KV_PROBE: &str = env!("WASMHOST_GUEST_KV_PROBE");
+    /// `tests/guests/config-probe`: answers its variables (`wasi:config/store`).
+    pub const CONFIG_PROBE: &str = env!("WASMHOST_GUEST_CONFIG_PROBE");
 }
 
 /// The repository's root directory.
@@ -52,6 +54,7 @@ pub struct Server {
     /// The admin listener's address, if `--admin-listen` was given.
     pub admin_addr: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
 }
 
 /// How long a server may take to print its address: compiling components on a cold cache
@@ -65,11 +68,21 @@ impl Server {
     /// # Errors
     /// The binary exits or stays silent for [`STARTUP_TIMEOUT`]; the error holds its stderr.
     pub fn start(bin: &Path, args: &[&str]) -> Result<Self> {
+        Self::start_with_env(bin, args, &[])
+    }
+
+    /// As [`Server::start`], with `env` added to the binary's environment (`RUST_LOG` is
+    /// `info` unless `env` sets it).
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub fn start_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -93,10 +106,16 @@ impl Server {
 
         let want_admin = args.contains(&"--admin-listen");
         let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().expect("piped");
+        let stdout_pipe = child.stdout.take().expect("piped");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let sink = stdout.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            for line in BufReader::new(stdout_pipe).lines() {
                 let Ok(line) = line else { break };
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+                drop(all);
                 if tx.send(line).is_err() {
                     // Nobody listens any more; keep draining so the child never blocks.
                     continue;
@@ -134,6 +153,7 @@ impl Server {
             addr: addr.expect("loop ends with an address"),
             admin_addr,
             stderr,
+            stdout,
         })
     }
 
@@ -145,6 +165,11 @@ impl Server {
     /// Everything the server wrote to stderr (its log) so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Everything the server (and its guests) wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// Stops the server (SIGKILL) and returns its log.

@@ -39,7 +39,14 @@ pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Runtime
         settings.max_instances = n;
     }
     let engine = settings.build().unwrap();
-    Runtime::load(app, &engine, &CompileCache::new(dir, &engine), key_value).unwrap()
+    Runtime::load(
+        app,
+        &engine,
+        &CompileCache::new(dir, &engine),
+        key_value,
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// `GET /hello/bench` with a `Host` header and no body.

@@ -9,5 +9,19 @@
 //! `wasi:sockets` interfaces that Rust's std imports) comes from `wasmtime-wasi`, configured
 //! per instance with no preopened directory, no environment variable and no socket.
 
+pub mod config;
 pub mod key_value;
 pub mod outbound_http;
+
+use crate::capability::config::ComponentConfig;
+use crate::capability::key_value::StoreGrants;
+
+/// What one component's manifest grants, resolved at startup. Every instance of the component
+/// gets a clone (reference-count increments only).
+#[derive(Clone)]
+pub struct Grants {
+    /// The key-value stores it may open.
+    pub key_value: StoreGrants,
+    /// Its rendered `wasi:config` keys.
+    pub config: ComponentConfig,
+}

@@ -1,17 +1,20 @@
 //! `wasmhost serve [PATH]`: load the app, compile or load its components from the cache,
 //! pre-instantiate them, then serve the HTTP triggers (and the admin endpoints, if asked).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::app::App;
 use crate::capability::key_value::KeyValueStores;
 use crate::compile_cache::CompileCache;
 use crate::engine::EngineSettings;
 use crate::runtime::Runtime;
 use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
+use crate::variables::{self, Value};
 use crate::{admin, manifest, server, trigger};
 
 /// Serve an app.
@@ -48,6 +51,22 @@ pub struct ServeCommand {
     /// `default` store. Repeatable.
     #[arg(long = "key-value", value_name = "STORE:KEY=VALUE", value_parser = parse_seed)]
     pub key_value: Vec<Seed>,
+
+    /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
+    /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+/// Parses `NAME=VALUE` for `--var`.
+fn parse_var(arg: &str) -> Result<(String, String), String> {
+    let (name, value) = arg.split_once('=').ok_or("expected NAME=VALUE")?;
+    if !crate::variables::is_variable_name(name) {
+        return Err(format!(
+            "`{name}` is not a variable name (a lowercase letter, then lowercase letters, digits or `_`)"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// One `--key-value` seed.
@@ -87,7 +106,8 @@ impl ServeCommand {
     /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM.
     ///
     /// # Errors
-    /// A bad manifest or runtime config, a granted store the runtime config does not define, a
+    /// A bad manifest or runtime config, a `--var` for an undeclared variable, a required
+    /// variable with no value, a granted store the runtime config does not define, a
     /// failed build, a missing or invalid component, a sled store that cannot be opened, a
     /// `--key-value` seed that cannot be written, or an address that cannot be bound.
     pub fn run(self) -> Result<()> {
@@ -97,6 +117,7 @@ impl ServeCommand {
             None => RuntimeConfig::default(),
         };
         runtime_config.check_grants(&app)?;
+        let variables = self.resolve_variables(&app)?;
         if self.build {
             crate::cli::build_app(&app)?;
         }
@@ -120,9 +141,29 @@ impl ServeCommand {
                         .seed(&seed.store, &seed.key, seed.value.as_bytes())
                         .await?;
                 }
-                let runtime = Arc::new(Runtime::load(app, &engine, &cache, key_value)?);
+                let runtime = Arc::new(Runtime::load(app, &engine, &cache, key_value, &variables)?);
                 serve(runtime, self.listen, self.admin_listen).await
             })
+    }
+
+    /// Gives every `[variables]` entry its value: `--var`, then `WASMHOST_VAR_<NAME>`, then the
+    /// default.
+    ///
+    /// # Errors
+    /// A `--var` naming an undeclared variable, or a required variable with no value; both
+    /// name the variable and the manifest.
+    fn resolve_variables(&self, app: &App) -> Result<BTreeMap<String, Value>> {
+        let manifest = app.manifest_path.display();
+        if let Some((name, _)) = self
+            .vars
+            .iter()
+            .find(|(name, _)| !app.variables.iter().any(|v| &v.name == name))
+        {
+            anyhow::bail!("--var {name}: {manifest} declares no variable `{name}` in [variables]");
+        }
+        let overrides = self.vars.iter().cloned().collect();
+        variables::resolve(&app.variables, &overrides, |name| std::env::var(name).ok())
+            .with_context(|| format!("{manifest}: [variables]"))
     }
 }
 

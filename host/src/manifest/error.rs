@@ -106,6 +106,34 @@ pub enum ManifestErrorKind {
         /// The runtime config file.
         runtime_config: PathBuf,
     },
+    /// A `[variables]` name that is not lowercase letters, digits and `_`.
+    #[error(
+        "`variables.{0}`: `{0}` is not a variable name (a lowercase letter, then lowercase letters, digits or `_`)"
+    )]
+    VariableName(String),
+    /// A variable with both or neither of `default` and `required = true`.
+    #[error("`variables.{0}`: give either a `default` or `required = true`, not both or neither")]
+    VariableDefault(String),
+    /// A `[component.<id>.variables]` key that is not a variable name.
+    #[error(
+        "`component.{component}.variables.{key}`: `{key}` is not a config key (a lowercase letter, then lowercase letters, digits or `_`)"
+    )]
+    ConfigKey {
+        /// The component.
+        component: String,
+        /// The key.
+        key: String,
+    },
+    /// A config template that does not parse, or names an undeclared variable.
+    #[error("`component.{component}.variables.{key}`: {error}")]
+    Template {
+        /// The component.
+        component: String,
+        /// The key.
+        key: String,
+        /// Why.
+        error: String,
+    },
     /// A component file that does not exist.
     #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
     MissingSource {

@@ -15,6 +15,12 @@
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
 //! key_value_stores = ["default"]                       # optional: stores it may open
+//! [component.hello.variables]                          # optional: its wasi:config keys
+//! api_url = "https://{{ api_host }}/v1"                # templates over [variables]
+//!
+//! [variables]
+//! api_host = { default = "api.example.com" }
+//! api_key = { required = true, secret = true }         # WASMHOST_VAR_API_KEY or --var
 //! [component.hello.build]
 //! command = "cargo build --release --target wasm32-wasip2"
 //! workdir = "."                                         # optional, relative to this file
@@ -36,6 +42,7 @@ use crate::app::{
 };
 use crate::route::Route;
 use crate::toml_doc::TomlDoc;
+use crate::variables::{Template, TemplateError, Variable, is_variable_name};
 
 /// The file name looked for when a directory is given.
 pub const MANIFEST_FILE: &str = "wasmhost.toml";
@@ -96,6 +103,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     let base = file.parent().unwrap_or(Path::new("/"));
     let mut components = Vec::with_capacity(raw.component.len());
     let mut index = HashMap::new();
+    let variables = check_variables(&doc, &raw)?;
     for (key, component) in &raw.component {
         let id: ComponentId = key
             .get_ref()
@@ -138,6 +146,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             source_location: doc.location(component.source.span()),
             build,
             key_value_stores,
+            config: check_config(&doc, key.get_ref(), &component.variables, &variables)?,
         });
     }
 
@@ -185,7 +194,80 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         manifest_path: file.to_owned(),
         components,
         http_triggers,
+        variables,
     })
+}
+
+/// Checks `[variables]`: names, and exactly one of `default` and `required = true` each.
+fn check_variables(doc: &Doc<'_>, raw: &RawManifest) -> Result<Vec<Variable>, ManifestError> {
+    raw.variables
+        .iter()
+        .map(|(name, variable)| {
+            let id = name.get_ref();
+            if !is_variable_name(id) {
+                return Err(doc.error(name.span(), ManifestErrorKind::VariableName(id.clone())));
+            }
+            let spec = variable.get_ref();
+            if spec.default.is_some() == spec.required {
+                return Err(doc.error(
+                    variable.span(),
+                    ManifestErrorKind::VariableDefault(id.clone()),
+                ));
+            }
+            Ok(Variable {
+                name: id.clone(),
+                default: spec.default.clone(),
+                secret: spec.secret,
+            })
+        })
+        .collect()
+}
+
+/// Checks `[component.<id>.variables]`: key names, template syntax, and that every variable a
+/// template names is declared.
+fn check_config(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &std::collections::BTreeMap<Spanned<String>, Spanned<String>>,
+    variables: &[Variable],
+) -> Result<std::collections::BTreeMap<String, Template>, ManifestError> {
+    raw.iter()
+        .map(|(key, text)| {
+            let (component, name) = (component.to_owned(), key.get_ref().clone());
+            if !is_variable_name(&name) {
+                return Err(doc.error(
+                    key.span(),
+                    ManifestErrorKind::ConfigKey {
+                        component,
+                        key: name,
+                    },
+                ));
+            }
+            let template_error = |error: String| {
+                doc.error(
+                    text.span(),
+                    ManifestErrorKind::Template {
+                        component: component.clone(),
+                        key: name.clone(),
+                        error,
+                    },
+                )
+            };
+            let template: Template = text
+                .get_ref()
+                .parse()
+                .map_err(|err: TemplateError| template_error(err.to_string()))?;
+            if let Some(undeclared) = template
+                .variables()
+                .find(|used| !variables.iter().any(|v| v.name == *used))
+            {
+                return Err(template_error(format!(
+                    "variable `{undeclared}` is not declared in `[variables]`"
+                )));
+            }
+            Ok((name, template))
+        })
+        .collect()
 }
 
 /// Checks that every component's `source` file exists.

@@ -16,6 +16,20 @@ pub struct RawManifest {
     pub trigger: RawTriggers,
     #[serde(default)]
     pub component: BTreeMap<Spanned<String>, RawComponent>,
+    #[serde(default)]
+    pub variables: BTreeMap<Spanned<String>, Spanned<RawVariable>>,
+}
+
+/// One `[variables] <name> = { default = "..", required = true, secret = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariable {
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// `[application]`.
@@ -58,6 +72,8 @@ pub struct RawComponent {
     pub build: Option<RawBuild>,
     #[serde(default)]
     pub key_value_stores: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 /// `[component.<id>.build]`.

@@ -125,3 +125,54 @@ fn kebab_case_ids() {
         assert!(bad.parse::<ComponentId>().is_err(), "{bad}");
     }
 }
+
+/// `GOOD` with variables and one component's config keys.
+fn with_variables(variables: &str, config: &str) -> String {
+    format!("{GOOD}[component.files.variables]\n{config}\n[variables]\n{variables}\n")
+}
+
+#[test]
+fn variables_and_config_templates() {
+    let text = with_variables(
+        "host = { default = \"api.example.com\" }\nkey = { required = true, secret = true }",
+        "api_url = \"https://{{ host }}/v1\"\nauth = \"{{key}}\"",
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    assert_eq!(app.variables.len(), 2);
+    let key = app.variables.iter().find(|v| v.name == "key").unwrap();
+    assert!(key.secret && key.default.is_none());
+    let files = app.components.iter().find(|c| c.id.as_str() == "files");
+    let config = &files.unwrap().config;
+    assert_eq!(config.keys().collect::<Vec<_>>(), ["api_url", "auth"]);
+    assert_eq!(config["api_url"].variables().collect::<Vec<_>>(), ["host"]);
+}
+
+#[test]
+fn variable_needs_default_or_required() {
+    insta::assert_snapshot!(error(&with_variables("host = {}", "")));
+    insta::assert_snapshot!(error(&with_variables(
+        "host = { default = \"a\", required = true }",
+        ""
+    )));
+}
+
+#[test]
+fn bad_variable_name() {
+    insta::assert_snapshot!(error(&with_variables("Host = { default = \"a\" }", "")));
+}
+
+#[test]
+fn template_naming_an_undeclared_variable() {
+    insta::assert_snapshot!(error(&with_variables(
+        "host = { default = \"a\" }",
+        "url = \"https://{{ hots }}/\""
+    )));
+}
+
+#[test]
+fn template_that_does_not_parse() {
+    insta::assert_snapshot!(error(&with_variables(
+        "host = { default = \"a\" }",
+        "url = \"https://{{ host /\""
+    )));
+}

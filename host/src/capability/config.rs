@@ -1,0 +1,83 @@
+//! Variables (`wasi:config/store@0.2.0-rc.1`): the config keys a component may read.
+//!
+//! At startup, [`ComponentConfig::render`] renders each of a component's
+//! `[component.<id>.variables]` templates with the app's resolved variables
+//! ([`crate::variables`]); per request, `get` and `get-all` only read that map, behind an
+//! `Arc`. A key the manifest does not give the component reads as absent (`ok(none)`), as in
+//! Spin: the component cannot tell an ungranted key from an unknown one.
+//!
+//! Values rendered from a secret variable are marked secret: their `Debug` is `<secret>`, and
+//! nothing in the host logs a config value.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Result;
+use wasmtime::component::{HasData, Linker};
+
+use crate::app::Component;
+use crate::bindings::wasi::config::store;
+use crate::variables::{self, Value};
+
+/// The rendered config of one component: key → value. Cloning is an `Arc` increment.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentConfig(Arc<BTreeMap<String, Value>>);
+
+impl ComponentConfig {
+    /// Renders `component`'s templates with the app's resolved variable `values` (from
+    /// [`variables::resolve`]).
+    pub fn render(component: &Component, values: &BTreeMap<String, Value>) -> Self {
+        Self(Arc::new(
+            component
+                .config
+                .iter()
+                .map(|(key, template)| (key.clone(), variables::render(template, values)))
+                .collect(),
+        ))
+    }
+
+    /// The value of `key`, if the component has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+}
+
+/// The config capability's view of one instance.
+pub struct Config<'a> {
+    /// The instance's component's config.
+    pub config: &'a ComponentConfig,
+}
+
+impl store::Host for Config<'_> {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
+        Ok(Ok(self.config.get(&key).map(|value| value.text.clone())))
+    }
+
+    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
+        Ok(Ok(self
+            .config
+            .0
+            .iter()
+            .map(|(key, value)| (key.clone(), value.text.clone()))
+            .collect()))
+    }
+}
+
+/// [`HasData`] marker for the config import.
+struct HasConfig;
+
+impl HasData for HasConfig {
+    type Data<'a> = Config<'a>;
+}
+
+/// Adds `wasi:config/store` to `linker`; `view` borrows the instance's [`Config`].
+///
+/// # Errors
+/// The import is already defined in `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Config<'_>,
+) -> Result<()> {
+    store::add_to_linker::<_, HasConfig>(linker, view)?;
+    Ok(())
+}
