@@ -17,6 +17,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "async-upper",
             "kv-probe",
             "config-probe",
+            "http-probe",
         ],
     ),
 ];

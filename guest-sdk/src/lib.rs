@@ -22,7 +22,8 @@
 //! run on a small executor that waits on WASI pollables ([`executor::block_on`]).
 //!
 //! Capabilities: [`key_value`] stores (`wasi:keyvalue`), opened by the labels the manifest
-//! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component.
+//! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component;
+//! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
@@ -31,6 +32,7 @@
 mod body;
 pub mod executor;
 pub mod key_value;
+pub mod outbound_http;
 mod request;
 mod response;
 mod serve;

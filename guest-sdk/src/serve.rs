@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::request::from_wasi;
 use crate::response::{IntoResponse, Response};
 use crate::wit::wasi::http::types::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, HeaderError, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::wit::wasi::io::streams::{OutputStream, StreamError};
 
@@ -36,18 +36,10 @@ where
 
 fn send(response: Response, response_out: ResponseOutparam) {
     let (parts, body) = response.into_parts();
-    let entries: Vec<(String, Vec<u8>)> = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-        .collect();
-    let headers = match Fields::from_list(&entries) {
-        Ok(headers) => headers,
-        Err(err) => {
-            eprintln!("wasmhost-sdk: the response has a header the host rejects: {err:?}");
-            Fields::new()
-        }
-    };
+    let headers = fields(&parts.headers).unwrap_or_else(|err| {
+        eprintln!("wasmhost-sdk: the response has a header the host rejects: {err:?}");
+        Fields::new()
+    });
     let outgoing = OutgoingResponse::new(headers);
     // Setting a valid status code cannot fail: `http::StatusCode` is always 100..=999.
     let _ = outgoing.set_status_code(parts.status.as_u16());
@@ -55,7 +47,24 @@ fn send(response: Response, response_out: ResponseOutparam) {
         unreachable!("a new outgoing-response's body is taken only once")
     };
     ResponseOutparam::set(response_out, Ok(outgoing));
+    write_and_finish(outgoing_body, body);
+}
 
+/// The WASI `fields` of `headers`.
+///
+/// # Errors
+/// A header the host forbids or finds invalid.
+pub(crate) fn fields(headers: &http::HeaderMap) -> Result<Fields, HeaderError> {
+    let entries: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    Fields::from_list(&entries)
+}
+
+/// Writes `body` to `outgoing_body` (a response's or an outbound request's) and finishes it.
+/// A peer that went away ends the write quietly; other failures are logged to stderr.
+pub(crate) fn write_and_finish(outgoing_body: OutgoingBody, body: Body) {
     let written = match outgoing_body.write() {
         Ok(stream) => {
             let result = write_body(&stream, body);
@@ -67,14 +76,14 @@ fn send(response: Response, response_out: ResponseOutparam) {
     match written {
         Ok(()) => {
             if let Err(err) = OutgoingBody::finish(outgoing_body, None) {
-                eprintln!("wasmhost-sdk: finishing the response body failed: {err:?}");
+                eprintln!("wasmhost-sdk: finishing the body failed: {err:?}");
             }
         }
-        // The client went away: there is nobody left to tell.
+        // The peer went away: there is nobody left to tell.
         Err(StreamError::Closed) => {}
         Err(StreamError::LastOperationFailed(err)) => {
             eprintln!(
-                "wasmhost-sdk: writing the response body failed: {}",
+                "wasmhost-sdk: writing the body failed: {}",
                 err.to_debug_string()
             );
         }

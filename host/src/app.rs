@@ -7,7 +7,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::capability::outbound_http::allowed_hosts::AllowedHost;
 use crate::route::Route;
 use crate::variables::{Template, Variable};
 
@@ -119,6 +121,46 @@ pub struct Component {
     /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
     /// template over the app's variables.
     pub config: BTreeMap<String, Template>,
+    /// `allowed_outbound_hosts` and `[component.<id>.outbound_http]`.
+    pub outbound_http: OutboundHttpGrant,
+}
+
+/// What a component may do with `wasi:http/outgoing-handler`.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundHttpGrant {
+    /// `allowed_outbound_hosts`, parsed; empty denies every request.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// Indices into [`App::components`] of the components it may call as
+    /// `http://<id>.internal`, without duplicates.
+    pub chain_targets: Vec<usize>,
+    /// Timeouts and the per-request cap.
+    pub limits: OutboundLimits,
+}
+
+/// Outbound HTTP timeouts and cap of one component (`[component.<id>.outbound_http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    /// TCP connect plus TLS handshake (`connect_timeout_ms`, default 5 000 ms).
+    pub connect_timeout: Duration,
+    /// From sending the request to the response head (`first_byte_timeout_ms`, default
+    /// 30 000 ms).
+    pub first_byte_timeout: Duration,
+    /// Between two frames of the response body (`between_bytes_timeout_ms`, default 30 000 ms).
+    pub between_bytes_timeout: Duration,
+    /// Outbound requests one invocation may make, internal chaining included, shared along a
+    /// chain (`max_requests`, default 100).
+    pub max_requests: u32,
+}
+
+impl Default for OutboundLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(30),
+            between_bytes_timeout: Duration::from_secs(30),
+            max_requests: 100,
+        }
+    }
 }
 
 /// One label in a component's `key_value_stores`, with where it is written (for the startup

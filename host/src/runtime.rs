@@ -5,6 +5,7 @@
 //! capability (`ProxyPre`), and builds the HTTP router. Per request, [`Runtime::new_store`] makes
 //! the small per-instance [`Store`]; nothing on that path parses, compiles or looks up by string.
 
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use crate::capability::Grants;
 use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
+use crate::capability::outbound_http::{Budget, OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::route::Router;
 use crate::state::InstanceState;
@@ -51,6 +53,8 @@ pub struct Runtime {
     /// The open key-value stores.
     pub key_value: KeyValueStores,
     engine: Engine,
+    /// This runtime, for internal chaining from its own instances.
+    me: Weak<Runtime>,
 }
 
 impl Runtime {
@@ -69,7 +73,8 @@ impl Runtime {
         cache: &CompileCache,
         key_value: KeyValueStores,
         variables: &BTreeMap<String, Value>,
-    ) -> Result<Self> {
+    ) -> Result<Arc<Self>> {
+        let tls = TlsSettings::new()?;
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -112,23 +117,29 @@ impl Runtime {
                 grants: Grants {
                     key_value: key_value.grants(component),
                     config: ComponentConfig::render(component, variables),
+                    outbound_http: Arc::new(OutboundPolicy::new(&app, component, &tls)),
                 },
             });
         }
 
         let router = crate::trigger::http::router(&app)?;
-        Ok(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             app,
             components,
             router,
             key_value,
             engine: engine.clone(),
-        })
+            me: me.clone(),
+        }))
     }
 
-    /// A new store for one instance of `component`, with its grants and its CPU deadline.
-    pub fn new_store(&self, component: &LoadedComponent) -> Store<InstanceState> {
-        let state = InstanceState::new(component.grants.clone());
+    /// A new store for one instance of `component`, with its grants and its CPU deadline. Its
+    /// outbound requests draw on `budget`: a new one per incoming request
+    /// ([`OutboundPolicy::budget`]), the caller's along an internal chain.
+    pub fn new_store(&self, component: &LoadedComponent, budget: Budget) -> Store<InstanceState> {
+        let grants = component.grants.clone();
+        let outbound = OutboundHttp::new(grants.outbound_http.clone(), budget, self.me.clone());
+        let state = InstanceState::new(grants, outbound);
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);

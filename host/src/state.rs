@@ -24,13 +24,14 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// A fresh state with the WASI 0.2 base and what the component's manifest `grants`.
-    pub fn new(grants: Grants) -> Self {
+    /// A fresh state with the WASI 0.2 base, what the component's manifest `grants`, and
+    /// `outbound_http`, the hooks its outbound requests go through.
+    pub fn new(grants: Grants, outbound_http: OutboundHttp) -> Self {
         Self {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
-            outbound_http: OutboundHttp,
+            outbound_http,
             grants,
         }
     }

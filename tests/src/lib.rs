@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+mod upstream;
+pub use upstream::Upstream;
+
 /// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.
 pub mod guests {
     /// `apps/hello`: greets by the `:name` route parameter, shows path, route and path-info.
@@ -30,6 +33,8 @@ pub mod guests {
     pub const KV_PROBE: &str = env!("WASMHOST_GUEST_KV_PROBE");
     /// `tests/guests/config-probe`: answers its variables (`wasi:config/store`).
     pub const CONFIG_PROBE: &str = env!("WASMHOST_GUEST_CONFIG_PROBE");
+    /// `tests/guests/http-probe`: sends outbound requests to the `x-target` header's URL.
+    pub const HTTP_PROBE: &str = env!("WASMHOST_GUEST_HTTP_PROBE");
 }
 
 /// The repository's root directory.

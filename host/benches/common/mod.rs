@@ -8,15 +8,17 @@ use std::path::Path;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Empty;
+use std::sync::Arc;
 use wasmhost::capability::key_value::KeyValueStores;
 use wasmhost::compile_cache::CompileCache;
 use wasmhost::engine::EngineSettings;
+
 use wasmhost::runtime::Runtime;
 use wasmhost_tests::guests;
 
 /// A runtime serving `apps/hello` on `/hello/:name`, its compile cache in `dir`, with the
 /// default engine settings (`BENCH_MAX_INSTANCES` overrides the pool size).
-pub fn hello_runtime(dir: &Path) -> Runtime {
+pub fn hello_runtime(dir: &Path) -> Arc<Runtime> {
     let manifest = format!(
         "manifest_version = 1\n[application]\nname = \"bench\"\n\
          [[trigger.http]]\nroute = \"/hello/:name\"\ncomponent = \"hello\"\n\
@@ -27,7 +29,7 @@ pub fn hello_runtime(dir: &Path) -> Runtime {
 }
 
 /// A runtime for `manifest` (written as if in `dir`), with the stores `key_value`.
-pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Runtime {
+pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Runtime> {
     let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), manifest).unwrap();
     // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
     // sets BENCH_MAX_INSTANCES to a handful.

@@ -15,6 +15,7 @@ pub mod outbound_http;
 
 use crate::capability::config::ComponentConfig;
 use crate::capability::key_value::StoreGrants;
+use crate::capability::outbound_http::OutboundPolicy;
 
 /// What one component's manifest grants, resolved at startup. Every instance of the component
 /// gets a clone (reference-count increments only).
@@ -24,4 +25,6 @@ pub struct Grants {
     pub key_value: StoreGrants,
     /// Its rendered `wasi:config` keys.
     pub config: ComponentConfig,
+    /// Where it may send HTTP requests, and its pooled client.
+    pub outbound_http: std::sync::Arc<OutboundPolicy>,
 }

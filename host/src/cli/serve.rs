@@ -141,7 +141,7 @@ impl ServeCommand {
                         .seed(&seed.store, &seed.key, seed.value.as_bytes())
                         .await?;
                 }
-                let runtime = Arc::new(Runtime::load(app, &engine, &cache, key_value, &variables)?);
+                let runtime = Runtime::load(app, &engine, &cache, key_value, &variables)?;
                 serve(runtime, self.listen, self.admin_listen).await
             })
     }

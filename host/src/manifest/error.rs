@@ -134,6 +134,25 @@ pub enum ManifestErrorKind {
         /// Why.
         error: String,
     },
+    /// An `allowed_outbound_hosts` entry that does not parse, or names an internal component
+    /// that does not exist.
+    #[error("`component.{component}.allowed_outbound_hosts`: `{pattern}`: {error}")]
+    OutboundHost {
+        /// The component.
+        component: String,
+        /// The entry as written.
+        pattern: String,
+        /// Why.
+        error: String,
+    },
+    /// A zero in `[component.<id>.outbound_http]`.
+    #[error("`component.{component}.outbound_http.{field}` must be at least 1")]
+    OutboundZero {
+        /// The component.
+        component: String,
+        /// The field.
+        field: &'static str,
+    },
     /// A component file that does not exist.
     #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
     MissingSource {

@@ -15,16 +15,24 @@
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
 //! key_value_stores = ["default"]                       # optional: stores it may open
+//! allowed_outbound_hosts = ["https://api.example.com"]  # optional: default deny-all
+//! [component.hello.build]
+//! command = "cargo build --release --target wasm32-wasip2"
+//! workdir = "."                                         # optional, relative to this file
 //! [component.hello.variables]                          # optional: its wasi:config keys
 //! api_url = "https://{{ api_host }}/v1"                # templates over [variables]
+//! [component.hello.outbound_http]                      # optional; these are the defaults
+//! connect_timeout_ms = 5000
+//! first_byte_timeout_ms = 30000
+//! between_bytes_timeout_ms = 30000
+//! max_requests = 100                                   # per invocation
 //!
 //! [variables]
 //! api_host = { default = "api.example.com" }
 //! api_key = { required = true, secret = true }         # WASMHOST_VAR_API_KEY or --var
-//! [component.hello.build]
-//! command = "cargo build --release --target wasm32-wasip2"
-//! workdir = "."                                         # optional, relative to this file
 //! ```
+//!
+//! `allowed_outbound_hosts` syntax: [`crate::capability::outbound_http::allowed_hosts`].
 
 mod error;
 mod raw;
@@ -34,12 +42,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use error::{ManifestError, ManifestErrorKind};
-use raw::RawManifest;
+use raw::{RawComponent, RawManifest};
 use toml::Spanned;
 
 use crate::app::{
-    App, BuildCommand, Component, ComponentId, HttpTrigger, Location, StoreGrant, is_store_label,
+    App, BuildCommand, Component, ComponentId, HttpTrigger, Location, OutboundHttpGrant,
+    OutboundLimits, StoreGrant, is_store_label,
 };
+use crate::capability::outbound_http::allowed_hosts::{AllowedHost, AllowedHostError};
 use crate::route::Route;
 use crate::toml_doc::TomlDoc;
 use crate::variables::{Template, TemplateError, Variable, is_variable_name};
@@ -147,8 +157,14 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             build,
             key_value_stores,
             config: check_config(&doc, key.get_ref(), &component.variables, &variables)?,
+            outbound_http: OutboundHttpGrant {
+                allowed_hosts: check_allowed_hosts(&doc, key.get_ref(), component)?,
+                chain_targets: Vec::new(),
+                limits: check_outbound_limits(&doc, key.get_ref(), component)?,
+            },
         });
     }
+    resolve_chain_targets(&doc, &raw, &mut components, &index)?;
 
     let mut http_triggers = Vec::with_capacity(raw.trigger.http.len());
     let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
@@ -268,6 +284,122 @@ fn check_config(
             Ok((name, template))
         })
         .collect()
+}
+
+/// Parses a component's `allowed_outbound_hosts`.
+fn check_allowed_hosts(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &RawComponent,
+) -> Result<Vec<AllowedHost>, ManifestError> {
+    raw.allowed_outbound_hosts
+        .iter()
+        .map(|entry| {
+            entry.get_ref().parse().map_err(|err: AllowedHostError| {
+                doc.error(
+                    entry.span(),
+                    ManifestErrorKind::OutboundHost {
+                        component: component.to_owned(),
+                        pattern: entry.get_ref().clone(),
+                        error: err.to_string(),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reads `[component.<id>.outbound_http]` over the defaults; zeros are errors.
+fn check_outbound_limits(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &RawComponent,
+) -> Result<OutboundLimits, ManifestError> {
+    let mut limits = OutboundLimits::default();
+    let Some(table) = &raw.outbound_http else {
+        return Ok(limits);
+    };
+    let zero = |field| {
+        doc.error(
+            table.span(),
+            ManifestErrorKind::OutboundZero {
+                component: component.to_owned(),
+                field,
+            },
+        )
+    };
+    let raw = table.get_ref();
+    for (value, field, slot) in [
+        (
+            raw.connect_timeout_ms,
+            "connect_timeout_ms",
+            &mut limits.connect_timeout,
+        ),
+        (
+            raw.first_byte_timeout_ms,
+            "first_byte_timeout_ms",
+            &mut limits.first_byte_timeout,
+        ),
+        (
+            raw.between_bytes_timeout_ms,
+            "between_bytes_timeout_ms",
+            &mut limits.between_bytes_timeout,
+        ),
+    ] {
+        match value {
+            Some(0) => return Err(zero(field)),
+            Some(ms) => *slot = std::time::Duration::from_millis(ms),
+            None => {}
+        }
+    }
+    match raw.max_requests {
+        Some(0) => return Err(zero("max_requests")),
+        Some(max) => limits.max_requests = max,
+        None => {}
+    }
+    Ok(limits)
+}
+
+/// Resolves each component's `http://<id>.internal` grants to component indices; a grant
+/// naming no component of the app is an error at the entry.
+fn resolve_chain_targets(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    components: &mut [Component],
+    index: &HashMap<String, usize>,
+) -> Result<(), ManifestError> {
+    let count = components.len();
+    for (position, (key, raw_component)) in raw.component.iter().enumerate() {
+        let grant = &mut components[position].outbound_http;
+        let mut targets = Vec::new();
+        for (host, entry) in grant
+            .allowed_hosts
+            .iter()
+            .zip(&raw_component.allowed_outbound_hosts)
+        {
+            match host.internal_target() {
+                None => {}
+                Some(None) => targets.extend(0..count),
+                Some(Some(id)) => match index.get(id) {
+                    Some(&target) => targets.push(target),
+                    None => {
+                        return Err(doc.error(
+                            entry.span(),
+                            ManifestErrorKind::OutboundHost {
+                                component: key.get_ref().clone(),
+                                pattern: entry.get_ref().clone(),
+                                error: format!("this app has no component `{id}` to call"),
+                            },
+                        ));
+                    }
+                },
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        grant.chain_targets = targets;
+    }
+    Ok(())
 }
 
 /// Checks that every component's `source` file exists.

@@ -74,6 +74,20 @@ pub struct RawComponent {
     pub key_value_stores: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub outbound_http: Option<Spanned<RawOutboundHttp>>,
+}
+
+/// `[component.<id>.outbound_http]`: timeouts in ms and the per-request cap.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutboundHttp {
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub between_bytes_timeout_ms: Option<u64>,
+    pub max_requests: Option<u32>,
 }
 
 /// `[component.<id>.build]`.

@@ -176,3 +176,48 @@ fn template_that_does_not_parse() {
         "url = \"https://{{ host /\""
     )));
 }
+
+#[test]
+fn bad_allowed_outbound_host() {
+    let text = GOOD.replace(
+        "source = \"/abs/files.wasm\"",
+        "source = \"/abs/files.wasm\"\nallowed_outbound_hosts = [\"https://api.example.com/v1\"]",
+    );
+    insta::assert_snapshot!(error(&text));
+}
+
+#[test]
+fn chaining_to_an_unknown_component() {
+    let text = GOOD.replace(
+        "source = \"/abs/files.wasm\"",
+        "source = \"/abs/files.wasm\"\nallowed_outbound_hosts = [\"http://nope.internal\"]",
+    );
+    insta::assert_snapshot!(error(&text));
+}
+
+#[test]
+fn outbound_grants_and_limits() {
+    let text = GOOD.replace(
+        "source = \"/abs/files.wasm\"",
+        "source = \"/abs/files.wasm\"\nallowed_outbound_hosts = [\"http://hello.internal\", \"https://*.example.com\"]\n[component.files.outbound_http]\nfirst_byte_timeout_ms = 250\nmax_requests = 7",
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    let files = app
+        .components
+        .iter()
+        .find(|c| c.id.as_str() == "files")
+        .unwrap();
+    let hello = app
+        .components
+        .iter()
+        .position(|c| c.id.as_str() == "hello")
+        .unwrap();
+    let grant = &files.outbound_http;
+    assert_eq!(grant.chain_targets, [hello]);
+    assert_eq!(grant.allowed_hosts.len(), 2);
+    assert_eq!(grant.limits.first_byte_timeout.as_millis(), 250);
+    assert_eq!(grant.limits.max_requests, 7);
+    assert_eq!(grant.limits.connect_timeout.as_millis(), 5000);
+    let zero = text.replace("max_requests = 7", "max_requests = 0");
+    insta::assert_snapshot!(error(&zero));
+}

@@ -25,8 +25,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
+use crate::capability::outbound_http::Budget;
 use crate::route::Router;
-use crate::runtime::Runtime;
+use crate::runtime::{LoadedComponent, Runtime};
 use crate::server::text;
 
 /// Headers wasmhost sets on every routed request. Any header of the same names sent by the
@@ -124,28 +125,94 @@ where
         return text(StatusCode::NOT_FOUND, "no route matches this path\n");
     };
     let target = matched.value;
-    let headers = &mut parts.headers;
-    remove_wasmhost_headers(headers);
-    headers.insert(headers::ROUTE, target.route_header.clone());
-    headers.insert(headers::CLIENT_ADDR, client);
-    for (name, value) in target.param_headers.iter().zip(matched.param_values()) {
-        // Path characters are all valid in a header value; a bad one is a bad request.
-        let Ok(value) = HeaderValue::from_str(value) else {
-            return text(StatusCode::BAD_REQUEST, "invalid characters in the path\n");
-        };
-        headers.insert(name.clone(), value);
-    }
-    if let Some(path_info) = matched.path_info() {
-        let Ok(value) = HeaderValue::from_str(path_info) else {
-            return text(StatusCode::BAD_REQUEST, "invalid characters in the path\n");
-        };
-        headers.insert(headers::PATH_INFO, value);
+    remove_wasmhost_headers(&mut parts.headers);
+    parts.headers.insert(headers::CLIENT_ADDR, client);
+    if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
+        return InvalidPath::response();
     }
     let component = &runtime.components[target.component];
     drop(matched);
-    let req = Request::from_parts(parts, body);
+    let budget = component.grants.outbound_http.budget();
+    invoke(runtime, component, Request::from_parts(parts, body), budget).await
+}
 
-    let mut store = runtime.new_store(component);
+/// Handles a request that a component sent to `http://<id>.internal/...` (internal chaining),
+/// for component `target` (an index into [`Runtime::components`]), with no network hop. The
+/// callee's outbound requests draw on the caller's `budget`, so a chain (or a loop) cannot
+/// exceed the first caller's cap.
+///
+/// If the path matches one of the target's routes, the routing headers are set as for a
+/// request from outside; otherwise the target is called without them (a component with no
+/// route of its own can still be called internally). `wasmhost-client-addr` is absent.
+pub async fn handle_chained<B>(
+    runtime: &Runtime,
+    target: usize,
+    req: Request<B>,
+    budget: Budget,
+) -> Response<HyperOutgoingBody>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let (mut parts, body) = req.into_parts();
+    remove_wasmhost_headers(&mut parts.headers);
+    if let Some(matched) = runtime.router.at(parts.uri.path())
+        && matched.value.component == target
+        && let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched)
+    {
+        return InvalidPath::response();
+    }
+    let component = &runtime.components[target];
+    invoke(runtime, component, Request::from_parts(parts, body), budget).await
+}
+
+/// A path character that cannot be a header value; answered 400.
+struct InvalidPath;
+
+impl InvalidPath {
+    fn response() -> Response<HyperOutgoingBody> {
+        text(StatusCode::BAD_REQUEST, "invalid characters in the path\n")
+    }
+}
+
+/// Sets `wasmhost-route`, the `wasmhost-param-*` headers and `wasmhost-path-info` for a matched
+/// route.
+fn set_route_headers(
+    headers: &mut HeaderMap,
+    matched: &crate::route::RouteMatch<'_, '_, HttpRoute>,
+) -> Result<(), InvalidPath> {
+    let bad = |_| InvalidPath;
+    let target = matched.value;
+    headers.insert(headers::ROUTE, target.route_header.clone());
+    for (name, value) in target.param_headers.iter().zip(matched.param_values()) {
+        // Path characters are all valid in a header value; a bad one is a bad request.
+        headers.insert(
+            name.clone(),
+            HeaderValue::from_str(value).map_err(bad)?,
+        );
+    }
+    if let Some(path_info) = matched.path_info() {
+        headers.insert(
+            headers::PATH_INFO,
+            HeaderValue::from_str(path_info).map_err(bad)?,
+        );
+    }
+    Ok(())
+}
+
+/// Instantiates `component`, calls its `wasi:http/incoming-handler.handle` with `req`, and
+/// returns its response (the body may go on streaming from the guest's own task).
+async fn invoke<B>(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    req: Request<B>,
+    budget: Budget,
+) -> Response<HyperOutgoingBody>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let mut store = runtime.new_store(component, budget);
     let (sender, receiver) = oneshot::channel();
     let prepared = store
         .data_mut()

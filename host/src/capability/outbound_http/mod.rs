@@ -1,0 +1,312 @@
+//! Outbound HTTP (`wasi:http/outgoing-handler`, WASI 0.2): denied unless
+//! `allowed_outbound_hosts` grants it.
+//!
+//! wasmtime-wasi-http implements the interface and calls [`OutboundHttp::send_request`] for
+//! each request a guest sends. In order:
+//! 1. the request's scheme, host and port are matched against the component's
+//!    [`allowed_hosts`] patterns; no match is the WIT error `HTTP-request-denied`, before any
+//!    DNS lookup or connection;
+//! 2. the invocation's [`Budget`] is charged; past `max_requests` (default 100 per incoming
+//!    request, shared with the components it chains to) the request fails with
+//!    `internal-error("outbound request limit ...")`;
+//! 3. `http://<component-id>.internal/...` goes to that component of the same app without a
+//!    network hop ([`crate::trigger::http::handle_chained`]); anything else goes out through
+//!    the component's pooled [`hyper_util`] client (one pool per component, connections kept
+//!    per scheme, host and port), HTTP/1.1 or HTTP/2 (ALPN) over TLS with the webpki roots.
+//!
+//! Timeouts ([`OutboundLimits`], per component): connect (TCP), first byte (from sending the
+//! request to the response head, DNS and TLS included) and between bytes (between two frames
+//! of the response body). A guest's `request-options` may shorten the first-byte and
+//! between-bytes timeouts, never lengthen them. Request and response bodies stream.
+
+pub mod allowed_hosts;
+mod timeout_body;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::app::{App, Component, ComponentId, OutboundLimits};
+use crate::runtime::Runtime;
+use allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
+use timeout_body::TimeoutBody;
+
+/// The pooled client of one component.
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>;
+
+/// What one component may send, built at startup and shared by all its instances.
+pub struct OutboundPolicy {
+    component: ComponentId,
+    allowed_hosts: Vec<AllowedHost>,
+    /// `<id>.internal` and the index of that component, for each chaining grant.
+    chain_targets: Vec<(String, usize)>,
+    limits: OutboundLimits,
+    client: HttpClient,
+}
+
+/// TLS settings shared by every component's client: webpki roots, ring, HTTP/1.1 and HTTP/2.
+pub struct TlsSettings(rustls::ClientConfig);
+
+impl TlsSettings {
+    /// Loads the webpki root certificates.
+    ///
+    /// # Errors
+    /// The ring provider rejects the default protocol versions (it does not in practice).
+    pub fn new() -> anyhow::Result<Self> {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        })
+        .with_no_client_auth();
+        Ok(Self(config))
+    }
+}
+
+impl OutboundPolicy {
+    /// The policy of `component` of `app`, with a client of its own (no connection is opened
+    /// until the first request).
+    pub fn new(app: &App, component: &Component, tls: &TlsSettings) -> Self {
+        let grant = &component.outbound_http;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(grant.limits.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.0.clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Self {
+            component: component.id.clone(),
+            allowed_hosts: grant.allowed_hosts.clone(),
+            chain_targets: grant
+                .chain_targets
+                .iter()
+                .map(|&target| {
+                    let id = &app.components[target].id;
+                    (format!("{id}{INTERNAL_SUFFIX}"), target)
+                })
+                .collect(),
+            limits: grant.limits,
+            client,
+        }
+    }
+
+    /// The cap a new invocation of this component starts with.
+    pub fn budget(&self) -> Budget {
+        Budget(Arc::new(AtomicU32::new(self.limits.max_requests)))
+    }
+
+    /// Where a request to `scheme://host:port` goes, or `None` if it is denied.
+    fn destination(&self, scheme: &str, host: &str, port: u16) -> Option<Destination> {
+        if host.ends_with(INTERNAL_SUFFIX) {
+            // Internal names never reach DNS: a component of this app, granted, or nothing.
+            return self
+                .chain_targets
+                .iter()
+                .find(|(name, _)| name == host)
+                .filter(|_| scheme == "http")
+                .map(|&(_, target)| Destination::Component(target));
+        }
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| allowed.allows(scheme, host, port))
+            .then_some(Destination::Network)
+    }
+}
+
+enum Destination {
+    Network,
+    Component(usize),
+}
+
+/// Outbound requests left to one invocation, shared along a chain of internal calls.
+/// Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Budget(Arc<AtomicU32>);
+
+impl Budget {
+    /// Takes one request; `false` once none are left.
+    fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// The outbound HTTP hooks of one instance.
+pub struct OutboundHttp {
+    policy: Arc<OutboundPolicy>,
+    budget: Budget,
+    runtime: Weak<Runtime>,
+}
+
+impl OutboundHttp {
+    /// The hooks of an instance with `policy`, drawing on `budget`; `runtime` serves internal
+    /// chaining.
+    pub fn new(policy: Arc<OutboundPolicy>, budget: Budget, runtime: Weak<Runtime>) -> Self {
+        Self {
+            policy,
+            budget,
+            runtime,
+        }
+    }
+}
+
+/// What `send_request` resolves to: the response, and a future reporting body errors.
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = Result<(), Error>> + Send>,
+)>;
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let policy = self.policy.clone();
+        let budget = self.budget.clone();
+        let runtime = self.runtime.clone();
+        Box::new(async move {
+            let response = send(&policy, budget, runtime, request, options).await?;
+            Ok((
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// Checks, charges and sends one request (steps 1 to 3 of the module docs).
+async fn send(
+    policy: &OutboundPolicy,
+    budget: Budget,
+    runtime: Weak<Runtime>,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<WasiBody>, Error> {
+    let uri = request.uri();
+    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let host = uri
+        .host()
+        .ok_or(Error::HttpRequestUriInvalid)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    let Some(destination) = policy.destination(&scheme, &host, port) else {
+        tracing::warn!(
+            component = %policy.component,
+            "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts",
+        );
+        return Err(Error::HttpRequestDenied);
+    };
+    if !budget.take() {
+        tracing::warn!(
+            component = %policy.component,
+            max = policy.limits.max_requests,
+            "outbound request limit reached",
+        );
+        return Err(Error::InternalError(Some(format!(
+            "outbound request limit reached: {} per incoming request",
+            policy.limits.max_requests
+        ))));
+    }
+    match destination {
+        Destination::Component(target) => {
+            let runtime = runtime.upgrade().ok_or(Error::DestinationUnavailable)?;
+            Ok(crate::trigger::http::handle_chained(&runtime, target, request, budget).await)
+        }
+        Destination::Network => {
+            let limits = effective_limits(policy.limits, options);
+            let response =
+                tokio::time::timeout(limits.first_byte_timeout, policy.client.request(request))
+                    .await
+                    .map_err(|_| Error::ConnectionReadTimeout)?
+                    .map_err(client_error)?;
+            Ok(response.map(|body| TimeoutBody::new(body, limits.between_bytes_timeout).boxed()))
+        }
+    }
+}
+
+/// The component's limits, shortened by the guest's `request-options` where it asks.
+fn effective_limits(mut limits: OutboundLimits, options: Option<RequestOptions>) -> OutboundLimits {
+    if let Some(options) = options {
+        if let Some(asked) = options.first_byte_timeout {
+            limits.first_byte_timeout = limits.first_byte_timeout.min(asked);
+        }
+        if let Some(asked) = options.between_bytes_timeout {
+            limits.between_bytes_timeout = limits.between_bytes_timeout.min(asked);
+        }
+    }
+    limits
+}
+
+/// Maps a client error to the `wasi:http` error code a guest sees.
+fn client_error(err: hyper_util::client::legacy::Error) -> Error {
+    use std::error::Error as _;
+    let mut causes = std::iter::successors(err.source(), |e| (*e).source());
+    if err.is_connect() {
+        let io_kind = causes.find_map(|e| e.downcast_ref::<std::io::Error>().map(|io| io.kind()));
+        return match io_kind {
+            Some(std::io::ErrorKind::TimedOut) => Error::ConnectionTimeout,
+            Some(std::io::ErrorKind::ConnectionRefused) => Error::ConnectionRefused,
+            _ => Error::DestinationUnavailable,
+        };
+    }
+    match causes.find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        Some(hyper) if hyper.is_timeout() => Error::HttpResponseTimeout,
+        Some(hyper) if hyper.is_incomplete_message() => Error::HttpResponseIncomplete,
+        Some(hyper) if hyper.is_parse() => Error::HttpProtocolError,
+        _ => Error::InternalError(Some(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_shared_and_runs_out() {
+        let budget = Budget(Arc::new(AtomicU32::new(2)));
+        let chained = budget.clone();
+        assert!(budget.take());
+        assert!(chained.take());
+        assert!(!budget.take());
+        assert!(!chained.take());
+    }
+
+    #[test]
+    fn guests_may_shorten_timeouts_but_not_lengthen_them() {
+        let limits = OutboundLimits::default();
+        let options = RequestOptions {
+            connect_timeout: None,
+            first_byte_timeout: Some(Duration::from_millis(10)),
+            between_bytes_timeout: Some(Duration::from_secs(3600)),
+        };
+        let effective = effective_limits(limits, Some(options));
+        assert_eq!(effective.first_byte_timeout, Duration::from_millis(10));
+        assert_eq!(
+            effective.between_bytes_timeout,
+            limits.between_bytes_timeout
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! [`Upstream`]: a real hyper HTTP/1.1 server on loopback that outbound-HTTP tests send to. It
+//! counts the connections it accepts, so a test can tell pooling from a socket per request, and
+//! that a denied request never connected.
+//!
+//! Paths:
+//! - `/hello`: 200 `hello from upstream`;
+//! - `/echo`: the request body, streamed back;
+//! - `/stream`: `first\n`, then waits until the test calls [`Upstream::release`], then
+//!   `second\n` (a client that sees `first` before the release got a streamed body);
+//! - `/slow-head`: the head after 5 s (for first-byte timeouts);
+//! - `/stall`: `partial\n`, then nothing for 60 s (for between-bytes timeouts);
+//! - anything else: 404.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::sync::Notify;
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
+
+/// A running upstream; it stops when dropped.
+pub struct Upstream {
+    /// Its address on 127.0.0.1.
+    pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    release: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Starts an upstream on a free port of the current tokio runtime.
+    ///
+    /// # Panics
+    /// If no port can be bound.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Notify::new());
+        let (count, gate) = (connections.clone(), release.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let gate = gate.clone();
+                        async move { Ok::<_, Infallible>(respond(req, gate).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            release,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Lets a waiting `/stream` response send its second chunk.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn full(text: &'static str) -> Body {
+    Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A body of `first`, then after `wait`, `second`.
+fn two_parts<F>(first: &'static str, wait: F, second: &'static str) -> Body
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let frame = |text: &'static str| Ok(Frame::data(Bytes::from_static(text.as_bytes())));
+    let first = futures::stream::once(async move { frame(first) });
+    let second = futures::stream::once(async move {
+        wait.await;
+        frame(second)
+    });
+    StreamBody::new(first.chain(second)).boxed_unsync()
+}
+
+async fn respond(req: Request<Incoming>, gate: Arc<Notify>) -> Response<Body> {
+    let body = match req.uri().path() {
+        "/hello" => full("hello from upstream"),
+        "/echo" => req.into_body().boxed_unsync(),
+        "/stream" => two_parts("first\n", async move { gate.notified().await }, "second\n"),
+        "/slow-head" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            full("late")
+        }
+        "/stall" => two_parts(
+            "partial\n",
+            tokio::time::sleep(Duration::from_secs(60)),
+            "never\n",
+        ),
+        _ => {
+            let mut response = Response::new(full("not found"));
+            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+            return response;
+        }
+    };
+    Response::new(body)
+}
