@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// Guest workspaces and their members (crate names).
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("apps", &["hello", "echo", "kv-counter"]),
+    ("apps", &["hello", "echo", "kv-counter", "weather-proxy"]),
     (
         "tests/guests",
         &[
@@ -18,6 +18,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "kv-probe",
             "config-probe",
             "http-probe",
+            "cron-probe",
         ],
     ),
 ];

@@ -30,6 +30,7 @@
 //! module and are not part of the public API.
 
 mod body;
+pub mod cron;
 pub mod executor;
 pub mod key_value;
 pub mod outbound_http;
@@ -50,18 +51,53 @@ pub mod wit {
     });
 }
 
+/// The `cron-component` world's export, with every import mapped to [`wit`], so a cron
+/// component's bindings are the same types as an HTTP component's.
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all, unsafe_code)]
+pub mod cron_wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wasmhost:host/cron-component",
+        pub_export_macro: true,
+        default_bindings_module: "wasmhost_sdk::cron_wit",
+        with: {
+            "wasi:io/poll@0.2.12": crate::wit::wasi::io::poll,
+            "wasi:io/error@0.2.12": crate::wit::wasi::io::error,
+            "wasi:io/streams@0.2.12": crate::wit::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::wit::wasi::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": crate::wit::wasi::clocks::wall_clock,
+            "wasi:random/random@0.2.12": crate::wit::wasi::random::random,
+            "wasi:cli/stdout@0.2.12": crate::wit::wasi::cli::stdout,
+            "wasi:cli/stderr@0.2.12": crate::wit::wasi::cli::stderr,
+            "wasi:cli/stdin@0.2.12": crate::wit::wasi::cli::stdin,
+            "wasi:http/types@0.2.12": crate::wit::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::wit::wasi::http::outgoing_handler,
+            "wasi:keyvalue/store@0.2.0-draft": crate::wit::wasi::keyvalue::store,
+            "wasi:keyvalue/atomics@0.2.0-draft": crate::wit::wasi::keyvalue::atomics,
+            "wasi:keyvalue/batch@0.2.0-draft": crate::wit::wasi::keyvalue::batch,
+            "wasmhost:host/keyvalue-cas@0.1.0": crate::wit::wasmhost::host::keyvalue_cas,
+            "wasi:config/store@0.2.0-rc.1": crate::wit::wasi::config::store,
+        },
+    });
+}
+
 pub use body::{Body, IncomingBody, IntoBody};
 pub use http;
 pub use request::{Request, RequestExt};
 pub use response::{IntoResponse, Response};
-pub use wasmhost_sdk_macro::http_component;
+pub use wasmhost_sdk_macro::{cron_component, http_component};
 
 /// Support for the code that [`http_component`] generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cron::run as run_cron;
+    pub use crate::cron_wit::export as export_cron;
+    pub use crate::cron_wit::exports::wasmhost::host::cron_handler::Guest as CronHandler;
     pub use crate::serve::serve;
     pub use crate::wit::export;
     pub use crate::wit::exports::wasi::http::incoming_handler::{
         Guest as IncomingHandler, IncomingRequest, ResponseOutparam,
     };
+    pub use crate::wit::wasi::clocks::wall_clock::Datetime;
 }

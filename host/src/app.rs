@@ -30,6 +30,8 @@ pub struct App {
     pub components: Vec<Component>,
     /// `[[trigger.http]]` entries, in manifest order.
     pub http_triggers: Vec<HttpTrigger>,
+    /// `[[trigger.cron]]` entries, in manifest order.
+    pub cron_triggers: Vec<CronTrigger>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
 }
@@ -198,6 +200,21 @@ pub struct BuildCommand {
 pub struct HttpTrigger {
     /// The route.
     pub route: Route,
+    /// Index into [`App::components`].
+    pub component: usize,
+}
+
+/// `[[trigger.cron]]`: `component` runs at every tick of `schedule`, in `timezone`.
+#[derive(Debug, Clone)]
+pub struct CronTrigger {
+    /// The schedule, parsed by croner: POSIX/Vixie cron syntax, five fields
+    /// (`min hour day-of-month month day-of-week`) or six with a leading seconds field, with
+    /// ranges, steps, names, `L`, `W`, `#` and `@hourly`-style aliases.
+    pub schedule: croner::Cron,
+    /// The schedule as written, for logs.
+    pub expression: String,
+    /// The time zone the schedule is read in (`timezone`, an IANA name; default UTC).
+    pub timezone: chrono_tz::Tz,
     /// Index into [`App::components`].
     pub component: usize,
 }

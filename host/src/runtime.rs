@@ -9,11 +9,12 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, ComponentId};
+use crate::bindings::CronComponentPre;
 use std::collections::BTreeMap;
 
 use crate::capability::Grants;
@@ -34,8 +35,12 @@ pub const CPU_DEADLINE_TICKS: u32 = 100;
 pub struct LoadedComponent {
     /// The component's id.
     pub id: ComponentId,
-    /// The pre-instantiated `wasi:http/proxy` component.
-    pub pre: ProxyPre<InstanceState>,
+    /// The pre-instantiated component, typed for `wasi:http/incoming-handler`, if it exports
+    /// it.
+    pub http: Option<ProxyPre<InstanceState>>,
+    /// The pre-instantiated component, typed for `wasmhost:host/cron-handler`, if it exports
+    /// it.
+    pub cron: Option<CronComponentPre<InstanceState>>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
     /// What its manifest grants.
@@ -61,11 +66,13 @@ impl Runtime {
     /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
     /// resolves each one's grants in `key_value` (the stores opened for `app`), renders its
     /// config keys with `variables` (the app's variables from
-    /// [`crate::variables::resolve`]), and builds its router. Logs one line per component with its cache outcome.
+    /// [`crate::variables::resolve`]), and builds its router. Logs one line per component with
+    /// its cache outcome.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
-    /// no capability provides, or one that does not export `wasi:http/incoming-handler`; each
+    /// no capability provides, or one that lacks the export its triggers call
+    /// (`wasi:http/incoming-handler` for HTTP, `wasmhost:host/cron-handler` for cron); each
     /// error names the component.
     pub fn load(
         app: App,
@@ -82,7 +89,7 @@ impl Runtime {
         config::add_to_linker(&mut linker, InstanceState::config)?;
 
         let mut components = Vec::with_capacity(app.components.len());
-        for component in &app.components {
+        for (index, component) in app.components.iter().enumerate() {
             let started = Instant::now();
             let context = || {
                 format!(
@@ -96,14 +103,9 @@ impl Runtime {
                 .with_context(context)?;
             let pre = linker
                 .instantiate_pre(&compiled)
-                .and_then(ProxyPre::new)
                 .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "{}: cannot be served as a wasi:http/proxy component",
-                        context()
-                    )
-                })?;
+                .with_context(|| format!("{}: cannot be linked", context()))?;
+            let (http, cron) = exports(&app, index, &pre).with_context(context)?;
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
@@ -112,7 +114,8 @@ impl Runtime {
             );
             components.push(LoadedComponent {
                 id: component.id.clone(),
-                pre,
+                http,
+                cron,
                 cache: outcome,
                 grants: Grants {
                     key_value: key_value.grants(component),
@@ -153,4 +156,38 @@ impl Runtime {
         });
         store
     }
+}
+
+/// A component's typed exports: HTTP, cron, or both.
+type TypedExports = (
+    Option<ProxyPre<InstanceState>>,
+    Option<CronComponentPre<InstanceState>>,
+);
+
+/// The typed exports of component `index` of `app`: each one its triggers need must be there,
+/// and it must have at least one.
+fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<TypedExports> {
+    let http = ProxyPre::new(pre.clone());
+    let cron = CronComponentPre::new(pre.clone());
+    let routed = app.http_triggers.iter().find(|t| t.component == index);
+    let scheduled = app.cron_triggers.iter().find(|t| t.component == index);
+    if let (Err(err), Some(trigger)) = (&http, routed) {
+        anyhow::bail!(
+            "route `{}` calls it, but it does not export wasi:http/incoming-handler@0.2 ({err})",
+            trigger.route
+        );
+    }
+    if let (Err(err), Some(trigger)) = (&cron, scheduled) {
+        anyhow::bail!(
+            "cron schedule `{}` calls it, but it does not export wasmhost:host/cron-handler ({err})",
+            trigger.expression
+        );
+    }
+    let (http, cron) = (http.ok(), cron.ok());
+    if http.is_none() && cron.is_none() {
+        anyhow::bail!(
+            "it exports neither wasi:http/incoming-handler@0.2 nor wasmhost:host/cron-handler"
+        );
+    }
+    Ok((http, cron))
 }

@@ -29,12 +29,16 @@ pub mod guests {
     pub const ASYNC_UPPER: &str = env!("WASMHOST_GUEST_ASYNC_UPPER");
     /// `apps/kv-counter`: atomic counters and get/put/delete/list over the `default` store.
     pub const KV_COUNTER: &str = env!("WASMHOST_GUEST_KV_COUNTER");
+    /// `apps/weather-proxy`: a caching proxy (HTTP) and its refresh job (cron).
+    pub const WEATHER_PROXY: &str = env!("WASMHOST_GUEST_WEATHER_PROXY");
     /// `tests/guests/kv-probe`: runs the key-value capability suite from inside a guest.
     pub const KV_PROBE: &str = env!("WASMHOST_GUEST_KV_PROBE");
     /// `tests/guests/config-probe`: answers its variables (`wasi:config/store`).
     pub const CONFIG_PROBE: &str = env!("WASMHOST_GUEST_CONFIG_PROBE");
     /// `tests/guests/http-probe`: sends outbound requests to the `x-target` header's URL.
     pub const HTTP_PROBE: &str = env!("WASMHOST_GUEST_HTTP_PROBE");
+    /// `tests/guests/cron-probe`: a cron component that counts its runs in the key-value store.
+    pub const CRON_PROBE: &str = env!("WASMHOST_GUEST_CRON_PROBE");
 }
 
 /// The repository's root directory.

@@ -9,6 +9,9 @@
 //!   `second\n` (a client that sees `first` before the release got a streamed body);
 //! - `/slow-head`: the head after 5 s (for first-byte timeouts);
 //! - `/stall`: `partial\n`, then nothing for 60 s (for between-bytes timeouts);
+//! - `/weather/<city>`: `{"city":"<city>","temp_c":21,"version":<n>}`, where `n` counts the
+//!   weather requests served so far (from 1), so a test can tell a cached answer from a fresh
+//!   one;
 //! - anything else: 404.
 
 use std::convert::Infallible;
@@ -32,6 +35,7 @@ pub struct Upstream {
     /// Its address on 127.0.0.1.
     pub addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    weather: Arc<AtomicUsize>,
     release: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -46,15 +50,16 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(Notify::new());
-        let (count, gate) = (connections.clone(), release.clone());
+        let weather = Arc::new(AtomicUsize::new(0));
+        let (count, gate, served) = (connections.clone(), release.clone(), weather.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let gate = gate.clone();
+                let (gate, served) = (gate.clone(), served.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
-                        let gate = gate.clone();
-                        async move { Ok::<_, Infallible>(respond(req, gate).await) }
+                        let (gate, served) = (gate.clone(), served.clone());
+                        async move { Ok::<_, Infallible>(respond(req, gate, &served).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -65,6 +70,7 @@ impl Upstream {
         Self {
             addr,
             connections,
+            weather,
             release,
             task,
         }
@@ -78,6 +84,11 @@ impl Upstream {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// `/weather/...` requests served so far.
+    pub fn weather_served(&self) -> usize {
+        self.weather.load(Ordering::SeqCst)
     }
 
     /// Lets a waiting `/stream` response send its second chunk.
@@ -112,7 +123,20 @@ where
     StreamBody::new(first.chain(second)).boxed_unsync()
 }
 
-async fn respond(req: Request<Incoming>, gate: Arc<Notify>) -> Response<Body> {
+async fn respond(
+    req: Request<Incoming>,
+    gate: Arc<Notify>,
+    weather: &AtomicUsize,
+) -> Response<Body> {
+    if let Some(city) = req.uri().path().strip_prefix("/weather/") {
+        let version = weather.fetch_add(1, Ordering::SeqCst) + 1;
+        let json = format!(r#"{{"city":"{city}","temp_c":21,"version":{version}}}"#);
+        return Response::new(
+            Full::new(Bytes::from(json))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+    }
     let body = match req.uri().path() {
         "/hello" => full("hello from upstream"),
         "/echo" => req.into_body().boxed_unsync(),

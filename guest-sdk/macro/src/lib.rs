@@ -1,16 +1,44 @@
-//! The `#[http_component]` attribute of `wasmhost-sdk`; use it through that crate.
+//! The `#[http_component]` and `#[cron_component]` attributes of `wasmhost-sdk`; use them
+//! through that crate.
 //!
-//! It sits at the guest's entry in the request flow: the function it marks becomes the
-//! component's `wasi:http/incoming-handler.handle` export.
+//! They sit at the guest's entry in the flow: the function `#[http_component]` marks becomes
+//! the component's `wasi:http/incoming-handler.handle` export (called per HTTP request); the
+//! one `#[cron_component]` marks becomes `wasmhost:host/cron-handler.handle` (called per cron
+//! tick).
 
 use proc_macro::TokenStream;
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType};
 
-const SIGNATURE: &str = "fn handle(req: wasmhost_sdk::Request) -> impl wasmhost_sdk::IntoResponse";
+/// What differs between the two attributes.
+struct Kind {
+    /// `http_component` or `cron_component`.
+    name: &'static str,
+    /// The signature shown in errors.
+    signature: &'static str,
+    /// What the single argument is, for errors.
+    argument: &'static str,
+    /// Whether the function must return a value.
+    needs_return: bool,
+}
 
-/// Makes a function the HTTP handler of a wasmhost component.
+const HTTP: Kind = Kind {
+    name: "http_component",
+    signature: "fn handle(req: wasmhost_sdk::Request) -> impl wasmhost_sdk::IntoResponse",
+    argument: "the request",
+    needs_return: true,
+};
+
+const CRON: Kind = Kind {
+    name: "cron_component",
+    signature: "fn run(tick: wasmhost_sdk::cron::Tick) -> Result<(), impl Display>",
+    argument: "the tick",
+    needs_return: false,
+};
+
+/// Makes a function the HTTP handler of a wasmhost component (its
+/// `wasi:http/incoming-handler` export).
 ///
 /// The function takes one `wasmhost_sdk::Request` and returns anything that implements
 /// `wasmhost_sdk::IntoResponse`. It may be `async`. A crate has at most one such function.
@@ -19,10 +47,73 @@ const SIGNATURE: &str = "fn handle(req: wasmhost_sdk::Request) -> impl wasmhost_
 /// type) is a compile error that shows the expected signature.
 #[proc_macro_attribute]
 pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(&HTTP, attr, item, |func, call| {
+        quote! {
+            #func
+
+            #[doc(hidden)]
+            mod __wasmhost_http_component {
+                struct Component;
+
+                impl ::wasmhost_sdk::__private::IncomingHandler for Component {
+                    fn handle(
+                        request: ::wasmhost_sdk::__private::IncomingRequest,
+                        response_out: ::wasmhost_sdk::__private::ResponseOutparam,
+                    ) {
+                        ::wasmhost_sdk::__private::serve(request, response_out, |arg| #call);
+                    }
+                }
+
+                ::wasmhost_sdk::__private::export!(Component);
+            }
+        }
+    })
+}
+
+/// Makes a function the cron job of a wasmhost component (its `wasmhost:host/cron-handler`
+/// export), called at every tick of the `[[trigger.cron]]` schedules that name the component.
+///
+/// The function takes one `wasmhost_sdk::cron::Tick` and returns `()` or
+/// `Result<(), E: Display>` (`Err` is a failed run, logged and counted by the host). It may be
+/// `async`. A crate has at most one such function.
+///
+/// A signature it cannot export is a compile error that shows the expected signature.
+#[proc_macro_attribute]
+pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(&CRON, attr, item, |func, call| {
+        quote! {
+            #func
+
+            #[doc(hidden)]
+            mod __wasmhost_cron_component {
+                struct Component;
+
+                impl ::wasmhost_sdk::__private::CronHandler for Component {
+                    fn handle(
+                        scheduled_time: ::wasmhost_sdk::__private::Datetime,
+                    ) -> ::core::result::Result<(), ::std::string::String> {
+                        ::wasmhost_sdk::__private::run_cron(scheduled_time, |arg| #call)
+                    }
+                }
+
+                ::wasmhost_sdk::__private::export_cron!(Component);
+            }
+        }
+    })
+}
+
+/// Parses and checks the function, then builds the export with `export(func, call)`, where
+/// `call` calls the function with `arg` (through the SDK's executor if it is async).
+fn expand(
+    kind: &Kind,
+    attr: TokenStream,
+    item: TokenStream,
+    export: impl FnOnce(&ItemFn, proc_macro2::TokenStream) -> proc_macro2::TokenStream,
+) -> TokenStream {
     if !attr.is_empty() {
         return error(
             proc_macro2::TokenStream::from(attr).span(),
-            "#[http_component] takes no arguments",
+            &format!("#[{}] takes no arguments", kind.name),
         );
     }
     let func = match syn::parse::<ItemFn>(item) {
@@ -30,58 +121,44 @@ pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(err) => {
             return error(
                 err.span(),
-                &format!("#[http_component] goes on a function: `{SIGNATURE}`"),
+                &format!("#[{}] goes on a function: `{}`", kind.name, kind.signature),
             );
         }
     };
-    if let Some(problem) = signature_problem(&func) {
+    if let Some(problem) = signature_problem(kind, &func) {
         return error(
             func.sig.span(),
-            &format!("{problem}; expected `{SIGNATURE}` (it may be async)"),
+            &format!("{problem}; expected `{}` (it may be async)", kind.signature),
         );
     }
-
     let name = &func.sig.ident;
     let call = if func.sig.asyncness.is_some() {
-        quote!(::wasmhost_sdk::executor::block_on(super::#name(req)))
+        quote!(::wasmhost_sdk::executor::block_on(super::#name(arg)))
     } else {
-        quote!(super::#name(req))
+        quote!(super::#name(arg))
     };
-    quote! {
-        #func
-
-        #[doc(hidden)]
-        mod __wasmhost_http_component {
-            struct Component;
-
-            impl ::wasmhost_sdk::__private::IncomingHandler for Component {
-                fn handle(
-                    request: ::wasmhost_sdk::__private::IncomingRequest,
-                    response_out: ::wasmhost_sdk::__private::ResponseOutparam,
-                ) {
-                    ::wasmhost_sdk::__private::serve(request, response_out, |req| #call);
-                }
-            }
-
-            ::wasmhost_sdk::__private::export!(Component);
-        }
-    }
-    .into()
+    export(&func, call).into()
 }
 
-fn signature_problem(func: &ItemFn) -> Option<&'static str> {
+fn signature_problem(kind: &Kind, func: &ItemFn) -> Option<String> {
     let sig = &func.sig;
+    let name = kind.name;
     if !sig.generics.params.is_empty() {
-        return Some("an #[http_component] handler cannot be generic");
+        return Some(format!("an #[{name}] function cannot be generic"));
     }
     if sig.inputs.len() != 1 {
-        return Some("an #[http_component] handler takes exactly one argument, the request");
+        return Some(format!(
+            "an #[{name}] function takes exactly one argument, {}",
+            kind.argument
+        ));
     }
     if matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) {
-        return Some("an #[http_component] handler is a free function, not a method");
+        return Some(format!(
+            "an #[{name}] function is a free function, not a method"
+        ));
     }
-    if matches!(sig.output, ReturnType::Default) {
-        return Some("an #[http_component] handler must return a response");
+    if kind.needs_return && matches!(sig.output, ReturnType::Default) {
+        return Some(format!("an #[{name}] function must return a response"));
     }
     None
 }
@@ -94,43 +171,62 @@ fn error(span: proc_macro2::Span, message: &str) -> TokenStream {
 mod tests {
     use super::*;
 
-    fn problem(src: &str) -> Option<&'static str> {
-        signature_problem(&syn::parse_str::<ItemFn>(src).unwrap())
+    fn problem(kind: &Kind, src: &str) -> Option<String> {
+        signature_problem(kind, &syn::parse_str::<ItemFn>(src).unwrap())
     }
 
     #[test]
-    fn accepts_sync_and_async_handlers() {
+    fn accepts_sync_and_async_functions() {
         assert_eq!(
-            problem("fn handle(req: Request) -> impl IntoResponse { \"\" }"),
+            problem(
+                &HTTP,
+                "fn handle(req: Request) -> impl IntoResponse { \"\" }"
+            ),
             None
         );
         assert_eq!(
-            problem("async fn handle(req: Request) -> String { String::new() }"),
+            problem(
+                &HTTP,
+                "async fn handle(req: Request) -> String { String::new() }"
+            ),
+            None
+        );
+        assert_eq!(problem(&CRON, "fn run(tick: Tick) {}"), None);
+        assert_eq!(
+            problem(
+                &CRON,
+                "async fn run(tick: Tick) -> Result<(), String> { Ok(()) }"
+            ),
             None
         );
     }
 
     #[test]
-    fn rejects_signatures_it_cannot_serve() {
+    fn rejects_signatures_it_cannot_export() {
+        let http = |src| problem(&HTTP, src).unwrap();
         assert_eq!(
-            problem("fn handle() -> String { String::new() }"),
-            Some("an #[http_component] handler takes exactly one argument, the request")
+            http("fn handle() -> String { String::new() }"),
+            "an #[http_component] function takes exactly one argument, the request"
         );
         assert_eq!(
-            problem("fn handle(a: Request, b: u32) -> String { String::new() }"),
-            Some("an #[http_component] handler takes exactly one argument, the request")
+            http("fn handle(a: Request, b: u32) -> String { String::new() }"),
+            "an #[http_component] function takes exactly one argument, the request"
         );
         assert_eq!(
-            problem("fn handle(req: Request) {}"),
-            Some("an #[http_component] handler must return a response")
+            http("fn handle(req: Request) {}"),
+            "an #[http_component] function must return a response"
         );
         assert_eq!(
-            problem("fn handle<T>(req: T) -> String { String::new() }"),
-            Some("an #[http_component] handler cannot be generic")
+            http("fn handle<T>(req: T) -> String { String::new() }"),
+            "an #[http_component] function cannot be generic"
         );
         assert_eq!(
-            problem("fn handle(self) -> String { String::new() }"),
-            Some("an #[http_component] handler is a free function, not a method")
+            http("fn handle(self) -> String { String::new() }"),
+            "an #[http_component] function is a free function, not a method"
+        );
+        assert_eq!(
+            problem(&CRON, "fn run() {}").unwrap(),
+            "an #[cron_component] function takes exactly one argument, the tick"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! `wasmhost serve [PATH]`: load the app, compile or load its components from the cache,
-//! pre-instantiate them, then serve the HTTP triggers (and the admin endpoints, if asked).
+//! pre-instantiate them, then serve the HTTP triggers, run the cron triggers (and serve the
+//! admin endpoints, if asked).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use crate::compile_cache::CompileCache;
 use crate::engine::EngineSettings;
 use crate::runtime::Runtime;
 use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
+use crate::trigger::cron::LocalClaims;
 use crate::variables::{self, Value};
 use crate::{admin, manifest, server, trigger};
 
@@ -187,6 +189,15 @@ async fn serve(
             runtime.components[target.component].id
         );
     }
+    if !runtime.app.cron_triggers.is_empty() {
+        println!("Cron triggers:");
+        for trigger in &runtime.app.cron_triggers {
+            println!(
+                "  {}: `{}` ({})",
+                runtime.components[trigger.component].id, trigger.expression, trigger.timezone
+            );
+        }
+    }
     if let Some(admin) = &admin {
         println!(
             "Admin endpoints on http://{}{}",
@@ -204,6 +215,7 @@ async fn serve(
     tokio::select! {
         result = trigger::http::serve(listener, runtime.clone()) => result,
         result = admin_task => result,
+        () = trigger::cron::run_all(runtime.clone(), Arc::new(LocalClaims)) => Ok(()),
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())

@@ -64,11 +64,13 @@ pub enum ManifestErrorKind {
     },
     /// A trigger naming a component that is not defined.
     #[error(
-        "`trigger.http[{index}].component`: no component `{id}` is defined (defined: {})",
+        "`trigger.{trigger}[{index}].component`: no component `{id}` is defined (defined: {})",
         list(defined)
     )]
     UnknownComponent {
-        /// Index of the trigger in `[[trigger.http]]`, from 0.
+        /// The trigger type: `http` or `cron`.
+        trigger: &'static str,
+        /// Index of the trigger in `[[trigger.<type>]]`, from 0.
         index: usize,
         /// The name used.
         id: String,
@@ -152,6 +154,28 @@ pub enum ManifestErrorKind {
         component: String,
         /// The field.
         field: &'static str,
+    },
+    /// A cron schedule that does not parse.
+    #[error(
+        "`trigger.cron[{index}].schedule`: `{expression}` is not a cron schedule: {error} (expected `[sec] min hour day-of-month month day-of-week`, e.g. `*/5 * * * *`)"
+    )]
+    Schedule {
+        /// Index of the trigger in `[[trigger.cron]]`, from 0.
+        index: usize,
+        /// The schedule as written.
+        expression: String,
+        /// The parser's message.
+        error: String,
+    },
+    /// A cron timezone that is not an IANA name.
+    #[error(
+        "`trigger.cron[{index}].timezone`: `{name}` is not an IANA time zone (e.g. `UTC`, `Europe/Paris`)"
+    )]
+    Timezone {
+        /// Index of the trigger in `[[trigger.cron]]`, from 0.
+        index: usize,
+        /// The name as written.
+        name: String,
     },
     /// A component file that does not exist.
     #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]

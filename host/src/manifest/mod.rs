@@ -46,8 +46,8 @@ use raw::{RawComponent, RawManifest};
 use toml::Spanned;
 
 use crate::app::{
-    App, BuildCommand, Component, ComponentId, HttpTrigger, Location, OutboundHttpGrant,
-    OutboundLimits, StoreGrant, is_store_label,
+    App, BuildCommand, Component, ComponentId, CronTrigger, HttpTrigger, Location,
+    OutboundHttpGrant, OutboundLimits, StoreGrant, is_store_label,
 };
 use crate::capability::outbound_http::allowed_hosts::{AllowedHost, AllowedHostError};
 use crate::route::Route;
@@ -193,6 +193,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             return Err(doc.error(
                 trigger.component.span(),
                 ManifestErrorKind::UnknownComponent {
+                    trigger: "http",
                     index: i,
                     id: trigger.component.get_ref().clone(),
                     defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
@@ -201,6 +202,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         };
         http_triggers.push(HttpTrigger { route, component });
     }
+    let cron_triggers = check_cron_triggers(&doc, &raw, &index)?;
 
     Ok(App {
         name: name.to_owned(),
@@ -210,8 +212,69 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         manifest_path: file.to_owned(),
         components,
         http_triggers,
+        cron_triggers,
         variables,
     })
+}
+
+/// Checks `[[trigger.cron]]`: schedule syntax (croner, seconds optional, no year field),
+/// timezone, component.
+fn check_cron_triggers(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+) -> Result<Vec<CronTrigger>, ManifestError> {
+    let parser = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build();
+    raw.trigger
+        .cron
+        .iter()
+        .enumerate()
+        .map(|(i, trigger)| {
+            let expression = trigger.schedule.get_ref().clone();
+            let schedule = parser.parse(&expression).map_err(|err| {
+                doc.error(
+                    trigger.schedule.span(),
+                    ManifestErrorKind::Schedule {
+                        index: i,
+                        expression: expression.clone(),
+                        error: err.to_string(),
+                    },
+                )
+            })?;
+            let timezone = match &trigger.timezone {
+                None => chrono_tz::UTC,
+                Some(name) => name.get_ref().parse().map_err(|_| {
+                    doc.error(
+                        name.span(),
+                        ManifestErrorKind::Timezone {
+                            index: i,
+                            name: name.get_ref().clone(),
+                        },
+                    )
+                })?,
+            };
+            let component = *index.get(trigger.component.get_ref()).ok_or_else(|| {
+                doc.error(
+                    trigger.component.span(),
+                    ManifestErrorKind::UnknownComponent {
+                        trigger: "cron",
+                        index: i,
+                        id: trigger.component.get_ref().clone(),
+                        defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+                    },
+                )
+            })?;
+            Ok(CronTrigger {
+                schedule,
+                expression,
+                timezone,
+                component,
+            })
+        })
+        .collect()
 }
 
 /// Checks `[variables]`: names, and exactly one of `default` and `required = true` each.

@@ -51,6 +51,18 @@ pub struct RawApplication {
 pub struct RawTriggers {
     #[serde(default)]
     pub http: Vec<RawHttpTrigger>,
+    #[serde(default)]
+    pub cron: Vec<RawCronTrigger>,
+}
+
+/// One `[[trigger.cron]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCronTrigger {
+    pub schedule: Spanned<String>,
+    pub component: Spanned<String>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
 }
 
 /// One `[[trigger.http]]`.

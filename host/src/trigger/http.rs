@@ -186,10 +186,7 @@ fn set_route_headers(
     headers.insert(headers::ROUTE, target.route_header.clone());
     for (name, value) in target.param_headers.iter().zip(matched.param_values()) {
         // Path characters are all valid in a header value; a bad one is a bad request.
-        headers.insert(
-            name.clone(),
-            HeaderValue::from_str(value).map_err(bad)?,
-        );
+        headers.insert(name.clone(), HeaderValue::from_str(value).map_err(bad)?);
     }
     if let Some(path_info) = matched.path_info() {
         headers.insert(
@@ -230,7 +227,13 @@ where
         Err(_) => return text(StatusCode::BAD_REQUEST, "the request has no Host header\n"),
     };
 
-    let pre = component.pre.clone();
+    let Some(pre) = component.http.clone() else {
+        // Only internal chaining gets here: routes lead to HTTP components only.
+        return text(
+            StatusCode::NOT_FOUND,
+            "the component does not handle HTTP requests\n",
+        );
+    };
     let id = component.id.clone();
     let guest = Box::pin(async move {
         let result = async {

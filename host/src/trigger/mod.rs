@@ -1,4 +1,5 @@
-//! Triggers: what makes an instance run. Each trigger type turns an event (an HTTP request
-//! here; queue messages and cron ticks later) into a call of a component's export.
+//! Triggers: what makes an instance run. Each trigger type turns an event (an HTTP request,
+//! a cron tick; queue messages later) into a call of a component's export.
 
+pub mod cron;
 pub mod http;

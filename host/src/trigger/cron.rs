@@ -1,0 +1,203 @@
+//! The cron trigger: each `[[trigger.cron]]` runs its component's
+//! `wasmhost:host/cron-handler.handle` at every tick of its schedule.
+//!
+//! One tokio task per trigger computes the next tick with croner (in the trigger's time zone),
+//! sleeps until then, asks the [`TickClaims`] whether this node runs the tick, and starts the
+//! run on a task of its own: a fresh instance, as for an HTTP request, with the same CPU
+//! deadline and grants. A tick that comes while the trigger's previous run is still going is
+//! skipped: logged and counted, never started twice. A run that returns `err` or traps is
+//! logged and counted; it is not retried.
+//!
+//! The seam for several nodes: [`TickClaims`] decides which node runs a tick. One node alone
+//! claims every tick ([`LocalClaims`]); nodes sharing Redis will claim each (trigger, tick)
+//! once, with `SET NX`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+
+use crate::app::CronTrigger;
+use crate::runtime::Runtime;
+
+/// Decides which node runs a tick.
+pub trait TickClaims: Send + Sync + 'static {
+    /// Whether this node runs trigger `trigger` (its index in `[[trigger.cron]]`) for the tick
+    /// scheduled at `tick`. Called once per tick on every node.
+    fn claim(&self, trigger: usize, tick: DateTime<Utc>) -> bool;
+}
+
+/// One node alone: every tick is this node's.
+#[derive(Debug, Default)]
+pub struct LocalClaims;
+
+impl TickClaims for LocalClaims {
+    fn claim(&self, _trigger: usize, _tick: DateTime<Utc>) -> bool {
+        true
+    }
+}
+
+/// What one trigger has done since startup.
+#[derive(Debug, Default)]
+pub struct CronStats {
+    /// Runs started.
+    pub runs: AtomicU64,
+    /// Runs that returned `err` or trapped.
+    pub failures: AtomicU64,
+    /// Ticks skipped because the previous run was still going.
+    pub skips: AtomicU64,
+}
+
+/// Runs every cron trigger of `runtime`'s app until the returned future is dropped. Returns
+/// at once (pending forever) if the app has none.
+pub async fn run_all(runtime: Arc<Runtime>, claims: Arc<dyn TickClaims>) {
+    let schedulers = runtime
+        .app
+        .cron_triggers
+        .iter()
+        .enumerate()
+        .map(|(index, _)| schedule(runtime.clone(), index, claims.clone()));
+    futures::future::join_all(schedulers).await;
+    std::future::pending::<()>().await;
+}
+
+/// The scheduler of trigger `index`: sleeps until each tick and starts its run.
+async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaims>) {
+    let trigger = &runtime.app.cron_triggers[index];
+    let component = &runtime.components[trigger.component].id;
+    let stats = Arc::new(CronStats::default());
+    let running = Arc::new(AtomicBool::new(false));
+    tracing::info!(
+        trigger = index,
+        component = %component,
+        schedule = %trigger.expression,
+        timezone = %trigger.timezone,
+        "cron trigger scheduled",
+    );
+    let mut after = Utc::now();
+    loop {
+        let Some(tick) = next_tick(trigger, after) else {
+            tracing::warn!(trigger = index, schedule = %trigger.expression, "the schedule has no further tick");
+            return;
+        };
+        after = tick;
+        let wait = (tick - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        if !claims.claim(index, tick) {
+            continue;
+        }
+        if running.swap(true, Ordering::AcqRel) {
+            let skips = stats.skips.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                trigger = index,
+                component = %component,
+                %tick,
+                skips,
+                "cron tick skipped: the previous run is still going",
+            );
+            continue;
+        }
+        stats.runs.fetch_add(1, Ordering::Relaxed);
+        let (runtime, stats, running) = (runtime.clone(), stats.clone(), running.clone());
+        tokio::spawn(async move {
+            run_once(&runtime, index, tick, &stats).await;
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// The first tick of `trigger` strictly after `after`, in UTC.
+pub fn next_tick(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let local = after.with_timezone(&trigger.timezone);
+    trigger
+        .schedule
+        .find_next_occurrence(&local, false)
+        .ok()
+        .map(|next| next.with_timezone(&Utc))
+}
+
+/// One run of trigger `index` for `tick`: instantiate, call `handle`, log and count a failure.
+async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &CronStats) {
+    let trigger = &runtime.app.cron_triggers[index];
+    let component = &runtime.components[trigger.component];
+    let Some(pre) = &component.cron else {
+        unreachable!("Runtime::load checks that every cron component exports cron-handler")
+    };
+    let mut store = runtime.new_store(component, component.grants.outbound_http.budget());
+    let scheduled_time = Datetime {
+        seconds: u64::try_from(tick.timestamp()).unwrap_or_default(),
+        nanoseconds: tick.timestamp_subsec_nanos(),
+    };
+    let result = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance
+            .wasmhost_host_cron_handler()
+            .call_handle(&mut store, scheduled_time)
+            .await
+    }
+    .await;
+    let failure = match result {
+        Ok(Ok(())) => {
+            tracing::debug!(trigger = index, component = %component.id, %tick, "cron run done");
+            return;
+        }
+        Ok(Err(message)) => message,
+        Err(trap) => format!("trapped: {trap:?}"),
+    };
+    let failures = stats.failures.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::error!(
+        trigger = index,
+        component = %component.id,
+        %tick,
+        failures,
+        "cron run failed: {failure}",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trigger(expression: &str, timezone: chrono_tz::Tz) -> CronTrigger {
+        CronTrigger {
+            schedule: expression.parse().unwrap(),
+            expression: expression.to_owned(),
+            timezone,
+            component: 0,
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn ticks_follow_the_schedule() {
+        let every_second = trigger("* * * * * *", chrono_tz::UTC);
+        let start = at("2026-01-01T00:00:00Z");
+        assert_eq!(
+            next_tick(&every_second, start),
+            Some(at("2026-01-01T00:00:01Z"))
+        );
+        let five_minutes = trigger("*/5 * * * *", chrono_tz::UTC);
+        assert_eq!(
+            next_tick(&five_minutes, at("2026-01-01T00:03:10Z")),
+            Some(at("2026-01-01T00:05:00Z"))
+        );
+    }
+
+    #[test]
+    fn schedules_are_read_in_their_time_zone() {
+        // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
+        let nine = trigger("0 9 * * *", chrono_tz::Europe::Paris);
+        assert_eq!(
+            next_tick(&nine, at("2026-01-10T12:00:00Z")),
+            Some(at("2026-01-11T08:00:00Z"))
+        );
+        assert_eq!(
+            next_tick(&nine, at("2026-07-10T12:00:00Z")),
+            Some(at("2026-07-11T07:00:00Z"))
+        );
+    }
+}
