@@ -7,16 +7,18 @@
 //!
 //! Startup, once per app version:
 //! 1. [`manifest`] reads `wasmhost.toml` into raw serde types and checks it into the [`app`]
-//!    model (routes parsed by [`route`]); [`runtime_config`] reads the operator's backends and
-//!    checks every grant against them;
+//!    model (routes parsed by [`route`], templates by [`variables`]); [`runtime_config`] reads
+//!    the operator's backends and checks every grant against them; [`variables`] gives every
+//!    app variable its value;
 //! 2. [`engine`] makes the one wasmtime engine (pooling allocator, copy-on-write images,
 //!    epochs); [`compile_cache`] compiles each component once and maps it on later starts;
 //! 3. [`runtime`] links every [`capability`], pre-instantiates each component and builds the
 //!    router.
 //!
 //! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
-//! ([`state`]), instantiates, calls the guest and streams the response. [`admin`] serves health
-//! on its own listener. [`cli`] is the `wasmhost` command.
+//! ([`state`]), instantiates, calls the guest and streams the response. Per tick,
+//! [`trigger::cron`] does the same with the `cron-handler` export. [`admin`] serves health on
+//! its own listener. [`cli`] is the `wasmhost` command.
 
 pub mod admin;
 pub mod app;

@@ -337,7 +337,7 @@ async fn redis_down_mid_run_then_back() {
         "{:?}",
         started.elapsed()
     );
-    let log = app.server.stderr();
+    let log = app.server.log_with("key-value increment failed");
     assert!(
         log.contains("key-value increment failed") && log.contains("store=default"),
         "{log}"

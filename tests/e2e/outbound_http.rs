@@ -141,7 +141,8 @@ async fn denied_hosts_ports_and_schemes_never_connect() {
     }
     assert_eq!(upstream.connections(), 0);
     assert_eq!(other.connections(), 0);
-    assert!(server.stderr().contains("not in allowed_outbound_hosts"));
+    let log = server.log_with("not in allowed_outbound_hosts");
+    assert!(log.contains("not in allowed_outbound_hosts"), "{log}");
 }
 
 #[tokio::test]

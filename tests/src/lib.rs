@@ -176,6 +176,20 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits up to 10 s until the log holds `needle` (the log is read on a thread of its own,
+    /// so a line written just before a response may arrive just after it), and returns the
+    /// log.
+    pub fn log_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr();
+            if log.contains(needle) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Everything the server (and its guests) wrote to stdout so far.
     pub fn stdout(&self) -> String {
         self.stdout.lock().unwrap().clone()

@@ -12,6 +12,11 @@
 //! route = "/hello/:name"        # see crate::route for the syntax
 //! component = "hello"
 //!
+//! [[trigger.cron]]              # see crate::app::CronTrigger for the syntax
+//! schedule = "0 */5 * * * *"    # [sec] min hour day-of-month month day-of-week
+//! component = "refresh"
+//! timezone = "Europe/Paris"     # optional IANA name; default UTC
+//!
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
 //! key_value_stores = ["default"]                       # optional: stores it may open

@@ -60,6 +60,19 @@ pub struct HttpRoute {
     pub param_headers: Vec<HeaderName>,
 }
 
+/// A request body the HTTP trigger accepts: any stream of [`Bytes`] whose errors
+/// wasmtime-wasi-http can report (hyper's `Incoming` when serving, a guest's outgoing body
+/// when chaining, an in-memory body in benches).
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + 'static
+{
+}
+
 /// Builds the routing table of `app`'s `[[trigger.http]]` entries.
 ///
 /// # Errors
@@ -111,15 +124,11 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
 ///
 /// `client` is the value of the `wasmhost-client-addr` header. The request body `B` is any
 /// byte stream: hyper's `Incoming` when serving, an in-memory body in benches.
-pub async fn handle<B>(
+pub async fn handle<B: RequestBody>(
     runtime: &Runtime,
     client: HeaderValue,
     req: Request<B>,
-) -> Response<HyperOutgoingBody>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error>,
-{
+) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
     let Some(matched) = runtime.router.at(parts.uri.path()) else {
         return text(StatusCode::NOT_FOUND, "no route matches this path\n");
@@ -144,16 +153,12 @@ where
 /// If the path matches one of the target's routes, the routing headers are set as for a
 /// request from outside; otherwise the target is called without them (a component with no
 /// route of its own can still be called internally). `wasmhost-client-addr` is absent.
-pub async fn handle_chained<B>(
+pub async fn handle_chained<B: RequestBody>(
     runtime: &Runtime,
     target: usize,
     req: Request<B>,
     budget: Budget,
-) -> Response<HyperOutgoingBody>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error>,
-{
+) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
     remove_wasmhost_headers(&mut parts.headers);
     if let Some(matched) = runtime.router.at(parts.uri.path())
@@ -199,16 +204,12 @@ fn set_route_headers(
 
 /// Instantiates `component`, calls its `wasi:http/incoming-handler.handle` with `req`, and
 /// returns its response (the body may go on streaming from the guest's own task).
-async fn invoke<B>(
+async fn invoke<B: RequestBody>(
     runtime: &Runtime,
     component: &LoadedComponent,
     req: Request<B>,
     budget: Budget,
-) -> Response<HyperOutgoingBody>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<wasmtime_wasi_http::Error>,
-{
+) -> Response<HyperOutgoingBody> {
     let mut store = runtime.new_store(component, budget);
     let (sender, receiver) = oneshot::channel();
     let prepared = store

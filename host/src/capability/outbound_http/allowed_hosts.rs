@@ -10,7 +10,8 @@
 //!   for `https`; `*://` needs an explicit port).
 //!
 //! `http://<component-id>.internal` (or `http://*.internal`) grants internal chaining to a
-//! component of the same app ([`super::chain`]); such names never reach DNS.
+//! component of the same app ([`crate::trigger::http::handle_chained`]); such names never
+//! reach DNS.
 
 use std::fmt;
 
