@@ -56,19 +56,22 @@ pub struct ServeCommand {
 
     /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
     /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
+    /// Checked after parsing, so that no error message ever shows the value.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
 }
 
-/// Parses `NAME=VALUE` for `--var`.
-fn parse_var(arg: &str) -> Result<(String, String), String> {
-    let (name, value) = arg.split_once('=').ok_or("expected NAME=VALUE")?;
+/// Splits `NAME=VALUE` for `--var`. The error names the variable, never the value.
+fn parse_var(arg: &str) -> Result<(&str, &str)> {
+    let Some((name, value)) = arg.split_once('=') else {
+        anyhow::bail!("--var expects NAME=VALUE");
+    };
     if !crate::variables::is_variable_name(name) {
-        return Err(format!(
-            "`{name}` is not a variable name (a lowercase letter, then lowercase letters, digits or `_`)"
-        ));
+        anyhow::bail!(
+            "--var: `{name}` is not a variable name (a lowercase letter, then lowercase letters, digits or `_`)"
+        );
     }
-    Ok((name.to_owned(), value.to_owned()))
+    Ok((name, value))
 }
 
 /// One `--key-value` seed.
@@ -152,18 +155,20 @@ impl ServeCommand {
     /// default.
     ///
     /// # Errors
-    /// A `--var` naming an undeclared variable, or a required variable with no value; both
-    /// name the variable and the manifest.
+    /// A `--var` that is not `NAME=VALUE` or names an undeclared variable, or a required
+    /// variable with no value; each names the variable (never its value).
     fn resolve_variables(&self, app: &App) -> Result<BTreeMap<String, Value>> {
         let manifest = app.manifest_path.display();
-        if let Some((name, _)) = self
-            .vars
-            .iter()
-            .find(|(name, _)| !app.variables.iter().any(|v| &v.name == name))
-        {
-            anyhow::bail!("--var {name}: {manifest} declares no variable `{name}` in [variables]");
+        let mut overrides = BTreeMap::new();
+        for arg in &self.vars {
+            let (name, value) = parse_var(arg)?;
+            if !app.variables.iter().any(|v| v.name == name) {
+                anyhow::bail!(
+                    "--var {name}: {manifest} declares no variable `{name}` in [variables]"
+                );
+            }
+            overrides.insert(name.to_owned(), value.to_owned());
         }
-        let overrides = self.vars.iter().cloned().collect();
         variables::resolve(&app.variables, &overrides, |name| std::env::var(name).ok())
             .with_context(|| format!("{manifest}: [variables]"))
     }
