@@ -7,8 +7,8 @@
 //! - cron: at every tick, fetches each city of the `cities` variable (comma-separated) and
 //!   stores it, so readers get fresh data without waiting on the upstream.
 //!
-//! The upstream is the `upstream_url` variable (`GET <upstream_url>/<city>`); its host must be
-//! in `allowed_outbound_hosts`.
+//! The upstream is the `upstream_url` variable: `GET <upstream_url>/<city>?format=j1`, the JSON
+//! form of wttr.in's API; its host must be in `allowed_outbound_hosts`.
 
 use wasmhost_sdk::cron::Tick;
 use wasmhost_sdk::http::{self, StatusCode};
@@ -80,12 +80,15 @@ fn cache_key(city: &str) -> String {
     format!("weather:{city}")
 }
 
-/// `GET <upstream_url>/<city>`, the whole body if the status is a success.
+/// `GET <upstream_url>/<city>?format=j1`, the whole body if the status is a success.
 fn fetch(city: &str) -> Result<Vec<u8>, Error> {
     let upstream = variables::get("upstream_url").map_err(|e| Error::Other(e.to_string()))?;
-    let request = http::Request::get(format!("{}/{city}", upstream.trim_end_matches('/')))
-        .body(())
-        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let request = http::Request::get(format!(
+        "{}/{city}?format=j1",
+        upstream.trim_end_matches('/')
+    ))
+    .body(())
+    .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let response = outbound_http::send(request)?;
     if !response.status().is_success() {
         return Err(Error::Other(format!("status {}", response.status())));
