@@ -97,7 +97,7 @@ impl From<ErrorCode> for Error {
 pub fn send<B: IntoBody>(request: http::Request<B>) -> Result<Response, Error> {
     let pending = start(request)?;
     pending.subscribe().block();
-    finish(&pending)
+    finish(pending.get())
 }
 
 /// Sends `request` and waits for the response head without blocking the handler's other
@@ -107,15 +107,15 @@ pub fn send<B: IntoBody>(request: http::Request<B>) -> Result<Response, Error> {
 /// See [`Error`].
 pub async fn send_async<B: IntoBody>(request: http::Request<B>) -> Result<Response, Error> {
     let pending = start(request)?;
-    poll_fn(|_| match pending.get() {
+    let ready = poll_fn(|_| match pending.get() {
         None => {
             wait_for(pending.subscribe());
             Poll::Pending
         }
-        Some(_) => Poll::Ready(()),
+        ready => Poll::Ready(ready),
     })
     .await;
-    finish(&pending)
+    finish(ready)
 }
 
 /// Builds the WASI request, hands it to the host, then writes its body.
@@ -155,9 +155,12 @@ fn start<B: IntoBody>(request: http::Request<B>) -> Result<FutureIncomingRespons
     Ok(pending)
 }
 
-/// Takes the ready response out of `pending`.
-fn finish(pending: &FutureIncomingResponse) -> Result<Response, Error> {
-    match pending.get() {
+/// What `future-incoming-response.get` returns once ready.
+type Ready = Option<Result<Result<IncomingResponse, ErrorCode>, ()>>;
+
+/// Converts a ready `get` into the response or the error.
+fn finish(ready: Ready) -> Result<Response, Error> {
+    match ready {
         Some(Ok(Ok(response))) => from_wasi(response),
         Some(Ok(Err(code))) => Err(code.into()),
         Some(Err(())) => Err(Error::Other("the response was already taken".to_owned())),

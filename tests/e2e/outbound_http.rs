@@ -18,7 +18,7 @@ fn start(upstream: &Upstream) -> (tempfile::TempDir, Server) {
     let port = upstream.addr.port();
     let mut manifest = String::from("manifest_version = 1\n[application]\nname = \"outbound\"\n");
     for id in ["open", "strict", "hasty", "closed"] {
-        for route in ["proxy", "repeat"] {
+        for route in ["proxy", "proxy-async", "repeat"] {
             manifest +=
                 &format!("[[trigger.http]]\nroute = \"/{id}/{route}\"\ncomponent = \"{id}\"\n");
         }
@@ -87,6 +87,16 @@ async fn an_allowed_host_answers_and_bodies_stream_both_ways() {
     assert_eq!(
         probe(&server, "/strict/proxy", &upstream.url("/hello"), 1).await,
         (200, "hello from upstream".into())
+    );
+
+    // The SDK's async send reaches the same upstream.
+    assert_eq!(
+        probe(&server, "/strict/proxy-async", &upstream.url("/hello"), 1).await,
+        (200, "hello from upstream".into())
+    );
+    assert_eq!(
+        probe(&server, "/closed/proxy-async", &upstream.url("/hello"), 1).await,
+        (403, "denied\n".into())
     );
 
     // Request body: 1 MiB through the guest to the upstream's /echo and back.

@@ -5,6 +5,7 @@
 //! - `.../proxy`: sends the request's method and body (streamed) to the target and answers the
 //!   target's status and body (streamed back); a denied destination is 403 `denied`, any other
 //!   failure 502 with the error;
+//! - `.../proxy-async`: the same with `outbound_http::send_async`;
 //! - `.../repeat`: sends `x-count` GET requests one after another, reading each body, and answers
 //!   `ok=<n> failed=<m>` and the last error, if any.
 
@@ -24,15 +25,22 @@ fn handle(req: Request) -> Response {
     let target = header("x-target");
     let route = req.route().unwrap_or_default().to_owned();
     match route.rsplit('/').next().unwrap_or_default() {
-        "proxy" => {
+        action @ ("proxy" | "proxy-async") => {
             let method = req.method().clone();
             let body = req.into_body();
             let outbound = http::Request::builder()
                 .method(method)
                 .uri(&target)
                 .body(body);
+            let send = |outbound| {
+                if action == "proxy" {
+                    outbound_http::send(outbound)
+                } else {
+                    wasmhost_sdk::executor::block_on(outbound_http::send_async(outbound))
+                }
+            };
             match outbound {
-                Ok(outbound) => match outbound_http::send(outbound) {
+                Ok(outbound) => match send(outbound) {
                     Ok(response) => {
                         let status = response.status();
                         (status, response.into_body()).into_response()
