@@ -43,7 +43,7 @@ allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
 
 [component.hasty]
 source = "{probe}"
-allowed_outbound_hosts = ["http://127.0.0.1:*"]
+allowed_outbound_hosts = ["http://127.0.0.1:*", "https://127.0.0.1:*"]
 [component.hasty.outbound_http]
 connect_timeout_ms = 300
 first_byte_timeout_ms = 300
@@ -248,4 +248,22 @@ async fn internal_chaining_calls_a_component_without_the_network() {
     // An id that is not granted (or not a component) never reaches DNS.
     let (status, _) = probe(&server, "/open/proxy", "http://strict.internal/", 1).await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn https_checks_the_upstream_certificate() {
+    // An HTTPS upstream whose self-signed certificate chains to no public root: the TLS
+    // handshake runs and fails, and the guest sees a certificate error, not a response.
+    let untrusted = Upstream::start_untrusted_tls().await;
+    let upstream = Upstream::start().await;
+    let (_dir, server) = start(&upstream);
+    let target = format!("https://127.0.0.1:{}/hello", untrusted.addr.port());
+    let (status, body) = probe(&server, "/hasty/proxy", &target, 1).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("TlsCertificateError"), "{body}");
+    assert_eq!(
+        untrusted.connections(),
+        1,
+        "the TCP connection was made, then refused"
+    );
 }

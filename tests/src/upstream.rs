@@ -46,6 +46,35 @@ impl Upstream {
     /// # Panics
     /// If no port can be bound.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// Starts an upstream that speaks HTTPS with a self-signed certificate for `127.0.0.1`
+    /// and `localhost`: one that no client trusting the public roots accepts. It counts TCP
+    /// connections as [`Upstream::start`]'s does.
+    ///
+    /// # Panics
+    /// If no port can be bound or the certificate cannot be made.
+    pub async fn start_untrusted_tls() -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -55,15 +84,22 @@ impl Upstream {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let (gate, served) = (gate.clone(), served.clone());
+                let (gate, served, tls) = (gate.clone(), served.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let (gate, served) = (gate.clone(), served.clone());
                         async move { Ok::<_, Infallible>(respond(req, gate, &served).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            Err(_) => return,
+                        },
+                    };
                 });
             }
         });

@@ -264,6 +264,16 @@ fn effective_limits(mut limits: OutboundLimits, options: Option<RequestOptions>)
 fn client_error(err: hyper_util::client::legacy::Error) -> Error {
     use std::error::Error as _;
     let mut causes = std::iter::successors(err.source(), |e| (*e).source());
+    if let Some(tls) = causes.clone().find_map(rustls_error) {
+        return match tls {
+            rustls::Error::InvalidCertificate(_) => Error::TlsCertificateError,
+            rustls::Error::AlertReceived(alert) => Error::TlsAlertReceived {
+                alert_id: Some(u8::from(*alert)),
+                alert_message: Some(format!("{alert:?}")),
+            },
+            _ => Error::TlsProtocolError,
+        };
+    }
     if err.is_connect() {
         let io_kind = causes.find_map(|e| e.downcast_ref::<std::io::Error>().map(|io| io.kind()));
         return match io_kind {
@@ -277,6 +287,18 @@ fn client_error(err: hyper_util::client::legacy::Error) -> Error {
         Some(hyper) if hyper.is_incomplete_message() => Error::HttpResponseIncomplete,
         Some(hyper) if hyper.is_parse() => Error::HttpProtocolError,
         _ => Error::InternalError(Some(err.to_string())),
+    }
+}
+
+/// The rustls error in `cause`, directly or inside `io::Error`s (hyper-rustls wraps
+/// tokio-rustls's `io::Error` in another one; `io::Error::source` skips the wrapped error).
+fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = cause;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 
