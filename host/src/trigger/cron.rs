@@ -81,9 +81,12 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
             tracing::warn!(trigger = index, schedule = %trigger.expression, "the schedule has no further tick");
             return;
         };
-        after = tick;
         let wait = (tick - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
+        // The next tick comes after this one and after now: a host that slept through several
+        // ticks (a suspended VM, a clock step) runs the overdue one once, not a burst, and a
+        // wall clock a little behind the timer never runs a tick twice.
+        after = tick.max(Utc::now());
         if !claims.claim(index, tick) {
             continue;
         }
