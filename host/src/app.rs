@@ -130,13 +130,31 @@ pub struct Component {
 /// What a component may do with `wasi:http/outgoing-handler`.
 #[derive(Debug, Clone, Default)]
 pub struct OutboundHttpGrant {
-    /// `allowed_outbound_hosts`, parsed; empty denies every request.
-    pub allowed_hosts: Vec<AllowedHost>,
+    /// `allowed_outbound_hosts`; empty denies every request.
+    pub allowed_hosts: Vec<AllowedHostEntry>,
     /// Indices into [`App::components`] of the components it may call as
     /// `http://<id>.internal`, without duplicates.
     pub chain_targets: Vec<usize>,
     /// Timeouts and the per-request cap.
     pub limits: OutboundLimits,
+}
+
+/// One `allowed_outbound_hosts` entry.
+#[derive(Debug, Clone)]
+pub enum AllowedHostEntry {
+    /// A literal pattern, parsed when the manifest is checked.
+    Pattern(AllowedHost),
+    /// A pattern with `{{ variable }}`s (`"https://{{ api_host }}"`): its variables are checked
+    /// with the manifest; it is rendered and parsed at startup, once variables have values.
+    /// It cannot grant internal chaining.
+    Template {
+        /// The parsed template.
+        template: Template,
+        /// The entry as written.
+        text: String,
+        /// Where it is written.
+        location: Location,
+    },
 }
 
 /// Outbound HTTP timeouts and cap of one component (`[component.<id>.outbound_http]`).

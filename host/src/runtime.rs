@@ -120,7 +120,7 @@ impl Runtime {
                 grants: Grants {
                     key_value: key_value.grants(component),
                     config: ComponentConfig::render(component, variables),
-                    outbound_http: Arc::new(OutboundPolicy::new(&app, component, &tls)),
+                    outbound_http: Arc::new(OutboundPolicy::new(&app, component, &tls, variables)?),
                 },
             });
         }

@@ -171,3 +171,39 @@ async fn secrets_never_reach_the_logs() {
         "the secret is on stdout:\n{stdout}"
     );
 }
+
+#[test]
+fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_app(dir.path());
+    let manifest = std::fs::read_to_string(&path).unwrap().replace(
+        "[component.bare]\n",
+        "[component.bare]\nallowed_outbound_hosts = [\"https://{{ host }}\", \"{{ api_key }}\"]\n",
+    );
+    std::fs::write(&path, manifest).unwrap();
+    let cache = shared_compile_cache();
+    let (ok, _, stderr) = run(
+        BIN.as_ref(),
+        &[
+            "serve",
+            &path,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--var",
+            &format!("api_key={SECRET}"),
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "`component.bare.allowed_outbound_hosts`: `{{ api_key }}` renders to <secret>"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wasmhost.toml:30:49:"),
+        "the entry's line: {stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+}

@@ -37,7 +37,7 @@ async fn caches_upstream_answers_and_the_cron_job_refreshes_them() {
     .unwrap();
     let manifest = repo_root().join("apps/weather-proxy/wasmhost.toml");
     let cache = shared_compile_cache();
-    let upstream_url = format!("upstream_url={}", upstream.url("/weather"));
+    let upstream_url = format!("upstream_url={}", upstream.url(""));
     let server = Server::start(
         BIN.as_ref(),
         &[

@@ -9,10 +9,9 @@
 //!   `second\n` (a client that sees `first` before the release got a streamed body);
 //! - `/slow-head`: the head after 5 s (for first-byte timeouts);
 //! - `/stall`: `partial\n`, then nothing for 60 s (for between-bytes timeouts);
-//! - `/weather/<city>`: `{"city":"<city>","temp_c":21,"version":<n>}`, where `n` counts the
+//! - any other `/<city>`: `{"city":"<city>","temp_c":21,"version":<n>}`, where `n` counts the
 //!   weather requests served so far (from 1), so a test can tell a cached answer from a fresh
-//!   one;
-//! - anything else: 404.
+//!   one.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,7 +121,7 @@ impl Upstream {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// `/weather/...` requests served so far.
+    /// Weather (`/<city>`) requests served so far.
     pub fn weather_served(&self) -> usize {
         self.weather.load(Ordering::SeqCst)
     }
@@ -164,15 +163,6 @@ async fn respond(
     gate: Arc<Notify>,
     weather: &AtomicUsize,
 ) -> Response<Body> {
-    if let Some(city) = req.uri().path().strip_prefix("/weather/") {
-        let version = weather.fetch_add(1, Ordering::SeqCst) + 1;
-        let json = format!(r#"{{"city":"{city}","temp_c":21,"version":{version}}}"#);
-        return Response::new(
-            Full::new(Bytes::from(json))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
-    }
     let body = match req.uri().path() {
         "/hello" => full("hello from upstream"),
         "/echo" => req.into_body().boxed_unsync(),
@@ -186,10 +176,13 @@ async fn respond(
             tokio::time::sleep(Duration::from_secs(60)),
             "never\n",
         ),
-        _ => {
-            let mut response = Response::new(full("not found"));
-            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
-            return response;
+        path => {
+            let city = path.trim_start_matches('/');
+            let version = weather.fetch_add(1, Ordering::SeqCst) + 1;
+            let json = format!(r#"{{"city":"{city}","temp_c":21,"version":{version}}}"#);
+            Full::new(Bytes::from(json))
+                .map_err(|never| match never {})
+                .boxed_unsync()
         }
     };
     Response::new(body)

@@ -8,7 +8,8 @@
 //!   stores it, so readers get fresh data without waiting on the upstream.
 //!
 //! The upstream is the `upstream_url` variable: `GET <upstream_url>/<city>?format=j1`, the JSON
-//! form of wttr.in's API; its host must be in `allowed_outbound_hosts`.
+//! form of wttr.in's API. The manifest allows exactly that host (`allowed_outbound_hosts =
+//! ["{{ upstream_url }}"]`).
 
 use wasmhost_sdk::cron::Tick;
 use wasmhost_sdk::http::{self, StatusCode};

@@ -20,7 +20,7 @@
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
 //! key_value_stores = ["default"]                       # optional: stores it may open
-//! allowed_outbound_hosts = ["https://api.example.com"]  # optional: default deny-all
+//! allowed_outbound_hosts = ["https://{{ api_host }}"]  # optional: default deny-all
 //! [component.hello.build]
 //! command = "cargo build --release --target wasm32-wasip2"
 //! workdir = "."                                         # optional, relative to this file
@@ -51,10 +51,10 @@ use raw::{RawComponent, RawManifest};
 use toml::Spanned;
 
 use crate::app::{
-    App, BuildCommand, Component, ComponentId, CronTrigger, HttpTrigger, Location,
-    OutboundHttpGrant, OutboundLimits, StoreGrant, is_store_label,
+    AllowedHostEntry, App, BuildCommand, Component, ComponentId, CronTrigger, HttpTrigger,
+    Location, OutboundHttpGrant, OutboundLimits, StoreGrant, is_store_label,
 };
-use crate::capability::outbound_http::allowed_hosts::{AllowedHost, AllowedHostError};
+use crate::capability::outbound_http::allowed_hosts::AllowedHostError;
 use crate::route::Route;
 use crate::toml_doc::TomlDoc;
 use crate::variables::{Template, TemplateError, Variable, is_variable_name};
@@ -163,7 +163,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             key_value_stores,
             config: check_config(&doc, key.get_ref(), &component.variables, &variables)?,
             outbound_http: OutboundHttpGrant {
-                allowed_hosts: check_allowed_hosts(&doc, key.get_ref(), component)?,
+                allowed_hosts: check_allowed_hosts(&doc, key.get_ref(), component, &variables)?,
                 chain_targets: Vec::new(),
                 limits: check_outbound_limits(&doc, key.get_ref(), component)?,
             },
@@ -341,10 +341,7 @@ fn check_config(
                 .get_ref()
                 .parse()
                 .map_err(|err: TemplateError| template_error(err.to_string()))?;
-            if let Some(undeclared) = template
-                .variables()
-                .find(|used| !variables.iter().any(|v| v.name == *used))
-            {
+            if let Some(undeclared) = undeclared_variable(&template, variables) {
                 return Err(template_error(format!(
                     "variable `{undeclared}` is not declared in `[variables]`"
                 )));
@@ -354,27 +351,56 @@ fn check_config(
         .collect()
 }
 
-/// Parses a component's `allowed_outbound_hosts`.
+/// Parses a component's `allowed_outbound_hosts`: literal patterns now, templates' syntax
+/// and variables now (they are rendered and parsed at startup).
 fn check_allowed_hosts(
     doc: &Doc<'_>,
     component: &str,
     raw: &RawComponent,
-) -> Result<Vec<AllowedHost>, ManifestError> {
+    variables: &[Variable],
+) -> Result<Vec<AllowedHostEntry>, ManifestError> {
     raw.allowed_outbound_hosts
         .iter()
         .map(|entry| {
-            entry.get_ref().parse().map_err(|err: AllowedHostError| {
+            let text = entry.get_ref();
+            let error = |error: String| {
                 doc.error(
                     entry.span(),
                     ManifestErrorKind::OutboundHost {
                         component: component.to_owned(),
-                        pattern: entry.get_ref().clone(),
-                        error: err.to_string(),
+                        pattern: text.clone(),
+                        error,
                     },
                 )
+            };
+            if !text.contains("{{") {
+                let pattern = text
+                    .parse()
+                    .map_err(|err: AllowedHostError| error(err.to_string()))?;
+                return Ok(AllowedHostEntry::Pattern(pattern));
+            }
+            let template: Template = text
+                .parse()
+                .map_err(|err: TemplateError| error(err.to_string()))?;
+            if let Some(undeclared) = undeclared_variable(&template, variables) {
+                return Err(error(format!(
+                    "variable `{undeclared}` is not declared in `[variables]`"
+                )));
+            }
+            Ok(AllowedHostEntry::Template {
+                template,
+                text: text.clone(),
+                location: doc.location(entry.span()),
             })
         })
         .collect()
+}
+
+/// The first variable `template` names that `variables` does not declare.
+fn undeclared_variable<'t>(template: &'t Template, variables: &[Variable]) -> Option<&'t str> {
+    template
+        .variables()
+        .find(|used| !variables.iter().any(|v| v.name == *used))
 }
 
 /// Reads `[component.<id>.outbound_http]` over the defaults; zeros are errors.
@@ -445,6 +471,9 @@ fn resolve_chain_targets(
             .iter()
             .zip(&raw_component.allowed_outbound_hosts)
         {
+            let AllowedHostEntry::Pattern(host) = host else {
+                continue;
+            };
             match host.internal_target() {
                 None => {}
                 Some(None) => targets.extend(0..count),

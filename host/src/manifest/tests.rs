@@ -221,3 +221,12 @@ fn outbound_grants_and_limits() {
     let zero = text.replace("max_requests = 7", "max_requests = 0");
     insta::assert_snapshot!(error(&zero));
 }
+
+#[test]
+fn templated_outbound_host_naming_an_undeclared_variable() {
+    let text = with_variables("host = { default = \"a\" }", "").replace(
+        "source = \"/abs/files.wasm\"",
+        "source = \"/abs/files.wasm\"\nallowed_outbound_hosts = [\"https://{{ hots }}\"]",
+    );
+    insta::assert_snapshot!(error(&text));
+}

@@ -31,8 +31,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::app::{App, Component, ComponentId, OutboundLimits};
+use std::collections::BTreeMap;
+
+use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::runtime::Runtime;
+use crate::variables::Value;
 use allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
 use timeout_body::TimeoutBody;
 
@@ -72,9 +75,25 @@ impl TlsSettings {
 
 impl OutboundPolicy {
     /// The policy of `component` of `app`, with a client of its own (no connection is opened
-    /// until the first request).
-    pub fn new(app: &App, component: &Component, tls: &TlsSettings) -> Self {
+    /// until the first request). Templated `allowed_outbound_hosts` entries are rendered with
+    /// the app's resolved `variables` and parsed.
+    ///
+    /// # Errors
+    /// A templated entry that renders to something that is not a pattern; the error names the
+    /// component, the entry and where it is written, and shows the rendered text unless a
+    /// secret went into it.
+    pub fn new(
+        app: &App,
+        component: &Component,
+        tls: &TlsSettings,
+        variables: &BTreeMap<String, Value>,
+    ) -> anyhow::Result<Self> {
         let grant = &component.outbound_http;
+        let allowed_hosts = grant
+            .allowed_hosts
+            .iter()
+            .map(|entry| render_entry(&component.id, entry, variables))
+            .collect::<anyhow::Result<_>>()?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -88,9 +107,9 @@ impl OutboundPolicy {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Self {
+        Ok(Self {
             component: component.id.clone(),
-            allowed_hosts: grant.allowed_hosts.clone(),
+            allowed_hosts,
             chain_targets: grant
                 .chain_targets
                 .iter()
@@ -101,7 +120,7 @@ impl OutboundPolicy {
                 .collect(),
             limits: grant.limits,
             client,
-        }
+        })
     }
 
     /// The cap a new invocation of this component starts with.
@@ -124,6 +143,35 @@ impl OutboundPolicy {
             .iter()
             .any(|allowed| allowed.allows(scheme, host, port))
             .then_some(Destination::Network)
+    }
+}
+
+/// An `allowed_outbound_hosts` entry as a pattern: literal ones as they are, templated ones
+/// rendered with `variables` and parsed.
+fn render_entry(
+    component: &ComponentId,
+    entry: &AllowedHostEntry,
+    variables: &BTreeMap<String, Value>,
+) -> anyhow::Result<AllowedHost> {
+    match entry {
+        AllowedHostEntry::Pattern(pattern) => Ok(pattern.clone()),
+        AllowedHostEntry::Template {
+            template,
+            text,
+            location,
+        } => {
+            let rendered = crate::variables::render(template, variables);
+            rendered.text.parse().map_err(|err| {
+                let shown = if rendered.secret {
+                    "<secret>".to_owned()
+                } else {
+                    format!("`{}`", rendered.text)
+                };
+                anyhow::anyhow!(
+                    "{location}: `component.{component}.allowed_outbound_hosts`: `{text}` renders to {shown}: {err}"
+                )
+            })
+        }
     }
 }
 
