@@ -9,6 +9,9 @@
 //! - port: a number, `*` (any port), or omitted for the scheme's default (80 for `http`, 443
 //!   for `https`; `*://` needs an explicit port).
 //!
+//! An entry may also be a template over the app's variables (`"https://{{ api_host }}"`,
+//! [`crate::app::AllowedHostEntry::Template`]): rendered at startup, then parsed as above.
+//!
 //! `http://<component-id>.internal` (or `http://*.internal`) grants internal chaining to a
 //! component of the same app ([`crate::trigger::http::handle_chained`]); such names never
 //! reach DNS.
