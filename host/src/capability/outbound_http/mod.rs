@@ -18,10 +18,16 @@
 //! request to the response head, DNS and TLS included) and between bytes (between two frames
 //! of the response body). A guest's `request-options` may shorten the first-byte and
 //! between-bytes timeouts, never lengthen them. Request and response bodies stream.
+//!
+//! Failures reach the guest as `wasi:http` error codes: `connection-timeout`,
+//! `connection-refused`, `connection-read-timeout` (first byte or between bytes),
+//! `TLS-certificate-error` / `TLS-alert-received` / `TLS-protocol-error`, and
+//! `destination-unavailable` for other connect failures (DNS included).
 
 pub mod allowed_hosts;
 mod timeout_body;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,8 +36,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
-
-use std::collections::BTreeMap;
 
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::runtime::Runtime;
