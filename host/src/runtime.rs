@@ -20,10 +20,11 @@ use std::collections::BTreeMap;
 use crate::capability::Grants;
 use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
-use crate::capability::outbound_http::{Budget, OutboundHttp, OutboundPolicy, TlsSettings};
+use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::route::Router;
 use crate::state::InstanceState;
+use crate::trigger::Invocation;
 use crate::trigger::http::HttpRoute;
 use crate::variables::Value;
 
@@ -57,6 +58,8 @@ pub struct Runtime {
     pub router: Router<HttpRoute>,
     /// The open key-value stores.
     pub key_value: KeyValueStores,
+    /// The app's name, for log lines (cloning is a reference-count increment).
+    pub app_name: Arc<str>,
     engine: Engine,
     /// This runtime, for internal chaining from its own instances.
     me: Weak<Runtime>,
@@ -126,7 +129,9 @@ impl Runtime {
         }
 
         let router = crate::trigger::http::router(&app)?;
+        let app_name = Arc::from(app.name.as_str());
         Ok(Arc::new_cyclic(|me| Self {
+            app_name,
             app,
             components,
             router,
@@ -136,12 +141,16 @@ impl Runtime {
         }))
     }
 
-    /// A new store for one instance of `component`, with its grants and its CPU deadline. Its
-    /// outbound requests draw on `budget`: a new one per incoming request
-    /// ([`OutboundPolicy::budget`]), the caller's along an internal chain.
-    pub fn new_store(&self, component: &LoadedComponent, budget: Budget) -> Store<InstanceState> {
+    /// A new store for one instance of `component`, with its grants and its CPU deadline, for
+    /// `invocation`: a new one per incoming request or cron run (its outbound budget from
+    /// [`OutboundPolicy::budget`]), the caller's along an internal chain.
+    pub fn new_store(
+        &self,
+        component: &LoadedComponent,
+        invocation: Invocation,
+    ) -> Store<InstanceState> {
         let grants = component.grants.clone();
-        let outbound = OutboundHttp::new(grants.outbound_http.clone(), budget, self.me.clone());
+        let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
         let state = InstanceState::new(grants, outbound);
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;

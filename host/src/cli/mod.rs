@@ -18,9 +18,30 @@ pub struct Cli {
     #[arg(long, env = "WASMHOST_LOG", global = true)]
     pub log: Option<String>,
 
+    /// Log line format on stderr: `text` for people, `json` for machines (one JSON object per
+    /// line, with `timestamp`, `level`, `target`, `fields`).
+    #[arg(
+        long,
+        env = "WASMHOST_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.

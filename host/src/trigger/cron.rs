@@ -20,6 +20,8 @@ use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::CronTrigger;
 use crate::runtime::Runtime;
+use crate::trigger::Invocation;
+use crate::trigger::request_id::RequestId;
 
 /// Decides which node runs a tick.
 pub trait TickClaims: Send + Sync + 'static {
@@ -69,7 +71,9 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
     let stats = Arc::new(CronStats::default());
     let running = Arc::new(AtomicBool::new(false));
     tracing::info!(
-        trigger = index,
+        app = %runtime.app.name,
+        trigger = "cron",
+        index,
         component = %component,
         schedule = %trigger.expression,
         timezone = %trigger.timezone,
@@ -78,7 +82,7 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
     let mut after = Utc::now();
     loop {
         let Some(tick) = next_tick(trigger, after) else {
-            tracing::warn!(trigger = index, schedule = %trigger.expression, "the schedule has no further tick");
+            tracing::warn!(trigger = "cron", index, schedule = %trigger.expression, "the schedule has no further tick");
             return;
         };
         let wait = (tick - Utc::now()).to_std().unwrap_or_default();
@@ -93,7 +97,9 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
         if running.swap(true, Ordering::AcqRel) {
             let skips = stats.skips.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
-                trigger = index,
+                app = %runtime.app.name,
+                trigger = "cron",
+                index,
                 component = %component,
                 %tick,
                 skips,
@@ -127,7 +133,12 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
     let Some(pre) = &component.cron else {
         unreachable!("Runtime::load checks that every cron component exports cron-handler")
     };
-    let mut store = runtime.new_store(component, component.grants.outbound_http.budget());
+    let invocation = Invocation {
+        request_id: RequestId::generate(),
+        budget: component.grants.outbound_http.budget(),
+    };
+    let run_id = invocation.request_id.clone();
+    let mut store = runtime.new_store(component, invocation);
     let scheduled_time = Datetime {
         seconds: u64::try_from(tick.timestamp()).unwrap_or_default(),
         nanoseconds: tick.timestamp_subsec_nanos(),
@@ -142,7 +153,15 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
     .await;
     let failure = match result {
         Ok(Ok(())) => {
-            tracing::debug!(trigger = index, component = %component.id, %tick, "cron run done");
+            tracing::debug!(
+                app = %runtime.app.name,
+                trigger = "cron",
+                index,
+                component = %component.id,
+                request_id = %run_id,
+                %tick,
+                "cron run done"
+            );
             return;
         }
         Ok(Err(message)) => message,
@@ -150,8 +169,11 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
     };
     let failures = stats.failures.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::error!(
-        trigger = index,
+        app = %runtime.app.name,
+        trigger = "cron",
+        index,
         component = %component.id,
+        request_id = %run_id,
         %tick,
         failures,
         "cron run failed: {failure}",

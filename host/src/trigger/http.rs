@@ -25,10 +25,11 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::App;
-use crate::capability::outbound_http::Budget;
 use crate::route::Router;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::server::text;
+use crate::trigger::Invocation;
+use crate::trigger::request_id::{self, RequestId};
 
 /// Headers wasmhost sets on every routed request. Any header of the same names sent by the
 /// client is removed first, so a guest can trust them.
@@ -141,14 +142,31 @@ pub async fn handle<B: RequestBody>(
     }
     let component = &runtime.components[target.component];
     drop(matched);
-    let budget = component.grants.outbound_http.budget();
-    invoke(runtime, component, Request::from_parts(parts, body), budget).await
+    let request_id = RequestId::from_client(&parts.headers);
+    parts
+        .headers
+        .insert(request_id::HEADER, request_id.header().clone());
+    let invocation = Invocation {
+        request_id: request_id.clone(),
+        budget: component.grants.outbound_http.budget(),
+    };
+    let mut response = invoke(
+        runtime,
+        component,
+        Request::from_parts(parts, body),
+        invocation,
+    )
+    .await;
+    response
+        .headers_mut()
+        .insert(request_id::HEADER, request_id.header().clone());
+    response
 }
 
 /// Handles a request that a component sent to `http://<id>.internal/...` (internal chaining),
 /// for component `target` (an index into [`Runtime::components`]), with no network hop. The
-/// callee's outbound requests draw on the caller's `budget`, so a chain (or a loop) cannot
-/// exceed the first caller's cap.
+/// callee runs in the caller's `invocation`: the same request id (set as its `x-request-id`),
+/// and the same outbound budget, so a chain (or a loop) cannot exceed the first caller's cap.
 ///
 /// If the path matches one of the target's routes, the routing headers are set as for a
 /// request from outside; otherwise the target is called without them (a component with no
@@ -157,10 +175,13 @@ pub async fn handle_chained<B: RequestBody>(
     runtime: &Runtime,
     target: usize,
     req: Request<B>,
-    budget: Budget,
+    invocation: Invocation,
 ) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
     remove_wasmhost_headers(&mut parts.headers);
+    parts
+        .headers
+        .insert(request_id::HEADER, invocation.request_id.header().clone());
     if let Some(matched) = runtime.router.at(parts.uri.path())
         && matched.value.component == target
         && let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched)
@@ -168,7 +189,13 @@ pub async fn handle_chained<B: RequestBody>(
         return InvalidPath::response();
     }
     let component = &runtime.components[target];
-    invoke(runtime, component, Request::from_parts(parts, body), budget).await
+    invoke(
+        runtime,
+        component,
+        Request::from_parts(parts, body),
+        invocation,
+    )
+    .await
 }
 
 /// A path character that cannot be a header value; answered 400.
@@ -208,9 +235,10 @@ async fn invoke<B: RequestBody>(
     runtime: &Runtime,
     component: &LoadedComponent,
     req: Request<B>,
-    budget: Budget,
+    invocation: Invocation,
 ) -> Response<HyperOutgoingBody> {
-    let mut store = runtime.new_store(component, budget);
+    let request_id = invocation.request_id.clone();
+    let mut store = runtime.new_store(component, invocation);
     let (sender, receiver) = oneshot::channel();
     let prepared = store
         .data_mut()
@@ -236,6 +264,7 @@ async fn invoke<B: RequestBody>(
         );
     };
     let id = component.id.clone();
+    let (log_request_id, app) = (request_id.clone(), runtime.app_name.clone());
     let guest = Box::pin(async move {
         let result = async {
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -246,7 +275,13 @@ async fn invoke<B: RequestBody>(
         }
         .await;
         if let Err(err) = result {
-            tracing::error!(component = %id, "guest trapped: {err:?}");
+            tracing::error!(
+                %app,
+                trigger = "http",
+                component = %id,
+                request_id = %log_request_id,
+                "guest trapped: {err:?}"
+            );
         }
     });
 
@@ -258,7 +293,13 @@ async fn invoke<B: RequestBody>(
     match response {
         Ok(Ok(response)) => coalesce_ready_body(response),
         Ok(Err(code)) => {
-            tracing::error!(component = %component.id, "guest answered with error code {code:?}");
+            tracing::error!(
+                app = %runtime.app_name,
+                trigger = "http",
+                component = %component.id,
+                request_id = %request_id,
+                "guest answered with error code {code:?}"
+            );
             text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
         // The store (and so the sender) was dropped before a response was set: the guest

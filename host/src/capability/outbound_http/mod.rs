@@ -39,6 +39,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::runtime::Runtime;
+use crate::trigger::Invocation;
 use crate::variables::Value;
 use allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
 use timeout_body::TimeoutBody;
@@ -203,17 +204,21 @@ impl Budget {
 /// The outbound HTTP hooks of one instance.
 pub struct OutboundHttp {
     policy: Arc<OutboundPolicy>,
-    budget: Budget,
+    invocation: Invocation,
     runtime: Weak<Runtime>,
 }
 
 impl OutboundHttp {
-    /// The hooks of an instance with `policy`, drawing on `budget`; `runtime` serves internal
-    /// chaining.
-    pub fn new(policy: Arc<OutboundPolicy>, budget: Budget, runtime: Weak<Runtime>) -> Self {
+    /// The hooks of an instance with `policy`, for `invocation` (whose budget it draws on);
+    /// `runtime` serves internal chaining.
+    pub fn new(
+        policy: Arc<OutboundPolicy>,
+        invocation: Invocation,
+        runtime: Weak<Runtime>,
+    ) -> Self {
         Self {
             policy,
-            budget,
+            invocation,
             runtime,
         }
     }
@@ -233,10 +238,10 @@ impl WasiHttpHooks for OutboundHttp {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let policy = self.policy.clone();
-        let budget = self.budget.clone();
+        let invocation = self.invocation.clone();
         let runtime = self.runtime.clone();
         Box::new(async move {
-            let response = send(&policy, budget, runtime, request, options).await?;
+            let response = send(&policy, invocation, runtime, request, options).await?;
             Ok((
                 response,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
@@ -248,7 +253,7 @@ impl WasiHttpHooks for OutboundHttp {
 /// Checks, charges and sends one request (steps 1 to 3 of the module docs).
 async fn send(
     policy: &OutboundPolicy,
-    budget: Budget,
+    invocation: Invocation,
     runtime: Weak<Runtime>,
     request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
@@ -267,13 +272,15 @@ async fn send(
     let Some(destination) = policy.destination(&scheme, &host, port) else {
         tracing::warn!(
             component = %policy.component,
+            request_id = %invocation.request_id,
             "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts",
         );
         return Err(Error::HttpRequestDenied);
     };
-    if !budget.take() {
+    if !invocation.budget.take() {
         tracing::warn!(
             component = %policy.component,
+            request_id = %invocation.request_id,
             max = policy.limits.max_requests,
             "outbound request limit reached",
         );
@@ -285,7 +292,7 @@ async fn send(
     match destination {
         Destination::Component(target) => {
             let runtime = runtime.upgrade().ok_or(Error::DestinationUnavailable)?;
-            Ok(crate::trigger::http::handle_chained(&runtime, target, request, budget).await)
+            Ok(crate::trigger::http::handle_chained(&runtime, target, request, invocation).await)
         }
         Destination::Network => {
             let limits = effective_limits(policy.limits, options);
