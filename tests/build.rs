@@ -19,6 +19,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "config-probe",
             "http-probe",
             "cron-probe",
+            "log-probe",
         ],
     ),
 ];

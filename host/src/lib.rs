@@ -16,7 +16,8 @@
 //!    router.
 //!
 //! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
-//! ([`state`]), instantiates, calls the guest and streams the response. Per tick,
+//! ([`state`]), instantiates, calls the guest and streams the response; [`guest_output`]
+//! turns the guest's stdout and stderr into log lines. Per tick,
 //! [`trigger::cron`] does the same with the `cron-handler` export. [`admin`] serves health on
 //! its own listener. [`cli`] is the `wasmhost` command.
 
@@ -28,6 +29,7 @@ pub mod capability;
 pub mod cli;
 pub mod compile_cache;
 pub mod engine;
+pub mod guest_output;
 pub mod manifest;
 pub mod route;
 pub mod runtime;

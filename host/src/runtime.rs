@@ -22,6 +22,7 @@ use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
+use crate::guest_output::{GuestOutput, LineLimiter};
 use crate::route::Router;
 use crate::state::InstanceState;
 use crate::trigger::Invocation;
@@ -46,6 +47,8 @@ pub struct LoadedComponent {
     pub cache: CacheOutcome,
     /// What its manifest grants.
     pub grants: Grants,
+    /// The rate limit on its log lines, shared by its instances.
+    pub log_limiter: Arc<LineLimiter>,
 }
 
 /// The loaded application: what every request reads, shared behind an `Arc`.
@@ -119,6 +122,7 @@ impl Runtime {
                 id: component.id.clone(),
                 http,
                 cron,
+                log_limiter: Arc::new(LineLimiter::new()),
                 cache: outcome,
                 grants: Grants {
                     key_value: key_value.grants(component),
@@ -150,8 +154,15 @@ impl Runtime {
         invocation: Invocation,
     ) -> Store<InstanceState> {
         let grants = component.grants.clone();
+        let invocation_id = invocation.request_id.clone();
         let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
-        let state = InstanceState::new(grants, outbound);
+        let output = GuestOutput::new(
+            self.app_name.clone(),
+            component.id.clone(),
+            invocation_id,
+            component.log_limiter.clone(),
+        );
+        let state = InstanceState::new(grants, outbound, &output);
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);

@@ -2,7 +2,7 @@
 //! dropped with it.
 //!
 //! It holds the resource table, the WASI context (no preopens, no environment, no sockets;
-//! guest stdout and stderr go to the host's), the `wasi:http` context, and each capability's
+//! guest stdout and stderr go to the log, [`crate::guest_output`]), the `wasi:http` context, and each capability's
 //! per-instance policy.
 
 use wasmtime::component::ResourceTable;
@@ -13,6 +13,7 @@ use crate::capability::Grants;
 use crate::capability::config::Config;
 use crate::capability::key_value::KeyValue;
 use crate::capability::outbound_http::OutboundHttp;
+use crate::guest_output::GuestOutput;
 
 /// The state of one instance.
 pub struct InstanceState {
@@ -24,12 +25,17 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// A fresh state with the WASI 0.2 base, what the component's manifest `grants`, and
-    /// `outbound_http`, the hooks its outbound requests go through.
-    pub fn new(grants: Grants, outbound_http: OutboundHttp) -> Self {
+    /// A fresh state with the WASI 0.2 base (its stdout and stderr going to the log as
+    /// `output` says), what the component's manifest `grants`, and `outbound_http`, the hooks
+    /// its outbound requests go through.
+    pub fn new(grants: Grants, outbound_http: OutboundHttp, output: &GuestOutput) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(output.for_stream("stdout"))
+            .stderr(output.for_stream("stderr"))
+            .build();
         Self {
             table: ResourceTable::new(),
-            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            wasi,
             http: WasiHttpCtx::new(),
             outbound_http,
             grants,

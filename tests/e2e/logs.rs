@@ -18,14 +18,26 @@ component = "probe"
 [[trigger.http]]
 route = "/trap"
 component = "trap"
+[[trigger.http]]
+route = "/log/hello"
+component = "log"
+[[trigger.http]]
+route = "/log/long"
+component = "log"
+[[trigger.http]]
+route = "/log/many/:n"
+component = "log"
 
 [component.probe]
 source = "{probe}"
 [component.trap]
 source = "{trap}"
+[component.log]
+source = "{log}"
 "#,
         probe = guests::CONFIG_PROBE,
         trap = guests::TRAP,
+        log = guests::LOG_PROBE,
     );
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
@@ -87,11 +99,9 @@ async fn json_logs_parse_and_name_component_trigger_and_request_id() {
     let (status, id, _) = get(&server, "/trap", None).await;
     assert_eq!(status, 500);
     let log = server.log_with(&id);
-    // Guest stderr still goes to the host's stderr raw (the trap guest's panic message);
-    // capturing it into the log is not done yet, so only the host's lines are parsed.
+    // Every line is JSON: the trap guest's panic message too.
     let lines: Vec<serde_json::Value> = log
         .lines()
-        .filter(|line| line.starts_with('{'))
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
     assert!(
@@ -102,7 +112,9 @@ async fn json_logs_parse_and_name_component_trigger_and_request_id() {
     );
     let trap = lines
         .iter()
-        .find(|l| l["fields"]["request_id"] == id.as_str())
+        .find(|l| {
+            l["fields"]["request_id"] == id.as_str() && l["target"] == "wasmhost::trigger::http"
+        })
         .unwrap_or_else(|| panic!("no line with request id {id}:\n{log}"));
     assert_eq!(trap["level"], "ERROR");
     assert_eq!(trap["fields"]["component"], "trap");
@@ -113,5 +125,88 @@ async fn json_logs_parse_and_name_component_trigger_and_request_id() {
             .as_str()
             .unwrap()
             .starts_with("guest trapped")
+    );
+}
+
+/// The JSON log lines of `server` so far, once one of them holds `needle`.
+fn json_lines(server: &Server, needle: &str) -> Vec<serde_json::Value> {
+    server
+        .log_with(needle)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn guest_output_becomes_log_lines_with_component_and_request_id() {
+    let (_dir, server) = start(&["--log-format", "json"]);
+    let (status, id, _) = get(&server, "/log/hello", None).await;
+    assert_eq!(status, 200);
+    let lines = json_lines(&server, "a warning");
+    let guest: Vec<_> = lines
+        .iter()
+        .filter(|l| l["target"] == "wasmhost::guest")
+        .collect();
+    let line = |text: &str| {
+        guest
+            .iter()
+            .find(|l| l["fields"]["message"] == text)
+            .unwrap_or_else(|| panic!("no guest line `{text}`: {lines:?}"))
+    };
+    let hello = line("hello from the guest");
+    assert_eq!(hello["fields"]["stream"], "stdout");
+    assert_eq!(hello["fields"]["component"], "log");
+    assert_eq!(hello["fields"]["request_id"], id.as_str());
+    assert_eq!(hello["fields"]["app"], "logs");
+    assert_eq!(line("a warning")["fields"]["stream"], "stderr");
+    assert!(
+        server
+            .stdout()
+            .lines()
+            .all(|l| !l.contains("hello from the guest"))
+    );
+}
+
+#[tokio::test]
+async fn a_huge_line_is_truncated_and_a_flood_is_rate_limited() {
+    let (_dir, server) = start(&["--log-format", "json"]);
+    assert_eq!(get(&server, "/log/long", None).await.0, 200);
+    let lines = json_lines(&server, "truncated_bytes");
+    let long = lines
+        .iter()
+        .find(|l| l["fields"]["truncated_bytes"].is_u64())
+        .expect("the long line");
+    let kept = long["fields"]["message"].as_str().unwrap().len();
+    assert_eq!(kept, 16 << 10);
+    assert_eq!(
+        long["fields"]["truncated_bytes"].as_u64().unwrap() as usize,
+        (10 << 20) - kept
+    );
+
+    // 1 500 lines at once: the first 1 000 (the burst) get through, most of the rest are
+    // dropped, and the next line that gets through says how many.
+    assert_eq!(get(&server, "/log/many/1500", None).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get(&server, "/log/many/1", None).await.0, 200);
+    let lines = json_lines(&server, "dropped by the rate limit");
+    let kept = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("line "))
+        })
+        .count();
+    let warning = lines
+        .iter()
+        .find(|l| l["fields"]["dropped"].is_u64())
+        .expect("a dropped-lines warning");
+    let dropped = warning["fields"]["dropped"].as_u64().unwrap() as usize;
+    assert_eq!(warning["level"], "WARN");
+    assert!(dropped >= 400, "dropped {dropped}");
+    assert_eq!(
+        kept + dropped,
+        1501,
+        "every line is either logged or counted"
     );
 }

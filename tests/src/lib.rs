@@ -39,6 +39,8 @@ pub mod guests {
     pub const HTTP_PROBE: &str = env!("WASMHOST_GUEST_HTTP_PROBE");
     /// `tests/guests/cron-probe`: a cron component that counts its runs in the key-value store.
     pub const CRON_PROBE: &str = env!("WASMHOST_GUEST_CRON_PROBE");
+    /// `tests/guests/log-probe`: writes lines (short, 10 MB, many) to stdout and stderr.
+    pub const LOG_PROBE: &str = env!("WASMHOST_GUEST_LOG_PROBE");
 }
 
 /// The repository's root directory.
