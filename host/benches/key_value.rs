@@ -54,7 +54,9 @@ fn key_value(c: &mut Criterion) {
             RuntimeConfig::parse(&dir.path().join("runtime.toml"), &config).unwrap()
         };
         let (runtime, store) = rt.block_on(async {
-            let mut stores = KeyValueStores::open(&app, &config).await.unwrap();
+            let mut stores = KeyValueStores::open(&app, &config, Default::default())
+                .await
+                .unwrap();
             stores.seed("default", "v100", &[b'x'; 100]).await.unwrap();
             let store = stores.open_store("default").await.unwrap();
             (common::runtime(dir.path(), &manifest, stores), store)

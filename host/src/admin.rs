@@ -1,33 +1,78 @@
 //! Admin endpoints, on their own listener (`--admin-listen`), never on the public one:
 //!
 //! - `GET /.well-known/wasmhost/health`: 200 `ok` while the process serves (liveness);
-//! - `GET /.well-known/wasmhost/ready`: 200 `ready` once every component is pre-instantiated
-//!   (the admin listener only starts after that).
+//! - `GET /.well-known/wasmhost/ready`: 200 `ready` when every component is pre-instantiated
+//!   (the admin listener only starts after that) and every key-value backend answers a ping
+//!   within [`READY_PING_TIMEOUT`]; otherwise 503, naming each store that does not answer;
+//! - `GET /metrics`: every metric of [`crate::metrics`], in the Prometheus text format
+//!   (OpenMetrics 1.0).
 //!
-//! Neither touches a guest.
+//! None of them touches a guest.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use tokio::net::TcpListener;
 
-use crate::server::{accept_loop, text};
+use crate::runtime::Runtime;
+use crate::server::{accept_loop, response, text};
 
 /// Path of the liveness endpoint.
 pub const HEALTH_PATH: &str = "/.well-known/wasmhost/health";
 /// Path of the readiness endpoint.
 pub const READY_PATH: &str = "/.well-known/wasmhost/ready";
+/// Path of the metrics endpoint.
+pub const METRICS_PATH: &str = "/metrics";
+/// How long readiness waits for each backend's ping: 2 s.
+pub const READY_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves the admin endpoints on `listener` until the task is dropped.
+/// Serves the admin endpoints of `runtime` on `listener` until the task is dropped.
 ///
 /// # Errors
 /// As [`accept_loop`].
-pub async fn serve(listener: TcpListener) -> Result<()> {
-    accept_loop(listener, |_client, req| async move {
-        match req.uri().path() {
-            HEALTH_PATH => text(StatusCode::OK, "ok\n"),
-            READY_PATH => text(StatusCode::OK, "ready\n"),
-            _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
+pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
+    accept_loop(listener, move |_client, req| {
+        let runtime = runtime.clone();
+        async move {
+            match req.uri().path() {
+                HEALTH_PATH => text(StatusCode::OK, "ok\n"),
+                READY_PATH => match unready_backends(&runtime).await {
+                    problems if problems.is_empty() => text(StatusCode::OK, "ready\n"),
+                    problems => text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready:\n{}", problems.concat()),
+                    ),
+                },
+                METRICS_PATH => response(
+                    StatusCode::OK,
+                    HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                    runtime.metrics.encode(runtime.live_instances()),
+                ),
+                _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
+            }
         }
     })
     .await
+}
+
+/// One line per key-value store whose backend does not answer a ping in time, naming it.
+async fn unready_backends(runtime: &Runtime) -> Vec<String> {
+    let pings = runtime.key_value.stores().map(|store| async move {
+        let problem = match tokio::time::timeout(READY_PING_TIMEOUT, store.backend.ping()).await {
+            Ok(Ok(())) => return None,
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer in {} ms", READY_PING_TIMEOUT.as_millis()),
+        };
+        Some(format!(
+            "key-value store `{}` ({}): {problem}\n",
+            store.label, store.description
+        ))
+    });
+    futures::future::join_all(pings)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -31,6 +31,7 @@ pub mod compile_cache;
 pub mod engine;
 pub mod guest_output;
 pub mod manifest;
+pub mod metrics;
 pub mod route;
 pub mod runtime;
 pub mod runtime_config;

@@ -23,6 +23,7 @@ use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
+use crate::metrics::{Metrics, TriggerMetrics};
 use crate::route::Router;
 use crate::state::InstanceState;
 use crate::trigger::Invocation;
@@ -33,16 +34,32 @@ use crate::variables::Value;
 /// The guest yields to the async runtime at every tick, so a busy guest never starves others.
 pub const CPU_DEADLINE_TICKS: u32 = 100;
 
+/// One export a trigger calls: the component pre-instantiated and typed for it, and the
+/// metrics of its invocations.
+pub struct Export<P> {
+    /// The typed pre-instantiation; cloning is a reference-count increment.
+    pub pre: P,
+    /// Invocation counts and durations, labelled with the component and the trigger kind.
+    pub metrics: Arc<TriggerMetrics>,
+}
+
+impl<P> Export<P> {
+    fn new(pre: P, metrics: &Metrics, component: &ComponentId, trigger: &'static str) -> Self {
+        Self {
+            pre,
+            metrics: Arc::new(metrics.trigger(component.as_str(), trigger)),
+        }
+    }
+}
+
 /// A component ready to serve: compiled, linked and pre-instantiated.
 pub struct LoadedComponent {
     /// The component's id.
     pub id: ComponentId,
-    /// The pre-instantiated component, typed for `wasi:http/incoming-handler`, if it exports
-    /// it.
-    pub http: Option<ProxyPre<InstanceState>>,
-    /// The pre-instantiated component, typed for `wasmhost:host/cron-handler`, if it exports
-    /// it.
-    pub cron: Option<CronComponentPre<InstanceState>>,
+    /// Its `wasi:http/incoming-handler` export, if it has one.
+    pub http: Option<Export<ProxyPre<InstanceState>>>,
+    /// Its `wasmhost:host/cron-handler` export, if it has one.
+    pub cron: Option<Export<CronComponentPre<InstanceState>>>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
     /// What its manifest grants.
@@ -63,6 +80,8 @@ pub struct Runtime {
     pub key_value: KeyValueStores,
     /// The app's name, for log lines (cloning is a reference-count increment).
     pub app_name: Arc<str>,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
     engine: Engine,
     /// This runtime, for internal chaining from its own instances.
     me: Weak<Runtime>,
@@ -73,7 +92,7 @@ impl Runtime {
     /// resolves each one's grants in `key_value` (the stores opened for `app`), renders its
     /// config keys with `variables` (the app's variables from
     /// [`crate::variables::resolve`]), and builds its router. Logs one line per component with
-    /// its cache outcome.
+    /// its cache outcome, and counts it in `metrics`, which every request then updates.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
@@ -86,6 +105,7 @@ impl Runtime {
         cache: &CompileCache,
         key_value: KeyValueStores,
         variables: &BTreeMap<String, Value>,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
         let tls = TlsSettings::new()?;
         let mut linker = Linker::<InstanceState>::new(engine);
@@ -111,6 +131,7 @@ impl Runtime {
                 .instantiate_pre(&compiled)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("{}: cannot be linked", context()))?;
+            metrics.compile_cache_lookup(outcome);
             let (http, cron) = exports(&app, index, &pre).with_context(context)?;
             tracing::info!(
                 component = %component.id,
@@ -120,14 +141,16 @@ impl Runtime {
             );
             components.push(LoadedComponent {
                 id: component.id.clone(),
-                http,
-                cron,
+                http: http.map(|pre| Export::new(pre, &metrics, &component.id, "http")),
+                cron: cron.map(|pre| Export::new(pre, &metrics, &component.id, "cron")),
                 log_limiter: Arc::new(LineLimiter::new()),
                 cache: outcome,
                 grants: Grants {
                     key_value: key_value.grants(component),
                     config: ComponentConfig::render(component, variables),
-                    outbound_http: Arc::new(OutboundPolicy::new(&app, component, &tls, variables)?),
+                    outbound_http: Arc::new(OutboundPolicy::new(
+                        &app, component, &tls, variables, &metrics,
+                    )?),
                 },
             });
         }
@@ -136,6 +159,7 @@ impl Runtime {
         let app_name = Arc::from(app.name.as_str());
         Ok(Arc::new_cyclic(|me| Self {
             app_name,
+            metrics,
             app,
             components,
             router,
@@ -143,6 +167,13 @@ impl Runtime {
             engine: engine.clone(),
             me: me.clone(),
         }))
+    }
+
+    /// Component instances alive now, in the whole process (the pooling allocator's count).
+    pub fn live_instances(&self) -> u64 {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or(0, |pool| pool.component_instances())
     }
 
     /// A new store for one instance of `component`, with its grants and its CPU deadline, for
@@ -154,15 +185,15 @@ impl Runtime {
         invocation: Invocation,
     ) -> Store<InstanceState> {
         let grants = component.grants.clone();
-        let invocation_id = invocation.request_id.clone();
-        let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
+        let request_id = invocation.request_id.clone();
         let output = GuestOutput::new(
             self.app_name.clone(),
             component.id.clone(),
-            invocation_id,
+            request_id.clone(),
             component.log_limiter.clone(),
         );
-        let state = InstanceState::new(grants, outbound, &output);
+        let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
+        let state = InstanceState::new(grants, outbound, &output, request_id);
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);

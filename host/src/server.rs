@@ -69,16 +69,28 @@ fn client_header(peer: SocketAddr) -> HeaderValue {
 }
 
 /// A plain-text response made by the host itself.
-pub fn text(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<HyperOutgoingBody> {
+    response(
+        status,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+        body,
+    )
+}
+
+/// A response made by the host itself, with its content type.
+pub fn response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: impl Into<Bytes>,
+) -> Response<HyperOutgoingBody> {
     let mut response = Response::new(
-        Full::new(Bytes::from_static(body.as_bytes()))
+        Full::new(body.into())
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, content_type);
     response
 }

@@ -14,6 +14,7 @@ use crate::capability::config::Config;
 use crate::capability::key_value::KeyValue;
 use crate::capability::outbound_http::OutboundHttp;
 use crate::guest_output::GuestOutput;
+use crate::trigger::request_id::RequestId;
 
 /// The state of one instance.
 pub struct InstanceState {
@@ -22,13 +23,19 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     outbound_http: OutboundHttp,
     grants: Grants,
+    request_id: RequestId,
 }
 
 impl InstanceState {
     /// A fresh state with the WASI 0.2 base (its stdout and stderr going to the log as
-    /// `output` says), what the component's manifest `grants`, and `outbound_http`, the hooks
-    /// its outbound requests go through.
-    pub fn new(grants: Grants, outbound_http: OutboundHttp, output: &GuestOutput) -> Self {
+    /// `output` says), what the component's manifest `grants`, `outbound_http`, the hooks
+    /// its outbound requests go through, and the invocation's `request_id` (for log lines).
+    pub fn new(
+        grants: Grants,
+        outbound_http: OutboundHttp,
+        output: &GuestOutput,
+        request_id: RequestId,
+    ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(output.for_stream("stdout"))
             .stderr(output.for_stream("stderr"))
@@ -39,6 +46,7 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             outbound_http,
             grants,
+            request_id,
         }
     }
 
@@ -47,6 +55,7 @@ impl InstanceState {
         KeyValue {
             table: &mut self.table,
             grants: &self.grants.key_value,
+            request_id: &self.request_id,
         }
     }
 

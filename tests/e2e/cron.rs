@@ -62,7 +62,13 @@ async fn schedules_fire_skip_overlaps_and_count_failures() {
     .concat();
     let manifest = write_manifest(dir.path(), &body);
     let cache = shared_compile_cache();
-    let args = [manifest.as_str(), "--cache-dir", cache.to_str().unwrap()];
+    let args = [
+        manifest.as_str(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
     let server = Server::start(BIN.as_ref(), &args).unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let stdout = server.stdout();
@@ -74,7 +80,20 @@ async fn schedules_fire_skip_overlaps_and_count_failures() {
     let ticker = count(&server, "ticker").await;
     let sleeper = count(&server, "sleeper").await;
     let failer = count(&server, "failer").await;
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let log = server.stop();
+    let metric = |series: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+        line[series.len()..].trim().parse().unwrap()
+    };
 
     // About 6 ticks in 6 s; a wide range, for a slow machine.
     assert!(
@@ -91,15 +110,22 @@ async fn schedules_fire_skip_overlaps_and_count_failures() {
         "{log}"
     );
     assert!(log.contains("skips=2"), "the skips are counted:\n{log}");
+    let skips = metric(r#"wasmhost_cron_skips_total{component="sleeper",schedule="* * * * * *"}"#);
+    assert!(skips >= 2.0, "{metrics}");
     // Failed runs are logged with their message and counted; the next ticks still run.
     assert!(failer >= 2, "failer ran {failer} times\n{log}");
     assert!(
         log.contains("cron run failed: asked to fail (failer)"),
         "{log}"
     );
-    assert!(
-        log.contains("failures=2"),
-        "the failures are counted:\n{log}"
+    let failed =
+        metric(r#"wasmhost_invocations_total{component="failer",trigger="cron",outcome="error"}"#);
+    let started =
+        metric(r#"wasmhost_cron_runs_total{component="failer",schedule="*/1 * * * * *"}"#);
+    assert!(failed >= 2.0 && started >= failed, "{metrics}");
+    assert_eq!(
+        metric(r#"wasmhost_invocations_total{component="ticker",trigger="cron",outcome="error"}"#),
+        0.0
     );
 }
 

@@ -116,6 +116,8 @@ fn serve(dir: &Path, backend: &Backend) -> Server {
         cache.to_str().unwrap(),
         "--key-value",
         "default:greeting=hello",
+        "--admin-listen",
+        "127.0.0.1:0",
     ];
     if matches!(backend, Backend::Redis(_)) {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
@@ -314,11 +316,17 @@ async fn sled_write_survives_kill_9() {
     assert_eq!(get(app.url("/count/crash")).await, (200, "2\n".to_owned()));
 }
 
-/// Redis killed mid-run: requests get a 5xx quickly and the log names the store; once Redis
-/// is back, requests succeed again without restarting the host.
+/// Redis killed mid-run: requests get a 5xx quickly, the log names the store and the request,
+/// and readiness turns 503 naming both stores; once Redis is back, requests succeed again and
+/// readiness is 200 again, without restarting the host.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_down_mid_run_then_back() {
     let mut app = App::start(Backend::redis());
+    let ready = format!(
+        "http://{}/.well-known/wasmhost/ready",
+        app.server.admin_addr.unwrap()
+    );
+    assert_eq!(get(ready.clone()).await, (200, "ready\n".to_owned()));
     assert_eq!(get(app.url("/count/up")).await, (200, "1\n".to_owned()));
 
     let Backend::Redis(redis) = &mut app.backend else {
@@ -339,8 +347,17 @@ async fn redis_down_mid_run_then_back() {
     );
     let log = app.server.log_with("key-value increment failed");
     assert!(
-        log.contains("key-value increment failed") && log.contains("store=default"),
+        log.contains("key-value increment failed")
+            && log.contains("store=default")
+            && log.contains("request_id="),
         "{log}"
+    );
+    let (status, body) = get(ready.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("key-value store `default` (redis redis://127.0.0.1:")
+            && body.contains("key-value store `sessions`"),
+        "{body}"
     );
 
     redis.restart();
@@ -353,6 +370,16 @@ async fn redis_down_mid_run_then_back() {
             break;
         }
         assert!(Instant::now() < deadline, "still failing: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Each store reconnects on its own; a readiness probe polls until all of them answer.
+    loop {
+        let (status, body) = get(ready.clone()).await;
+        if status == 200 {
+            assert_eq!(body, "ready\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still not ready: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -21,7 +21,7 @@ pub mod guests {
     pub const HELLO: &str = env!("WASMHOST_GUEST_HELLO");
     /// `apps/echo`: streams the request body back.
     pub const ECHO: &str = env!("WASMHOST_GUEST_ECHO");
-    /// `tests/guests/trap`: panics on every request.
+    /// `tests/guests/trap`: spins forever on a path ending in `/loop`, panics on any other.
     pub const TRAP: &str = env!("WASMHOST_GUEST_TRAP");
     /// `tests/guests/plain-wasip2`: a `wasi:http/proxy` component with no wasmhost crate.
     pub const PLAIN_WASIP2: &str = env!("WASMHOST_GUEST_PLAIN_WASIP2");
@@ -144,7 +144,10 @@ impl Server {
                     if let Some(rest) = line.strip_prefix("Serving http://") {
                         addr = Some(rest.trim().parse()?);
                     } else if let Some(rest) = line.strip_prefix("Admin endpoints on http://") {
-                        let host = rest.split('/').next().unwrap_or_default();
+                        let host = rest
+                            .split(|c: char| c == '/' || c.is_whitespace())
+                            .next()
+                            .unwrap_or_default();
                         admin_addr = Some(host.parse()?);
                     }
                 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use wasmhost::capability::key_value::KeyValueStores;
 use wasmhost::compile_cache::CompileCache;
 use wasmhost::engine::EngineSettings;
+use wasmhost::metrics::Metrics;
 
 use wasmhost::runtime::Runtime;
 use wasmhost_tests::guests;
@@ -47,6 +48,7 @@ pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Run
         &CompileCache::new(dir, &engine),
         key_value,
         &Default::default(),
+        Arc::new(Metrics::new()),
     )
     .unwrap()
 }

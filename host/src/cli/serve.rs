@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::capability::key_value::KeyValueStores;
 use crate::compile_cache::CompileCache;
 use crate::engine::EngineSettings;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
 use crate::trigger::cron::LocalClaims;
@@ -31,8 +32,8 @@ pub struct ServeCommand {
     #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN")]
     pub listen: SocketAddr,
 
-    /// Address of the admin listener (health and readiness endpoints). Off unless given; keep
-    /// it on loopback or a private network.
+    /// Address of the admin listener (health, readiness and Prometheus metrics). Off unless
+    /// given; keep it on loopback or a private network.
     #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
@@ -140,13 +141,15 @@ impl ServeCommand {
             .build()
             .context("cannot start the tokio runtime")?
             .block_on(async {
-                let mut key_value = KeyValueStores::open(&app, &runtime_config).await?;
+                let metrics = Arc::new(Metrics::new());
+                let mut key_value =
+                    KeyValueStores::open(&app, &runtime_config, metrics.clone()).await?;
                 for seed in &self.key_value {
                     key_value
                         .seed(&seed.store, &seed.key, seed.value.as_bytes())
                         .await?;
                 }
-                let runtime = Runtime::load(app, &engine, &cache, key_value, &variables)?;
+                let runtime = Runtime::load(app, &engine, &cache, key_value, &variables, metrics)?;
                 serve(runtime, self.listen, self.admin_listen).await
             })
     }
@@ -204,16 +207,18 @@ async fn serve(
         }
     }
     if let Some(admin) = &admin {
+        let admin_addr = admin.local_addr()?;
         println!(
-            "Admin endpoints on http://{}{}",
-            admin.local_addr()?,
-            admin::HEALTH_PATH
+            "Admin endpoints on http://{admin_addr} ({}, {}, {})",
+            admin::HEALTH_PATH,
+            admin::READY_PATH,
+            admin::METRICS_PATH
         );
     }
 
     let admin_task = async {
         match admin {
-            Some(admin) => admin::serve(admin).await,
+            Some(admin) => admin::serve(admin, runtime.clone()).await,
             None => std::future::pending().await,
         }
     };

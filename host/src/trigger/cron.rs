@@ -6,19 +6,23 @@
 //! run on a task of its own: a fresh instance, as for an HTTP request, with the same CPU
 //! deadline and grants. A tick that comes while the trigger's previous run is still going is
 //! skipped: logged and counted, never started twice. A run that returns `err` or traps is
-//! logged and counted; it is not retried.
+//! logged and counted; it is not retried. Counts: `wasmhost_cron_runs_total`,
+//! `wasmhost_cron_skips_total` and `wasmhost_invocations_total{trigger="cron"}`
+//! ([`crate::metrics`]).
 //!
 //! The seam for several nodes: [`TickClaims`] decides which node runs a tick. One node alone
 //! claims every tick ([`LocalClaims`]); nodes sharing Redis will claim each (trigger, tick)
 //! once, with `SET NX`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::CronTrigger;
+use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::trigger::Invocation;
 use crate::trigger::request_id::RequestId;
@@ -40,17 +44,6 @@ impl TickClaims for LocalClaims {
     }
 }
 
-/// What one trigger has done since startup.
-#[derive(Debug, Default)]
-pub struct CronStats {
-    /// Runs started.
-    pub runs: AtomicU64,
-    /// Runs that returned `err` or trapped.
-    pub failures: AtomicU64,
-    /// Ticks skipped because the previous run was still going.
-    pub skips: AtomicU64,
-}
-
 /// Runs every cron trigger of `runtime`'s app until the returned future is dropped. Returns
 /// at once (pending forever) if the app has none.
 pub async fn run_all(runtime: Arc<Runtime>, claims: Arc<dyn TickClaims>) {
@@ -68,7 +61,9 @@ pub async fn run_all(runtime: Arc<Runtime>, claims: Arc<dyn TickClaims>) {
 async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaims>) {
     let trigger = &runtime.app.cron_triggers[index];
     let component = &runtime.components[trigger.component].id;
-    let stats = Arc::new(CronStats::default());
+    let stats = runtime
+        .metrics
+        .cron(component.as_str(), &trigger.expression);
     let running = Arc::new(AtomicBool::new(false));
     tracing::info!(
         app = %runtime.app.name,
@@ -95,7 +90,8 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
             continue;
         }
         if running.swap(true, Ordering::AcqRel) {
-            let skips = stats.skips.fetch_add(1, Ordering::Relaxed) + 1;
+            stats.skips.inc();
+            let skips = stats.skips.get();
             tracing::warn!(
                 app = %runtime.app.name,
                 trigger = "cron",
@@ -107,10 +103,10 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
             );
             continue;
         }
-        stats.runs.fetch_add(1, Ordering::Relaxed);
-        let (runtime, stats, running) = (runtime.clone(), stats.clone(), running.clone());
+        stats.runs.inc();
+        let (runtime, running) = (runtime.clone(), running.clone());
         tokio::spawn(async move {
-            run_once(&runtime, index, tick, &stats).await;
+            run_once(&runtime, index, tick).await;
             running.store(false, Ordering::Release);
         });
     }
@@ -126,11 +122,12 @@ pub fn next_tick(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
         .map(|next| next.with_timezone(&Utc))
 }
 
-/// One run of trigger `index` for `tick`: instantiate, call `handle`, log and count a failure.
-async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &CronStats) {
+/// One run of trigger `index` for `tick`: instantiate, call `handle`, count it, log a failure.
+async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
+    let started = Instant::now();
     let trigger = &runtime.app.cron_triggers[index];
     let component = &runtime.components[trigger.component];
-    let Some(pre) = &component.cron else {
+    let Some(export) = &component.cron else {
         unreachable!("Runtime::load checks that every cron component exports cron-handler")
     };
     let invocation = Invocation {
@@ -144,13 +141,20 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
         nanoseconds: tick.timestamp_subsec_nanos(),
     };
     let result = async {
-        let instance = pre.instantiate_async(&mut store).await?;
+        let instance = export.pre.instantiate_async(&mut store).await?;
+        export.metrics.instantiated(started.elapsed());
         instance
             .wasmhost_host_cron_handler()
             .call_handle(&mut store, scheduled_time)
             .await
     }
     .await;
+    let outcome = match &result {
+        Ok(Ok(())) => Outcome::Ok,
+        Ok(Err(_)) => Outcome::Error,
+        Err(err) => Outcome::of_failure(err),
+    };
+    export.metrics.invoked(outcome, started.elapsed());
     let failure = match result {
         Ok(Ok(())) => {
             tracing::debug!(
@@ -167,7 +171,6 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
         Ok(Err(message)) => message,
         Err(trap) => format!("trapped: {trap:?}"),
     };
-    let failures = stats.failures.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::error!(
         app = %runtime.app.name,
         trigger = "cron",
@@ -175,7 +178,7 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>, stats: &
         component = %component.id,
         request_id = %run_id,
         %tick,
-        failures,
+        outcome = outcome.as_str(),
         "cron run failed: {failure}",
     );
 }

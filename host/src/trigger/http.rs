@@ -6,11 +6,14 @@
 //! task until it sets its response; a body it has already finished by then (up to 64 KiB) goes
 //! out in one piece with a `content-length`, anything longer or slower streams.
 //!
-//! Outcomes: no route → 404; a guest trap or a guest that never sends a response → 500, logged
-//! with the component id and the trap, and the host goes on serving.
+//! Outcomes: no route → 404; a guest trap, a guest out of CPU time, or a guest that never sends a
+//! response → 500, logged with the component id and the trap, and the host goes on serving; a
+//! full instance pool → 503 with `Retry-After: 1`. Each invocation is counted by outcome in
+//! [`crate::metrics`] when its guest returns.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -24,7 +27,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::App;
+use crate::app::{App, ComponentId};
+use crate::metrics::{Outcome, TriggerMetrics};
 use crate::route::Router;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::server::text;
@@ -230,14 +234,29 @@ fn set_route_headers(
 }
 
 /// Instantiates `component`, calls its `wasi:http/incoming-handler.handle` with `req`, and
-/// returns its response (the body may go on streaming from the guest's own task).
+/// returns its response (the body may go on streaming from the guest's own task). The
+/// invocation is counted when the guest returns, with its duration, body streaming included.
 async fn invoke<B: RequestBody>(
     runtime: &Runtime,
     component: &LoadedComponent,
     req: Request<B>,
     invocation: Invocation,
 ) -> Response<HyperOutgoingBody> {
-    let request_id = invocation.request_id.clone();
+    let started = Instant::now();
+    let Some(export) = &component.http else {
+        // Only internal chaining gets here: routes lead to HTTP components only.
+        return text(
+            StatusCode::NOT_FOUND,
+            "the component does not handle HTTP requests\n",
+        );
+    };
+    let end = InvocationEnd {
+        started,
+        metrics: export.metrics.clone(),
+        app: runtime.app_name.clone(),
+        component: component.id.clone(),
+        request_id: invocation.request_id.clone(),
+    };
     let mut store = runtime.new_store(component, invocation);
     let (sender, receiver) = oneshot::channel();
     let prepared = store
@@ -256,64 +275,139 @@ async fn invoke<B: RequestBody>(
         Err(_) => return text(StatusCode::BAD_REQUEST, "the request has no Host header\n"),
     };
 
-    let Some(pre) = component.http.clone() else {
-        // Only internal chaining gets here: routes lead to HTTP components only.
-        return text(
-            StatusCode::NOT_FOUND,
-            "the component does not handle HTTP requests\n",
-        );
-    };
-    let id = component.id.clone();
-    let (log_request_id, app) = (request_id.clone(), runtime.app_name.clone());
+    let (pre, metrics) = (export.pre.clone(), export.metrics.clone());
     let guest = Box::pin(async move {
-        let result = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, response_out)
-                .await
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::error!(
-                %app,
-                trigger = "http",
-                component = %id,
-                request_id = %log_request_id,
-                "guest trapped: {err:?}"
-            );
-        }
+        let proxy = pre.instantiate_async(&mut store).await?;
+        metrics.instantiated(started.elapsed());
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, response_out)
+            .await
     });
 
-    let (response, guest) = run_until_response(guest, receiver).await;
-    if let Some(guest) = guest {
-        // The guest goes on streaming the body after the head: it finishes on its own task.
-        tokio::spawn(guest);
-    }
-    match response {
-        Ok(Ok(response)) => coalesce_ready_body(response),
-        Ok(Err(code)) => {
+    match run_until_response(guest, receiver).await {
+        (Ok(Ok(response)), GuestRun::Done(result)) => {
+            end.finish(result, false);
+            coalesce_ready_body(response)
+        }
+        (Ok(Ok(response)), GuestRun::Streaming(guest)) => {
+            // The guest goes on streaming the body after the head: it finishes on its own
+            // task.
+            tokio::spawn(async move {
+                end.finish(guest.await, false);
+            });
+            coalesce_ready_body(response)
+        }
+        (Ok(Err(code)), run) => {
             tracing::error!(
-                app = %runtime.app_name,
+                app = %end.app,
                 trigger = "http",
-                component = %component.id,
-                request_id = %request_id,
+                component = %end.component,
+                request_id = %end.request_id,
                 "guest answered with error code {code:?}"
             );
+            match run {
+                GuestRun::Done(result) => {
+                    end.finish(result, true);
+                }
+                GuestRun::Streaming(guest) => {
+                    tokio::spawn(async move {
+                        end.finish(guest.await, true);
+                    });
+                }
+            }
             text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
         // The store (and so the sender) was dropped before a response was set: the guest
-        // trapped, or returned without responding. The guest has logged which.
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
+        // returned, trapped, or could not be instantiated.
+        (Err(_), run) => {
+            let result = match run {
+                GuestRun::Done(result) => result,
+                GuestRun::Streaming(_) => unreachable!("the sender lives as long as the guest"),
+            };
+            match end.finish(result, true) {
+                Outcome::Rejected => rejected(),
+                _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
+            }
+        }
     }
 }
 
-/// A guest invocation: instantiate, call `handle`, log a trap; resolves when the guest returns.
-type Guest = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// 503 with `Retry-After: 1`: the instance pool is full.
+fn rejected() -> Response<HyperOutgoingBody> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests in flight; retry shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// What counting and logging the end of an invocation needs, taken at its start.
+struct InvocationEnd {
+    started: Instant,
+    metrics: Arc<TriggerMetrics>,
+    app: Arc<str>,
+    component: ComponentId,
+    request_id: RequestId,
+}
+
+impl InvocationEnd {
+    /// Counts the invocation, whose guest returned `result`, with [`Outcome::Error`] for a
+    /// guest that returned normally but `answered_error` (an error code, or no response);
+    /// logs a failure. Returns the outcome.
+    fn finish(self, result: wasmtime::Result<()>, answered_error: bool) -> Outcome {
+        let outcome = match &result {
+            Ok(()) if answered_error => Outcome::Error,
+            Ok(()) => Outcome::Ok,
+            Err(err) => Outcome::of_failure(err),
+        };
+        self.metrics.invoked(outcome, self.started.elapsed());
+        match (&result, outcome) {
+            (Err(_), Outcome::Rejected) => tracing::warn!(
+                app = %self.app,
+                trigger = "http",
+                component = %self.component,
+                request_id = %self.request_id,
+                "request rejected with 503: the instance pool is full"
+            ),
+            (Err(err), _) => tracing::error!(
+                app = %self.app,
+                trigger = "http",
+                component = %self.component,
+                request_id = %self.request_id,
+                outcome = outcome.as_str(),
+                "guest trapped: {err:?}"
+            ),
+            (Ok(()), Outcome::Error) => tracing::error!(
+                app = %self.app,
+                trigger = "http",
+                component = %self.component,
+                request_id = %self.request_id,
+                "guest returned without a response"
+            ),
+            (Ok(()), _) => {}
+        }
+        outcome
+    }
+}
+
+/// A guest invocation: instantiate, call `handle`; resolves when the guest returns.
+type Guest = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send>>;
+
+/// Where a guest is once its response is set.
+enum GuestRun {
+    /// It returned, with this result.
+    Done(wasmtime::Result<()>),
+    /// It is still writing its body.
+    Streaming(Guest),
+}
 
 /// Runs `guest` on the calling task until it sets its response (`receiver` resolves), then
-/// gives it one more poll. Returns the response, and the guest if it has not finished (it is
-/// still writing its body).
+/// gives it one more poll. Returns the response, and the guest's result or the guest itself if
+/// it has not finished (it is still writing its body).
 ///
 /// Running the guest here rather than on a task of its own saves a task spawn and a cross-task
 /// wake-up per request, and in the common case (a guest that writes its whole body and
@@ -321,23 +415,26 @@ type Guest = Pin<Box<dyn Future<Output = ()> + Send>>;
 async fn run_until_response(
     mut guest: Guest,
     mut receiver: oneshot::Receiver<GuestResponse>,
-) -> (
-    Result<GuestResponse, oneshot::error::RecvError>,
-    Option<Guest>,
-) {
-    let mut done = false;
+) -> (Result<GuestResponse, oneshot::error::RecvError>, GuestRun) {
+    let mut done = None;
     let response = std::future::poll_fn(|cx| {
-        if !done {
-            done = guest.as_mut().poll(cx).is_ready();
+        if done.is_none()
+            && let std::task::Poll::Ready(result) = guest.as_mut().poll(cx)
+        {
+            done = Some(result);
         }
         // Once the guest is done its store, and so the sender, is gone: this is ready.
         Pin::new(&mut receiver).poll(cx)
     })
     .await;
-    if !done {
-        done = guest.as_mut().now_or_never().is_some();
+    if done.is_none() {
+        done = guest.as_mut().now_or_never();
     }
-    (response, (!done).then_some(guest))
+    let run = match done {
+        Some(result) => GuestRun::Done(result),
+        None => GuestRun::Streaming(guest),
+    };
+    (response, run)
 }
 
 /// What a guest sends through `response-outparam.set`.

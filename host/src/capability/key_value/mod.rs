@@ -25,7 +25,9 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use crate::app::{App, Component, ComponentId};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
+use crate::metrics::{Metrics, StoreMetrics, StoreOutcome};
 use crate::runtime_config::{RuntimeConfig, StoreBackend};
+use crate::trigger::request_id::RequestId;
 
 /// Keys a `list-keys` call returns at most per page.
 pub const LIST_PAGE: usize = 1000;
@@ -104,30 +106,37 @@ pub struct OpenStore {
     pub description: String,
     /// The backend.
     pub backend: Arc<dyn KeyValueBackend>,
+    /// Its operation counters.
+    pub metrics: StoreMetrics,
 }
 
-/// Every store the app uses, opened at startup, by label.
+/// Every store the app uses, opened at startup, by label. `default()` has none (and fresh
+/// metrics).
 #[derive(Default)]
 pub struct KeyValueStores {
     stores: BTreeMap<String, Arc<OpenStore>>,
     config: RuntimeConfig,
     app_dir: PathBuf,
     sled_dbs: BTreeMap<PathBuf, ::sled::Db>,
+    metrics: Arc<Metrics>,
 }
 
 impl KeyValueStores {
-    /// Opens every store some component of `app` is granted, where `config` says.
+    /// Opens every store some component of `app` is granted, where `config` says; each
+    /// store counts its operations in `metrics`.
     ///
     /// Redis stores connect lazily (a node may start before Redis is up); an unreachable one is
     /// logged as a warning here, and its operations fail until it answers.
     ///
     /// # Errors
     /// A sled directory that cannot be opened (in use by another process, no permission).
-    pub async fn open(app: &App, config: &RuntimeConfig) -> Result<Self> {
+    pub async fn open(app: &App, config: &RuntimeConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let mut stores = Self {
             config: config.clone(),
             app_dir: app.base_dir().to_owned(),
-            ..Self::default()
+            stores: BTreeMap::new(),
+            sled_dbs: BTreeMap::new(),
+            metrics,
         };
         for component in &app.components {
             for grant in &component.key_value_stores {
@@ -147,8 +156,13 @@ impl KeyValueStores {
         }
         let backend = self.config.store_backend(label, &self.app_dir);
         let store = Arc::new(
-            open_backend(label, &backend, &mut self.sled_dbs)
-                .with_context(|| format!("key-value store `{label}`"))?,
+            open_backend(
+                label,
+                &backend,
+                &mut self.sled_dbs,
+                self.metrics.store(label),
+            )
+            .with_context(|| format!("key-value store `{label}`"))?,
         );
         if let Err(err) = store.backend.ping().await {
             tracing::warn!(
@@ -160,6 +174,11 @@ impl KeyValueStores {
         tracing::info!(store = label, backend = %store.description, "key-value store open");
         self.stores.insert(label.to_owned(), store.clone());
         Ok(store)
+    }
+
+    /// Every open store, by label.
+    pub fn stores(&self) -> impl Iterator<Item = &Arc<OpenStore>> {
+        self.stores.values()
     }
 
     /// The stores `component` is granted, resolved once at startup.
@@ -207,6 +226,7 @@ fn open_backend(
     label: &str,
     backend: &StoreBackend,
     sled_dbs: &mut BTreeMap<PathBuf, ::sled::Db>,
+    metrics: StoreMetrics,
 ) -> Result<OpenStore> {
     let (description, backend): (String, Arc<dyn KeyValueBackend>) = match backend {
         StoreBackend::Sled { path } => {
@@ -232,6 +252,7 @@ fn open_backend(
         label: label.into(),
         description,
         backend,
+        metrics,
     })
 }
 
@@ -270,6 +291,8 @@ pub struct KeyValue<'a> {
     pub table: &'a mut ResourceTable,
     /// What the instance's component is granted.
     pub grants: &'a StoreGrants,
+    /// The invocation's request id, for log lines.
+    pub request_id: &'a RequestId,
 }
 
 impl KeyValue<'_> {
@@ -277,19 +300,26 @@ impl KeyValue<'_> {
         Ok(self.table.get(bucket)?.0.clone())
     }
 
-    /// Turns a backend failure into the guest's error, logging an unavailable backend with the
-    /// component and store.
+    /// Counts the operation in its store's metrics and turns a backend failure into the
+    /// guest's error, logging an unavailable backend with the component, store and request id.
     fn check<T>(
         &self,
         store: &OpenStore,
         op: &str,
         result: Result<T, BackendError>,
     ) -> Result<T, KeyValueError> {
+        let outcome = match &result {
+            Ok(_) => StoreOutcome::Ok,
+            Err(BackendError::Invalid(_)) => StoreOutcome::Invalid,
+            Err(BackendError::Unavailable(_)) => StoreOutcome::Unavailable,
+        };
+        store.metrics.count(outcome);
         result.map_err(|err| match err {
             BackendError::Invalid(message) => KeyValueError::Other(message),
             BackendError::Unavailable(message) => {
                 tracing::warn!(
                     component = %self.grants.component,
+                    request_id = %self.request_id,
                     store = %store.label,
                     backend = %store.description,
                     "key-value {op} failed: {message}"

@@ -38,6 +38,7 @@ use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
+use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
 use crate::runtime::Runtime;
 use crate::trigger::Invocation;
 use crate::variables::Value;
@@ -50,9 +51,13 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>;
 /// What one component may send, built at startup and shared by all its instances.
 pub struct OutboundPolicy {
     component: ComponentId,
-    allowed_hosts: Vec<AllowedHost>,
-    /// `<id>.internal` and the index of that component, for each chaining grant.
-    chain_targets: Vec<(String, usize)>,
+    /// Each entry, with the counters of the requests it allows.
+    allowed_hosts: Vec<(AllowedHost, OutboundMetrics)>,
+    /// `<id>.internal` and the index of that component, for each chaining grant, with the
+    /// counters of its requests.
+    chain_targets: Vec<(String, usize, OutboundMetrics)>,
+    /// The counters of requests no entry allows.
+    denied: OutboundMetrics,
     limits: OutboundLimits,
     client: HttpClient,
 }
@@ -81,7 +86,9 @@ impl TlsSettings {
 impl OutboundPolicy {
     /// The policy of `component` of `app`, with a client of its own (no connection is opened
     /// until the first request). Templated `allowed_outbound_hosts` entries are rendered with
-    /// the app's resolved `variables` and parsed.
+    /// the app's resolved `variables` and parsed. Requests are counted in `metrics`, labelled
+    /// with the entry that allows them: as written, or as rendered unless a secret went into
+    /// it.
     ///
     /// # Errors
     /// A templated entry that renders to something that is not a pattern; the error names the
@@ -92,12 +99,17 @@ impl OutboundPolicy {
         component: &Component,
         tls: &TlsSettings,
         variables: &BTreeMap<String, Value>,
+        metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let grant = &component.outbound_http;
+        let id = component.id.as_str();
         let allowed_hosts = grant
             .allowed_hosts
             .iter()
-            .map(|entry| render_entry(&component.id, entry, variables))
+            .map(|entry| {
+                let (pattern, label) = render_entry(&component.id, entry, variables)?;
+                Ok((pattern, metrics.outbound(id, &label)))
+            })
             .collect::<anyhow::Result<_>>()?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -119,10 +131,12 @@ impl OutboundPolicy {
                 .chain_targets
                 .iter()
                 .map(|&target| {
-                    let id = &app.components[target].id;
-                    (format!("{id}{INTERNAL_SUFFIX}"), target)
+                    let name = format!("{}{INTERNAL_SUFFIX}", app.components[target].id);
+                    let counters = metrics.outbound(id, &name);
+                    (name, target, counters)
                 })
                 .collect(),
+            denied: metrics.outbound(id, ""),
             limits: grant.limits,
             client,
         })
@@ -133,40 +147,47 @@ impl OutboundPolicy {
         Budget(Arc::new(AtomicU32::new(self.limits.max_requests)))
     }
 
-    /// Where a request to `scheme://host:port` goes, or `None` if it is denied.
-    fn destination(&self, scheme: &str, host: &str, port: u16) -> Option<Destination> {
+    /// Where a request to `scheme://host:port` goes, with the counters of the grant that
+    /// allows it, or `None` if it is denied.
+    fn destination(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Option<(Destination, &OutboundMetrics)> {
         if host.ends_with(INTERNAL_SUFFIX) {
             // Internal names never reach DNS: a component of this app, granted, or nothing.
             return self
                 .chain_targets
                 .iter()
-                .find(|(name, _)| name == host)
+                .find(|(name, _, _)| name == host)
                 .filter(|_| scheme == "http")
-                .map(|&(_, target)| Destination::Component(target));
+                .map(|(_, target, counters)| (Destination::Component(*target), counters));
         }
         self.allowed_hosts
             .iter()
-            .any(|allowed| allowed.allows(scheme, host, port))
-            .then_some(Destination::Network)
+            .find(|(allowed, _)| allowed.allows(scheme, host, port))
+            .map(|(_, counters)| (Destination::Network, counters))
     }
 }
 
-/// An `allowed_outbound_hosts` entry as a pattern: literal ones as they are, templated ones
-/// rendered with `variables` and parsed.
+/// An `allowed_outbound_hosts` entry as a pattern (literal ones as they are, templated ones
+/// rendered with `variables` and parsed) and its metrics label (the pattern, or the template
+/// as written if a secret went into it).
 fn render_entry(
     component: &ComponentId,
     entry: &AllowedHostEntry,
     variables: &BTreeMap<String, Value>,
-) -> anyhow::Result<AllowedHost> {
+) -> anyhow::Result<(AllowedHost, String)> {
     match entry {
-        AllowedHostEntry::Pattern(pattern) => Ok(pattern.clone()),
+        AllowedHostEntry::Pattern(pattern) => Ok((pattern.clone(), pattern.to_string())),
         AllowedHostEntry::Template {
             template,
             text,
             location,
         } => {
             let rendered = crate::variables::render(template, variables);
-            rendered.text.parse().map_err(|err| {
+            let pattern: AllowedHost = rendered.text.parse().map_err(|err| {
                 let shown = if rendered.secret {
                     "<secret>".to_owned()
                 } else {
@@ -175,7 +196,13 @@ fn render_entry(
                 anyhow::anyhow!(
                     "{location}: `component.{component}.allowed_outbound_hosts`: `{text}` renders to {shown}: {err}"
                 )
-            })
+            })?;
+            let label = if rendered.secret {
+                text.clone()
+            } else {
+                pattern.to_string()
+            };
+            Ok((pattern, label))
         }
     }
 }
@@ -269,7 +296,8 @@ async fn send(
     let port = uri
         .port_u16()
         .unwrap_or(if scheme == "http" { 80 } else { 443 });
-    let Some(destination) = policy.destination(&scheme, &host, port) else {
+    let Some((destination, counters)) = policy.destination(&scheme, &host, port) else {
+        policy.denied.count(OutboundOutcome::Denied);
         tracing::warn!(
             component = %policy.component,
             request_id = %invocation.request_id,
@@ -278,6 +306,7 @@ async fn send(
         return Err(Error::HttpRequestDenied);
     };
     if !invocation.budget.take() {
+        counters.count(OutboundOutcome::Limited);
         tracing::warn!(
             component = %policy.component,
             request_id = %invocation.request_id,
@@ -289,21 +318,32 @@ async fn send(
             policy.limits.max_requests
         ))));
     }
-    match destination {
-        Destination::Component(target) => {
-            let runtime = runtime.upgrade().ok_or(Error::DestinationUnavailable)?;
-            Ok(crate::trigger::http::handle_chained(&runtime, target, request, invocation).await)
-        }
+    let result = match destination {
+        Destination::Component(target) => match runtime.upgrade() {
+            Some(runtime) => Ok(crate::trigger::http::handle_chained(
+                &runtime, target, request, invocation,
+            )
+            .await),
+            None => Err(Error::DestinationUnavailable),
+        },
         Destination::Network => {
             let limits = effective_limits(policy.limits, options);
-            let response =
-                tokio::time::timeout(limits.first_byte_timeout, policy.client.request(request))
-                    .await
-                    .map_err(|_| Error::ConnectionReadTimeout)?
-                    .map_err(client_error)?;
-            Ok(response.map(|body| TimeoutBody::new(body, limits.between_bytes_timeout).boxed()))
+            tokio::time::timeout(limits.first_byte_timeout, policy.client.request(request))
+                .await
+                .map_err(|_| Error::ConnectionReadTimeout)
+                .and_then(|sent| sent.map_err(client_error))
+                .map(|response| {
+                    response
+                        .map(|body| TimeoutBody::new(body, limits.between_bytes_timeout).boxed())
+                })
         }
-    }
+    };
+    counters.count(match &result {
+        Ok(_) => OutboundOutcome::Ok,
+        Err(Error::ConnectionReadTimeout | Error::ConnectionTimeout) => OutboundOutcome::Timeout,
+        Err(_) => OutboundOutcome::Error,
+    });
+    result
 }
 
 /// The component's limits, shortened by the guest's `request-options` where it asks.

@@ -1,0 +1,447 @@
+//! Metrics: counters and histograms every part of the request flow updates, served on the admin
+//! listener at `/metrics` ([`crate::admin`]) in the Prometheus text format (OpenMetrics 1.0
+//! text, <https://prometheus.io/docs/specs/om/open_metrics_spec/>), with `prometheus-client`.
+//!
+//! Startup resolves every labelled series a component can touch into handles
+//! ([`TriggerMetrics`], [`OutboundMetrics`], [`StoreMetrics`], [`CronMetrics`]), kept next to
+//! what they measure. Per request, updating a metric is an atomic add (a counter) or a short
+//! uncontended lock (a histogram): no label lookup, no string work. Live instances are read
+//! from the pooling allocator at scrape time, so they cost nothing per request.
+//!
+//! Labels are bounded by the manifest: component ids, trigger kinds, store labels, cron
+//! schedules and `allowed_outbound_hosts` entries, never raw paths or hosts.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `wasmhost_invocations_total` | counter | `component`, `trigger`, `outcome` ([`Outcome`]) |
+//! | `wasmhost_invocation_duration_seconds` | histogram | `component`, `trigger` |
+//! | `wasmhost_instantiation_duration_seconds` | histogram | `component`, `trigger` |
+//! | `wasmhost_live_instances` | gauge | |
+//! | `wasmhost_outbound_http_requests_total` | counter | `component`, `host`, `outcome` ([`OutboundOutcome`]) |
+//! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`StoreOutcome`]) |
+//! | `wasmhost_cron_runs_total`, `wasmhost_cron_skips_total` | counter | `component`, `schedule` |
+//! | `wasmhost_compile_cache_lookups_total` | counter | `outcome` (`hit`, `miss`) |
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::compile_cache::CacheOutcome;
+
+/// Bucket bounds of the invocation duration histogram, in seconds: 100 µs to 30 s.
+pub const INVOCATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0, 30.0,
+];
+
+/// Bucket bounds of the instantiation time histogram, in seconds: 5 µs to 10 ms.
+pub const INSTANTIATION_BUCKETS: [f64; 10] = [
+    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01,
+];
+
+/// How an invocation ended, the `outcome` label of `wasmhost_invocations_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest answered (HTTP: set a response, whatever its status) or returned `ok` (cron).
+    Ok = 0,
+    /// The guest answered with an error: an HTTP `error-code` or no response at all, a cron
+    /// `err`.
+    Error = 1,
+    /// The guest trapped (other than by its CPU deadline).
+    Trap = 2,
+    /// The guest ran past its CPU deadline and was interrupted (an epoch trap).
+    Timeout = 3,
+    /// No instance could be made: the pooling allocator's limit on live instances was reached.
+    Rejected = 4,
+}
+
+impl Outcome {
+    const ALL: [Self; 5] = [
+        Self::Ok,
+        Self::Error,
+        Self::Trap,
+        Self::Timeout,
+        Self::Rejected,
+    ];
+
+    /// The label value: `ok`, `error`, `trap`, `timeout` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Trap => "trap",
+            Self::Timeout => "timeout",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The outcome of a call that failed with `err`: [`Outcome::Timeout`] for an epoch
+    /// interrupt, [`Outcome::Rejected`] for a full instance pool, else [`Outcome::Trap`].
+    pub fn of_failure(err: &wasmtime::Error) -> Self {
+        if err.is::<wasmtime::PoolConcurrencyLimitError>() {
+            Self::Rejected
+        } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            Self::Timeout
+        } else {
+            Self::Trap
+        }
+    }
+}
+
+/// How an outbound HTTP request ended, the `outcome` label of
+/// `wasmhost_outbound_http_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundOutcome {
+    /// A response head came back (any status).
+    Ok = 0,
+    /// Not in `allowed_outbound_hosts` (`host` is then empty).
+    Denied = 1,
+    /// Past the invocation's `max_requests`.
+    Limited = 2,
+    /// Connect or first-byte timeout.
+    Timeout = 3,
+    /// Any other failure: refused, DNS, TLS, protocol.
+    Error = 4,
+}
+
+impl OutboundOutcome {
+    const ALL: [Self; 5] = [
+        Self::Ok,
+        Self::Denied,
+        Self::Limited,
+        Self::Timeout,
+        Self::Error,
+    ];
+
+    /// The label value: `ok`, `denied`, `limited`, `timeout` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Denied => "denied",
+            Self::Limited => "limited",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// How a key-value operation ended, the `outcome` label of
+/// `wasmhost_key_value_operations_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Done.
+    Ok = 0,
+    /// The operation does not apply to the data (the guest's doing).
+    Invalid = 1,
+    /// The backend failed or did not answer.
+    Unavailable = 2,
+}
+
+impl StoreOutcome {
+    const ALL: [Self; 3] = [Self::Ok, Self::Invalid, Self::Unavailable];
+
+    /// The label value: `ok`, `invalid` or `unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Invalid => "invalid",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InvocationLabels {
+    component: String,
+    trigger: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    component: String,
+    trigger: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    component: String,
+    host: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CronLabels {
+    component: String,
+    schedule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    outcome: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric of the process. One per process, shared behind an `Arc`; it outlives app
+/// versions.
+pub struct Metrics {
+    registry: Registry,
+    invocations: Family<InvocationLabels, Counter>,
+    invocation_duration: HistogramFamily<TriggerLabels>,
+    instantiation_duration: HistogramFamily<TriggerLabels>,
+    live_instances: Gauge,
+    outbound_requests: Family<OutboundLabels, Counter>,
+    key_value_operations: Family<StoreLabels, Counter>,
+    cron_runs: Family<CronLabels, Counter>,
+    cron_skips: Family<CronLabels, Counter>,
+    compile_cache: Family<CacheLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric, all at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("wasmhost");
+        let invocations = Family::default();
+        registry.register(
+            "invocations",
+            "Guest invocations by component, trigger and outcome",
+            invocations.clone(),
+        );
+        let invocation_duration: HistogramFamily<_> =
+            Family::new_with_constructor(|| Histogram::new(INVOCATION_BUCKETS));
+        registry.register_with_unit(
+            "invocation_duration",
+            "Time from the start of an invocation to the guest's return, body streaming included",
+            Unit::Seconds,
+            invocation_duration.clone(),
+        );
+        let instantiation_duration: HistogramFamily<_> =
+            Family::new_with_constructor(|| Histogram::new(INSTANTIATION_BUCKETS));
+        registry.register_with_unit(
+            "instantiation_duration",
+            "Time to instantiate a component from its pre-instantiation",
+            Unit::Seconds,
+            instantiation_duration.clone(),
+        );
+        let live_instances = Gauge::default();
+        registry.register(
+            "live_instances",
+            "Component instances alive now (the pooling allocator's count)",
+            live_instances.clone(),
+        );
+        let outbound_requests = Family::default();
+        registry.register(
+            "outbound_http_requests",
+            "Outbound HTTP requests by component, allowed_outbound_hosts entry and outcome",
+            outbound_requests.clone(),
+        );
+        let key_value_operations = Family::default();
+        registry.register(
+            "key_value_operations",
+            "Key-value operations by store and outcome",
+            key_value_operations.clone(),
+        );
+        let cron_runs = Family::default();
+        registry.register("cron_runs", "Cron runs started", cron_runs.clone());
+        let cron_skips = Family::default();
+        registry.register(
+            "cron_skips",
+            "Cron ticks skipped because the previous run was still going",
+            cron_skips.clone(),
+        );
+        let compile_cache = Family::default();
+        registry.register(
+            "compile_cache_lookups",
+            "Compile cache lookups at startup by outcome",
+            compile_cache.clone(),
+        );
+        Self {
+            registry,
+            invocations,
+            invocation_duration,
+            instantiation_duration,
+            live_instances,
+            outbound_requests,
+            key_value_operations,
+            cron_runs,
+            cron_skips,
+            compile_cache,
+        }
+    }
+
+    /// The handles of `component` under `trigger` (`http`, `cron`).
+    pub fn trigger(&self, component: &str, trigger: &'static str) -> TriggerMetrics {
+        let labels = TriggerLabels {
+            component: component.to_owned(),
+            trigger,
+        };
+        TriggerMetrics {
+            outcomes: Outcome::ALL.map(|outcome| {
+                self.invocations.get_or_create_owned(&InvocationLabels {
+                    component: component.to_owned(),
+                    trigger,
+                    outcome: outcome.as_str(),
+                })
+            }),
+            duration: self.invocation_duration.get_or_create_owned(&labels),
+            instantiation: self.instantiation_duration.get_or_create_owned(&labels),
+        }
+    }
+
+    /// The handles of outbound requests of `component` that an entry labelled `host` allows
+    /// (empty for denied requests).
+    pub fn outbound(&self, component: &str, host: &str) -> OutboundMetrics {
+        OutboundMetrics(OutboundOutcome::ALL.map(|outcome| {
+            self.outbound_requests.get_or_create_owned(&OutboundLabels {
+                component: component.to_owned(),
+                host: host.to_owned(),
+                outcome: outcome.as_str(),
+            })
+        }))
+    }
+
+    /// The handles of key-value store `store`.
+    pub fn store(&self, store: &str) -> StoreMetrics {
+        StoreMetrics(StoreOutcome::ALL.map(|outcome| {
+            self.key_value_operations.get_or_create_owned(&StoreLabels {
+                store: store.to_owned(),
+                outcome: outcome.as_str(),
+            })
+        }))
+    }
+
+    /// The handles of one cron trigger.
+    pub fn cron(&self, component: &str, schedule: &str) -> CronMetrics {
+        let labels = CronLabels {
+            component: component.to_owned(),
+            schedule: schedule.to_owned(),
+        };
+        CronMetrics {
+            runs: self.cron_runs.get_or_create_owned(&labels),
+            skips: self.cron_skips.get_or_create_owned(&labels),
+        }
+    }
+
+    /// Counts one compile cache lookup.
+    pub fn compile_cache_lookup(&self, outcome: CacheOutcome) {
+        self.compile_cache
+            .get_or_create(&CacheLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// The exposition of every metric, with `live_instances` as the current count of live
+    /// instances. Content type [`CONTENT_TYPE`].
+    pub fn encode(&self, live_instances: u64) -> String {
+        self.live_instances
+            .set(i64::try_from(live_instances).unwrap_or(i64::MAX));
+        let mut text = String::with_capacity(16 << 10);
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The metrics of one component under one trigger kind. Cloning shares them.
+#[derive(Clone, Debug)]
+pub struct TriggerMetrics {
+    outcomes: [Counter; 5],
+    duration: Histogram,
+    instantiation: Histogram,
+}
+
+impl TriggerMetrics {
+    /// Counts one invocation that ended with `outcome` after `duration`.
+    pub fn invoked(&self, outcome: Outcome, duration: Duration) {
+        self.outcomes[outcome as usize].inc();
+        self.duration.observe(duration.as_secs_f64());
+    }
+
+    /// Records one instantiation that took `duration`.
+    pub fn instantiated(&self, duration: Duration) {
+        self.instantiation.observe(duration.as_secs_f64());
+    }
+}
+
+/// The outbound request counters of one component and `allowed_outbound_hosts` entry.
+#[derive(Clone, Debug)]
+pub struct OutboundMetrics([Counter; 5]);
+
+impl OutboundMetrics {
+    /// Counts one request that ended with `outcome`.
+    pub fn count(&self, outcome: OutboundOutcome) {
+        self.0[outcome as usize].inc();
+    }
+}
+
+/// The operation counters of one key-value store.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics([Counter; 3]);
+
+impl StoreMetrics {
+    /// Counts one operation that ended with `outcome`.
+    pub fn count(&self, outcome: StoreOutcome) {
+        self.0[outcome as usize].inc();
+    }
+}
+
+/// The counters of one cron trigger.
+#[derive(Clone, Debug)]
+pub struct CronMetrics {
+    /// Runs started.
+    pub runs: Counter,
+    /// Ticks skipped because the previous run was still going.
+    pub skips: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_update_the_exposed_series() {
+        let metrics = Metrics::new();
+        let http = metrics.trigger("hello", "http");
+        http.invoked(Outcome::Ok, Duration::from_micros(300));
+        http.invoked(Outcome::Timeout, Duration::from_secs(1));
+        http.instantiated(Duration::from_micros(20));
+        metrics.store("default").count(StoreOutcome::Unavailable);
+        metrics.compile_cache_lookup(CacheOutcome::Hit);
+        let text = metrics.encode(3);
+        for line in [
+            r#"wasmhost_invocations_total{component="hello",trigger="http",outcome="ok"} 1"#,
+            r#"wasmhost_invocations_total{component="hello",trigger="http",outcome="timeout"} 1"#,
+            r#"wasmhost_invocations_total{component="hello",trigger="http",outcome="trap"} 0"#,
+            r#"wasmhost_invocation_duration_seconds_count{component="hello",trigger="http"} 2"#,
+            r#"wasmhost_instantiation_duration_seconds_count{component="hello",trigger="http"} 1"#,
+            r#"wasmhost_key_value_operations_total{store="default",outcome="unavailable"} 1"#,
+            r#"wasmhost_compile_cache_lookups_total{outcome="hit"} 1"#,
+            "wasmhost_live_instances 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
