@@ -18,8 +18,9 @@
 //! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
 //! ([`state`]), instantiates, calls the guest and streams the response; [`guest_output`]
 //! turns the guest's stdout and stderr into log lines. Per tick,
-//! [`trigger::cron`] does the same with the `cron-handler` export. [`admin`] serves health on
-//! its own listener. [`cli`] is the `wasmhost` command.
+//! [`trigger::cron`] does the same with the `cron-handler` export. [`trace`] carries W3C trace
+//! context through each invocation (and exports spans over OTLP when asked); [`metrics`]
+//! counts what happens. [`admin`] serves health, readiness and metrics on its own listener. [`cli`] is the `wasmhost` command.
 
 pub mod admin;
 pub mod app;
@@ -38,5 +39,6 @@ pub mod runtime_config;
 pub mod server;
 pub mod state;
 mod toml_doc;
+pub mod trace;
 pub mod trigger;
 pub mod variables;

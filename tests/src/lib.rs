@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+pub mod collector;
 mod upstream;
+pub use collector::Collector;
 pub use upstream::Upstream;
 
 /// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.

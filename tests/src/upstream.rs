@@ -5,6 +5,7 @@
 //! Paths:
 //! - `/hello`: 200 `hello from upstream`;
 //! - `/echo`: the request body, streamed back;
+//! - `/headers`: the request headers, one `name: value` line each;
 //! - `/stream`: `first\n`, then waits until the test calls [`Upstream::release`], then
 //!   `second\n` (a client that sees `first` before the release got a streamed body);
 //! - `/slow-head`: the head after 5 s (for first-byte timeouts);
@@ -166,6 +167,16 @@ async fn respond(
     let body = match req.uri().path() {
         "/hello" => full("hello from upstream"),
         "/echo" => req.into_body().boxed_unsync(),
+        "/headers" => {
+            let lines: String = req
+                .headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or("?")))
+                .collect();
+            Full::new(Bytes::from(lines))
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        }
         "/stream" => two_parts("first\n", async move { gate.notified().await }, "second\n"),
         "/slow-head" => {
             tokio::time::sleep(Duration::from_secs(5)).await;

@@ -29,6 +29,12 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Export a span per invocation over OTLP (HTTP/protobuf) to this collector base URL, for
+    /// example `http://127.0.0.1:4318` (`/v1/traces` is appended). Off unless given. W3C
+    /// `traceparent` is read and propagated either way.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

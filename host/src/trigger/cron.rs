@@ -24,8 +24,10 @@ use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use crate::app::CronTrigger;
 use crate::metrics::Outcome;
 use crate::runtime::Runtime;
+use crate::trace::TraceContext;
 use crate::trigger::Invocation;
 use crate::trigger::request_id::RequestId;
+use tracing::Instrument;
 
 /// Decides which node runs a tick.
 pub trait TickClaims: Send + Sync + 'static {
@@ -130,11 +132,27 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
     let Some(export) = &component.cron else {
         unreachable!("Runtime::load checks that every cron component exports cron-handler")
     };
+    let run_id = RequestId::generate();
+    let (span, trace) = TraceContext::start(None, || {
+        tracing::info_span!(
+            target: crate::trace::SPAN_TARGET,
+            "invocation",
+            otel.name = %format_args!("cron {}", trigger.expression),
+            otel.kind = "internal",
+            otel.status_code = tracing::field::Empty,
+            wasmhost.app = %runtime.app_name,
+            wasmhost.component = %component.id,
+            wasmhost.trigger = "cron",
+            wasmhost.request_id = %run_id,
+            wasmhost.schedule = %trigger.expression,
+            wasmhost.outcome = tracing::field::Empty,
+        )
+    });
     let invocation = Invocation {
-        request_id: RequestId::generate(),
+        request_id: run_id.clone(),
         budget: component.grants.outbound_http.budget(),
+        trace,
     };
-    let run_id = invocation.request_id.clone();
     let mut store = runtime.new_store(component, invocation);
     let scheduled_time = Datetime {
         seconds: u64::try_from(tick.timestamp()).unwrap_or_default(),
@@ -148,6 +166,7 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
             .call_handle(&mut store, scheduled_time)
             .await
     }
+    .instrument(span.clone())
     .await;
     let outcome = match &result {
         Ok(Ok(())) => Outcome::Ok,
@@ -155,6 +174,10 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
         Err(err) => Outcome::of_failure(err),
     };
     export.metrics.invoked(outcome, started.elapsed());
+    span.record("wasmhost.outcome", outcome.as_str());
+    if outcome != Outcome::Ok {
+        span.record("otel.status_code", "ERROR");
+    }
     let failure = match result {
         Ok(Ok(())) => {
             tracing::debug!(

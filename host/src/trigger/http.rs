@@ -32,8 +32,10 @@ use crate::metrics::{Outcome, TriggerMetrics};
 use crate::route::Router;
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::server::text;
+use crate::trace::TraceContext;
 use crate::trigger::Invocation;
 use crate::trigger::request_id::{self, RequestId};
+use tracing::Instrument;
 
 /// Headers wasmhost sets on every routed request. Any header of the same names sent by the
 /// client is removed first, so a guest can trust them.
@@ -150,15 +152,20 @@ pub async fn handle<B: RequestBody>(
     parts
         .headers
         .insert(request_id::HEADER, request_id.header().clone());
+    let (span, trace) = TraceContext::start(Some(&parts.headers), || {
+        invocation_span(&parts, &component.id, &target.route_header)
+    });
     let invocation = Invocation {
         request_id: request_id.clone(),
         budget: component.grants.outbound_http.budget(),
+        trace,
     };
     let mut response = invoke(
         runtime,
         component,
         Request::from_parts(parts, body),
         invocation,
+        span,
     )
     .await;
     response
@@ -170,7 +177,8 @@ pub async fn handle<B: RequestBody>(
 /// Handles a request that a component sent to `http://<id>.internal/...` (internal chaining),
 /// for component `target` (an index into [`Runtime::components`]), with no network hop. The
 /// callee runs in the caller's `invocation`: the same request id (set as its `x-request-id`),
-/// and the same outbound budget, so a chain (or a loop) cannot exceed the first caller's cap.
+/// and the same outbound budget, so a chain (or a loop) cannot exceed the first caller's cap;
+/// its trace context is a child of the one in the request's `traceparent` (the caller's).
 ///
 /// If the path matches one of the target's routes, the routing headers are set as for a
 /// request from outside; otherwise the target is called without them (a component with no
@@ -186,20 +194,62 @@ pub async fn handle_chained<B: RequestBody>(
     parts
         .headers
         .insert(request_id::HEADER, invocation.request_id.header().clone());
+    let mut route = HeaderValue::from_static("");
     if let Some(matched) = runtime.router.at(parts.uri.path())
         && matched.value.component == target
-        && let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched)
     {
-        return InvalidPath::response();
+        if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
+            return InvalidPath::response();
+        }
+        route = matched.value.route_header.clone();
     }
     let component = &runtime.components[target];
+    let (span, trace) = TraceContext::start(Some(&parts.headers), || {
+        invocation_span(&parts, &component.id, &route)
+    });
+    let invocation = Invocation {
+        trace,
+        ..invocation
+    };
     invoke(
         runtime,
         component,
         Request::from_parts(parts, body),
         invocation,
+        span,
     )
     .await
+}
+
+/// The span of one HTTP invocation, made only when spans are exported: named
+/// `<method> <route>` and with the attributes of OpenTelemetry's HTTP server conventions, plus
+/// the component, trigger and request id.
+fn invocation_span(
+    parts: &http::request::Parts,
+    component: &ComponentId,
+    route: &HeaderValue,
+) -> tracing::Span {
+    let route = route.to_str().unwrap_or_default();
+    tracing::info_span!(
+        target: crate::trace::SPAN_TARGET,
+        "invocation",
+        otel.name = %format_args!("{} {route}", parts.method),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %parts.method,
+        http.route = route,
+        url.path = parts.uri.path(),
+        http.response.status_code = tracing::field::Empty,
+        wasmhost.app = tracing::field::Empty,
+        wasmhost.component = %component,
+        wasmhost.trigger = "http",
+        wasmhost.request_id = parts
+            .headers
+            .get(request_id::HEADER)
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default(),
+        wasmhost.outcome = tracing::field::Empty,
+    )
 }
 
 /// A path character that cannot be a header value; answered 400.
@@ -241,6 +291,7 @@ async fn invoke<B: RequestBody>(
     component: &LoadedComponent,
     req: Request<B>,
     invocation: Invocation,
+    span: tracing::Span,
 ) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let Some(export) = &component.http else {
@@ -250,12 +301,14 @@ async fn invoke<B: RequestBody>(
             "the component does not handle HTTP requests\n",
         );
     };
+    span.record("wasmhost.app", &*runtime.app_name);
     let end = InvocationEnd {
         started,
         metrics: export.metrics.clone(),
         app: runtime.app_name.clone(),
         component: component.id.clone(),
         request_id: invocation.request_id.clone(),
+        span: span.clone(),
     };
     let mut store = runtime.new_store(component, invocation);
     let (sender, receiver) = oneshot::channel();
@@ -276,21 +329,28 @@ async fn invoke<B: RequestBody>(
     };
 
     let (pre, metrics) = (export.pre.clone(), export.metrics.clone());
-    let guest = Box::pin(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        metrics.instantiated(started.elapsed());
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, request, response_out)
-            .await
-    });
+    let guest = Box::pin(
+        async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            metrics.instantiated(started.elapsed());
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, response_out)
+                .await
+        }
+        .instrument(span),
+    );
 
     match run_until_response(guest, receiver).await {
         (Ok(Ok(response)), GuestRun::Done(result)) => {
+            end.span
+                .record("http.response.status_code", response.status().as_u16());
             end.finish(result, false);
             coalesce_ready_body(response)
         }
         (Ok(Ok(response)), GuestRun::Streaming(guest)) => {
+            end.span
+                .record("http.response.status_code", response.status().as_u16());
             // The guest goes on streaming the body after the head: it finishes on its own
             // task.
             tokio::spawn(async move {
@@ -352,6 +412,8 @@ struct InvocationEnd {
     app: Arc<str>,
     component: ComponentId,
     request_id: RequestId,
+    /// The invocation's span (disabled unless spans are exported).
+    span: tracing::Span,
 }
 
 impl InvocationEnd {
@@ -365,6 +427,10 @@ impl InvocationEnd {
             Err(err) => Outcome::of_failure(err),
         };
         self.metrics.invoked(outcome, self.started.elapsed());
+        self.span.record("wasmhost.outcome", outcome.as_str());
+        if outcome != Outcome::Ok {
+            self.span.record("otel.status_code", "ERROR");
+        }
         match (&result, outcome) {
             (Err(_), Outcome::Rejected) => tracing::warn!(
                 app = %self.app,

@@ -19,6 +19,9 @@
 //! of the response body). A guest's `request-options` may shorten the first-byte and
 //! between-bytes timeouts, never lengthen them. Request and response bodies stream.
 //!
+//! Every request carries the invocation's W3C `traceparent` ([`crate::trace`]), replacing any
+//! the guest set.
+//!
 //! Failures reach the guest as `wasi:http` error codes: `connection-timeout`,
 //! `connection-refused`, `connection-read-timeout` (first byte or between bytes),
 //! `TLS-certificate-error` / `TLS-alert-received` / `TLS-protocol-error`, and
@@ -282,7 +285,7 @@ async fn send(
     policy: &OutboundPolicy,
     invocation: Invocation,
     runtime: Weak<Runtime>,
-    request: http::Request<WasiBody>,
+    mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<http::Response<WasiBody>, Error> {
     let uri = request.uri();
@@ -318,6 +321,7 @@ async fn send(
             policy.limits.max_requests
         ))));
     }
+    invocation.trace.inject(request.headers_mut());
     let result = match destination {
         Destination::Component(target) => match runtime.upgrade() {
             Some(runtime) => Ok(crate::trigger::http::handle_chained(
