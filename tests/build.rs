@@ -20,6 +20,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "http-probe",
             "cron-probe",
             "log-probe",
+            "queue-probe",
         ],
     ),
 ];

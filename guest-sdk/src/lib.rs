@@ -23,7 +23,9 @@
 //!
 //! Capabilities: [`key_value`] stores (`wasi:keyvalue`), opened by the labels the manifest
 //! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component;
-//! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows.
+//! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows;
+//! [`queue`] (`wasmhost:host/queue`), to the queues the manifest grants. [`cron_component`] and
+//! [`queue_component`] make the other two exports.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
@@ -34,6 +36,7 @@ pub mod cron;
 pub mod executor;
 pub mod key_value;
 pub mod outbound_http;
+pub mod queue;
 mod request;
 mod response;
 mod serve;
@@ -78,6 +81,41 @@ pub mod cron_wit {
             "wasi:keyvalue/batch@0.2.0-draft": crate::wit::wasi::keyvalue::batch,
             "wasmhost:host/keyvalue-cas@0.1.0": crate::wit::wasmhost::host::keyvalue_cas,
             "wasi:config/store@0.2.0-rc.1": crate::wit::wasi::config::store,
+            "wasmhost:host/queue-types@0.1.0": crate::wit::wasmhost::host::queue_types,
+            "wasmhost:host/queue@0.1.0": crate::wit::wasmhost::host::queue,
+        },
+    });
+}
+
+/// The `queue-component` world's export, with every import mapped to [`wit`], so a queue
+/// component's bindings are the same types as an HTTP component's.
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all, unsafe_code)]
+pub mod queue_wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wasmhost:host/queue-component",
+        pub_export_macro: true,
+        default_bindings_module: "wasmhost_sdk::queue_wit",
+        with: {
+            "wasi:io/poll@0.2.12": crate::wit::wasi::io::poll,
+            "wasi:io/error@0.2.12": crate::wit::wasi::io::error,
+            "wasi:io/streams@0.2.12": crate::wit::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::wit::wasi::clocks::monotonic_clock,
+            "wasi:clocks/wall-clock@0.2.12": crate::wit::wasi::clocks::wall_clock,
+            "wasi:random/random@0.2.12": crate::wit::wasi::random::random,
+            "wasi:cli/stdout@0.2.12": crate::wit::wasi::cli::stdout,
+            "wasi:cli/stderr@0.2.12": crate::wit::wasi::cli::stderr,
+            "wasi:cli/stdin@0.2.12": crate::wit::wasi::cli::stdin,
+            "wasi:http/types@0.2.12": crate::wit::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::wit::wasi::http::outgoing_handler,
+            "wasi:keyvalue/store@0.2.0-draft": crate::wit::wasi::keyvalue::store,
+            "wasi:keyvalue/atomics@0.2.0-draft": crate::wit::wasi::keyvalue::atomics,
+            "wasi:keyvalue/batch@0.2.0-draft": crate::wit::wasi::keyvalue::batch,
+            "wasmhost:host/keyvalue-cas@0.1.0": crate::wit::wasmhost::host::keyvalue_cas,
+            "wasi:config/store@0.2.0-rc.1": crate::wit::wasi::config::store,
+            "wasmhost:host/queue-types@0.1.0": crate::wit::wasmhost::host::queue_types,
+            "wasmhost:host/queue@0.1.0": crate::wit::wasmhost::host::queue,
         },
     });
 }
@@ -86,7 +124,7 @@ pub use body::{Body, IncomingBody, IntoBody};
 pub use http;
 pub use request::{Request, RequestExt};
 pub use response::{IntoResponse, Response};
-pub use wasmhost_sdk_macro::{cron_component, http_component};
+pub use wasmhost_sdk_macro::{cron_component, http_component, queue_component};
 
 /// Support for the code that [`http_component`] generates. Not a public API.
 #[doc(hidden)]
@@ -94,10 +132,14 @@ pub mod __private {
     pub use crate::cron::run as run_cron;
     pub use crate::cron_wit::export as export_cron;
     pub use crate::cron_wit::exports::wasmhost::host::cron_handler::Guest as CronHandler;
+    pub use crate::queue::run as run_queue;
+    pub use crate::queue_wit::export as export_queue;
+    pub use crate::queue_wit::exports::wasmhost::host::queue_handler::Guest as QueueHandler;
     pub use crate::serve::serve;
     pub use crate::wit::export;
     pub use crate::wit::exports::wasi::http::incoming_handler::{
         Guest as IncomingHandler, IncomingRequest, ResponseOutparam,
     };
     pub use crate::wit::wasi::clocks::wall_clock::Datetime;
+    pub use crate::wit::wasmhost::host::queue_types::Delivery;
 }

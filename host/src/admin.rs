@@ -45,11 +45,19 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
                         format!("not ready:\n{}", problems.concat()),
                     ),
                 },
-                METRICS_PATH => response(
-                    StatusCode::OK,
-                    HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                    runtime.metrics.encode(runtime.live_instances()),
-                ),
+                METRICS_PATH => {
+                    for queue in runtime.queues.all() {
+                        let (pending, in_flight) = queue.backend.depth();
+                        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                        queue.metrics.depth.set(gauge(pending));
+                        queue.metrics.in_flight.set(gauge(in_flight));
+                    }
+                    response(
+                        StatusCode::OK,
+                        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                        runtime.metrics.encode(runtime.live_instances()),
+                    )
+                }
                 _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
             }
         }

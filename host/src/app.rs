@@ -32,6 +32,8 @@ pub struct App {
     pub http_triggers: Vec<HttpTrigger>,
     /// `[[trigger.cron]]` entries, in manifest order.
     pub cron_triggers: Vec<CronTrigger>,
+    /// `[[trigger.queue]]` entries, in manifest order.
+    pub queue_triggers: Vec<QueueTrigger>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
 }
@@ -120,6 +122,8 @@ pub struct Component {
     pub build: Option<BuildCommand>,
     /// `key_value_stores`: the key-value stores it may open, by label, without duplicates.
     pub key_value_stores: Vec<StoreGrant>,
+    /// `queues`: the queues it may send to, by name, without duplicates.
+    pub queues: Vec<String>,
     /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
     /// template over the app's variables.
     pub config: BTreeMap<String, Template>,
@@ -235,4 +239,29 @@ pub struct CronTrigger {
     pub timezone: chrono_tz::Tz,
     /// Index into [`App::components`].
     pub component: usize,
+}
+
+/// `[[trigger.queue]]`: `component`'s `queue-handler` gets the messages of `queue`, in batches.
+#[derive(Debug, Clone)]
+pub struct QueueTrigger {
+    /// The queue's name (the same rule as store labels, [`is_store_label`]).
+    pub queue: String,
+    /// Index into [`App::components`].
+    pub component: usize,
+    /// Retries after the first failed attempt before a message is dead-lettered
+    /// (`max_retries`, default 3: at most 4 attempts).
+    pub max_retries: u32,
+    /// The delay before the first retry (`retry_backoff_ms`, default 1 000 ms); each further
+    /// retry doubles it, up to `max_retry_backoff`, with full jitter.
+    pub retry_backoff: Duration,
+    /// The longest delay between retries (`max_retry_backoff_ms`, default 60 000 ms).
+    pub max_retry_backoff: Duration,
+    /// Messages per handler call, at most (`batch_size`, 1 to 1 000, default 1).
+    pub batch_size: u32,
+    /// Handler calls of this trigger running at once, at most (`max_concurrency`, default 1,
+    /// which keeps the handling order the queue order).
+    pub max_concurrency: u32,
+    /// Where messages go after their last failed attempt (`dead_letter`, default
+    /// `<queue>-dead-letter`).
+    pub dead_letter: String,
 }

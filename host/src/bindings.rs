@@ -1,4 +1,5 @@
-//! The host's one `bindgen!`, on world `wasmhost:host/cron-component` in `wit/wasmhost.wit`:
+//! The host's `bindgen!`s, on worlds of `wit/wasmhost.wit`. The main one, on
+//! `wasmhost:host/cron-component`, gives
 //! Rust traits for every import that wasmhost implements itself (world `platform`), and the
 //! typed `cron-handler` export ([`CronComponentPre`]) the cron trigger calls. Each capability
 //! module implements its traits; [`crate::runtime`] adds them all to the one `Linker`.
@@ -25,3 +26,27 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/store.error" => crate::capability::key_value::KeyValueError,
     },
 });
+
+/// The `queue-handler` export ([`queue_component::QueueComponentPre`]) the queue trigger calls,
+/// from world `wasmhost:host/queue-component`; every import maps to the bindings above, so a
+/// queue component links against the same host traits as any other.
+pub mod queue_component {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "wasmhost:host/queue-component",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:random": wasmtime_wasi::p2::bindings::random,
+            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:keyvalue": crate::bindings::wasi::keyvalue,
+            "wasi:config": crate::bindings::wasi::config,
+            "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
+            "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
+            "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
+        },
+    });
+}

@@ -21,6 +21,9 @@
 //! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`StoreOutcome`]) |
 //! | `wasmhost_cron_runs_total`, `wasmhost_cron_skips_total` | counter | `component`, `schedule` |
 //! | `wasmhost_compile_cache_lookups_total` | counter | `outcome` (`hit`, `miss`) |
+//! | `wasmhost_queue_sent_total` | counter | `queue` |
+//! | `wasmhost_queue_handled_total` | counter | `queue`, `outcome` (`acked`, `retried`, `dead_lettered`) |
+//! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
 
 use std::time::Duration;
 
@@ -188,6 +191,17 @@ struct CronLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueOutcomeLabels {
+    queue: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     outcome: &'static str,
 }
@@ -207,6 +221,10 @@ pub struct Metrics {
     cron_runs: Family<CronLabels, Counter>,
     cron_skips: Family<CronLabels, Counter>,
     compile_cache: Family<CacheLabels, Counter>,
+    queue_sent: Family<QueueLabels, Counter>,
+    queue_handled: Family<QueueOutcomeLabels, Counter>,
+    queue_depth: Family<QueueLabels, Gauge>,
+    queue_in_flight: Family<QueueLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -273,8 +291,36 @@ impl Metrics {
             "Compile cache lookups at startup by outcome",
             compile_cache.clone(),
         );
+        let queue_sent = Family::default();
+        registry.register(
+            "queue_sent",
+            "Messages sent to each queue",
+            queue_sent.clone(),
+        );
+        let queue_handled = Family::default();
+        registry.register(
+            "queue_handled",
+            "Messages taken from each queue, by what became of them",
+            queue_handled.clone(),
+        );
+        let queue_depth = Family::default();
+        registry.register(
+            "queue_depth",
+            "Messages waiting in each queue (due or delayed)",
+            queue_depth.clone(),
+        );
+        let queue_in_flight = Family::default();
+        registry.register(
+            "queue_in_flight",
+            "Messages of each queue a handler has and has not acknowledged",
+            queue_in_flight.clone(),
+        );
         Self {
             registry,
+            queue_sent,
+            queue_handled,
+            queue_depth,
+            queue_in_flight,
             invocations,
             invocation_duration,
             instantiation_duration,
@@ -337,6 +383,27 @@ impl Metrics {
         CronMetrics {
             runs: self.cron_runs.get_or_create_owned(&labels),
             skips: self.cron_skips.get_or_create_owned(&labels),
+        }
+    }
+
+    /// The handles of queue `queue`.
+    pub fn queue(&self, queue: &str) -> QueueMetrics {
+        let labels = QueueLabels {
+            queue: queue.to_owned(),
+        };
+        let handled = |outcome| {
+            self.queue_handled.get_or_create_owned(&QueueOutcomeLabels {
+                queue: queue.to_owned(),
+                outcome,
+            })
+        };
+        QueueMetrics {
+            sent: self.queue_sent.get_or_create_owned(&labels),
+            acked: handled("acked"),
+            retried: handled("retried"),
+            dead_lettered: handled("dead_lettered"),
+            depth: self.queue_depth.get_or_create_owned(&labels),
+            in_flight: self.queue_in_flight.get_or_create_owned(&labels),
         }
     }
 
@@ -405,6 +472,23 @@ impl StoreMetrics {
     pub fn count(&self, outcome: StoreOutcome) {
         self.0[outcome as usize].inc();
     }
+}
+
+/// The metrics of one queue.
+#[derive(Clone, Debug)]
+pub struct QueueMetrics {
+    /// Messages sent to it.
+    pub sent: Counter,
+    /// Messages handled and acknowledged.
+    pub acked: Counter,
+    /// Failed deliveries put back for a retry.
+    pub retried: Counter,
+    /// Messages moved to the dead-letter queue after their last attempt.
+    pub dead_lettered: Counter,
+    /// Pending messages, set at scrape time.
+    pub depth: Gauge,
+    /// In-flight messages, set at scrape time.
+    pub in_flight: Gauge,
 }
 
 /// The counters of one cron trigger.

@@ -15,6 +15,8 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, ComponentId};
 use crate::bindings::CronComponentPre;
+use crate::bindings::queue_component::QueueComponentPre;
+use crate::capability::queue::{self, Queues};
 use std::collections::BTreeMap;
 
 use crate::capability::Grants;
@@ -60,6 +62,8 @@ pub struct LoadedComponent {
     pub http: Option<Export<ProxyPre<InstanceState>>>,
     /// Its `wasmhost:host/cron-handler` export, if it has one.
     pub cron: Option<Export<CronComponentPre<InstanceState>>>,
+    /// Its `wasmhost:host/queue-handler` export, if it has one.
+    pub queue: Option<Export<QueueComponentPre<InstanceState>>>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
     /// What its manifest grants.
@@ -78,6 +82,8 @@ pub struct Runtime {
     pub router: Router<HttpRoute>,
     /// The open key-value stores.
     pub key_value: KeyValueStores,
+    /// The open queues.
+    pub queues: Queues,
     /// The app's name, for log lines (cloning is a reference-count increment).
     pub app_name: Arc<str>,
     /// The process's metrics.
@@ -104,6 +110,7 @@ impl Runtime {
         engine: &Engine,
         cache: &CompileCache,
         key_value: KeyValueStores,
+        queues: Queues,
         variables: &BTreeMap<String, Value>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
@@ -113,6 +120,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
         config::add_to_linker(&mut linker, InstanceState::config)?;
+        queue::add_to_linker(&mut linker, InstanceState::queue)?;
 
         let mut components = Vec::with_capacity(app.components.len());
         for (index, component) in app.components.iter().enumerate() {
@@ -132,7 +140,7 @@ impl Runtime {
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("{}: cannot be linked", context()))?;
             metrics.compile_cache_lookup(outcome);
-            let (http, cron) = exports(&app, index, &pre).with_context(context)?;
+            let (http, cron, queue) = exports(&app, index, &pre).with_context(context)?;
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
@@ -143,6 +151,7 @@ impl Runtime {
                 id: component.id.clone(),
                 http: http.map(|pre| Export::new(pre, &metrics, &component.id, "http")),
                 cron: cron.map(|pre| Export::new(pre, &metrics, &component.id, "cron")),
+                queue: queue.map(|pre| Export::new(pre, &metrics, &component.id, "queue")),
                 log_limiter: Arc::new(LineLimiter::new()),
                 cache: outcome,
                 grants: Grants {
@@ -151,6 +160,7 @@ impl Runtime {
                     outbound_http: Arc::new(OutboundPolicy::new(
                         &app, component, &tls, variables, &metrics,
                     )?),
+                    queues: queues.grants(&component.queues),
                 },
             });
         }
@@ -164,6 +174,7 @@ impl Runtime {
             components,
             router,
             key_value,
+            queues,
             engine: engine.clone(),
             me: me.clone(),
         }))
@@ -185,7 +196,7 @@ impl Runtime {
         invocation: Invocation,
     ) -> Store<InstanceState> {
         let grants = component.grants.clone();
-        let request_id = invocation.request_id.clone();
+        let (request_id, trace) = (invocation.request_id.clone(), invocation.trace.clone());
         let output = GuestOutput::new(
             self.app_name.clone(),
             component.id.clone(),
@@ -193,7 +204,7 @@ impl Runtime {
             component.log_limiter.clone(),
         );
         let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
-        let state = InstanceState::new(grants, outbound, &output, request_id);
+        let state = InstanceState::new(grants, outbound, &output, request_id, trace);
         let mut store = Store::new(&self.engine, state);
         let mut ticks_left = CPU_DEADLINE_TICKS;
         store.set_epoch_deadline(1);
@@ -209,10 +220,11 @@ impl Runtime {
     }
 }
 
-/// A component's typed exports: HTTP, cron, or both.
+/// A component's typed exports: HTTP, cron, queue, or several.
 type TypedExports = (
     Option<ProxyPre<InstanceState>>,
     Option<CronComponentPre<InstanceState>>,
+    Option<QueueComponentPre<InstanceState>>,
 );
 
 /// The typed exports of component `index` of `app`: each one its triggers need must be there,
@@ -220,8 +232,10 @@ type TypedExports = (
 fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<TypedExports> {
     let http = ProxyPre::new(pre.clone());
     let cron = CronComponentPre::new(pre.clone());
+    let queue = QueueComponentPre::new(pre.clone());
     let routed = app.http_triggers.iter().find(|t| t.component == index);
     let scheduled = app.cron_triggers.iter().find(|t| t.component == index);
+    let consuming = app.queue_triggers.iter().find(|t| t.component == index);
     if let (Err(err), Some(trigger)) = (&http, routed) {
         anyhow::bail!(
             "route `{}` calls it, but it does not export wasi:http/incoming-handler@0.2 ({err})",
@@ -234,11 +248,17 @@ fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<
             trigger.expression
         );
     }
-    let (http, cron) = (http.ok(), cron.ok());
-    if http.is_none() && cron.is_none() {
+    if let (Err(err), Some(trigger)) = (&queue, consuming) {
         anyhow::bail!(
-            "it exports neither wasi:http/incoming-handler@0.2 nor wasmhost:host/cron-handler"
+            "the trigger of queue `{}` calls it, but it does not export wasmhost:host/queue-handler ({err})",
+            trigger.queue
         );
     }
-    Ok((http, cron))
+    let (http, cron, queue) = (http.ok(), cron.ok(), queue.ok());
+    if http.is_none() && cron.is_none() && queue.is_none() {
+        anyhow::bail!(
+            "it exports none of wasi:http/incoming-handler@0.2, wasmhost:host/cron-handler and wasmhost:host/queue-handler"
+        );
+    }
+    Ok((http, cron, queue))
 }

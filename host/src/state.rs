@@ -13,7 +13,9 @@ use crate::capability::Grants;
 use crate::capability::config::Config;
 use crate::capability::key_value::KeyValue;
 use crate::capability::outbound_http::OutboundHttp;
+use crate::capability::queue::QueueView;
 use crate::guest_output::GuestOutput;
+use crate::trace::TraceContext;
 use crate::trigger::request_id::RequestId;
 
 /// The state of one instance.
@@ -24,17 +26,20 @@ pub struct InstanceState {
     outbound_http: OutboundHttp,
     grants: Grants,
     request_id: RequestId,
+    trace: TraceContext,
 }
 
 impl InstanceState {
     /// A fresh state with the WASI 0.2 base (its stdout and stderr going to the log as
     /// `output` says), what the component's manifest `grants`, `outbound_http`, the hooks
-    /// its outbound requests go through, and the invocation's `request_id` (for log lines).
+    /// its outbound requests go through, and the invocation's `request_id` (for log lines)
+    /// and `trace` context (for the messages it sends).
     pub fn new(
         grants: Grants,
         outbound_http: OutboundHttp,
         output: &GuestOutput,
         request_id: RequestId,
+        trace: TraceContext,
     ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(output.for_stream("stdout"))
@@ -47,6 +52,7 @@ impl InstanceState {
             outbound_http,
             grants,
             request_id,
+            trace,
         }
     }
 
@@ -56,6 +62,14 @@ impl InstanceState {
             table: &mut self.table,
             grants: &self.grants.key_value,
             request_id: &self.request_id,
+        }
+    }
+
+    /// The queue capability's view of this instance.
+    pub fn queue(&mut self) -> QueueView<'_> {
+        QueueView {
+            grants: &self.grants.queues,
+            trace: &self.trace,
         }
     }
 

@@ -106,6 +106,18 @@ impl TraceContext {
         }
     }
 
+    /// This invocation as a `traceparent` value (W3C Trace Context §3.2), for a queue
+    /// message's attributes.
+    pub fn traceparent(&self) -> String {
+        let mut headers = HeaderMap::new();
+        self.inject(&mut headers);
+        headers
+            .get(TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The trace id.
     pub fn trace_id(&self) -> TraceId {
         self.0.trace_id()

@@ -35,6 +35,9 @@ pub mod guests {
     pub const WEATHER_PROXY: &str = env!("WASMHOST_GUEST_WEATHER_PROXY");
     /// `tests/guests/kv-probe`: runs the key-value capability suite from inside a guest.
     pub const KV_PROBE: &str = env!("WASMHOST_GUEST_KV_PROBE");
+    /// `tests/guests/queue-probe`: sends queue messages over HTTP and records what its queue
+    /// handler gets in the key-value store.
+    pub const QUEUE_PROBE: &str = env!("WASMHOST_GUEST_QUEUE_PROBE");
     /// `tests/guests/config-probe`: answers its variables (`wasi:config/store`).
     pub const CONFIG_PROBE: &str = env!("WASMHOST_GUEST_CONFIG_PROBE");
     /// `tests/guests/http-probe`: sends outbound requests to the `x-target` header's URL.

@@ -4,7 +4,8 @@
 //! They sit at the guest's entry in the flow: the function `#[http_component]` marks becomes
 //! the component's `wasi:http/incoming-handler.handle` export (called per HTTP request); the
 //! one `#[cron_component]` marks becomes `wasmhost:host/cron-handler.handle` (called per cron
-//! tick).
+//! tick); the one `#[queue_component]` marks becomes `wasmhost:host/queue-handler.handle`
+//! (called per batch of queue messages).
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -13,7 +14,7 @@ use syn::{FnArg, ItemFn, ReturnType};
 
 /// What differs between the two attributes.
 struct Kind {
-    /// `http_component` or `cron_component`.
+    /// `http_component`, `cron_component` or `queue_component`.
     name: &'static str,
     /// The signature shown in errors.
     signature: &'static str,
@@ -28,6 +29,13 @@ const HTTP: Kind = Kind {
     signature: "fn handle(req: wasmhost_sdk::Request) -> impl wasmhost_sdk::IntoResponse",
     argument: "the request",
     needs_return: true,
+};
+
+const QUEUE: Kind = Kind {
+    name: "queue_component",
+    signature: "fn handle(batch: Vec<wasmhost_sdk::queue::Delivery>) -> Result<(), impl Display>",
+    argument: "the batch",
+    needs_return: false,
 };
 
 const CRON: Kind = Kind {
@@ -97,6 +105,39 @@ pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
 
                 ::wasmhost_sdk::__private::export_cron!(Component);
+            }
+        }
+    })
+}
+
+/// Makes a function the queue handler of a wasmhost component (its
+/// `wasmhost:host/queue-handler` export), called with each batch of messages of the
+/// `[[trigger.queue]]` entries that name the component.
+///
+/// The function takes one `Vec<wasmhost_sdk::queue::Delivery>` and returns `()` or
+/// `Result<(), E: Display>`: `Ok` acknowledges the batch, `Err` has every message of it
+/// retried (then dead-lettered). It may be `async`. A crate has at most one such function.
+///
+/// A signature it cannot export is a compile error that shows the expected signature.
+#[proc_macro_attribute]
+pub fn queue_component(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand(&QUEUE, attr, item, |func, call| {
+        quote! {
+            #func
+
+            #[doc(hidden)]
+            mod __wasmhost_queue_component {
+                struct Component;
+
+                impl ::wasmhost_sdk::__private::QueueHandler for Component {
+                    fn handle(
+                        batch: ::std::vec::Vec<::wasmhost_sdk::__private::Delivery>,
+                    ) -> ::core::result::Result<(), ::std::string::String> {
+                        ::wasmhost_sdk::__private::run_queue(batch, |arg| #call)
+                    }
+                }
+
+                ::wasmhost_sdk::__private::export_queue!(Component);
             }
         }
     })

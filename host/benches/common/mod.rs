@@ -47,6 +47,7 @@ pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Run
         &engine,
         &CompileCache::new(dir, &engine),
         key_value,
+        Default::default(),
         &Default::default(),
         Arc::new(Metrics::new()),
     )

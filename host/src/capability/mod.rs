@@ -12,10 +12,25 @@
 pub mod config;
 pub mod key_value;
 pub mod outbound_http;
+pub mod queue;
 
 use crate::capability::config::ComponentConfig;
 use crate::capability::key_value::StoreGrants;
 use crate::capability::outbound_http::OutboundPolicy;
+use crate::capability::queue::QueueGrants;
+
+/// What a backend operation (a key-value store's or a queue's) can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// The operation does not apply to the data, such as incrementing a value that is not a
+    /// decimal integer. The guest's doing: told to the guest, not logged.
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend failed: I/O, a lost connection, a timeout. Logged with the store or queue,
+    /// and told to the guest.
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// What one component's manifest grants, resolved at startup. Every instance of the component
 /// gets a clone (reference-count increments only).
@@ -27,4 +42,6 @@ pub struct Grants {
     pub config: ComponentConfig,
     /// Where it may send HTTP requests, and its pooled client.
     pub outbound_http: std::sync::Arc<OutboundPolicy>,
+    /// The queues it may send to.
+    pub queues: QueueGrants,
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::app::App;
 use crate::capability::key_value::KeyValueStores;
+use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
 use crate::engine::EngineSettings;
 use crate::metrics::Metrics;
@@ -149,7 +150,9 @@ impl ServeCommand {
                         .seed(&seed.store, &seed.key, seed.value.as_bytes())
                         .await?;
                 }
-                let runtime = Runtime::load(app, &engine, &cache, key_value, &variables, metrics)?;
+                let queues = Queues::open(&app, &metrics)?;
+                let runtime =
+                    Runtime::load(app, &engine, &cache, key_value, queues, &variables, metrics)?;
                 serve(runtime, self.listen, self.admin_listen).await
             })
     }
@@ -197,6 +200,15 @@ async fn serve(
             runtime.components[target.component].id
         );
     }
+    if !runtime.app.queue_triggers.is_empty() {
+        println!("Queue triggers:");
+        for trigger in &runtime.app.queue_triggers {
+            println!(
+                "  {}: queue `{}` (dead letters: `{}`)",
+                runtime.components[trigger.component].id, trigger.queue, trigger.dead_letter
+            );
+        }
+    }
     if !runtime.app.cron_triggers.is_empty() {
         println!("Cron triggers:");
         for trigger in &runtime.app.cron_triggers {
@@ -226,6 +238,7 @@ async fn serve(
         result = trigger::http::serve(listener, runtime.clone()) => result,
         result = admin_task => result,
         () = trigger::cron::run_all(runtime.clone(), Arc::new(LocalClaims)) => Ok(()),
+        () = trigger::queue::run_all(runtime.clone()) => Ok(()),
         () = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())

@@ -68,7 +68,7 @@ pub enum ManifestErrorKind {
         list(defined)
     )]
     UnknownComponent {
-        /// The trigger type: `http` or `cron`.
+        /// The trigger type: `http`, `cron` or `queue`.
         trigger: &'static str,
         /// Index of the trigger in `[[trigger.<type>]]`, from 0.
         index: usize,
@@ -94,6 +94,32 @@ pub enum ManifestErrorKind {
         component: String,
         /// The label.
         label: String,
+    },
+    /// A queue name that is not valid.
+    #[error("`{field}`: `{name}` is not a queue name (1 to 64 ASCII letters, digits, `-` or `_`)")]
+    QueueName {
+        /// The field, such as `component.shop.queues` or `trigger.queue[0].queue`.
+        field: String,
+        /// The name.
+        name: String,
+    },
+    /// A queue listed twice in one component's `queues`.
+    #[error("`component.{component}.queues`: queue `{name}` is listed twice")]
+    DuplicateQueue {
+        /// The component.
+        component: String,
+        /// The name.
+        name: String,
+    },
+    /// A `[[trigger.queue]]` setting out of range.
+    #[error("`trigger.queue[{index}].{field}`: {message}")]
+    QueueSetting {
+        /// Index of the trigger in `[[trigger.queue]]`, from 0.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// What is allowed.
+        message: &'static str,
     },
     /// A granted store that the runtime config does not define.
     #[error(

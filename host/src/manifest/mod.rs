@@ -17,9 +17,20 @@
 //! component = "refresh"
 //! timezone = "Europe/Paris"     # optional IANA name; default UTC
 //!
+//! [[trigger.queue]]             # see crate::app::QueueTrigger
+//! queue = "clicks"
+//! component = "counter"         # exports wasmhost:host/queue-handler
+//! max_retries = 3               # optional; these are the defaults
+//! retry_backoff_ms = 1000       # doubles per retry, with jitter
+//! max_retry_backoff_ms = 60000
+//! batch_size = 1                # 1 to 1000 messages per call
+//! max_concurrency = 1
+//! dead_letter = "clicks-dead-letter"
+//!
 //! [component.hello]
 //! source = "target/wasm32-wasip2/release/hello.wasm"   # relative to this file
 //! key_value_stores = ["default"]                       # optional: stores it may open
+//! queues = ["clicks"]                                  # optional: queues it may send to
 //! allowed_outbound_hosts = ["https://{{ api_host }}"]  # optional: default deny-all
 //! [component.hello.build]
 //! command = "cargo build --release --target wasm32-wasip2"
@@ -45,6 +56,7 @@ mod raw;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use error::{ManifestError, ManifestErrorKind};
 use raw::{RawComponent, RawManifest};
@@ -52,7 +64,7 @@ use toml::Spanned;
 
 use crate::app::{
     AllowedHostEntry, App, BuildCommand, Component, ComponentId, CronTrigger, HttpTrigger,
-    Location, OutboundHttpGrant, OutboundLimits, StoreGrant, is_store_label,
+    Location, OutboundHttpGrant, OutboundLimits, QueueTrigger, StoreGrant, is_store_label,
 };
 use crate::capability::outbound_http::allowed_hosts::AllowedHostError;
 use crate::route::Route;
@@ -153,6 +165,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             };
             return Err(doc.error(label.span(), kind));
         }
+        let queues = check_queue_grants(&doc, key.get_ref(), &component.queues)?;
         index.insert(key.get_ref().clone(), components.len());
         components.push(Component {
             id,
@@ -161,6 +174,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
             source_location: doc.location(component.source.span()),
             build,
             key_value_stores,
+            queues,
             config: check_config(&doc, key.get_ref(), &component.variables, &variables)?,
             outbound_http: OutboundHttpGrant {
                 allowed_hosts: check_allowed_hosts(&doc, key.get_ref(), component, &variables)?,
@@ -208,6 +222,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         http_triggers.push(HttpTrigger { route, component });
     }
     let cron_triggers = check_cron_triggers(&doc, &raw, &index)?;
+    let queue_triggers = check_queue_triggers(&doc, &raw, &index)?;
 
     Ok(App {
         name: name.to_owned(),
@@ -218,8 +233,129 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         components,
         http_triggers,
         cron_triggers,
+        queue_triggers,
         variables,
     })
+}
+
+/// Checks a component's `queues`: valid names, none twice.
+fn check_queue_grants(
+    doc: &Doc<'_>,
+    component: &str,
+    names: &[Spanned<String>],
+) -> Result<Vec<String>, ManifestError> {
+    let mut queues: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let text = name.get_ref();
+        let kind = if !is_store_label(text) {
+            ManifestErrorKind::QueueName {
+                field: format!("component.{component}.queues"),
+                name: text.clone(),
+            }
+        } else if queues.contains(text) {
+            ManifestErrorKind::DuplicateQueue {
+                component: component.to_owned(),
+                name: text.clone(),
+            }
+        } else {
+            queues.push(text.clone());
+            continue;
+        };
+        return Err(doc.error(name.span(), kind));
+    }
+    Ok(queues)
+}
+
+/// Checks `[[trigger.queue]]`: queue names, component, and settings in range.
+fn check_queue_triggers(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+) -> Result<Vec<QueueTrigger>, ManifestError> {
+    let mut triggers = Vec::with_capacity(raw.trigger.queue.len());
+    for (i, trigger) in raw.trigger.queue.iter().enumerate() {
+        let name_error = |name: &Spanned<String>, field: &str| {
+            doc.error(
+                name.span(),
+                ManifestErrorKind::QueueName {
+                    field: format!("trigger.queue[{i}].{field}"),
+                    name: name.get_ref().clone(),
+                },
+            )
+        };
+        let queue = trigger.queue.get_ref().clone();
+        if !is_store_label(&queue) {
+            return Err(name_error(&trigger.queue, "queue"));
+        }
+        let dead_letter = match &trigger.dead_letter {
+            Some(name) if !is_store_label(name.get_ref()) || *name.get_ref() == queue => {
+                return Err(name_error(name, "dead_letter"));
+            }
+            Some(name) => name.get_ref().clone(),
+            None => format!("{queue}-dead-letter"),
+        };
+        let component = *index.get(trigger.component.get_ref()).ok_or_else(|| {
+            doc.error(
+                trigger.component.span(),
+                ManifestErrorKind::UnknownComponent {
+                    trigger: "queue",
+                    index: i,
+                    id: trigger.component.get_ref().clone(),
+                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+                },
+            )
+        })?;
+        let setting = |value: &Option<Spanned<u32>>,
+                       field: &'static str,
+                       default: u32,
+                       range: std::ops::RangeInclusive<u32>,
+                       message: &'static str| {
+            match value {
+                None => Ok(default),
+                Some(v) if range.contains(v.get_ref()) => Ok(*v.get_ref()),
+                Some(v) => Err(doc.error(
+                    v.span(),
+                    ManifestErrorKind::QueueSetting {
+                        index: i,
+                        field,
+                        message,
+                    },
+                )),
+            }
+        };
+        let millis = |value: &Option<Spanned<u64>>, default: u64| {
+            Duration::from_millis(value.as_ref().map_or(default, |v| *v.get_ref()))
+        };
+        triggers.push(QueueTrigger {
+            queue,
+            component,
+            max_retries: setting(
+                &trigger.max_retries,
+                "max_retries",
+                3,
+                0..=100,
+                "must be 0 to 100",
+            )?,
+            retry_backoff: millis(&trigger.retry_backoff_ms, 1_000),
+            max_retry_backoff: millis(&trigger.max_retry_backoff_ms, 60_000),
+            batch_size: setting(
+                &trigger.batch_size,
+                "batch_size",
+                1,
+                1..=1000,
+                "must be 1 to 1000",
+            )?,
+            max_concurrency: setting(
+                &trigger.max_concurrency,
+                "max_concurrency",
+                1,
+                1..=1000,
+                "must be 1 to 1000",
+            )?,
+            dead_letter,
+        });
+    }
+    Ok(triggers)
 }
 
 /// Checks `[[trigger.cron]]`: schedule syntax (croner, seconds optional, no year field),

@@ -53,6 +53,28 @@ pub struct RawTriggers {
     pub http: Vec<RawHttpTrigger>,
     #[serde(default)]
     pub cron: Vec<RawCronTrigger>,
+    #[serde(default)]
+    pub queue: Vec<RawQueueTrigger>,
+}
+
+/// One `[[trigger.queue]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueueTrigger {
+    pub queue: Spanned<String>,
+    pub component: Spanned<String>,
+    #[serde(default)]
+    pub max_retries: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub retry_backoff_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub max_retry_backoff_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub batch_size: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_concurrency: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub dead_letter: Option<Spanned<String>>,
 }
 
 /// One `[[trigger.cron]]`.
@@ -84,6 +106,8 @@ pub struct RawComponent {
     pub build: Option<RawBuild>,
     #[serde(default)]
     pub key_value_stores: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub queues: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]

@@ -1,8 +1,9 @@
 //! Triggers: what makes an instance run. Each trigger type turns an event (an HTTP request,
-//! a cron tick; queue messages later) into a call of a component's export.
+//! a cron tick, a batch of queue messages) into a call of a component's export.
 
 pub mod cron;
 pub mod http;
+pub mod queue;
 pub mod request_id;
 
 use crate::capability::outbound_http::Budget;

@@ -25,6 +25,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use crate::app::{App, Component, ComponentId};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
+pub use crate::capability::BackendError;
 use crate::metrics::{Metrics, StoreMetrics, StoreOutcome};
 use crate::runtime_config::{RuntimeConfig, StoreBackend};
 use crate::trigger::request_id::RequestId;
@@ -39,19 +40,6 @@ pub struct KeyPage {
     pub keys: Vec<String>,
     /// Pass this to get the next page; `None` when there is none.
     pub cursor: Option<u64>,
-}
-
-/// What a backend operation can fail with.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BackendError {
-    /// The operation does not apply to the data, such as incrementing a value that is not a
-    /// decimal integer. The guest's doing: told to the guest, not logged.
-    #[error("{0}")]
-    Invalid(String),
-    /// The backend failed: I/O, a lost connection, a timeout. Logged with the store, and told
-    /// to the guest as `other`.
-    #[error("{0}")]
-    Unavailable(String),
 }
 
 /// A key-value store's backend. Keys are strings; values are bytes of any length (0 bytes

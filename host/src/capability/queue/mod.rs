@@ -1,0 +1,328 @@
+//! The queue capability: `wasmhost:host/queue` (send), over one [`QueueBackend`] per queue.
+//! The embedded backend is [`sled`]; the delivery rules are in `wit/wasmhost.wit`
+//! (`queue-types`) and the consumer side is [`crate::trigger::queue`].
+//!
+//! Startup: [`Queues::open`] opens every queue the app names (in a component's `queues`, in a
+//! `[[trigger.queue]]`, or as a dead-letter queue), moving the messages a crashed run left in
+//! flight back to pending, and [`Queues::grants`] resolves each component's `queues` once.
+//!
+//! Per request: `send` compares the queue name with the few granted ones (an ungranted name is
+//! `access-denied`, whether or not such a queue exists), checks the message, adds the
+//! invocation's W3C `traceparent` attribute, stores it durably, and wakes the queue's
+//! consumers.
+
+pub mod sled;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use wasmtime::component::{HasData, Linker};
+
+use crate::app::App;
+use crate::bindings::wasmhost::host::{queue, queue_types};
+use crate::capability::BackendError;
+use crate::metrics::{Metrics, QueueMetrics};
+use crate::trace::TraceContext;
+
+/// The largest message body, in bytes: 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The most attributes a message may have: 64.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// The attribute that carries the sender's W3C `traceparent`.
+pub const TRACEPARENT_ATTRIBUTE: &str = "traceparent";
+
+/// A message as a backend stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Unique within its queue, given by the backend on `send` (0 before).
+    pub id: u64,
+    /// The payload.
+    pub body: Vec<u8>,
+    /// Its media type.
+    pub content_type: Option<String>,
+    /// Its attributes.
+    pub attributes: Vec<(String, String)>,
+    /// Deliveries that failed so far (0 until the first failure).
+    pub failures: u32,
+    /// When it was first sent, in ms since the Unix epoch.
+    pub first_enqueued_ms: u64,
+    /// Not to be delivered before this, in ms since the Unix epoch.
+    pub due_ms: u64,
+    /// The last failure's text, if any.
+    pub last_error: Option<String>,
+}
+
+impl StoredMessage {
+    /// A new message with `body`, `content_type` and `attributes`, due `delay_ms` from now.
+    pub fn new(
+        body: Vec<u8>,
+        content_type: Option<String>,
+        attributes: Vec<(String, String)>,
+        delay_ms: u64,
+    ) -> Self {
+        let now = sled::now_ms();
+        Self {
+            id: 0,
+            body,
+            content_type,
+            attributes,
+            failures: 0,
+            first_enqueued_ms: now,
+            due_ms: now.saturating_add(delay_ms),
+            last_error: None,
+        }
+    }
+}
+
+/// A queue's backend. Every operation is atomic; `send` is durable when it returns.
+#[async_trait::async_trait]
+pub trait QueueBackend: Send + Sync + 'static {
+    /// Stores `messages` in order, durable together; returns their new ids.
+    async fn send(&self, messages: Vec<StoredMessage>) -> Result<Vec<u64>, BackendError>;
+    /// Takes up to `max` due messages, oldest first, and holds them in flight.
+    async fn receive(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
+    /// Forgets in-flight messages for good (handled, or dead-lettered).
+    async fn ack(&self, ids: &[u64]) -> Result<(), BackendError>;
+    /// Puts an in-flight message back in the queue as `message` says (its new `due_ms`,
+    /// `failures` and `last_error`).
+    async fn retry(&self, message: &StoredMessage) -> Result<(), BackendError>;
+    /// When the first pending message is due (ms since the Unix epoch), if there is one.
+    async fn next_due_ms(&self) -> Result<Option<u64>, BackendError>;
+    /// Up to `max` pending messages, in queue order, without taking them.
+    async fn peek(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
+    /// Pending and in-flight counts (for metrics; may scan).
+    fn depth(&self) -> (u64, u64);
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), BackendError>;
+}
+
+/// An open queue: its name, backend, the wake-up of its consumers, and its metrics.
+pub struct OpenQueue {
+    /// The queue's name.
+    pub name: Arc<str>,
+    /// The backend.
+    pub backend: Arc<dyn QueueBackend>,
+    /// Woken (`notify_waiters`) after each send, so an idle consumer takes the message at once.
+    pub sent: Notify,
+    /// Its counters and gauges.
+    pub metrics: QueueMetrics,
+}
+
+impl OpenQueue {
+    /// Sends `messages` durably, counts them and wakes the consumers; returns their ids.
+    ///
+    /// # Errors
+    /// The backend's.
+    pub async fn send(&self, messages: Vec<StoredMessage>) -> Result<Vec<u64>, BackendError> {
+        let count = messages.len() as u64;
+        let ids = self.backend.send(messages).await?;
+        self.metrics.sent.inc_by(count);
+        self.sent.notify_waiters();
+        Ok(ids)
+    }
+}
+
+/// Every queue the app uses, opened at startup, by name.
+#[derive(Default)]
+pub struct Queues {
+    queues: BTreeMap<String, Arc<OpenQueue>>,
+}
+
+impl Queues {
+    /// Opens every queue `app` names, in the sled database under `.wasmhost/queues` next to the
+    /// manifest; each counts in `metrics`.
+    ///
+    /// # Errors
+    /// The database cannot be opened (held by another process, no permission), or a queue's
+    /// trees cannot be opened or recovered.
+    pub fn open(app: &App, metrics: &Metrics) -> Result<Self> {
+        let mut names: Vec<&str> = app
+            .components
+            .iter()
+            .flat_map(|c| c.queues.iter().map(String::as_str))
+            .collect();
+        for trigger in &app.queue_triggers {
+            names.extend([trigger.queue.as_str(), trigger.dead_letter.as_str()]);
+        }
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            return Ok(Self::default());
+        }
+        let db = sled::open_db(&app.base_dir().join(".wasmhost/queues"))?;
+        Self::open_in(&db, &names, metrics)
+    }
+
+    /// Opens queues `names` in sled database `db`.
+    ///
+    /// # Errors
+    /// As [`Queues::open`].
+    pub fn open_in(db: &::sled::Db, names: &[&str], metrics: &Metrics) -> Result<Self> {
+        let mut queues = BTreeMap::new();
+        for &name in names {
+            let backend = sled::SledQueue::open(db, name)
+                .with_context(|| format!("queue `{name}`: cannot open it"))?;
+            tracing::info!(queue = name, backend = "sled", "queue open");
+            queues.insert(
+                name.to_owned(),
+                Arc::new(OpenQueue {
+                    name: name.into(),
+                    backend: Arc::new(backend),
+                    sent: Notify::new(),
+                    metrics: metrics.queue(name),
+                }),
+            );
+        }
+        Ok(Self { queues })
+    }
+
+    /// The queue `name`.
+    ///
+    /// # Panics
+    /// If it was not opened; [`Queues::open`] opens every queue the app names.
+    pub fn get(&self, name: &str) -> &Arc<OpenQueue> {
+        &self.queues[name]
+    }
+
+    /// Every open queue.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<OpenQueue>> {
+        self.queues.values()
+    }
+
+    /// The queues a component with `queues = [..]` may send to.
+    pub fn grants(&self, granted: &[String]) -> QueueGrants {
+        QueueGrants(granted.iter().map(|name| self.get(name).clone()).collect())
+    }
+
+    /// Where the queues of `app` live, for `wasmhost` tooling: `.wasmhost/queues`.
+    pub fn dir(app_dir: &Path) -> std::path::PathBuf {
+        app_dir.join(".wasmhost/queues")
+    }
+}
+
+/// The queues one component may send to; cloning is an `Arc` increment.
+#[derive(Clone, Default)]
+pub struct QueueGrants(Arc<[Arc<OpenQueue>]>);
+
+/// The per-instance view the generated traits are implemented on.
+pub struct QueueView<'a> {
+    /// What the instance's component may send to.
+    pub grants: &'a QueueGrants,
+    /// The invocation's trace context, written into every message as `traceparent`.
+    pub trace: &'a TraceContext,
+}
+
+impl QueueView<'_> {
+    /// Checks and converts one guest message, adding the `traceparent` attribute.
+    fn message(&self, message: queue_types::Message) -> Result<StoredMessage, queue_types::Error> {
+        if message.body.len() > MAX_BODY_BYTES {
+            return Err(queue_types::Error::Invalid(format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                message.body.len()
+            )));
+        }
+        if message.attributes.len() > MAX_ATTRIBUTES {
+            return Err(queue_types::Error::Invalid(format!(
+                "{} attributes; the limit is {MAX_ATTRIBUTES}",
+                message.attributes.len()
+            )));
+        }
+        if let Some((name, _)) = message.attributes.iter().find(|(name, _)| name.is_empty()) {
+            return Err(queue_types::Error::Invalid(format!(
+                "attribute name `{name}` is empty"
+            )));
+        }
+        let mut attributes: Vec<(String, String)> = message
+            .attributes
+            .into_iter()
+            .filter(|(name, _)| name != TRACEPARENT_ATTRIBUTE)
+            .collect();
+        attributes.push((TRACEPARENT_ATTRIBUTE.to_owned(), self.trace.traceparent()));
+        Ok(StoredMessage::new(
+            message.body,
+            message.content_type,
+            attributes,
+            message.delay_ms.unwrap_or(0),
+        ))
+    }
+
+    fn queue(&self, name: &str) -> Result<&Arc<OpenQueue>, queue_types::Error> {
+        self.grants
+            .0
+            .iter()
+            .find(|queue| *queue.name == *name)
+            .ok_or(queue_types::Error::AccessDenied)
+    }
+}
+
+fn backend_error(queue: &OpenQueue, err: BackendError) -> queue_types::Error {
+    match err {
+        BackendError::Invalid(message) => queue_types::Error::Invalid(message),
+        BackendError::Unavailable(message) => {
+            tracing::warn!(queue = %queue.name, "queue send failed: {message}");
+            queue_types::Error::Unavailable(format!(
+                "queue `{}` is unavailable: {message}",
+                queue.name
+            ))
+        }
+    }
+}
+
+impl queue_types::Host for QueueView<'_> {}
+
+impl queue::Host for QueueView<'_> {
+    async fn send(
+        &mut self,
+        queue: String,
+        message: queue_types::Message,
+    ) -> wasmtime::Result<Result<String, queue_types::Error>> {
+        Ok(self
+            .send_batch(queue, vec![message])
+            .await?
+            .map(|mut ids| ids.remove(0)))
+    }
+
+    async fn send_batch(
+        &mut self,
+        queue: String,
+        messages: Vec<queue_types::Message>,
+    ) -> wasmtime::Result<Result<Vec<String>, queue_types::Error>> {
+        let queue = match self.queue(&queue) {
+            Ok(queue) => queue.clone(),
+            Err(err) => return Ok(Err(err)),
+        };
+        let messages: Result<Vec<_>, _> = messages.into_iter().map(|m| self.message(m)).collect();
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(match queue.send(messages).await {
+            Ok(ids) => Ok(ids.iter().map(u64::to_string).collect()),
+            Err(err) => Err(backend_error(&queue, err)),
+        })
+    }
+}
+
+/// [`HasData`] marker for the queue imports.
+struct HasQueue;
+
+impl HasData for HasQueue {
+    type Data<'a> = QueueView<'a>;
+}
+
+/// Adds the queue imports to `linker`; `view` borrows the instance's [`QueueView`].
+///
+/// # Errors
+/// An import already defined in `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> QueueView<'_>,
+) -> Result<()> {
+    queue_types::add_to_linker::<_, HasQueue>(linker, view)?;
+    queue::add_to_linker::<_, HasQueue>(linker, view)?;
+    Ok(())
+}

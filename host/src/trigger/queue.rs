@@ -1,0 +1,335 @@
+//! The queue trigger: each `[[trigger.queue]]` hands the messages of its queue to its
+//! component's `wasmhost:host/queue-handler.handle`, in batches of up to `batch_size`.
+//!
+//! One tokio task per trigger takes due messages from the queue (they go in flight), and starts
+//! a handler call for them on a task of its own, at most `max_concurrency` at once: a fresh
+//! instance, as for an HTTP request, with the same CPU deadline and grants. When the queue has
+//! nothing due, the task sleeps until a send wakes it or the next delayed message is due (at
+//! most 1 s).
+//!
+//! Outcome of a call (the rules of `queue-types` in `wit/wasmhost.wit`):
+//! - `ok`: every message of the batch is acknowledged;
+//! - `err` or a trap (a timeout included): each message is put back, due after an exponential
+//!   backoff with jitter (`retry_backoff_ms`, doubling, capped at `max_retry_backoff_ms`, plus
+//!   up to as much again at random), unless it has failed `max_retries` + 1 times: then it is
+//!   sent to the dead-letter queue (durably) with `wasmhost-error` and `wasmhost-attempts`
+//!   attributes, and only then acknowledged.
+//!
+//! The consumer's span continues the producer's trace: its parent is the first message's
+//! `traceparent` attribute. Counts: `wasmhost_invocations_total{trigger="queue"}` and the
+//! `wasmhost_queue_*` metrics ([`crate::metrics`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use http::{HeaderMap, HeaderValue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
+use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+
+use crate::app::QueueTrigger;
+use crate::bindings::wasmhost::host::queue_types::Delivery;
+use crate::capability::queue::sled::now_ms;
+use crate::capability::queue::{OpenQueue, StoredMessage, TRACEPARENT_ATTRIBUTE};
+use crate::metrics::Outcome;
+use crate::runtime::Runtime;
+use crate::trace::TraceContext;
+use crate::trigger::Invocation;
+use crate::trigger::request_id::RequestId;
+
+/// The longest an idle consumer sleeps before looking at its queue again: 1 s.
+pub const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The attribute a dead-lettered message gets with its last failure.
+pub const ERROR_ATTRIBUTE: &str = "wasmhost-error";
+/// The attribute a dead-lettered message gets with its number of attempts.
+pub const ATTEMPTS_ATTRIBUTE: &str = "wasmhost-attempts";
+
+/// Runs every queue trigger of `runtime`'s app until the returned future is dropped. Pending
+/// forever if the app has none.
+pub async fn run_all(runtime: Arc<Runtime>) {
+    let consumers = (0..runtime.app.queue_triggers.len()).map(|i| consume(runtime.clone(), i));
+    futures::future::join_all(consumers).await;
+    std::future::pending::<()>().await;
+}
+
+/// The consumer of trigger `index`.
+async fn consume(runtime: Arc<Runtime>, index: usize) {
+    let trigger = &runtime.app.queue_triggers[index];
+    let queue = runtime.queues.get(&trigger.queue).clone();
+    let permits = Arc::new(Semaphore::new(trigger.max_concurrency as usize));
+    tracing::info!(
+        app = %runtime.app_name,
+        trigger = "queue",
+        queue = %trigger.queue,
+        component = %runtime.components[trigger.component].id,
+        batch_size = trigger.batch_size,
+        max_concurrency = trigger.max_concurrency,
+        "queue consumer started",
+    );
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        // Registered before looking, so a send between the look and the wait is not missed.
+        let sent = queue.sent.notified();
+        tokio::pin!(sent);
+        sent.as_mut().enable();
+        match queue.backend.receive(trigger.batch_size as usize).await {
+            Ok(batch) if !batch.is_empty() => {
+                let runtime = runtime.clone();
+                tokio::spawn(async move { handle(&runtime, index, batch, permit).await });
+            }
+            Ok(_) => {
+                drop(permit);
+                let wait = match queue.backend.next_due_ms().await {
+                    Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())),
+                    _ => IDLE_POLL,
+                };
+                tokio::select! {
+                    () = &mut sent => {}
+                    () = tokio::time::sleep(wait.min(IDLE_POLL)) => {}
+                }
+            }
+            Err(err) => {
+                drop(permit);
+                tracing::warn!(queue = %trigger.queue, "cannot take messages: {err}; retrying in 1 s");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// One handler call for `batch` of trigger `index`, then the acknowledgement, retries or
+/// dead-lettering it leads to. `_permit` holds a place in `max_concurrency` until the end.
+async fn handle(
+    runtime: &Runtime,
+    index: usize,
+    batch: Vec<StoredMessage>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let started = Instant::now();
+    let trigger = &runtime.app.queue_triggers[index];
+    let component = &runtime.components[trigger.component];
+    let Some(export) = &component.queue else {
+        unreachable!("Runtime::load checks that every queue component exports queue-handler")
+    };
+    let request_id = RequestId::generate();
+    let parent = batch.first().and_then(traceparent_headers);
+    let (span, trace) = TraceContext::start(parent.as_ref(), || {
+        tracing::info_span!(
+            target: crate::trace::SPAN_TARGET,
+            "invocation",
+            otel.name = %format_args!("{} process", trigger.queue),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            messaging.destination.name = %trigger.queue,
+            messaging.batch.message_count = batch.len(),
+            wasmhost.app = %runtime.app_name,
+            wasmhost.component = %component.id,
+            wasmhost.trigger = "queue",
+            wasmhost.request_id = %request_id,
+            wasmhost.outcome = tracing::field::Empty,
+        )
+    });
+    let invocation = Invocation {
+        request_id: request_id.clone(),
+        budget: component.grants.outbound_http.budget(),
+        trace,
+    };
+    let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(&trigger.queue, m)).collect();
+    let mut store = runtime.new_store(component, invocation);
+    let result = async {
+        let instance = export.pre.instantiate_async(&mut store).await?;
+        export.metrics.instantiated(started.elapsed());
+        instance
+            .wasmhost_host_queue_handler()
+            .call_handle(&mut store, &deliveries)
+            .await
+    }
+    .instrument(span.clone())
+    .await;
+    drop(store);
+    let (outcome, failure) = match result {
+        Ok(Ok(())) => (Outcome::Ok, None),
+        Ok(Err(message)) => (Outcome::Error, Some(message)),
+        Err(trap) => (
+            Outcome::of_failure(&trap),
+            Some(format!("trapped: {trap:#}")),
+        ),
+    };
+    export.metrics.invoked(outcome, started.elapsed());
+    span.record("wasmhost.outcome", outcome.as_str());
+    let queue = runtime.queues.get(&trigger.queue);
+    let Some(failure) = failure else {
+        let ids: Vec<u64> = batch.iter().map(|m| m.id).collect();
+        match queue.backend.ack(&ids).await {
+            Ok(()) => {
+                queue.metrics.acked.inc_by(ids.len() as u64);
+            }
+            Err(err) => tracing::warn!(
+                queue = %trigger.queue,
+                "cannot acknowledge {} messages; they will be delivered again: {err}",
+                ids.len()
+            ),
+        }
+        return;
+    };
+    span.record("otel.status_code", "ERROR");
+    tracing::error!(
+        app = %runtime.app_name,
+        trigger = "queue",
+        queue = %trigger.queue,
+        component = %component.id,
+        request_id = %request_id,
+        outcome = outcome.as_str(),
+        messages = batch.len(),
+        "queue handler failed: {failure}",
+    );
+    let dead_letters = runtime.queues.get(&trigger.dead_letter);
+    for message in batch {
+        fail(trigger, queue, dead_letters, message, &failure).await;
+    }
+}
+
+/// Retries `message` after its backoff, or dead-letters it after its last attempt.
+async fn fail(
+    trigger: &QueueTrigger,
+    queue: &OpenQueue,
+    dead_letters: &OpenQueue,
+    mut message: StoredMessage,
+    failure: &str,
+) {
+    message.failures += 1;
+    message.last_error = Some(failure.to_owned());
+    if message.failures <= trigger.max_retries {
+        message.due_ms = now_ms().saturating_add(duration_ms(backoff(trigger, message.failures)));
+        match queue.backend.retry(&message).await {
+            Ok(()) => {
+                queue.metrics.retried.inc();
+            }
+            Err(err) => tracing::warn!(
+                queue = %trigger.queue,
+                id = message.id,
+                "cannot schedule the retry; the message will be delivered again on restart: {err}"
+            ),
+        }
+        return;
+    }
+    let id = message.id;
+    let mut dead = StoredMessage::new(
+        std::mem::take(&mut message.body),
+        message.content_type.take(),
+        std::mem::take(&mut message.attributes),
+        0,
+    );
+    dead.first_enqueued_ms = message.first_enqueued_ms;
+    dead.attributes
+        .retain(|(name, _)| name != ERROR_ATTRIBUTE && name != ATTEMPTS_ATTRIBUTE);
+    dead.attributes.extend([
+        (ERROR_ATTRIBUTE.to_owned(), failure.to_owned()),
+        (ATTEMPTS_ATTRIBUTE.to_owned(), message.failures.to_string()),
+    ]);
+    dead.last_error = message.last_error.take();
+    // Stored in the dead-letter queue first, acknowledged after: a crash in between leaves a
+    // copy in both, never in neither.
+    match dead_letters.send(vec![dead]).await {
+        Ok(_) => match queue.backend.ack(&[id]).await {
+            Ok(()) => {
+                queue.metrics.dead_lettered.inc();
+                tracing::warn!(
+                    queue = %trigger.queue,
+                    dead_letter = %trigger.dead_letter,
+                    id,
+                    attempts = message.failures,
+                    "message moved to the dead-letter queue"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(queue = %trigger.queue, id, "dead-lettered, but not acknowledged: {err}")
+            }
+        },
+        Err(err) => tracing::error!(
+            queue = %trigger.queue,
+            dead_letter = %trigger.dead_letter,
+            id,
+            "cannot dead-letter the message; it stays in flight until restart: {err}"
+        ),
+    }
+}
+
+/// The delay before retry number `retry` (from 1): `retry_backoff` doubled per earlier retry,
+/// capped at `max_retry_backoff`, plus a random jitter of up to as much again (backon).
+pub fn backoff(trigger: &QueueTrigger, retry: u32) -> Duration {
+    ExponentialBuilder::default()
+        .with_min_delay(trigger.retry_backoff)
+        .with_max_delay(trigger.max_retry_backoff)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(retry.saturating_sub(1) as usize)
+        .unwrap_or(trigger.max_retry_backoff)
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The message's `traceparent` attribute as a header map, if it has one.
+fn traceparent_headers(message: &StoredMessage) -> Option<HeaderMap> {
+    let (_, value) = message
+        .attributes
+        .iter()
+        .find(|(name, _)| name == TRACEPARENT_ATTRIBUTE)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        crate::trace::TRACEPARENT,
+        HeaderValue::from_str(value).ok()?,
+    );
+    Some(headers)
+}
+
+/// The WIT delivery of `message` from `queue`.
+fn delivery(queue: &str, message: &StoredMessage) -> Delivery {
+    Delivery {
+        id: message.id.to_string(),
+        queue: queue.to_owned(),
+        body: message.body.clone(),
+        content_type: message.content_type.clone(),
+        attributes: message.attributes.clone(),
+        attempt: message.failures + 1,
+        first_enqueued: Datetime {
+            seconds: message.first_enqueued_ms / 1000,
+            nanoseconds: u32::try_from(message.first_enqueued_ms % 1000).unwrap_or(0) * 1_000_000,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let trigger = QueueTrigger {
+            queue: "q".into(),
+            component: 0,
+            max_retries: 10,
+            retry_backoff: Duration::from_millis(100),
+            max_retry_backoff: Duration::from_millis(1000),
+            batch_size: 1,
+            max_concurrency: 1,
+            dead_letter: "q-dead-letter".into(),
+        };
+        for (retry, base) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (9, 1000)] {
+            let delay = backoff(&trigger, retry).as_millis();
+            assert!(
+                (base..2 * base).contains(&delay),
+                "retry {retry}: {delay} ms, expected {base} to {}",
+                2 * base
+            );
+        }
+    }
+}

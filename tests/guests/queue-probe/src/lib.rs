@@ -1,0 +1,140 @@
+//! `queue-probe`: sends messages from an HTTP request and consumes them as a queue handler,
+//! recording what it saw in the `default` key-value store, for the queue tests.
+//!
+//! HTTP:
+//! - `POST /send/:queue`: sends the request body as one message (`x-count: n` sends n messages
+//!   `<body>-0` .. `<body>-{n-1}` with `send-batch`; `x-delay-ms` delays them; header
+//!   `x-attribute: name=value` adds an attribute); 200 with the ids, one per line, or 403 / 400
+//!   / 503 with the error;
+//! - `GET /kv/:key`: the value of `key` in the store, or 404.
+//!
+//! Queue handler, per message from a dead-letter queue (its name ends in `dead-letter`) with
+//! body `b`: sets `dead:b` to `<wasmhost-attempts>|<wasmhost-error>`. Per other message with
+//! body `b`: increments `seen:b`, sets `attempt:b` to the
+//! attempt number, `trace:b` to its `traceparent` attribute and `at:b` to the ms since the Unix
+//! epoch it was handled at, and appends `b` to `order` and the batch size to `batches` (both
+//! space-separated). A batch holding a body that starts with `fail` returns `err`; one that
+//! starts with `trap` panics.
+
+use std::time::{Duration, SystemTime};
+
+use wasmhost_sdk::http::StatusCode;
+use wasmhost_sdk::key_value::Store;
+use wasmhost_sdk::queue::{self, Delivery, Message};
+use wasmhost_sdk::{IntoResponse, Request, RequestExt, Response, http_component, queue_component};
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    match req.route().unwrap_or_default() {
+        "/send/:queue" => send(req),
+        "/kv/:key" => {
+            let key = req.param("key").unwrap_or_default();
+            match Store::open_default().and_then(|s| s.get(key)) {
+                Ok(Some(value)) => value.into_response(),
+                Ok(None) => (StatusCode::NOT_FOUND, "").into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+            }
+        }
+        _ => (StatusCode::NOT_FOUND, "").into_response(),
+    }
+}
+
+fn send(req: Request) -> Response {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let queue_name = req.param("queue").unwrap_or_default().to_owned();
+    let count: Option<usize> = header("x-count").and_then(|n| n.parse().ok());
+    let delay = header("x-delay-ms").and_then(|n| n.parse().ok());
+    let attribute = header("x-attribute");
+    let body = req.into_body().into_bytes().unwrap_or_default();
+    let message = |body: Vec<u8>| {
+        let mut message = Message::new(body).content_type("text/plain");
+        if let Some(ms) = delay {
+            message = message.delay(Duration::from_millis(ms));
+        }
+        if let Some((name, value)) = attribute.as_deref().and_then(|a| a.split_once('=')) {
+            message = message.attribute(name, value);
+        }
+        message
+    };
+    let sent = match count {
+        None => queue::send(&queue_name, message(body)).map(|id| vec![id]),
+        Some(n) => {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let messages = (0..n)
+                .map(|i| message(format!("{text}-{i}").into_bytes()))
+                .collect();
+            queue::send_batch(&queue_name, messages)
+        }
+    };
+    match sent {
+        Ok(ids) => (ids.join("\n") + "\n").into_response(),
+        Err(err @ queue::Error::AccessDenied) => {
+            (StatusCode::FORBIDDEN, format!("{err}\n")).into_response()
+        }
+        Err(err @ queue::Error::Invalid(_)) => {
+            (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response()
+        }
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, format!("{err}\n")).into_response(),
+    }
+}
+
+#[queue_component]
+fn consume(batch: Vec<Delivery>) -> Result<(), String> {
+    let store = Store::open_default().map_err(|e| e.to_string())?;
+    let append = |key: &str, item: &str| -> Result<(), String> {
+        let mut list = store
+            .get(key)
+            .map_err(|e| e.to_string())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        if !list.is_empty() {
+            list.push(' ');
+        }
+        list.push_str(item);
+        store.set(key, list).map_err(|e| e.to_string())
+    };
+    append("batches", &batch.len().to_string())?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut fail = None;
+    for message in &batch {
+        let body = String::from_utf8_lossy(&message.body).into_owned();
+        if message.queue.ends_with("dead-letter") {
+            let attribute = |name| message.attribute(name).unwrap_or_default();
+            let dead = format!(
+                "{}|{}",
+                attribute("wasmhost-attempts"),
+                attribute("wasmhost-error")
+            );
+            store
+                .set(&format!("dead:{body}"), dead)
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
+        let record = || -> Result<(), wasmhost_sdk::key_value::Error> {
+            store.increment(&format!("seen:{body}"), 1)?;
+            store.set(&format!("attempt:{body}"), message.attempt.to_string())?;
+            store.set(&format!("at:{body}"), now.to_string())?;
+            if let Some(trace) = message.attribute("traceparent") {
+                store.set(&format!("trace:{body}"), trace)?;
+            }
+            Ok(())
+        };
+        record().map_err(|e| e.to_string())?;
+        append("order", &body)?;
+        if body.starts_with("trap") {
+            panic!("asked to trap on {body}");
+        }
+        if body.starts_with("fail") {
+            fail = Some(format!("asked to fail on {body}"));
+        }
+    }
+    fail.map_or(Ok(()), Err)
+}
