@@ -207,3 +207,55 @@ impl QueueBackend for SledQueue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str, delay_ms: u64) -> StoredMessage {
+        StoredMessage::new(body.into(), None, Vec::new(), delay_ms)
+    }
+
+    fn bodies(messages: &[StoredMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.body).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn fifo_delay_retry_ack_and_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_db(dir.path()).unwrap();
+        let queue = SledQueue::open(&db, "q").unwrap();
+        let ids = queue
+            .send(vec![message("a", 0), message("later", 60_000), message("b", 0)])
+            .await
+            .unwrap();
+        assert!(ids[0] < ids[1] && ids[1] < ids[2]);
+
+        // Due messages come in send order; the delayed one stays.
+        let taken = queue.receive(10).await.unwrap();
+        assert_eq!(bodies(&taken), ["a", "b"]);
+        assert_eq!(queue.depth(), (1, 2));
+        assert!(queue.receive(10).await.unwrap().is_empty());
+
+        // A retry due now comes back with its failure count; an ack is gone for good.
+        let mut retried = taken[0].clone();
+        retried.failures = 1;
+        retried.due_ms = now_ms();
+        queue.retry(&retried).await.unwrap();
+        queue.ack(&[taken[1].id]).await.unwrap();
+        let again = queue.receive(10).await.unwrap();
+        assert_eq!(bodies(&again), ["a"]);
+        assert_eq!(again[0].failures, 1);
+        assert_eq!(queue.depth(), (1, 1));
+
+        // Reopening (a restart) puts the in-flight message back.
+        drop(queue);
+        let queue = SledQueue::open(&db, "q").unwrap();
+        assert_eq!(queue.depth(), (2, 0));
+        assert_eq!(bodies(&queue.receive(10).await.unwrap()), ["a"]);
+        assert_eq!(bodies(&queue.peek(10).await.unwrap()), ["later"]);
+    }
+}

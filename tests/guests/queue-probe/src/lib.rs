@@ -6,9 +6,12 @@
 //!   `<body>-0` .. `<body>-{n-1}` with `send-batch`; `x-delay-ms` delays them; header
 //!   `x-attribute: name=value` adds an attribute); 200 with the ids, one per line, or 403 / 400
 //!   / 503 with the error;
-//! - `GET /kv/:key`: the value of `key` in the store, or 404.
+//! - `GET /kv/:key`: the value of `key` in the store, or 404;
+//! - `GET /seen`: `<keys> <total>`: how many `seen:` keys the store holds, and the sum of their
+//!   counts (more than the keys if some message was handled twice).
 //!
-//! Queue handler, per message from a dead-letter queue (its name ends in `dead-letter`) with
+//! Queue handler, for queue `crash`: only increments `seen:b` per message with body `b`, for a
+//! fast crash test. Per message from a dead-letter queue (its name ends in `dead-letter`) with
 //! body `b`: sets `dead:b` to `<wasmhost-attempts>|<wasmhost-error>`. Per other message with
 //! body `b`: increments `seen:b`, sets `attempt:b` to the
 //! attempt number, `trace:b` to its `traceparent` attribute and `at:b` to the ms since the Unix
@@ -27,6 +30,10 @@ use wasmhost_sdk::{IntoResponse, Request, RequestExt, Response, http_component, 
 fn handle(req: Request) -> Response {
     match req.route().unwrap_or_default() {
         "/send/:queue" => send(req),
+        "/seen" => match count_seen() {
+            Ok((keys, total)) => format!("{keys} {total}\n").into_response(),
+            Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+        },
         "/kv/:key" => {
             let key = req.param("key").unwrap_or_default();
             match Store::open_default().and_then(|s| s.get(key)) {
@@ -83,9 +90,34 @@ fn send(req: Request) -> Response {
     }
 }
 
+fn count_seen() -> Result<(usize, u64), wasmhost_sdk::key_value::Error> {
+    let store = Store::open_default()?;
+    let keys: Vec<String> = store
+        .keys()?
+        .into_iter()
+        .filter(|k| k.starts_with("seen:"))
+        .collect();
+    let mut total = 0;
+    for chunk in keys.chunks(500) {
+        for value in store.get_many(chunk)?.into_iter().flatten() {
+            total += String::from_utf8_lossy(&value).parse::<u64>().unwrap_or(0);
+        }
+    }
+    Ok((keys.len(), total))
+}
+
 #[queue_component]
 fn consume(batch: Vec<Delivery>) -> Result<(), String> {
     let store = Store::open_default().map_err(|e| e.to_string())?;
+    if batch.first().is_some_and(|m| m.queue == "crash") {
+        for message in &batch {
+            let body = String::from_utf8_lossy(&message.body);
+            store
+                .increment(&format!("seen:{body}"), 1)
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
     let append = |key: &str, item: &str| -> Result<(), String> {
         let mut list = store
             .get(key)
