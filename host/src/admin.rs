@@ -2,8 +2,8 @@
 //!
 //! - `GET /.well-known/wasmhost/health`: 200 `ok` while the process serves (liveness);
 //! - `GET /.well-known/wasmhost/ready`: 200 `ready` when every component is pre-instantiated
-//!   (the admin listener only starts after that) and every key-value backend answers a ping
-//!   within [`READY_PING_TIMEOUT`]; otherwise 503, naming each store that does not answer;
+//!   (the admin listener only starts after that) and every key-value and queue backend answers
+//!   a ping within [`READY_PING_TIMEOUT`]; otherwise 503, naming each one that does not;
 //! - `GET /metrics`: every metric of [`crate::metrics`], in the Prometheus text format
 //!   (OpenMetrics 1.0).
 //!
@@ -47,10 +47,12 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
                 },
                 METRICS_PATH => {
                     for queue in runtime.queues.all() {
-                        let (pending, in_flight) = queue.backend.depth();
-                        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-                        queue.metrics.depth.set(gauge(pending));
-                        queue.metrics.in_flight.set(gauge(in_flight));
+                        // A backend that does not answer keeps its last figures.
+                        if let Ok((pending, in_flight)) = queue.backend.depth().await {
+                            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                            queue.metrics.depth.set(gauge(pending));
+                            queue.metrics.in_flight.set(gauge(in_flight));
+                        }
                     }
                     response(
                         StatusCode::OK,
@@ -65,22 +67,35 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
     .await
 }
 
-/// One line per key-value store whose backend does not answer a ping in time, naming it.
+/// One line per key-value store or queue whose backend does not answer a ping in time, naming
+/// it.
 async fn unready_backends(runtime: &Runtime) -> Vec<String> {
-    let pings = runtime.key_value.stores().map(|store| async move {
-        let problem = match tokio::time::timeout(READY_PING_TIMEOUT, store.backend.ping()).await {
-            Ok(Ok(())) => return None,
-            Ok(Err(err)) => err.to_string(),
-            Err(_) => format!("no answer in {} ms", READY_PING_TIMEOUT.as_millis()),
-        };
-        Some(format!(
-            "key-value store `{}` ({}): {problem}\n",
-            store.label, store.description
-        ))
+    let stores = runtime.key_value.stores().map(|store| {
+        let name = format!("key-value store `{}` ({})", store.label, store.description);
+        unanswered(name, store.backend.ping())
     });
-    futures::future::join_all(pings)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    let queues = runtime.queues.all().map(|queue| {
+        let name = format!("queue `{}` ({})", queue.name, queue.description);
+        unanswered(name, queue.backend.ping())
+    });
+    let (stores, queues) = futures::future::join(
+        futures::future::join_all(stores),
+        futures::future::join_all(queues),
+    )
+    .await;
+    stores.into_iter().chain(queues).flatten().collect()
+}
+
+/// `None` if `ping` succeeds within [`READY_PING_TIMEOUT`], else a line naming `backend` and
+/// the problem.
+async fn unanswered(
+    backend: String,
+    ping: impl Future<Output = Result<(), crate::capability::BackendError>>,
+) -> Option<String> {
+    let problem = match tokio::time::timeout(READY_PING_TIMEOUT, ping).await {
+        Ok(Ok(())) => return None,
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!("no answer in {} ms", READY_PING_TIMEOUT.as_millis()),
+    };
+    Some(format!("{backend}: {problem}\n"))
 }

@@ -1,12 +1,14 @@
-//! End-to-end tests of queues on the embedded (sled) backend: the real `wasmhost` binary
-//! serving `tests/guests/queue-probe`, which sends messages from HTTP requests and records
-//! what its queue handler gets in the key-value store; the tests read that back over HTTP and
-//! scrape `/metrics`.
+//! End-to-end tests of queues on both backends, sled and Redis Streams (a real
+//! `redis-server`, which these tests start; a missing one fails them, never skips): the real
+//! `wasmhost` binary serving `tests/guests/queue-probe`, which sends messages from HTTP
+//! requests and records what its queue handler gets in the key-value store (on Redis too, for
+//! the Redis runs, so two nodes share it); the tests read that back over HTTP and scrape
+//! `/metrics`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests, shared_compile_cache};
+use wasmhost_tests::{RedisServer, Server, guests, shared_compile_cache};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -66,28 +68,112 @@ key_value_stores = ["default"]
     )
 }
 
+/// Where the app's queues (and its `default` store) live.
+enum Backend {
+    Sled,
+    Redis(RedisServer),
+}
+
+/// The runtime config putting every queue of [`manifest`] and the `default` store on `redis`,
+/// with a 1 s visibility timeout.
+fn redis_config(redis: &RedisServer) -> String {
+    let url = redis.url();
+    let mut config =
+        format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\n");
+    for queue in [
+        "jobs",
+        "jobs-dead-letter",
+        "bulk",
+        "crash",
+        "other",
+        "other-dead-letter",
+    ] {
+        config += &format!(
+            "[queue.{queue}]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\nvisibility_timeout_ms = 1000\n"
+        );
+    }
+    config
+}
+
+/// A running app on one backend.
+struct App {
+    dir: tempfile::TempDir,
+    backend: Backend,
+    server: Server,
+}
+
+impl App {
+    fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
+        if let Backend::Redis(redis) = &backend {
+            std::fs::write(dir.path().join("runtime.toml"), redis_config(redis)).unwrap();
+        }
+        let server = serve(dir.path());
+        Self {
+            dir,
+            backend,
+            server,
+        }
+    }
+
+    /// Kills the host with SIGKILL and starts it again on the same directory.
+    fn kill_and_restart(&mut self) {
+        self.server.kill();
+        self.server = serve(self.dir.path());
+    }
+}
+
 fn serve(dir: &Path) -> Server {
     let cache = shared_compile_cache();
     let manifest = dir.join("wasmhost.toml");
-    Server::start(
-        BIN.as_ref(),
-        &[
-            manifest.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-    )
-    .unwrap()
+    let config = dir.join("runtime.toml");
+    let mut args = vec![
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    if config.exists() {
+        args.extend(["--runtime-config", config.to_str().unwrap()]);
+    }
+    Server::start(BIN.as_ref(), &args).unwrap()
 }
 
-fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
-    let server = serve(dir.path());
-    (dir, server)
+/// Generates, for each test function `f(App)`, `sled::f` and `redis::f`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(super::App::start(super::Backend::Sled)).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    let redis = super::Backend::Redis(super::RedisServer::start());
+                    super::$test(super::App::start(redis)).await;
+                }
+            )*
+        }
+    };
 }
+
+on_both_backends!(
+    messages_are_handled_once_in_order,
+    a_failing_message_is_retried_with_backoff_then_dead_lettered,
+    a_delayed_message_waits_for_its_time,
+    batches_hold_up_to_batch_size_messages,
+    sending_to_a_queue_not_granted_is_access_denied,
+    the_consumer_continues_the_senders_trace,
+    sent_messages_survive_kill_9,
+    kill_9_mid_stream_loses_no_message,
+);
 
 /// POSTs `body` to `/send/<queue>` with `headers`; the status and the body.
 async fn send(server: &Server, queue: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
@@ -153,67 +239,65 @@ async fn metric(server: &Server, series: &str) -> f64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn messages_are_handled_once_in_order() {
-    let (_dir, server) = start();
-    let (status, ids) = send(&server, "jobs", "m", &[("x-count", "5")]).await;
+async fn messages_are_handled_once_in_order(app: App) {
+    let server = &app.server;
+    let (status, ids) = send(server, "jobs", "m", &[("x-count", "5")]).await;
     assert_eq!(status, 200, "{ids}");
     assert_eq!(ids.lines().count(), 5);
-    wait_for(&server, "order", "m-0 m-1 m-2 m-3 m-4").await;
+    wait_for(server, "order", "m-0 m-1 m-2 m-3 m-4").await;
     for i in 0..5 {
         assert_eq!(
-            kv(&server, &format!("seen:m-{i}")).await.as_deref(),
+            kv(server, &format!("seen:m-{i}")).await.as_deref(),
             Some("1")
         );
         assert_eq!(
-            kv(&server, &format!("attempt:m-{i}")).await.as_deref(),
+            kv(server, &format!("attempt:m-{i}")).await.as_deref(),
             Some("1")
         );
     }
     // Nothing comes twice.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(kv(&server, "seen:m-0").await.as_deref(), Some("1"));
+    assert_eq!(kv(server, "seen:m-0").await.as_deref(), Some("1"));
     assert_eq!(
         metric(
-            &server,
+            server,
             r#"wasmhost_queue_handled_total{queue="jobs",outcome="acked"}"#
         )
         .await,
         5.0
     );
     assert_eq!(
-        metric(&server, r#"wasmhost_queue_sent_total{queue="jobs"}"#).await,
+        metric(server, r#"wasmhost_queue_sent_total{queue="jobs"}"#).await,
         5.0
     );
     assert_eq!(
         metric(
-            &server,
+            server,
             r#"wasmhost_invocations_total{component="probe",trigger="queue",outcome="ok"}"#
         )
         .await,
         5.0
     );
     assert_eq!(
-        metric(&server, r#"wasmhost_queue_depth{queue="jobs"}"#).await,
+        metric(server, r#"wasmhost_queue_depth{queue="jobs"}"#).await,
         0.0
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_message_is_retried_with_backoff_then_dead_lettered() {
-    let (_dir, server) = start();
-    assert_eq!(send(&server, "jobs", "fail-1", &[]).await.0, 200);
-    assert_eq!(send(&server, "jobs", "trap-1", &[]).await.0, 200);
+async fn a_failing_message_is_retried_with_backoff_then_dead_lettered(app: App) {
+    let server = &app.server;
+    assert_eq!(send(server, "jobs", "fail-1", &[]).await.0, 200);
+    assert_eq!(send(server, "jobs", "trap-1", &[]).await.0, 200);
     // 1 attempt + 2 retries each, then the dead-letter queue, with the last error.
-    wait_for(&server, "dead:fail-1", "3|asked to fail on fail-1").await;
-    assert_eq!(kv(&server, "seen:fail-1").await.as_deref(), Some("3"));
-    assert_eq!(kv(&server, "attempt:fail-1").await.as_deref(), Some("3"));
-    let dead = wait_some(&server, "dead:trap-1").await;
+    wait_for(server, "dead:fail-1", "3|asked to fail on fail-1").await;
+    assert_eq!(kv(server, "seen:fail-1").await.as_deref(), Some("3"));
+    assert_eq!(kv(server, "attempt:fail-1").await.as_deref(), Some("3"));
+    let dead = wait_some(server, "dead:trap-1").await;
     assert!(dead.starts_with("3|trapped: "), "{dead}");
-    assert_eq!(kv(&server, "seen:trap-1").await.as_deref(), Some("3"));
+    assert_eq!(kv(server, "seen:trap-1").await.as_deref(), Some("3"));
     assert_eq!(
         metric(
-            &server,
+            server,
             r#"wasmhost_queue_handled_total{queue="jobs",outcome="retried"}"#
         )
         .await,
@@ -221,7 +305,7 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered() {
     );
     assert_eq!(
         metric(
-            &server,
+            server,
             r#"wasmhost_queue_handled_total{queue="jobs",outcome="dead_lettered"}"#
         )
         .await,
@@ -234,35 +318,30 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_delayed_message_waits_for_its_time() {
-    let (_dir, server) = start();
+async fn a_delayed_message_waits_for_its_time(app: App) {
+    let server = &app.server;
     let sent_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
     assert_eq!(
-        send(&server, "jobs", "later", &[("x-delay-ms", "1500")])
+        send(server, "jobs", "later", &[("x-delay-ms", "1500")])
             .await
             .0,
         200
     );
-    assert_eq!(send(&server, "jobs", "now", &[]).await.0, 200);
+    assert_eq!(send(server, "jobs", "now", &[]).await.0, 200);
     // `order` is appended after every other record of a message.
-    wait_for(&server, "order", "now later").await;
-    let handled_at: u128 = kv(&server, "at:later").await.unwrap().parse().unwrap();
+    wait_for(server, "order", "now later").await;
+    let handled_at: u128 = kv(server, "at:later").await.unwrap().parse().unwrap();
     assert!(handled_at >= sent_at + 1500, "{} ms", handled_at - sent_at);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn batches_hold_up_to_batch_size_messages() {
-    let (_dir, server) = start();
-    assert_eq!(
-        send(&server, "bulk", "b", &[("x-count", "20")]).await.0,
-        200
-    );
-    wait_for(&server, "seen:b-19", "1").await;
-    let batches: Vec<usize> = kv(&server, "batches")
+async fn batches_hold_up_to_batch_size_messages(app: App) {
+    let server = &app.server;
+    assert_eq!(send(server, "bulk", "b", &[("x-count", "20")]).await.0, 200);
+    wait_for(server, "seen:b-19", "1").await;
+    let batches: Vec<usize> = kv(server, "batches")
         .await
         .unwrap()
         .split(' ')
@@ -273,29 +352,27 @@ async fn batches_hold_up_to_batch_size_messages() {
     assert!(batches.iter().any(|&n| n > 1), "{batches:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sending_to_a_queue_not_granted_is_access_denied() {
-    let (_dir, server) = start();
-    let (status, body) = send(&server, "other", "x", &[]).await;
+async fn sending_to_a_queue_not_granted_is_access_denied(app: App) {
+    let server = &app.server;
+    let (status, body) = send(server, "other", "x", &[]).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("access denied"), "{body}");
-    let (status, _) = send(&server, "nonexistent", "x", &[]).await;
+    let (status, _) = send(server, "nonexistent", "x", &[]).await;
     assert_eq!(status, 403);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_consumer_continues_the_senders_trace() {
-    let (_dir, server) = start();
+async fn the_consumer_continues_the_senders_trace(app: App) {
+    let server = &app.server;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     assert_eq!(
-        send(&server, "jobs", "traced", &[("traceparent", &parent)])
+        send(server, "jobs", "traced", &[("traceparent", &parent)])
             .await
             .0,
         200
     );
     // The probe records the trace after the count: wait for the trace itself.
-    let trace = wait_some(&server, "trace:traced").await;
+    let trace = wait_some(server, "trace:traced").await;
     let fields: Vec<&str> = trace.split('-').collect();
     assert_eq!(fields[1], trace_id, "{trace}");
     assert_ne!(
@@ -304,26 +381,22 @@ async fn the_consumer_continues_the_senders_trace() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sent_messages_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
-    let mut server = serve(dir.path());
+async fn sent_messages_survive_kill_9(mut app: App) {
     // Due in 3 s: certainly not handled before the kill.
     let (status, ids) = send(
-        &server,
+        &app.server,
         "jobs",
         "durable",
         &[("x-count", "50"), ("x-delay-ms", "3000")],
     )
     .await;
     assert_eq!(status, 200, "{ids}");
-    server.kill();
-    let server = serve(dir.path());
-    wait_for(&server, "seen:durable-49", "1").await;
+    app.kill_and_restart();
+    let server = &app.server;
+    wait_for(server, "seen:durable-49", "1").await;
     for i in 0..50 {
         assert_eq!(
-            kv(&server, &format!("seen:durable-{i}")).await.as_deref(),
+            kv(server, &format!("seen:durable-{i}")).await.as_deref(),
             Some("1"),
             "durable-{i}"
         );
@@ -334,20 +407,16 @@ async fn sent_messages_survive_kill_9() {
 /// SIGKILL halfway, while its consumer is busy, and restarted. Every message whose send was
 /// answered 200 is handled, none is missing; the duplicates (messages handled again after the
 /// restart because their acknowledgement was lost) are counted and printed.
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_mid_stream_loses_no_message() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
-    let mut server = serve(dir.path());
+async fn kill_9_mid_stream_loses_no_message(mut app: App) {
     for chunk in 0..100 {
         if chunk == 50 {
-            server.kill();
-            server = serve(dir.path());
+            app.kill_and_restart();
         }
         let body = format!("c{chunk}");
-        let (status, ids) = send(&server, "crash", &body, &[("x-count", "100")]).await;
+        let (status, ids) = send(&app.server, "crash", &body, &[("x-count", "100")]).await;
         assert_eq!(status, 200, "chunk {chunk}: {ids}");
     }
+    let server = &app.server;
     let deadline = Instant::now() + Duration::from_secs(180);
     let (keys, total) = loop {
         let seen = reqwest::get(server.url("/seen"))
@@ -372,4 +441,80 @@ async fn kill_9_mid_stream_loses_no_message() {
         total - keys
     );
     assert!(total >= keys);
+}
+
+/// Two hosts on one Redis, one queue trigger each on the same queue: every message is handled
+/// once, by one of them. Then one is killed with SIGKILL while it holds messages; the other
+/// claims them after the visibility timeout (1 s here), and none is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
+    let mut first = App::start(Backend::Redis(RedisServer::start()));
+    let Backend::Redis(redis) = &first.backend else {
+        unreachable!()
+    };
+    let second_dir = tempfile::tempdir().unwrap();
+    std::fs::write(second_dir.path().join("wasmhost.toml"), manifest()).unwrap();
+    std::fs::write(second_dir.path().join("runtime.toml"), redis_config(redis)).unwrap();
+    let second = serve(second_dir.path());
+
+    let seen = |server: &Server| {
+        let url = server.url("/seen");
+        async move {
+            let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+            let (keys, total) = text.trim().split_once(' ').unwrap();
+            (keys.parse::<u64>().unwrap(), total.parse::<u64>().unwrap())
+        }
+    };
+    let wait_for_keys = |want: u64| {
+        let second = &second;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let (keys, total) = seen(second).await;
+                if keys == want {
+                    return total;
+                }
+                assert!(Instant::now() < deadline, "only {keys} of {want} handled");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    // Both nodes send; together they handle each message once.
+    for chunk in 0..10 {
+        let node = if chunk % 2 == 0 {
+            &first.server
+        } else {
+            &second
+        };
+        let (status, _) = send(node, "crash", &format!("a{chunk}"), &[("x-count", "100")]).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        wait_for_keys(1000).await,
+        1000,
+        "a message was handled twice"
+    );
+    let acked = r#"wasmhost_queue_handled_total{queue="crash",outcome="acked"}"#;
+    let (by_first, by_second) = (
+        metric(&first.server, acked).await,
+        metric(&second, acked).await,
+    );
+    assert_eq!(by_first + by_second, 1000.0);
+    eprintln!("two nodes: {by_first} handled by the first, {by_second} by the second");
+
+    // The first dies mid-stream; the second finishes its work.
+    for chunk in 0..20 {
+        if chunk == 10 {
+            first.server.kill();
+        }
+        let node = if chunk < 10 { &first.server } else { &second };
+        let (status, _) = send(node, "crash", &format!("b{chunk}"), &[("x-count", "100")]).await;
+        assert_eq!(status, 200);
+    }
+    let total = wait_for_keys(3000).await;
+    eprintln!(
+        "two nodes, one killed: 3000 handled, {} duplicates",
+        total - 3000
+    );
 }

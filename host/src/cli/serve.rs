@@ -150,7 +150,7 @@ impl ServeCommand {
                         .seed(&seed.store, &seed.key, seed.value.as_bytes())
                         .await?;
                 }
-                let queues = Queues::open(&app, &metrics)?;
+                let queues = Queues::open(&app, &runtime_config, &metrics)?;
                 let runtime =
                     Runtime::load(app, &engine, &cache, key_value, queues, &variables, metrics)?;
                 serve(runtime, self.listen, self.admin_listen).await

@@ -12,6 +12,10 @@
 //! prefix = "shop"                   # optional; keys are `<prefix>:<label>:<key>`, default `wasmhost`
 //! ```
 //!
+//! Queues are the same, in `[queue.<name>]` tables (`type`, `path` or `url` and `prefix`, and
+//! for Redis `visibility_timeout_ms`, default 30 000); a queue without a table is sled under
+//! `.wasmhost/queues`.
+//!
 //! Read in two stages like the manifest: raw serde types (`raw`), then the checked
 //! [`RuntimeConfig`]. [`RuntimeConfig::check_grants`] then checks every component's
 //! `key_value_stores` against it. Without a file, every store is a sled tree under
@@ -22,6 +26,7 @@ mod raw;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use raw::{RawRuntimeConfig, RawStore};
 use toml::Spanned;
@@ -47,7 +52,27 @@ pub struct RuntimeConfig {
     pub file: Option<PathBuf>,
     /// `[key_value_store.<label>]` tables, by label.
     pub key_value_stores: BTreeMap<String, StoreBackend>,
+    /// `[queue.<name>]` tables, by name.
+    pub queues: BTreeMap<String, QueueBackendConfig>,
 }
+
+/// Where a queue lives (`[queue.<name>]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueBackendConfig {
+    /// `type = "sled"` (`path`) or `type = "redis"` (`url`, `prefix`): the stream is
+    /// `<prefix>:queue:<name>`.
+    pub backend: StoreBackend,
+    /// Redis only: how long a message may stay unacknowledged with a consumer before another
+    /// node claims it (`visibility_timeout_ms`, default 30 000 ms).
+    pub visibility_timeout: Duration,
+}
+
+/// The default visibility timeout of a Redis queue: 30 s.
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where sled queues live when the runtime config does not say: this directory under the
+/// manifest's.
+pub const DEFAULT_QUEUE_DIR: &str = ".wasmhost/queues";
 
 /// Where a key-value store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,22 +152,34 @@ pub enum RuntimeConfigErrorKind {
         /// What toml says is wrong.
         message: String,
     },
-    /// A store label that is not 1 to 64 ASCII letters, digits, `-` or `_`.
+    /// A store label or queue name that is not 1 to 64 ASCII letters, digits, `-` or `_`.
     #[error(
-        "`key_value_store.{0}`: `{0}` is not a store label (1 to 64 ASCII letters, digits, `-` or `_`)"
+        "`{table}.{label}`: `{label}` is not a valid name (1 to 64 ASCII letters, digits, `-` or `_`)"
     )]
-    Label(String),
+    Label {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
+        /// The name given.
+        label: String,
+    },
     /// A `type` other than `sled` or `redis`.
-    #[error("`key_value_store.{label}.type`: unknown type `{kind}` (expected `sled` or `redis`)")]
+    #[error("`{table}.{label}.type`: unknown type `{kind}` (expected `sled` or `redis`)")]
     Type {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
         /// The store.
         label: String,
         /// The type given.
         kind: String,
     },
     /// A field that the store's type does not take.
-    #[error("`key_value_store.{label}.{field}`: a `{kind}` store has no `{field}`")]
+    #[error(
+        "`{table}.{label}.{field}`: a `{kind}` {} has no `{field}`",
+        noun(table)
+    )]
     FieldNotForType {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
         /// The store.
         label: String,
         /// The field.
@@ -151,8 +188,10 @@ pub enum RuntimeConfigErrorKind {
         kind: &'static str,
     },
     /// A field the store's type needs.
-    #[error("`key_value_store.{label}`: a `{kind}` store needs `{field}`")]
+    #[error("`{table}.{label}`: a `{kind}` {} needs `{field}`", noun(table))]
     MissingField {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
         /// The store.
         label: String,
         /// The field.
@@ -162,9 +201,11 @@ pub enum RuntimeConfigErrorKind {
     },
     /// A Redis URL that does not parse (the URL is not repeated: it may hold a password).
     #[error(
-        "`key_value_store.{label}.url`: not a Redis URL ({reason}); expected redis://[user:password@]host[:port][/db], rediss://.. or unix://.."
+        "`{table}.{label}.url`: not a Redis URL ({reason}); expected redis://[user:password@]host[:port][/db], rediss://.. or unix://.."
     )]
     RedisUrl {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
         /// The store.
         label: String,
         /// The Redis client's reason.
@@ -172,14 +213,21 @@ pub enum RuntimeConfigErrorKind {
     },
     /// A Redis prefix that is empty or holds `:`, whitespace or a glob character.
     #[error(
-        "`key_value_store.{label}.prefix`: `{prefix}` must be non-empty, without `:`, whitespace, `*`, `?`, `[`, `]` or `\\`"
+        "`{table}.{label}.prefix`: `{prefix}` must be non-empty, without `:`, whitespace, `*`, `?`, `[`, `]` or `\\`"
     )]
     Prefix {
+        /// `key_value_store` or `queue`.
+        table: &'static str,
         /// The store.
         label: String,
         /// The prefix given.
         prefix: String,
     },
+}
+
+/// What a table of the runtime config defines, for messages: `store` or `queue`.
+fn noun(table: &str) -> &'static str {
+    if table == "queue" { "queue" } else { "store" }
 }
 
 impl RuntimeConfig {
@@ -217,19 +265,76 @@ impl RuntimeConfig {
             },
         })?;
         let base = file.parent().unwrap_or(Path::new("/"));
+        let check_name = |table, name: &Spanned<String>| {
+            let label = name.get_ref().clone();
+            if is_store_label(&label) {
+                Ok(label)
+            } else {
+                Err(error(
+                    name.span(),
+                    RuntimeConfigErrorKind::Label { table, label },
+                ))
+            }
+        };
         let mut key_value_stores = BTreeMap::new();
         for (label, store) in raw.key_value_store {
-            let name = label.get_ref().clone();
-            if !is_store_label(&name) {
-                return Err(error(label.span(), RuntimeConfigErrorKind::Label(name)));
-            }
-            let backend =
-                check_store(&name, store, base).map_err(|(span, kind)| error(span, kind))?;
+            let name = check_name("key_value_store", &label)?;
+            let backend = check_store("key_value_store", &name, store, base)
+                .map_err(|(span, kind)| error(span, kind))?;
             key_value_stores.insert(name, backend);
+        }
+        let mut queues = BTreeMap::new();
+        for (label, queue) in raw.queue {
+            let name = check_name("queue", &label)?;
+            let visibility = queue.visibility_timeout_ms;
+            let store = RawStore {
+                kind: queue.kind,
+                path: queue.path,
+                url: queue.url,
+                prefix: queue.prefix,
+            };
+            let backend = check_store("queue", &name, store, base)
+                .map_err(|(span, kind)| error(span, kind))?;
+            let visibility_timeout = match (&backend, visibility) {
+                (_, None) => DEFAULT_VISIBILITY_TIMEOUT,
+                (StoreBackend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
+                    Duration::from_millis(*ms.get_ref())
+                }
+                (StoreBackend::Redis { .. }, Some(ms)) => {
+                    return Err(error(
+                        ms.span(),
+                        RuntimeConfigErrorKind::MissingField {
+                            table: "queue",
+                            label: name,
+                            field: "visibility_timeout_ms of at least 1",
+                            kind: "redis",
+                        },
+                    ));
+                }
+                (StoreBackend::Sled { .. }, Some(ms)) => {
+                    return Err(error(
+                        ms.span(),
+                        RuntimeConfigErrorKind::FieldNotForType {
+                            table: "queue",
+                            label: name,
+                            field: "visibility_timeout_ms",
+                            kind: "sled",
+                        },
+                    ));
+                }
+            };
+            queues.insert(
+                name,
+                QueueBackendConfig {
+                    backend,
+                    visibility_timeout,
+                },
+            );
         }
         Ok(Self {
             file: Some(file.to_owned()),
             key_value_stores,
+            queues,
         })
     }
 
@@ -266,6 +371,20 @@ impl RuntimeConfig {
         self.file.is_none() || label == DEFAULT_STORE || self.key_value_stores.contains_key(label)
     }
 
+    /// Where queue `name` lives: its `[queue.<name>]` table, or else sled in
+    /// `<app_dir>/.wasmhost/queues`.
+    pub fn queue_backend(&self, name: &str, app_dir: &Path) -> QueueBackendConfig {
+        self.queues
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| QueueBackendConfig {
+                backend: StoreBackend::Sled {
+                    path: app_dir.join(DEFAULT_QUEUE_DIR),
+                },
+                visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+            })
+    }
+
     /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in
     /// `<app_dir>/.wasmhost/kv`.
     pub fn store_backend(&self, label: &str, app_dir: &Path) -> StoreBackend {
@@ -281,13 +400,19 @@ impl RuntimeConfig {
 type SpannedError = (std::ops::Range<usize>, RuntimeConfigErrorKind);
 
 /// Checks one `[key_value_store.<label>]` table.
-fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend, SpannedError> {
+fn check_store(
+    table: &'static str,
+    label: &str,
+    store: RawStore,
+    base: &Path,
+) -> Result<StoreBackend, SpannedError> {
     let kind_span = store.kind.span();
     let not_for = |field: Option<Spanned<String>>, name: &'static str, kind: &'static str| {
         field.map_or(Ok(()), |field| {
             Err((
                 field.span(),
                 RuntimeConfigErrorKind::FieldNotForType {
+                    table,
                     label: label.to_owned(),
                     field: name,
                     kind,
@@ -303,6 +428,7 @@ fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend
                 (
                     kind_span,
                     RuntimeConfigErrorKind::MissingField {
+                        table,
                         label: label.to_owned(),
                         field: "path",
                         kind: "sled",
@@ -319,6 +445,7 @@ fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend
                 (
                     kind_span.clone(),
                     RuntimeConfigErrorKind::MissingField {
+                        table,
                         label: label.to_owned(),
                         field: "url",
                         kind: "redis",
@@ -329,6 +456,7 @@ fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend
                 return Err((
                     url.span(),
                     RuntimeConfigErrorKind::RedisUrl {
+                        table,
                         label: label.to_owned(),
                         reason: err.to_string(),
                     },
@@ -339,6 +467,7 @@ fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend
                     return Err((
                         prefix.span(),
                         RuntimeConfigErrorKind::Prefix {
+                            table,
                             label: label.to_owned(),
                             prefix: prefix.get_ref().clone(),
                         },
@@ -355,6 +484,7 @@ fn check_store(label: &str, store: RawStore, base: &Path) -> Result<StoreBackend
         other => Err((
             kind_span,
             RuntimeConfigErrorKind::Type {
+                table,
                 label: label.to_owned(),
                 kind: other.to_owned(),
             },

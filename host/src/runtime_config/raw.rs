@@ -11,6 +11,25 @@ use toml::Spanned;
 pub struct RawRuntimeConfig {
     #[serde(default)]
     pub key_value_store: BTreeMap<Spanned<String>, RawStore>,
+    #[serde(default)]
+    pub queue: BTreeMap<Spanned<String>, RawQueue>,
+}
+
+/// One `[queue.<name>]`: a store's fields and the visibility timeout (no `#[serde(flatten)]`:
+/// spans do not survive it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub visibility_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// One `[key_value_store.<label>]`. The fields allowed depend on `type`; they are checked after

@@ -163,15 +163,14 @@ async fn handle(
     span.record("wasmhost.outcome", outcome.as_str());
     let queue = runtime.queues.get(&trigger.queue);
     let Some(failure) = failure else {
-        let ids: Vec<u64> = batch.iter().map(|m| m.id).collect();
-        match queue.backend.ack(&ids).await {
+        match queue.backend.ack(&batch).await {
             Ok(()) => {
-                queue.metrics.acked.inc_by(ids.len() as u64);
+                queue.metrics.acked.inc_by(batch.len() as u64);
             }
             Err(err) => tracing::warn!(
                 queue = %trigger.queue,
                 "cannot acknowledge {} messages; they will be delivered again: {err}",
-                ids.len()
+                batch.len()
             ),
         }
         return;
@@ -219,9 +218,9 @@ async fn fail(
     }
     let id = message.id;
     let mut dead = StoredMessage::new(
-        std::mem::take(&mut message.body),
-        message.content_type.take(),
-        std::mem::take(&mut message.attributes),
+        message.body.clone(),
+        message.content_type.clone(),
+        message.attributes.clone(),
         0,
     );
     dead.first_enqueued_ms = message.first_enqueued_ms;
@@ -231,11 +230,11 @@ async fn fail(
         (ERROR_ATTRIBUTE.to_owned(), failure.to_owned()),
         (ATTEMPTS_ATTRIBUTE.to_owned(), message.failures.to_string()),
     ]);
-    dead.last_error = message.last_error.take();
+    dead.last_error = message.last_error.clone();
     // Stored in the dead-letter queue first, acknowledged after: a crash in between leaves a
     // copy in both, never in neither.
     match dead_letters.send(vec![dead]).await {
-        Ok(_) => match queue.backend.ack(&[id]).await {
+        Ok(_) => match queue.backend.ack(std::slice::from_ref(&message)).await {
             Ok(()) => {
                 queue.metrics.dead_lettered.inc();
                 tracing::warn!(

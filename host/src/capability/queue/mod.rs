@@ -1,5 +1,6 @@
-//! The queue capability: `wasmhost:host/queue` (send), over one [`QueueBackend`] per queue.
-//! The embedded backend is [`sled`]; the delivery rules are in `wit/wasmhost.wit`
+//! The queue capability: `wasmhost:host/queue` (send), over one [`QueueBackend`] per queue:
+//! [`sled`] (embedded, the default) or [`redis`] (Redis Streams, shared by several nodes),
+//! chosen per queue in the runtime config. The delivery rules are in `wit/wasmhost.wit`
 //! (`queue-types`) and the consumer side is [`crate::trigger::queue`].
 //!
 //! Startup: [`Queues::open`] opens every queue the app names (in a component's `queues`, in a
@@ -11,10 +12,11 @@
 //! invocation's W3C `traceparent` attribute, stores it durably, and wakes the queue's
 //! consumers.
 
+pub mod redis;
 pub mod sled;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -26,6 +28,7 @@ use crate::app::App;
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::BackendError;
 use crate::metrics::{Metrics, QueueMetrics};
+use crate::runtime_config::{RuntimeConfig, StoreBackend};
 use crate::trace::TraceContext;
 
 /// The largest message body, in bytes: 1 MiB.
@@ -54,6 +57,10 @@ pub struct StoredMessage {
     pub due_ms: u64,
     /// The last failure's text, if any.
     pub last_error: Option<String>,
+    /// The backend's handle on this delivery (the Redis stream entry id), set by `receive`;
+    /// not stored.
+    #[serde(skip)]
+    pub receipt: String,
 }
 
 impl StoredMessage {
@@ -74,6 +81,7 @@ impl StoredMessage {
             first_enqueued_ms: now,
             due_ms: now.saturating_add(delay_ms),
             last_error: None,
+            receipt: String::new(),
         }
     }
 }
@@ -85,8 +93,9 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn send(&self, messages: Vec<StoredMessage>) -> Result<Vec<u64>, BackendError>;
     /// Takes up to `max` due messages, oldest first, and holds them in flight.
     async fn receive(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
-    /// Forgets in-flight messages for good (handled, or dead-lettered).
-    async fn ack(&self, ids: &[u64]) -> Result<(), BackendError>;
+    /// Forgets in-flight messages (as `receive` returned them) for good: handled, or
+    /// dead-lettered.
+    async fn ack(&self, messages: &[StoredMessage]) -> Result<(), BackendError>;
     /// Puts an in-flight message back in the queue as `message` says (its new `due_ms`,
     /// `failures` and `last_error`).
     async fn retry(&self, message: &StoredMessage) -> Result<(), BackendError>;
@@ -95,7 +104,7 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// Up to `max` pending messages, in queue order, without taking them.
     async fn peek(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
     /// Pending and in-flight counts (for metrics; may scan).
-    fn depth(&self) -> (u64, u64);
+    async fn depth(&self) -> Result<(u64, u64), BackendError>;
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), BackendError>;
 }
@@ -104,6 +113,8 @@ pub trait QueueBackend: Send + Sync + 'static {
 pub struct OpenQueue {
     /// The queue's name.
     pub name: Arc<str>,
+    /// Where it lives, for logs: `sled <dir>` or `redis <url> prefix <p>` (no password).
+    pub description: String,
     /// The backend.
     pub backend: Arc<dyn QueueBackend>,
     /// Woken (`notify_waiters`) after each send, so an idle consumer takes the message at once.
@@ -133,13 +144,14 @@ pub struct Queues {
 }
 
 impl Queues {
-    /// Opens every queue `app` names, in the sled database under `.wasmhost/queues` next to the
-    /// manifest; each counts in `metrics`.
+    /// Opens every queue `app` names where `config` says (by default sled, under
+    /// `.wasmhost/queues` next to the manifest); each counts in `metrics`. Redis queues
+    /// connect lazily.
     ///
     /// # Errors
-    /// The database cannot be opened (held by another process, no permission), or a queue's
-    /// trees cannot be opened or recovered.
-    pub fn open(app: &App, metrics: &Metrics) -> Result<Self> {
+    /// A sled database that cannot be opened (held by another process, no permission), or a
+    /// queue whose trees cannot be opened or recovered.
+    pub fn open(app: &App, config: &RuntimeConfig, metrics: &Metrics) -> Result<Self> {
         let mut names: Vec<&str> = app
             .components
             .iter()
@@ -150,28 +162,38 @@ impl Queues {
         }
         names.sort_unstable();
         names.dedup();
-        if names.is_empty() {
-            return Ok(Self::default());
-        }
-        let db = sled::open_db(&app.base_dir().join(".wasmhost/queues"))?;
-        Self::open_in(&db, &names, metrics)
-    }
-
-    /// Opens queues `names` in sled database `db`.
-    ///
-    /// # Errors
-    /// As [`Queues::open`].
-    pub fn open_in(db: &::sled::Db, names: &[&str], metrics: &Metrics) -> Result<Self> {
+        let mut sled_dbs: BTreeMap<PathBuf, ::sled::Db> = BTreeMap::new();
         let mut queues = BTreeMap::new();
-        for &name in names {
-            let backend = sled::SledQueue::open(db, name)
-                .with_context(|| format!("queue `{name}`: cannot open it"))?;
-            tracing::info!(queue = name, backend = "sled", "queue open");
+        for name in names {
+            let settings = config.queue_backend(name, app.base_dir());
+            let (description, backend): (String, Arc<dyn QueueBackend>) = match &settings.backend {
+                StoreBackend::Sled { path } => {
+                    let db = match sled_dbs.get(path) {
+                        Some(db) => db.clone(),
+                        None => {
+                            let db = sled::open_db(path)?;
+                            sled_dbs.insert(path.clone(), db.clone());
+                            db
+                        }
+                    };
+                    let queue = sled::SledQueue::open(&db, name)
+                        .with_context(|| format!("queue `{name}`: cannot open it"))?;
+                    (format!("sled {}", path.display()), Arc::new(queue))
+                }
+                StoreBackend::Redis { url, prefix } => {
+                    let queue =
+                        redis::RedisQueue::open(url, prefix, name, settings.visibility_timeout)
+                            .with_context(|| format!("queue `{name}`"))?;
+                    (format!("redis {url} prefix {prefix}"), Arc::new(queue))
+                }
+            };
+            tracing::info!(queue = name, backend = %description, "queue open");
             queues.insert(
                 name.to_owned(),
                 Arc::new(OpenQueue {
                     name: name.into(),
-                    backend: Arc::new(backend),
+                    description,
+                    backend,
                     sent: Notify::new(),
                     metrics: metrics.queue(name),
                 }),
@@ -196,11 +218,6 @@ impl Queues {
     /// The queues a component with `queues = [..]` may send to.
     pub fn grants(&self, granted: &[String]) -> QueueGrants {
         QueueGrants(granted.iter().map(|name| self.get(name).clone()).collect())
-    }
-
-    /// Where the queues of `app` live, for `wasmhost` tooling: `.wasmhost/queues`.
-    pub fn dir(app_dir: &Path) -> std::path::PathBuf {
-        app_dir.join(".wasmhost/queues")
     }
 }
 

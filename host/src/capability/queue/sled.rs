@@ -163,10 +163,10 @@ impl QueueBackend for SledQueue {
         Ok(taken)
     }
 
-    async fn ack(&self, ids: &[u64]) -> Result<(), BackendError> {
+    async fn ack(&self, messages: &[StoredMessage]) -> Result<(), BackendError> {
         let mut batch = sled::Batch::default();
-        for id in ids {
-            batch.remove(&id.to_be_bytes()[..]);
+        for message in messages {
+            batch.remove(&message.id.to_be_bytes()[..]);
         }
         self.in_flight.apply_batch(batch).map_err(unavailable)
     }
@@ -199,8 +199,8 @@ impl QueueBackend for SledQueue {
             .collect()
     }
 
-    fn depth(&self) -> (u64, u64) {
-        (self.pending.len() as u64, self.in_flight.len() as u64)
+    async fn depth(&self) -> Result<(u64, u64), BackendError> {
+        Ok((self.pending.len() as u64, self.in_flight.len() as u64))
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
@@ -229,7 +229,11 @@ mod tests {
         let db = open_db(dir.path()).unwrap();
         let queue = SledQueue::open(&db, "q").unwrap();
         let ids = queue
-            .send(vec![message("a", 0), message("later", 60_000), message("b", 0)])
+            .send(vec![
+                message("a", 0),
+                message("later", 60_000),
+                message("b", 0),
+            ])
             .await
             .unwrap();
         assert!(ids[0] < ids[1] && ids[1] < ids[2]);
@@ -237,7 +241,7 @@ mod tests {
         // Due messages come in send order; the delayed one stays.
         let taken = queue.receive(10).await.unwrap();
         assert_eq!(bodies(&taken), ["a", "b"]);
-        assert_eq!(queue.depth(), (1, 2));
+        assert_eq!(queue.depth().await.unwrap(), (1, 2));
         assert!(queue.receive(10).await.unwrap().is_empty());
 
         // A retry due now comes back with its failure count; an ack is gone for good.
@@ -245,16 +249,16 @@ mod tests {
         retried.failures = 1;
         retried.due_ms = now_ms();
         queue.retry(&retried).await.unwrap();
-        queue.ack(&[taken[1].id]).await.unwrap();
+        queue.ack(&taken[1..]).await.unwrap();
         let again = queue.receive(10).await.unwrap();
         assert_eq!(bodies(&again), ["a"]);
         assert_eq!(again[0].failures, 1);
-        assert_eq!(queue.depth(), (1, 1));
+        assert_eq!(queue.depth().await.unwrap(), (1, 1));
 
         // Reopening (a restart) puts the in-flight message back.
         drop(queue);
         let queue = SledQueue::open(&db, "q").unwrap();
-        assert_eq!(queue.depth(), (2, 0));
+        assert_eq!(queue.depth().await.unwrap(), (2, 0));
         assert_eq!(bodies(&queue.receive(10).await.unwrap()), ["a"]);
         assert_eq!(bodies(&queue.peek(10).await.unwrap()), ["later"]);
     }
