@@ -37,6 +37,24 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// A lazy, reconnecting, multiplexed connection to the server at `url`, with
+/// [`CONNECT_TIMEOUT`] and [`RESPONSE_TIMEOUT`]; shared by key-value stores and queues. Must be
+/// called inside a tokio runtime.
+///
+/// # Errors
+/// A URL the Redis client does not accept (the error shows it without its password).
+pub fn connection_manager(url: &RedisUrl) -> Result<ConnectionManager> {
+    let client =
+        redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, config)
+        .with_context(|| format!("cannot set up a connection to Redis at {url}"))
+}
+
 /// One store on a Redis server.
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -55,17 +73,8 @@ impl RedisStore {
     /// # Errors
     /// A URL the Redis client does not accept (checked with the runtime config already).
     pub fn open(url: &RedisUrl, prefix: &str, label: &str) -> Result<Self> {
-        let client =
-            redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .with_context(|| format!("cannot set up a connection to Redis at {url}"))?;
         Ok(Self {
-            connection,
+            connection: connection_manager(url)?,
             namespace: format!("{prefix}:{label}:"),
             pattern: format!("{prefix}:{label}:*"),
             compare_and_swap: Script::new(COMPARE_AND_SWAP),

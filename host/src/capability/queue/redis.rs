@@ -15,15 +15,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use anyhow::Result;
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::{Script, Value};
 
 use super::sled::now_ms;
 use super::{QueueBackend, StoredMessage};
 use crate::capability::BackendError;
-use crate::capability::key_value::redis::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use crate::capability::key_value::redis::connection_manager;
 use crate::runtime_config::RedisUrl;
 
 /// The consumer group every node joins.
@@ -84,15 +84,7 @@ impl RedisQueue {
     /// # Errors
     /// A URL the Redis client does not accept (checked with the runtime config already).
     pub fn open(url: &RedisUrl, prefix: &str, name: &str, visibility: Duration) -> Result<Self> {
-        let client =
-            redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .with_context(|| format!("cannot set up a connection to Redis at {url}"))?;
+        let connection = connection_manager(url)?;
         let stream = format!("{prefix}:queue:{name}");
         let mut consumer = uuid::Uuid::encode_buffer();
         Ok(Self {
