@@ -8,7 +8,10 @@ use std::process::Command;
 
 /// Guest workspaces and their members (crate names).
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("apps", &["hello", "echo", "kv-counter", "weather-proxy"]),
+    (
+        "apps",
+        &["hello", "echo", "kv-counter", "weather-proxy", "shortener"],
+    ),
     (
         "tests/guests",
         &[

@@ -24,7 +24,8 @@
 //! Capabilities: [`key_value`] stores (`wasi:keyvalue`), opened by the labels the manifest
 //! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component;
 //! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows;
-//! [`queue`] (`wasmhost:host/queue`), to the queues the manifest grants. [`cron_component`] and
+//! [`queue`] (`wasmhost:host/queue`), to the queues the manifest grants; [`topic`], CloudEvents
+//! to the topics it grants. [`cron_component`] and
 //! [`queue_component`] make the other two exports.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
@@ -40,6 +41,7 @@ pub mod queue;
 mod request;
 mod response;
 mod serve;
+pub mod topic;
 pub mod variables;
 
 #[doc(hidden)]

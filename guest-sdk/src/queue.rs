@@ -98,7 +98,7 @@ impl From<Message> for queue_types::Message {
 /// Why a send failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// The queue is not in the component's `queues = [..]`.
+    /// The queue is not in the component's `queues = [..]` (or the topic not in `topics`).
     AccessDenied,
     /// The message cannot be sent as it is (too large, too many attributes, an empty name).
     Invalid(String),
@@ -109,7 +109,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AccessDenied => f.write_str("access denied: the queue is not granted"),
+            Self::AccessDenied => f.write_str("access denied: the queue or topic is not granted"),
             Self::Invalid(message) => write!(f, "invalid message: {message}"),
             Self::Unavailable(message) => f.write_str(message),
         }
@@ -171,6 +171,15 @@ impl Delivery {
         self.attributes
             .iter()
             .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// For a topic event, its CloudEvents context attribute or extension `name` (`id`,
+    /// `source`, `type`, `time`, `subject`, ...): the attribute `ce-<name>`.
+    pub fn event_attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n.strip_prefix("ce-") == Some(name))
             .map(|(_, v)| v.as_str())
     }
 }

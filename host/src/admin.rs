@@ -5,7 +5,13 @@
 //!   (the admin listener only starts after that) and every key-value and queue backend answers
 //!   a ping within [`READY_PING_TIMEOUT`]; otherwise 503, naming each one that does not;
 //! - `GET /metrics`: every metric of [`crate::metrics`], in the Prometheus text format
-//!   (OpenMetrics 1.0).
+//!   (OpenMetrics 1.0);
+//! - `POST /.well-known/wasmhost/topics/<topic>`: publishes the CloudEvent in the request
+//!   (CloudEvents 1.0 HTTP binding, binary or structured mode, at most [`MAX_EVENT_BYTES`]) to
+//!   a topic of the app, as a guest's `publish` does (default `source`: `/<app>/ingress`):
+//!   202 with the event's id once every subscription holds it; 400 for what is not a
+//!   CloudEvent, 404 for a topic the app does not name, 413 for a body too large, 503 if a
+//!   backend failed.
 //!
 //! None of them touches a guest.
 
@@ -13,9 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use http::{HeaderValue, StatusCode};
+use cloudevents::AttributesReader;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::capability::queue::{MAX_BODY_BYTES, topic};
 use crate::runtime::Runtime;
 use crate::server::{accept_loop, response, text};
 
@@ -27,6 +37,11 @@ pub const READY_PATH: &str = "/.well-known/wasmhost/ready";
 pub const METRICS_PATH: &str = "/metrics";
 /// How long readiness waits for each backend's ping: 2 s.
 pub const READY_PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The prefix of the topic ingress paths; the topic's name follows it.
+pub const TOPICS_PATH: &str = "/.well-known/wasmhost/topics/";
+/// The largest request body the topic ingress reads, in bytes: 1 MiB of data plus room for a
+/// structured-mode envelope (and base64): 2 MiB.
+pub const MAX_EVENT_BYTES: usize = 2 << 20;
 
 /// Serves the admin endpoints of `runtime` on `listener` until the task is dropped.
 ///
@@ -60,11 +75,68 @@ pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
                         runtime.metrics.encode(runtime.live_instances()),
                     )
                 }
+                path if path.starts_with(TOPICS_PATH) && req.method() == http::Method::POST => {
+                    let topic = path[TOPICS_PATH.len()..].to_owned();
+                    publish(&runtime, &topic, req).await
+                }
                 _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
             }
         }
     })
     .await
+}
+
+/// Publishes the CloudEvent of `req` to `topic` (the topic ingress).
+async fn publish(
+    runtime: &Runtime,
+    topic: &str,
+    req: http::Request<hyper::body::Incoming>,
+) -> Response<HyperOutgoingBody> {
+    let Some(open) = runtime.queues.topic(topic) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("topic `{topic}` is not one of this app's topics\n"),
+        );
+    };
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_EVENT_BYTES).collect().await {
+        Ok(body) => body.to_bytes().to_vec(),
+        Err(err) if err.is::<LengthLimitError>() => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the event is larger than {MAX_EVENT_BYTES} bytes\n"),
+            );
+        }
+        Err(err) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {err}\n"),
+            );
+        }
+    };
+    let source = format!("/{}/ingress", runtime.app_name);
+    let event = match topic::event_from_http(parts.headers, body, &source) {
+        Ok(event) => event,
+        Err(err) => return text(StatusCode::BAD_REQUEST, format!("{err}\n")),
+    };
+    let id = event.id().to_owned();
+    let message = topic::event_message(event, Vec::new(), 0);
+    if message.body.len() > MAX_BODY_BYTES {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the event's data is larger than {MAX_BODY_BYTES} bytes\n"),
+        );
+    }
+    match open.publish(message).await {
+        Ok(()) => text(StatusCode::ACCEPTED, format!("{id}\n")),
+        Err((queue, err)) => {
+            tracing::warn!(topic, queue = %queue, "topic ingress: cannot publish: {err}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("queue `{queue}` of topic `{topic}` is unavailable\n"),
+            )
+        }
+    }
 }
 
 /// One line per key-value store or queue whose backend does not answer a ping in time, naming

@@ -32,8 +32,12 @@ pub struct App {
     pub http_triggers: Vec<HttpTrigger>,
     /// `[[trigger.cron]]` entries, in manifest order.
     pub cron_triggers: Vec<CronTrigger>,
-    /// `[[trigger.queue]]` entries, in manifest order.
+    /// `[[trigger.queue]]` entries in manifest order, then one per `[[trigger.topic]]` (on the
+    /// subscription's queue).
     pub queue_triggers: Vec<QueueTrigger>,
+    /// The topics that have subscriptions: each topic's name, and the queues of its
+    /// subscriptions ([`subscription_queue`]) in manifest order.
+    pub topics: BTreeMap<String, Vec<String>>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
 }
@@ -124,6 +128,8 @@ pub struct Component {
     pub key_value_stores: Vec<StoreGrant>,
     /// `queues`: the queues it may send to, by name, without duplicates.
     pub queues: Vec<String>,
+    /// `topics`: the topics it may publish to, by name, without duplicates.
+    pub topics: Vec<String>,
     /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
     /// template over the app's variables.
     pub config: BTreeMap<String, Template>,
@@ -241,11 +247,21 @@ pub struct CronTrigger {
     pub component: usize,
 }
 
+/// The queue that holds the events of `topic` for `subscription` until its trigger handles
+/// them: `<topic>.<subscription>`. The dot keeps it apart from every queue a manifest can name.
+pub fn subscription_queue(topic: &str, subscription: &str) -> String {
+    format!("{topic}.{subscription}")
+}
+
 /// `[[trigger.queue]]`: `component`'s `queue-handler` gets the messages of `queue`, in batches.
+/// A `[[trigger.topic]]` is one too, on its subscription's queue.
 #[derive(Debug, Clone)]
 pub struct QueueTrigger {
-    /// The queue's name (the same rule as store labels, [`is_store_label`]).
+    /// The queue's name (the same rule as store labels, [`is_store_label`]), or for a topic
+    /// subscription, [`subscription_queue`].
     pub queue: String,
+    /// For a `[[trigger.topic]]`, the topic: deliveries name it as their `queue`.
+    pub topic: Option<String>,
     /// Index into [`App::components`].
     pub component: usize,
     /// Retries after the first failed attempt before a message is dead-lettered

@@ -18,7 +18,8 @@
 //! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
 //! ([`state`]), instantiates, calls the guest and streams the response; [`guest_output`]
 //! turns the guest's stdout and stderr into log lines. Per tick,
-//! [`trigger::cron`] does the same with the `cron-handler` export. [`trace`] carries W3C trace
+//! [`trigger::cron`] does the same with the `cron-handler` export; per batch of queue messages
+//! or topic events, [`trigger::queue`] with the `queue-handler` export. [`trace`] carries W3C trace
 //! context through each invocation (and exports spans over OTLP when asked); [`metrics`]
 //! counts what happens. [`admin`] serves health, readiness and metrics on its own listener. [`cli`] is the `wasmhost` command.
 

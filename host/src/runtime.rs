@@ -160,7 +160,7 @@ impl Runtime {
                     outbound_http: Arc::new(OutboundPolicy::new(
                         &app, component, &tls, variables, &metrics,
                     )?),
-                    queues: queues.grants(&component.queues),
+                    queues: queues.grants(&app.name, component),
                 },
             });
         }

@@ -13,7 +13,10 @@ use wasmhost_tests::{RedisServer, Server, guests, shared_compile_cache};
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
 /// Queues: `jobs` (2 retries, 100 ms backoff, its dead letters consumed too), `bulk` (batches
-/// of up to 8), `crash` (batches of 32, only counted); `other` exists but is not granted.
+/// of up to 8), `crash` (batches of 32, only counted), `cli` (no retry; its dead letters left
+/// for the `wasmhost queue` commands); `other` exists but is not granted. Topic `news` has
+/// three subscriptions, `a`, `b` and `c`, each a component of its own (the same probe, told
+/// its name by the config key `subscriber`); `probe` may publish to it.
 fn manifest() -> String {
     format!(
         r#"manifest_version = 1
@@ -29,6 +32,28 @@ component = "probe"
 [[trigger.http]]
 route = "/seen"
 component = "probe"
+[[trigger.http]]
+route = "/publish/:topic"
+component = "probe"
+
+[[trigger.topic]]
+topic = "news"
+subscription = "a"
+component = "sub-a"
+[[trigger.topic]]
+topic = "news"
+subscription = "b"
+component = "sub-b"
+[[trigger.topic]]
+topic = "news"
+subscription = "c"
+component = "sub-c"
+batch_size = 4
+
+[[trigger.queue]]
+queue = "cli"
+component = "probe"
+max_retries = 0
 
 [[trigger.queue]]
 queue = "jobs"
@@ -58,11 +83,28 @@ component = "consumer"
 [component.probe]
 source = "{probe}"
 key_value_stores = ["default"]
-queues = ["jobs", "bulk", "crash"]
+queues = ["jobs", "bulk", "crash", "cli"]
+topics = ["news"]
 
 [component.consumer]
 source = "{probe}"
 key_value_stores = ["default"]
+
+[component.sub-a]
+source = "{probe}"
+key_value_stores = ["default"]
+[component.sub-a.variables]
+subscriber = "a"
+[component.sub-b]
+source = "{probe}"
+key_value_stores = ["default"]
+[component.sub-b.variables]
+subscriber = "b"
+[component.sub-c]
+source = "{probe}"
+key_value_stores = ["default"]
+[component.sub-c.variables]
+subscriber = "c"
 "#,
         probe = guests::QUEUE_PROBE,
     )
@@ -87,11 +129,17 @@ fn redis_config(redis: &RedisServer) -> String {
         "crash",
         "other",
         "other-dead-letter",
+        "cli",
+        "cli-dead-letter",
+        "news-a-dead-letter",
+        "news-b-dead-letter",
+        "news-c-dead-letter",
     ] {
         config += &format!(
             "[queue.{queue}]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\nvisibility_timeout_ms = 1000\n"
         );
     }
+    config += &format!("[topic.news]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\n");
     config
 }
 
@@ -173,12 +221,25 @@ on_both_backends!(
     the_consumer_continues_the_senders_trace,
     sent_messages_survive_kill_9,
     kill_9_mid_stream_loses_no_message,
+    a_handler_that_loops_or_runs_out_of_memory_is_retried_and_the_consumer_goes_on,
+    a_topic_gives_every_subscription_every_event_once,
+    the_queue_commands_peek_and_redrive_dead_letters,
 );
 
 /// POSTs `body` to `/send/<queue>` with `headers`; the status and the body.
 async fn send(server: &Server, queue: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    send_to(server, &format!("/send/{queue}"), body, headers).await
+}
+
+/// POSTs `body` to `path` with `headers`; the status and the body.
+async fn send_to(
+    server: &Server,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut request = reqwest::Client::new()
-        .post(server.url(&format!("/send/{queue}")))
+        .post(server.url(path))
         .body(body.to_owned());
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -379,6 +440,190 @@ async fn the_consumer_continues_the_senders_trace(app: App) {
         fields[2], "00f067aa0ba902b7",
         "the sender's own span: {trace}"
     );
+}
+
+async fn a_handler_that_loops_or_runs_out_of_memory_is_retried_and_the_consumer_goes_on(app: App) {
+    let server = &app.server;
+    for body in ["loop-1", "oom-1", "after-1"] {
+        assert_eq!(send(server, "jobs", body, &[]).await.0, 200);
+    }
+    // Each hostile message fails its 3 attempts (the loop at the 1 s CPU deadline), then goes
+    // to the dead-letter queue; the message after them is handled all the same.
+    wait_for(server, "seen:after-1", "1").await;
+    let looped = wait_some(server, "dead:loop-1").await;
+    assert!(looped.starts_with("3|trapped: "), "{looped}");
+    let hoarded = wait_some(server, "dead:oom-1").await;
+    assert!(hoarded.starts_with("3|trapped: "), "{hoarded}");
+    assert_eq!(kv(server, "seen:loop-1").await.as_deref(), Some("3"));
+    let outcome = |outcome: &str| {
+        format!(
+            r#"wasmhost_invocations_total{{component="probe",trigger="queue",outcome="{outcome}"}}"#
+        )
+    };
+    assert_eq!(metric(server, &outcome("timeout")).await, 3.0);
+    assert!(metric(server, &outcome("trap")).await >= 3.0);
+    // The host still serves.
+    assert_eq!(send(server, "jobs", "later-1", &[]).await.0, 200);
+    wait_for(server, "seen:later-1", "1").await;
+}
+
+async fn a_topic_gives_every_subscription_every_event_once(app: App) {
+    let server = &app.server;
+    let (status, ids) = send_to(server, "/publish/news", "e", &[("x-count", "5")]).await;
+    assert_eq!(status, 200, "{ids}");
+    assert_eq!(ids.lines().count(), 5);
+
+    // The admin listener's ingress takes CloudEvents in binary and structured mode.
+    let ingress = format!(
+        "http://{}/.well-known/wasmhost/topics/news",
+        server.admin_addr.unwrap()
+    );
+    let client = reqwest::Client::new();
+    let binary = client
+        .post(&ingress)
+        .header("ce-type", "ingress.event")
+        .header("ce-subject", "in-bin")
+        .header("content-type", "text/plain")
+        .body("from outside")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(binary.status().as_u16(), 202);
+    let structured = client
+        .post(&ingress)
+        .header("content-type", "application/cloudevents+json")
+        .body(
+            r#"{"specversion":"1.0","id":"s-1","source":"https://example.com/x",
+                "type":"ingress.structured","subject":"in-struct",
+                "datacontenttype":"application/json","data":{"n":1}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(structured.status().as_u16(), 202);
+    assert_eq!(structured.text().await.unwrap(), "s-1\n");
+    let refused = client.post(&ingress).body("no type").send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().await.unwrap().contains("not a CloudEvent"));
+    let unknown = client
+        .post(ingress.replace("/news", "/nope"))
+        .header("ce-type", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+
+    let subjects = ["e-0", "e-1", "e-2", "e-3", "e-4", "in-bin", "in-struct"];
+    for subscriber in ["a", "b", "c"] {
+        for subject in subjects {
+            wait_for(server, &format!("event:{subscriber}:{subject}"), "1").await;
+        }
+    }
+    // Nothing comes twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for subscriber in ["a", "b", "c"] {
+        for subject in subjects {
+            let key = format!("event:{subscriber}:{subject}");
+            assert_eq!(kv(server, &key).await.as_deref(), Some("1"), "{key}");
+        }
+    }
+    assert_eq!(
+        kv(server, "event-meta:e-3").await.as_deref(),
+        Some("news|test.event|/queues/probe|text/plain|e-3")
+    );
+    assert_eq!(
+        kv(server, "event-meta:in-bin").await.as_deref(),
+        Some("news|ingress.event|/queues/ingress|text/plain|from outside")
+    );
+    assert_eq!(
+        kv(server, "event-meta:in-struct").await.as_deref(),
+        Some(r#"news|ingress.structured|https://example.com/x|application/json|{"n":1}"#)
+    );
+    assert_eq!(
+        metric(server, r#"wasmhost_queue_sent_total{queue="news.b"}"#).await,
+        7.0
+    );
+    // A topic the component is not granted.
+    let (status, body) = send_to(server, "/publish/other", "x", &[]).await;
+    assert_eq!(status, 403, "{body}");
+    // An event the spec does not allow: an empty type.
+    let (status, body) = send_to(server, "/publish/news", "x", &[("x-type", "")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`type` must not be empty"), "{body}");
+}
+
+/// `wasmhost queue ...` against the queues of a stopped app (a sled database is held by one
+/// process; Redis would not need the stop).
+async fn the_queue_commands_peek_and_redrive_dead_letters(mut app: App) {
+    assert_eq!(send(&app.server, "cli", "fail-cli", &[]).await.0, 200);
+    wait_for(&app.server, "seen:fail-cli", "1").await;
+    let dead = r#"wasmhost_queue_depth{queue="cli-dead-letter"}"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&app.server, dead).await != 1.0 {
+        assert!(Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // sled persists acknowledgements within 500 ms (only sends are fsynced at once): a kill
+    // sooner could deliver `fail-cli` once more, as at-least-once allows.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.server.kill();
+    let dir = app.dir.path().to_owned();
+    let queue = |args: &[&str]| -> (bool, String, String) {
+        let mut all = vec!["queue"];
+        all.extend_from_slice(args);
+        let manifest = dir.join("wasmhost.toml");
+        let config = dir.join("runtime.toml");
+        all.extend(["--app", manifest.to_str().unwrap()]);
+        if config.exists() {
+            all.extend(["--runtime-config", config.to_str().unwrap()]);
+        }
+        wasmhost_tests::run(BIN.as_ref(), &all).unwrap()
+    };
+    let json = |line: &str| -> serde_json::Value { serde_json::from_str(line).unwrap() };
+
+    let (ok, out, err) = queue(&["dead-letters", "cli"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let letter = json(lines[0]);
+    assert_eq!(letter["body"], "fail-cli");
+    assert_eq!(letter["attributes"]["wasmhost-attempts"], "1");
+    assert_eq!(
+        letter["attributes"]["wasmhost-error"],
+        "asked to fail on fail-cli"
+    );
+
+    let (ok, _, err) = queue(&["redrive", "cli"]);
+    assert!(ok && err.contains("moved 1 messages"), "{err}");
+    let (ok, out, _) = queue(&["dead-letters", "cli"]);
+    assert!(ok && out.is_empty(), "{out}");
+    let (ok, id, err) = queue(&["send", "cli", "--body", "ok-cli", "--attribute", "k=v"]);
+    assert!(ok && !id.trim().is_empty(), "{err}");
+    let (ok, out, _) = queue(&["peek", "cli"]);
+    assert!(ok);
+    let waiting: Vec<serde_json::Value> = out.lines().map(json).collect();
+    assert_eq!(waiting.len(), 2, "{out}");
+    assert_eq!(waiting[0]["body"], "fail-cli");
+    assert!(waiting[0]["attributes"].get("wasmhost-error").is_none());
+    assert_eq!(waiting[1]["body"], "ok-cli");
+    assert_eq!(waiting[1]["attributes"]["k"], "v");
+    assert_eq!(waiting[1]["id"], id.trim());
+
+    let (ok, _, err) = queue(&["peek", "nope"]);
+    assert!(
+        !ok && err.contains("no queue `nope`") && err.contains("cli-dead-letter"),
+        "{err}"
+    );
+    let (ok, _, err) = queue(&["dead-letters", "other-dead-letter"]);
+    assert!(
+        !ok && err.contains("no `[[trigger.queue]]` consumes"),
+        "{err}"
+    );
+
+    // Served again, both are handled: the redriven message fails once more.
+    app.server = serve(app.dir.path());
+    wait_for(&app.server, "seen:ok-cli", "1").await;
+    wait_for(&app.server, "seen:fail-cli", "2").await;
 }
 
 async fn sent_messages_survive_kill_9(mut app: App) {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, Upstream, repo_root, shared_compile_cache};
+use wasmhost_tests::{Server, Upstream, repo_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -36,14 +36,11 @@ async fn caches_upstream_answers_and_the_cron_job_refreshes_them() {
     )
     .unwrap();
     let manifest = repo_root().join("apps/weather-proxy/wasmhost.toml");
-    let cache = shared_compile_cache();
     let upstream_url = format!("upstream_url={}", upstream.url(""));
-    let server = Server::start(
+    let server = Server::start_app(
         BIN.as_ref(),
+        &manifest,
         &[
-            manifest.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
             "--runtime-config",
             runtime_config.to_str().unwrap(),
             "--var",

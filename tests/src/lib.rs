@@ -87,6 +87,21 @@ impl Server {
         Self::start_with_env(bin, args, &[])
     }
 
+    /// Serves the app of `manifest` with the [`shared_compile_cache`] and `args` after them.
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub fn start_app(bin: &Path, manifest: &Path, args: &[&str]) -> Result<Self> {
+        let cache = shared_compile_cache();
+        let mut all = vec![
+            manifest.to_str().expect("a UTF-8 path"),
+            "--cache-dir",
+            cache.to_str().expect("a UTF-8 path"),
+        ];
+        all.extend_from_slice(args);
+        Self::start(bin, &all)
+    }
+
     /// As [`Server::start`], with `env` added to the binary's environment (`RUST_LOG` is
     /// `info` unless `env` sets it).
     ///

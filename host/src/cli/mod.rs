@@ -2,11 +2,13 @@
 //! are the help text; every flag also reads a `WASMHOST_*` environment variable.
 
 mod build;
+mod queue;
 mod serve;
 
 use clap::{Parser, Subcommand};
 
 pub use build::{BuildCommand, build_app};
+pub use queue::{QueueAction, QueueCommand};
 pub use serve::ServeCommand;
 
 /// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
@@ -57,6 +59,8 @@ pub enum Command {
     Serve(ServeCommand),
     /// Build an app's components by running each `[component.<id>.build] command`.
     Build(BuildCommand),
+    /// Send to, peek at, and redrive the dead letters of an app's queues.
+    Queue(QueueCommand),
 }
 
 impl Cli {
@@ -68,6 +72,7 @@ impl Cli {
         match self.command {
             Command::Serve(serve) => serve.run(),
             Command::Build(build) => build.run(),
+            Command::Queue(queue) => queue.run(),
         }
     }
 }

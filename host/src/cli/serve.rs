@@ -203,9 +203,13 @@ async fn serve(
     if !runtime.app.queue_triggers.is_empty() {
         println!("Queue triggers:");
         for trigger in &runtime.app.queue_triggers {
+            let source = match &trigger.topic {
+                Some(topic) => format!("topic `{topic}` (queue `{}`)", trigger.queue),
+                None => format!("queue `{}`", trigger.queue),
+            };
             println!(
-                "  {}: queue `{}` (dead letters: `{}`)",
-                runtime.components[trigger.component].id, trigger.queue, trigger.dead_letter
+                "  {}: {source} (dead letters: `{}`)",
+                runtime.components[trigger.component].id, trigger.dead_letter
             );
         }
     }
@@ -221,10 +225,11 @@ async fn serve(
     if let Some(admin) = &admin {
         let admin_addr = admin.local_addr()?;
         println!(
-            "Admin endpoints on http://{admin_addr} ({}, {}, {})",
+            "Admin endpoints on http://{admin_addr} ({}, {}, {}, POST {}<topic>)",
             admin::HEALTH_PATH,
             admin::READY_PATH,
-            admin::METRICS_PATH
+            admin::METRICS_PATH,
+            admin::TOPICS_PATH,
         );
     }
 

@@ -95,31 +95,50 @@ pub enum ManifestErrorKind {
         /// The label.
         label: String,
     },
-    /// A queue name that is not valid.
-    #[error("`{field}`: `{name}` is not a queue name (1 to 64 ASCII letters, digits, `-` or `_`)")]
+    /// A queue, topic or subscription name that is not valid.
+    #[error("`{field}`: `{name}` is not a {what} name (1 to 64 ASCII letters, digits, `-` or `_`)")]
     QueueName {
         /// The field, such as `component.shop.queues` or `trigger.queue[0].queue`.
         field: String,
+        /// `queue`, `topic` or `subscription`.
+        what: &'static str,
         /// The name.
         name: String,
     },
-    /// A queue listed twice in one component's `queues`.
-    #[error("`component.{component}.queues`: queue `{name}` is listed twice")]
+    /// A queue listed twice in one component's `queues` (or a topic in its `topics`).
+    #[error("`component.{component}.{field}`: `{name}` is listed twice")]
     DuplicateQueue {
         /// The component.
         component: String,
+        /// `queues` or `topics`.
+        field: &'static str,
         /// The name.
         name: String,
     },
-    /// A `[[trigger.queue]]` setting out of range.
-    #[error("`trigger.queue[{index}].{field}`: {message}")]
+    /// A `[[trigger.queue]]` or `[[trigger.topic]]` field that is missing, out of range, or not
+    /// one this kind of trigger takes.
+    #[error("`trigger.{trigger}[{index}].{field}`: {message}")]
     QueueSetting {
-        /// Index of the trigger in `[[trigger.queue]]`, from 0.
+        /// `queue` or `topic`.
+        trigger: &'static str,
+        /// Index of the trigger in its array, from 0.
         index: usize,
         /// The field.
         field: &'static str,
-        /// What is allowed.
+        /// What is wrong, or what is allowed.
         message: &'static str,
+    },
+    /// Two `[[trigger.topic]]` with the same topic and subscription.
+    #[error(
+        "`trigger.topic[{index}].subscription`: topic `{topic}` already has subscription `{subscription}`; give each trigger of a topic its own `subscription`"
+    )]
+    DuplicateSubscription {
+        /// Index of the second trigger in `[[trigger.topic]]`, from 0.
+        index: usize,
+        /// The topic.
+        topic: String,
+        /// The subscription.
+        subscription: String,
     },
     /// A granted store that the runtime config does not define.
     #[error(

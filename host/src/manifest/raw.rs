@@ -54,14 +54,23 @@ pub struct RawTriggers {
     #[serde(default)]
     pub cron: Vec<RawCronTrigger>,
     #[serde(default)]
-    pub queue: Vec<RawQueueTrigger>,
+    pub queue: Vec<Spanned<RawQueueTrigger>>,
+    #[serde(default)]
+    pub topic: Vec<Spanned<RawQueueTrigger>>,
 }
 
-/// One `[[trigger.queue]]`.
+/// One `[[trigger.queue]]` (which needs `queue`) or `[[trigger.topic]]` (which needs `topic`
+/// and may name a `subscription`): the same delivery settings. The fields one kind does not
+/// take are rejected when the manifest is checked, each at its own line and column.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQueueTrigger {
-    pub queue: Spanned<String>,
+    #[serde(default)]
+    pub queue: Option<Spanned<String>>,
+    #[serde(default)]
+    pub topic: Option<Spanned<String>>,
+    #[serde(default)]
+    pub subscription: Option<Spanned<String>>,
     pub component: Spanned<String>,
     #[serde(default)]
     pub max_retries: Option<Spanned<u32>>,
@@ -108,6 +117,8 @@ pub struct RawComponent {
     pub key_value_stores: Vec<Spanned<String>>,
     #[serde(default)]
     pub queues: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub topics: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]

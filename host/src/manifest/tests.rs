@@ -230,3 +230,99 @@ fn templated_outbound_host_naming_an_undeclared_variable() {
     );
     insta::assert_snapshot!(error(&text));
 }
+
+/// [`GOOD`] with a component `worker` granted queue `jobs` and topic `news`, then `triggers`.
+fn with_queues(triggers: &str) -> String {
+    format!(
+        "{GOOD}\n[component.worker]\nsource = \"worker.wasm\"\nqueues = [\"jobs\"]\ntopics = [\"news\"]\n{triggers}"
+    )
+}
+
+#[test]
+fn queue_and_topic_triggers_resolve_to_queues() {
+    let text = with_queues(
+        r#"
+[[trigger.queue]]
+queue = "jobs"
+component = "worker"
+
+[[trigger.topic]]
+topic = "news"
+component = "worker"
+
+[[trigger.topic]]
+topic = "news"
+subscription = "audit"
+component = "hello"
+max_retries = 7
+dead_letter = "audit-failures"
+"#,
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    let worker = app
+        .components
+        .iter()
+        .position(|c| c.id.as_str() == "worker");
+    assert_eq!(app.components[worker.unwrap()].topics, ["news"]);
+    let triggers: Vec<(&str, Option<&str>, &str, u32)> = app
+        .queue_triggers
+        .iter()
+        .map(|t| {
+            let topic = t.topic.as_deref();
+            (
+                t.queue.as_str(),
+                topic,
+                t.dead_letter.as_str(),
+                t.max_retries,
+            )
+        })
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            ("jobs", None, "jobs-dead-letter", 3),
+            ("news.worker", Some("news"), "news-worker-dead-letter", 3),
+            ("news.audit", Some("news"), "audit-failures", 7),
+        ]
+    );
+    assert_eq!(app.topics["news"], ["news.worker", "news.audit"]);
+}
+
+#[test]
+fn a_topic_trigger_takes_no_queue() {
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.topic]]\ntopic = \"news\"\nqueue = \"jobs\"\ncomponent = \"worker\"\n"
+    )));
+}
+
+#[test]
+fn a_queue_trigger_needs_its_queue() {
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.queue]]\ncomponent = \"worker\"\nbatch_size = 2\n"
+    )));
+}
+
+#[test]
+fn two_subscriptions_of_one_name() {
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.topic]]\ntopic = \"news\"\ncomponent = \"worker\"\n\
+         [[trigger.topic]]\ntopic = \"news\"\nsubscription = \"worker\"\ncomponent = \"hello\"\n"
+    )));
+}
+
+#[test]
+fn bad_topic_name_and_settings() {
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.topic]]\ntopic = \"news.today\"\ncomponent = \"worker\"\n"
+    )));
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.queue]]\nqueue = \"jobs\"\ncomponent = \"worker\"\nbatch_size = 0\n"
+    )));
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.queue]]\nqueue = \"jobs\"\ncomponent = \"worker\"\ndead_letter = \"jobs\"\n"
+    )));
+    insta::assert_snapshot!(error(&GOOD.replace(
+        "source = \"hello.wasm\"",
+        "source = \"hello.wasm\"\ntopics = [\"news\", \"news\"]"
+    )));
+}

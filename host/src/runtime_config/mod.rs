@@ -14,7 +14,8 @@
 //!
 //! Queues are the same, in `[queue.<name>]` tables (`type`, `path` or `url` and `prefix`, and
 //! for Redis `visibility_timeout_ms`, default 30 000); a queue without a table is sled under
-//! `.wasmhost/queues`.
+//! `.wasmhost/queues`. A `[topic.<name>]` table, of the same shape, says where the queues of
+//! the topic's subscriptions live.
 //!
 //! Read in two stages like the manifest: raw serde types (`raw`), then the checked
 //! [`RuntimeConfig`]. [`RuntimeConfig::check_grants`] then checks every component's
@@ -54,6 +55,8 @@ pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, StoreBackend>,
     /// `[queue.<name>]` tables, by name.
     pub queues: BTreeMap<String, QueueBackendConfig>,
+    /// `[topic.<name>]` tables, by name: where the queues of the topic's subscriptions live.
+    pub topics: BTreeMap<String, QueueBackendConfig>,
 }
 
 /// Where a queue lives (`[queue.<name>]`).
@@ -227,7 +230,11 @@ pub enum RuntimeConfigErrorKind {
 
 /// What a table of the runtime config defines, for messages: `store` or `queue`.
 fn noun(table: &str) -> &'static str {
-    if table == "queue" { "queue" } else { "store" }
+    match table {
+        "queue" => "queue",
+        "topic" => "topic",
+        _ => "store",
+    }
 }
 
 impl RuntimeConfig {
@@ -284,57 +291,65 @@ impl RuntimeConfig {
             key_value_stores.insert(name, backend);
         }
         let mut queues = BTreeMap::new();
-        for (label, queue) in raw.queue {
-            let name = check_name("queue", &label)?;
-            let visibility = queue.visibility_timeout_ms;
-            let store = RawStore {
-                kind: queue.kind,
-                path: queue.path,
-                url: queue.url,
-                prefix: queue.prefix,
-            };
-            let backend = check_store("queue", &name, store, base)
-                .map_err(|(span, kind)| error(span, kind))?;
-            let visibility_timeout = match (&backend, visibility) {
-                (_, None) => DEFAULT_VISIBILITY_TIMEOUT,
-                (StoreBackend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
-                    Duration::from_millis(*ms.get_ref())
-                }
-                (StoreBackend::Redis { .. }, Some(ms)) => {
-                    return Err(error(
-                        ms.span(),
-                        RuntimeConfigErrorKind::MissingField {
-                            table: "queue",
-                            label: name,
-                            field: "visibility_timeout_ms of at least 1",
-                            kind: "redis",
-                        },
-                    ));
-                }
-                (StoreBackend::Sled { .. }, Some(ms)) => {
-                    return Err(error(
-                        ms.span(),
-                        RuntimeConfigErrorKind::FieldNotForType {
-                            table: "queue",
-                            label: name,
-                            field: "visibility_timeout_ms",
-                            kind: "sled",
-                        },
-                    ));
-                }
-            };
-            queues.insert(
-                name,
-                QueueBackendConfig {
-                    backend,
-                    visibility_timeout,
-                },
-            );
+        let mut topics = BTreeMap::new();
+        let tables = [
+            ("queue", raw.queue, &mut queues),
+            ("topic", raw.topic, &mut topics),
+        ];
+        for (table, raw_tables, checked) in tables {
+            for (label, queue) in raw_tables {
+                let name = check_name(table, &label)?;
+                let visibility = queue.visibility_timeout_ms;
+                let store = RawStore {
+                    kind: queue.kind,
+                    path: queue.path,
+                    url: queue.url,
+                    prefix: queue.prefix,
+                };
+                let backend = check_store(table, &name, store, base)
+                    .map_err(|(span, kind)| error(span, kind))?;
+                let visibility_timeout = match (&backend, visibility) {
+                    (_, None) => DEFAULT_VISIBILITY_TIMEOUT,
+                    (StoreBackend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
+                        Duration::from_millis(*ms.get_ref())
+                    }
+                    (StoreBackend::Redis { .. }, Some(ms)) => {
+                        return Err(error(
+                            ms.span(),
+                            RuntimeConfigErrorKind::MissingField {
+                                table,
+                                label: name,
+                                field: "visibility_timeout_ms of at least 1",
+                                kind: "redis",
+                            },
+                        ));
+                    }
+                    (StoreBackend::Sled { .. }, Some(ms)) => {
+                        return Err(error(
+                            ms.span(),
+                            RuntimeConfigErrorKind::FieldNotForType {
+                                table,
+                                label: name,
+                                field: "visibility_timeout_ms",
+                                kind: "sled",
+                            },
+                        ));
+                    }
+                };
+                checked.insert(
+                    name,
+                    QueueBackendConfig {
+                        backend,
+                        visibility_timeout,
+                    },
+                );
+            }
         }
         Ok(Self {
             file: Some(file.to_owned()),
             key_value_stores,
             queues,
+            topics,
         })
     }
 
@@ -371,18 +386,20 @@ impl RuntimeConfig {
         self.file.is_none() || label == DEFAULT_STORE || self.key_value_stores.contains_key(label)
     }
 
-    /// Where queue `name` lives: its `[queue.<name>]` table, or else sled in
+    /// Where queue `name` lives: its `[queue.<name>]` table (for the queue of a topic
+    /// subscription, `<topic>.<subscription>`, its topic's `[topic.<name>]`), or else sled in
     /// `<app_dir>/.wasmhost/queues`.
     pub fn queue_backend(&self, name: &str, app_dir: &Path) -> QueueBackendConfig {
-        self.queues
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| QueueBackendConfig {
-                backend: StoreBackend::Sled {
-                    path: app_dir.join(DEFAULT_QUEUE_DIR),
-                },
-                visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
-            })
+        let table = match name.split_once('.') {
+            Some((topic, _)) => self.topics.get(topic),
+            None => self.queues.get(name),
+        };
+        table.cloned().unwrap_or_else(|| QueueBackendConfig {
+            backend: StoreBackend::Sled {
+                path: app_dir.join(DEFAULT_QUEUE_DIR),
+            },
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+        })
     }
 
     /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in

@@ -13,9 +13,11 @@ pub struct RawRuntimeConfig {
     pub key_value_store: BTreeMap<Spanned<String>, RawStore>,
     #[serde(default)]
     pub queue: BTreeMap<Spanned<String>, RawQueue>,
+    #[serde(default)]
+    pub topic: BTreeMap<Spanned<String>, RawQueue>,
 }
 
-/// One `[queue.<name>]`: a store's fields and the visibility timeout (no `#[serde(flatten)]`:
+/// One `[queue.<name>]` or `[topic.<name>]`: a store's fields and the visibility timeout (no `#[serde(flatten)]`:
 /// spans do not survive it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,5 +1,7 @@
 //! The queue trigger: each `[[trigger.queue]]` hands the messages of its queue to its
-//! component's `wasmhost:host/queue-handler.handle`, in batches of up to `batch_size`.
+//! component's `wasmhost:host/queue-handler.handle`, in batches of up to `batch_size`. A
+//! `[[trigger.topic]]` is the same on its subscription's queue
+//! ([`crate::capability::queue::topic`]); its deliveries name the topic.
 //!
 //! One tokio task per trigger takes due messages from the queue (they go in flight), and starts
 //! a handler call for them on a task of its own, at most `max_concurrency` at once: a fresh
@@ -138,7 +140,8 @@ async fn handle(
         budget: component.grants.outbound_http.budget(),
         trace,
     };
-    let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(&trigger.queue, m)).collect();
+    let source = trigger.topic.as_deref().unwrap_or(&trigger.queue);
+    let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(source, m)).collect();
     let mut store = runtime.new_store(component, invocation);
     let result = async {
         let instance = export.pre.instantiate_async(&mut store).await?;
@@ -290,7 +293,7 @@ fn traceparent_headers(message: &StoredMessage) -> Option<HeaderMap> {
     Some(headers)
 }
 
-/// The WIT delivery of `message` from `queue`.
+/// The WIT delivery of `message` from `queue` (for a topic subscription, the topic).
 fn delivery(queue: &str, message: &StoredMessage) -> Delivery {
     Delivery {
         id: message.id.to_string(),
@@ -314,6 +317,7 @@ mod tests {
     fn backoff_doubles_with_jitter_and_is_capped() {
         let trigger = QueueTrigger {
             queue: "q".into(),
+            topic: None,
             component: 0,
             max_retries: 10,
             retry_backoff: Duration::from_millis(100),

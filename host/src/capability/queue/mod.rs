@@ -1,11 +1,13 @@
-//! The queue capability: `wasmhost:host/queue` (send), over one [`QueueBackend`] per queue:
+//! The queue capability: `wasmhost:host/queue` (send, and publish to a [`topic`]), over one
+//! [`QueueBackend`] per queue:
 //! [`sled`] (embedded, the default) or [`redis`] (Redis Streams, shared by several nodes),
 //! chosen per queue in the runtime config. The delivery rules are in `wit/wasmhost.wit`
 //! (`queue-types`) and the consumer side is [`crate::trigger::queue`].
 //!
 //! Startup: [`Queues::open`] opens every queue the app names (in a component's `queues`, in a
-//! `[[trigger.queue]]`, or as a dead-letter queue), moving the messages a crashed run left in
-//! flight back to pending, and [`Queues::grants`] resolves each component's `queues` once.
+//! `[[trigger.queue]]`, as a dead-letter queue, or as a topic subscription's queue), moving
+//! the messages a crashed run left in flight back to pending, and [`Queues::grants`] resolves
+//! each component's `queues` and `topics` once.
 //!
 //! Per request: `send` compares the queue name with the few granted ones (an ungranted name is
 //! `access-denied`, whether or not such a queue exists), checks the message, adds the
@@ -14,6 +16,7 @@
 
 pub mod redis;
 pub mod sled;
+pub mod topic;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,12 +27,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use wasmtime::component::{HasData, Linker};
 
-use crate::app::App;
+use crate::app::{App, Component};
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::BackendError;
 use crate::metrics::{Metrics, QueueMetrics};
 use crate::runtime_config::{RuntimeConfig, StoreBackend};
 use crate::trace::TraceContext;
+use topic::OpenTopic;
 
 /// The largest message body, in bytes: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -137,15 +141,17 @@ impl OpenQueue {
     }
 }
 
-/// Every queue the app uses, opened at startup, by name.
+/// Every queue and topic the app uses, opened at startup, by name.
 #[derive(Default)]
 pub struct Queues {
     queues: BTreeMap<String, Arc<OpenQueue>>,
+    topics: BTreeMap<String, Arc<OpenTopic>>,
 }
 
 impl Queues {
     /// Opens every queue `app` names where `config` says (by default sled, under
-    /// `.wasmhost/queues` next to the manifest); each counts in `metrics`. Redis queues
+    /// `.wasmhost/queues` next to the manifest), the queues of topic subscriptions included
+    /// (where the topic's `[topic.<name>]` says); each counts in `metrics`. Redis queues
     /// connect lazily.
     ///
     /// # Errors
@@ -199,7 +205,21 @@ impl Queues {
                 }),
             );
         }
-        Ok(Self { queues })
+        let mut topics: BTreeMap<String, Arc<OpenTopic>> = BTreeMap::new();
+        let granted = app.components.iter().flat_map(|c| c.topics.iter());
+        for name in app.topics.keys().chain(granted) {
+            let subscriptions = app.topics.get(name).map_or(&[][..], Vec::as_slice);
+            if subscriptions.is_empty() {
+                tracing::warn!(topic = %name, "topic has no subscription: events published to it are kept nowhere");
+            }
+            topics.entry(name.clone()).or_insert_with(|| {
+                Arc::new(OpenTopic {
+                    name: name.as_str().into(),
+                    subscriptions: subscriptions.iter().map(|q| queues[q].clone()).collect(),
+                })
+            });
+        }
+        Ok(Self { queues, topics })
     }
 
     /// The queue `name`.
@@ -215,15 +235,42 @@ impl Queues {
         self.queues.values()
     }
 
-    /// The queues a component with `queues = [..]` may send to.
-    pub fn grants(&self, granted: &[String]) -> QueueGrants {
-        QueueGrants(granted.iter().map(|name| self.get(name).clone()).collect())
+    /// The topic `name`, if the app names it (in a `topics` grant or a `[[trigger.topic]]`).
+    pub fn topic(&self, name: &str) -> Option<&Arc<OpenTopic>> {
+        self.topics.get(name)
+    }
+
+    /// What `component` of app `app_name` may send to (`queues = [..]`) and publish to
+    /// (`topics = [..]`, its events' default `source` being `/<app>/<component>`).
+    pub fn grants(&self, app_name: &str, component: &Component) -> QueueGrants {
+        QueueGrants(Arc::new(GrantedQueues {
+            queues: component
+                .queues
+                .iter()
+                .map(|name| self.get(name).clone())
+                .collect(),
+            topics: component
+                .topics
+                .iter()
+                .map(|name| self.topics[name].clone())
+                .collect(),
+            source: format!("/{app_name}/{}", component.id),
+        }))
     }
 }
 
-/// The queues one component may send to; cloning is an `Arc` increment.
+/// The queues and topics one component may use; cloning is an `Arc` increment.
 #[derive(Clone, Default)]
-pub struct QueueGrants(Arc<[Arc<OpenQueue>]>);
+pub struct QueueGrants(Arc<GrantedQueues>);
+
+/// What [`QueueGrants`] holds.
+#[derive(Default)]
+pub struct GrantedQueues {
+    queues: Vec<Arc<OpenQueue>>,
+    topics: Vec<Arc<OpenTopic>>,
+    /// The CloudEvents `source` of the events the component publishes, unless it gives one.
+    source: String,
+}
 
 /// The per-instance view the generated traits are implemented on.
 pub struct QueueView<'a> {
@@ -236,6 +283,42 @@ pub struct QueueView<'a> {
 impl QueueView<'_> {
     /// Checks and converts one guest message, adding the `traceparent` attribute.
     fn message(&self, message: queue_types::Message) -> Result<StoredMessage, queue_types::Error> {
+        let message = self.checked(message)?;
+        Ok(StoredMessage::new(
+            message.body,
+            message.content_type,
+            message.attributes,
+            message.delay_ms.unwrap_or(0),
+        ))
+    }
+
+    /// Checks one guest message for a topic and makes it a CloudEvent
+    /// ([`topic::event_from_attributes`]) with the `traceparent` attribute; returns it and the
+    /// event's id.
+    fn event(
+        &self,
+        message: queue_types::Message,
+    ) -> Result<(StoredMessage, String), queue_types::Error> {
+        let message = self.checked(message)?;
+        let (event, others) = topic::event_from_attributes(
+            message.attributes,
+            message.content_type.as_deref(),
+            message.body,
+            &self.grants.0.source,
+        )
+        .map_err(queue_types::Error::Invalid)?;
+        let id = cloudevents::AttributesReader::id(&event).to_owned();
+        Ok((
+            topic::event_message(event, others, message.delay_ms.unwrap_or(0)),
+            id,
+        ))
+    }
+
+    /// Checks a guest message's limits and attribute names, and sets its `traceparent`.
+    fn checked(
+        &self,
+        message: queue_types::Message,
+    ) -> Result<queue_types::Message, queue_types::Error> {
         if message.body.len() > MAX_BODY_BYTES {
             return Err(queue_types::Error::Invalid(format!(
                 "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
@@ -259,32 +342,28 @@ impl QueueView<'_> {
             .filter(|(name, _)| name != TRACEPARENT_ATTRIBUTE)
             .collect();
         attributes.push((TRACEPARENT_ATTRIBUTE.to_owned(), self.trace.traceparent()));
-        Ok(StoredMessage::new(
-            message.body,
-            message.content_type,
+        Ok(queue_types::Message {
             attributes,
-            message.delay_ms.unwrap_or(0),
-        ))
+            ..message
+        })
     }
 
     fn queue(&self, name: &str) -> Result<&Arc<OpenQueue>, queue_types::Error> {
         self.grants
             .0
+            .queues
             .iter()
             .find(|queue| *queue.name == *name)
             .ok_or(queue_types::Error::AccessDenied)
     }
 }
 
-fn backend_error(queue: &OpenQueue, err: BackendError) -> queue_types::Error {
+fn backend_error(queue: &str, err: BackendError) -> queue_types::Error {
     match err {
         BackendError::Invalid(message) => queue_types::Error::Invalid(message),
         BackendError::Unavailable(message) => {
-            tracing::warn!(queue = %queue.name, "queue send failed: {message}");
-            queue_types::Error::Unavailable(format!(
-                "queue `{}` is unavailable: {message}",
-                queue.name
-            ))
+            tracing::warn!(queue, "queue send failed: {message}");
+            queue_types::Error::Unavailable(format!("queue `{queue}` is unavailable: {message}"))
         }
     }
 }
@@ -319,7 +398,32 @@ impl queue::Host for QueueView<'_> {
         };
         Ok(match queue.send(messages).await {
             Ok(ids) => Ok(ids.iter().map(u64::to_string).collect()),
-            Err(err) => Err(backend_error(&queue, err)),
+            Err(err) => Err(backend_error(&queue.name, err)),
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        topic: String,
+        message: queue_types::Message,
+    ) -> wasmtime::Result<Result<String, queue_types::Error>> {
+        let Some(topic) = self
+            .grants
+            .0
+            .topics
+            .iter()
+            .find(|t| *t.name == *topic)
+            .cloned()
+        else {
+            return Ok(Err(queue_types::Error::AccessDenied));
+        };
+        let (message, id) = match self.event(message) {
+            Ok(event) => event,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(match topic.publish(message).await {
+            Ok(()) => Ok(id),
+            Err((queue, err)) => Err(backend_error(&queue, err)),
         })
     }
 }

@@ -6,6 +6,9 @@
 //!   `<body>-0` .. `<body>-{n-1}` with `send-batch`; `x-delay-ms` delays them; header
 //!   `x-attribute: name=value` adds an attribute); 200 with the ids, one per line, or 403 / 400
 //!   / 503 with the error;
+//! - `POST /publish/:topic`: publishes the request body as one CloudEvent of type `x-type`
+//!   (default `test.event`) with the body as its `subject` (`x-count: n` publishes n events
+//!   `<body>-0` ..); 200 with the event ids, one per line, or 403 / 400 / 503 with the error;
 //! - `GET /kv/:key`: the value of `key` in the store, or 404;
 //! - `GET /seen`: `<keys> <total>`: how many `seen:` keys the store holds, and the sum of their
 //!   counts (more than the keys if some message was handled twice).
@@ -24,12 +27,14 @@ use std::time::{Duration, SystemTime};
 use wasmhost_sdk::http::StatusCode;
 use wasmhost_sdk::key_value::Store;
 use wasmhost_sdk::queue::{self, Delivery, Message};
+use wasmhost_sdk::topic::{self, Event};
 use wasmhost_sdk::{IntoResponse, Request, RequestExt, Response, http_component, queue_component};
 
 #[http_component]
 fn handle(req: Request) -> Response {
     match req.route().unwrap_or_default() {
         "/send/:queue" => send(req),
+        "/publish/:topic" => publish(req),
         "/seen" => match count_seen() {
             Ok((keys, total)) => format!("{keys} {total}\n").into_response(),
             Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
@@ -78,6 +83,33 @@ fn send(req: Request) -> Response {
             queue::send_batch(&queue_name, messages)
         }
     };
+    sent_response(sent)
+}
+
+fn publish(req: Request) -> Response {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let topic_name = req.param("topic").unwrap_or_default().to_owned();
+    let count: usize = header("x-count").and_then(|n| n.parse().ok()).unwrap_or(1);
+    let ty = header("x-type").unwrap_or_else(|| "test.event".to_owned());
+    let body = String::from_utf8_lossy(&req.into_body().into_bytes().unwrap_or_default()).into_owned();
+    let published = (0..count)
+        .map(|i| {
+            let subject = if count == 1 { body.clone() } else { format!("{body}-{i}") };
+            let event = Event::new(ty.as_str(), subject.as_str())
+                .content_type("text/plain")
+                .subject(subject);
+            topic::publish(&topic_name, event)
+        })
+        .collect();
+    sent_response(published)
+}
+
+fn sent_response(sent: Result<Vec<String>, queue::Error>) -> Response {
     match sent {
         Ok(ids) => (ids.join("\n") + "\n").into_response(),
         Err(err @ queue::Error::AccessDenied) => {
@@ -138,6 +170,23 @@ fn consume(batch: Vec<Delivery>) -> Result<(), String> {
     let mut fail = None;
     for message in &batch {
         let body = String::from_utf8_lossy(&message.body).into_owned();
+        if let Some(ty) = message.event_attribute("type") {
+            let subject = message.event_attribute("subject").unwrap_or_default();
+            let subscriber = wasmhost_sdk::variables::get("subscriber").unwrap_or_default();
+            let meta = format!(
+                "{}|{ty}|{}|{}|{body}",
+                message.queue,
+                message.event_attribute("source").unwrap_or_default(),
+                message.content_type.as_deref().unwrap_or_default(),
+            );
+            store
+                .increment(&format!("event:{subscriber}:{subject}"), 1)
+                .map_err(|e| e.to_string())?;
+            store
+                .set(&format!("event-meta:{subject}"), meta)
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         if message.queue.ends_with("dead-letter") {
             let attribute = |name| message.attribute(name).unwrap_or_default();
             let dead = format!(
@@ -163,6 +212,18 @@ fn consume(batch: Vec<Delivery>) -> Result<(), String> {
         append("order", &body)?;
         if body.starts_with("trap") {
             panic!("asked to trap on {body}");
+        }
+        if body.starts_with("loop") {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        if body.starts_with("oom") {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+            }
         }
         if body.starts_with("fail") {
             fail = Some(format!("asked to fail on {body}"));
