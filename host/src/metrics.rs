@@ -24,6 +24,7 @@
 //! | `wasmhost_queue_sent_total` | counter | `queue` |
 //! | `wasmhost_queue_handled_total` | counter | `queue`, `outcome` (`acked`, `retried`, `dead_lettered`) |
 //! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
+//! | `wasmhost_queue_delivery_delay_seconds` | histogram | `queue` |
 
 use std::time::Duration;
 
@@ -45,6 +46,12 @@ pub const INVOCATION_BUCKETS: [f64; 16] = [
 /// Bucket bounds of the instantiation time histogram, in seconds: 5 µs to 10 ms.
 pub const INSTANTIATION_BUCKETS: [f64; 10] = [
     0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01,
+];
+
+/// Bucket bounds of the queue delivery delay histogram, in seconds: 250 µs to 60 s.
+pub const DELIVERY_DELAY_BUCKETS: [f64; 18] = [
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    20.0, 30.0, 60.0,
 ];
 
 /// How an invocation ended, the `outcome` label of `wasmhost_invocations_total`.
@@ -225,6 +232,7 @@ pub struct Metrics {
     queue_handled: Family<QueueOutcomeLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     queue_in_flight: Family<QueueLabels, Gauge>,
+    queue_delivery_delay: HistogramFamily<QueueLabels>,
 }
 
 impl Default for Metrics {
@@ -309,6 +317,14 @@ impl Metrics {
             "Messages waiting in each queue (due or delayed)",
             queue_depth.clone(),
         );
+        let queue_delivery_delay: HistogramFamily<_> =
+            Family::new_with_constructor(|| Histogram::new(DELIVERY_DELAY_BUCKETS));
+        registry.register_with_unit(
+            "queue_delivery_delay",
+            "Time from a message being due (sent, or its delay or retry backoff over) to the start of the handler call that gets it",
+            Unit::Seconds,
+            queue_delivery_delay.clone(),
+        );
         let queue_in_flight = Family::default();
         registry.register(
             "queue_in_flight",
@@ -321,6 +337,7 @@ impl Metrics {
             queue_handled,
             queue_depth,
             queue_in_flight,
+            queue_delivery_delay,
             invocations,
             invocation_duration,
             instantiation_duration,
@@ -404,6 +421,7 @@ impl Metrics {
             dead_lettered: handled("dead_lettered"),
             depth: self.queue_depth.get_or_create_owned(&labels),
             in_flight: self.queue_in_flight.get_or_create_owned(&labels),
+            delivery_delay: self.queue_delivery_delay.get_or_create_owned(&labels),
         }
     }
 
@@ -489,6 +507,8 @@ pub struct QueueMetrics {
     pub depth: Gauge,
     /// In-flight messages, set at scrape time.
     pub in_flight: Gauge,
+    /// Per message, from being due to its handler call starting, in seconds.
+    pub delivery_delay: Histogram,
 }
 
 /// The counters of one cron trigger.

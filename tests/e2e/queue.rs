@@ -343,6 +343,14 @@ async fn messages_are_handled_once_in_order(app: App) {
         metric(server, r#"wasmhost_queue_depth{queue="jobs"}"#).await,
         0.0
     );
+    assert_eq!(
+        metric(
+            server,
+            r#"wasmhost_queue_delivery_delay_seconds_count{queue="jobs"}"#
+        )
+        .await,
+        5.0
+    );
 }
 
 async fn a_failing_message_is_retried_with_backoff_then_dead_lettered(app: App) {
@@ -353,6 +361,17 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered(app: App) 
     wait_for(server, "dead:fail-1", "3|asked to fail on fail-1").await;
     assert_eq!(kv(server, "seen:fail-1").await.as_deref(), Some("3"));
     assert_eq!(kv(server, "attempt:fail-1").await.as_deref(), Some("3"));
+    // The retries come after a growing backoff: 100 ms then 200 ms, each plus up to as much
+    // jitter.
+    let times: Vec<u64> = kv(server, "times:fail-1")
+        .await
+        .unwrap()
+        .split(' ')
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert!(times[1] - times[0] >= 100, "{times:?}");
+    assert!(times[2] - times[1] >= 200, "{times:?}");
     let dead = wait_some(server, "dead:trap-1").await;
     assert!(dead.starts_with("3|trapped: "), "{dead}");
     assert_eq!(kv(server, "seen:trap-1").await.as_deref(), Some("3"));

@@ -142,6 +142,12 @@ async fn handle(
     };
     let source = trigger.topic.as_deref().unwrap_or(&trigger.queue);
     let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(source, m)).collect();
+    let queue = runtime.queues.get(&trigger.queue);
+    let now = now_ms();
+    for message in &batch {
+        let delay_ms = now.saturating_sub(message.due_ms);
+        queue.metrics.delivery_delay.observe(delay_ms as f64 / 1e3);
+    }
     let mut store = runtime.new_store(component, invocation);
     let result = async {
         let instance = export.pre.instantiate_async(&mut store).await?;
@@ -164,7 +170,6 @@ async fn handle(
     };
     export.metrics.invoked(outcome, started.elapsed());
     span.record("wasmhost.outcome", outcome.as_str());
-    let queue = runtime.queues.get(&trigger.queue);
     let Some(failure) = failure else {
         match queue.backend.ack(&batch).await {
             Ok(()) => {

@@ -13,12 +13,13 @@
 //! - `GET /seen`: `<keys> <total>`: how many `seen:` keys the store holds, and the sum of their
 //!   counts (more than the keys if some message was handled twice).
 //!
-//! Queue handler, for queue `crash`: only increments `seen:b` per message with body `b`, for a
+//! Queue handler, for queue `sink`: acknowledges every batch and does nothing else (the queue
+//! benchmark). For queue `crash`: only increments `seen:b` per message with body `b`, for a
 //! fast crash test. Per message from a dead-letter queue (its name ends in `dead-letter`) with
 //! body `b`: sets `dead:b` to `<wasmhost-attempts>|<wasmhost-error>`. Per other message with
 //! body `b`: increments `seen:b`, sets `attempt:b` to the
 //! attempt number, `trace:b` to its `traceparent` attribute and `at:b` to the ms since the Unix
-//! epoch it was handled at, and appends `b` to `order` and the batch size to `batches` (both
+//! epoch it was handled at, appends that time to `times:b`, and appends `b` to `order` and the batch size to `batches` (both
 //! space-separated). A batch holding a body that starts with `fail` returns `err`; one that
 //! starts with `trap` panics.
 
@@ -140,6 +141,9 @@ fn count_seen() -> Result<(usize, u64), wasmhost_sdk::key_value::Error> {
 
 #[queue_component]
 fn consume(batch: Vec<Delivery>) -> Result<(), String> {
+    if batch.first().is_some_and(|m| m.queue == "sink") {
+        return Ok(());
+    }
     let store = Store::open_default().map_err(|e| e.to_string())?;
     if batch.first().is_some_and(|m| m.queue == "crash") {
         for message in &batch {
@@ -209,6 +213,7 @@ fn consume(batch: Vec<Delivery>) -> Result<(), String> {
             Ok(())
         };
         record().map_err(|e| e.to_string())?;
+        append(&format!("times:{body}"), &now.to_string())?;
         append("order", &body)?;
         if body.starts_with("trap") {
             panic!("asked to trap on {body}");
