@@ -24,6 +24,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "cron-probe",
             "log-probe",
             "queue-probe",
+            "hostile",
         ],
     ),
 ];

@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Empty};
 use wasmhost::capability::key_value::KeyValueStores;
 use wasmhost::capability::queue::Queues;
 use wasmhost::compile_cache::CompileCache;
-use wasmhost::engine::EngineSettings;
+use wasmhost::limits::Limits;
 use wasmhost::metrics::Metrics;
 use wasmhost::runtime::Runtime;
 use wasmhost::runtime_config::RuntimeConfig;
@@ -120,10 +120,12 @@ impl Bench {
         };
         let metrics = Arc::new(Metrics::new());
         let queues = Queues::open(&app, &config, &metrics).unwrap();
-        let engine = EngineSettings::default().build().unwrap();
+        let limits = Limits::default();
+        let engine = limits.engine_settings().build().unwrap();
         let runtime = Runtime::load(
             app,
             &engine,
+            &limits,
             &CompileCache::new(dir.path(), &engine),
             KeyValueStores::default(),
             queues,

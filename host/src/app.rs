@@ -135,6 +135,22 @@ pub struct Component {
     pub config: BTreeMap<String, Template>,
     /// `allowed_outbound_hosts` and `[component.<id>.outbound_http]`.
     pub outbound_http: OutboundHttpGrant,
+    /// `[component.<id>.limits]`: where it differs from the host's [`crate::limits::Limits`].
+    pub limits: ComponentLimits,
+}
+
+/// `[component.<id>.limits]`: each `None` takes the host's default ([`crate::limits`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComponentLimits {
+    /// Linear memory per instance, in bytes (`memory_mb`, 1 to 65 536 MiB; at most the
+    /// host's).
+    pub memory_bytes: Option<usize>,
+    /// CPU time per invocation (`cpu_ms`, at least 10 ms).
+    pub cpu: Option<Duration>,
+    /// Wall-clock time per invocation (`timeout_ms`, at least 1 ms).
+    pub timeout: Option<Duration>,
+    /// Requests handled at once (`max_concurrent_requests`, at least 1).
+    pub max_concurrent_requests: Option<u32>,
 }
 
 /// What a component may do with `wasi:http/outgoing-handler`.

@@ -12,8 +12,8 @@
 //!    app variable its value;
 //! 2. [`engine`] makes the one wasmtime engine (pooling allocator, copy-on-write images,
 //!    epochs); [`compile_cache`] compiles each component once and maps it on later starts;
-//! 3. [`runtime`] links every [`capability`], pre-instantiates each component and builds the
-//!    router.
+//! 3. [`runtime`] links every [`capability`], pre-instantiates each component, resolves its
+//!    [`limits`] and builds the router.
 //!
 //! Per request: [`server`] accepts and speaks HTTP, [`trigger::http`] routes, makes a store
 //! ([`state`]), instantiates, calls the guest and streams the response; [`guest_output`]
@@ -32,6 +32,7 @@ pub mod cli;
 pub mod compile_cache;
 pub mod engine;
 pub mod guest_output;
+pub mod limits;
 pub mod manifest;
 pub mod metrics;
 pub mod route;

@@ -64,9 +64,11 @@ pub enum Outcome {
     Error = 1,
     /// The guest trapped (other than by its CPU deadline).
     Trap = 2,
-    /// The guest ran past its CPU deadline and was interrupted (an epoch trap).
+    /// The guest ran past its CPU deadline and was interrupted (an epoch trap), or past its
+    /// wall-clock deadline and was dropped.
     Timeout = 3,
-    /// No instance could be made: the pooling allocator's limit on live instances was reached.
+    /// No instance could be made: the pooling allocator's limit on live instances was reached,
+    /// or the component had all of its `max_concurrent_requests` in flight.
     Rejected = 4,
 }
 
@@ -91,11 +93,13 @@ impl Outcome {
     }
 
     /// The outcome of a call that failed with `err`: [`Outcome::Timeout`] for an epoch
-    /// interrupt, [`Outcome::Rejected`] for a full instance pool, else [`Outcome::Trap`].
+    /// interrupt or a wall-clock deadline, [`Outcome::Rejected`] for a full instance pool, else [`Outcome::Trap`].
     pub fn of_failure(err: &wasmtime::Error) -> Self {
         if err.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::Rejected
-        } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
+            || err.is::<crate::trigger::http::WallClockTimeout>()
+        {
             Self::Timeout
         } else {
             Self::Trap

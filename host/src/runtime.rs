@@ -25,16 +25,13 @@ use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
+use crate::limits::{Limits, MemoryLimiter, ResolvedLimits};
 use crate::metrics::{Metrics, TriggerMetrics};
 use crate::route::Router;
 use crate::state::InstanceState;
 use crate::trigger::Invocation;
 use crate::trigger::http::HttpRoute;
 use crate::variables::Value;
-
-/// CPU time one call may run, in epoch ticks of [`crate::engine::EPOCH_TICK`] (10 ms): 1 s.
-/// The guest yields to the async runtime at every tick, so a busy guest never starves others.
-pub const CPU_DEADLINE_TICKS: u32 = 100;
 
 /// One export a trigger calls: the component pre-instantiated and typed for it, and the
 /// metrics of its invocations.
@@ -70,6 +67,8 @@ pub struct LoadedComponent {
     pub grants: Grants,
     /// The rate limit on its log lines, shared by its instances.
     pub log_limiter: Arc<LineLimiter>,
+    /// Its memory, CPU, time and concurrency limits.
+    pub limits: ResolvedLimits,
 }
 
 /// The loaded application: what every request reads, shared behind an `Arc`.
@@ -97,17 +96,20 @@ impl Runtime {
     /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
     /// resolves each one's grants in `key_value` (the stores opened for `app`), renders its
     /// config keys with `variables` (the app's variables from
-    /// [`crate::variables::resolve`]), and builds its router. Logs one line per component with
+    /// [`crate::variables::resolve`]), resolves its limits against the host's `limits` (the
+    /// engine must have been built from them), and builds its router. Logs one line per component with
     /// its cache outcome, and counts it in `metrics`, which every request then updates.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
     /// no capability provides, or one that lacks the export its triggers call
-    /// (`wasi:http/incoming-handler` for HTTP, `wasmhost:host/cron-handler` for cron); each
-    /// error names the component.
+    /// (`wasi:http/incoming-handler` for HTTP, `wasmhost:host/cron-handler` for cron), or one
+    /// whose `memory_mb` exceeds the host's; each error names the component.
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         app: App,
         engine: &Engine,
+        limits: &Limits,
         cache: &CompileCache,
         key_value: KeyValueStores,
         queues: Queues,
@@ -153,6 +155,7 @@ impl Runtime {
                 cron: cron.map(|pre| Export::new(pre, &metrics, &component.id, "cron")),
                 queue: queue.map(|pre| Export::new(pre, &metrics, &component.id, "queue")),
                 log_limiter: Arc::new(LineLimiter::new()),
+                limits: limits.resolve(component)?,
                 cache: outcome,
                 grants: Grants {
                     key_value: key_value.grants(component),
@@ -187,7 +190,9 @@ impl Runtime {
             .map_or(0, |pool| pool.component_instances())
     }
 
-    /// A new store for one instance of `component`, with its grants and its CPU deadline, for
+    /// A new store for one instance of `component`, with its grants, its memory limit and its
+    /// CPU deadline (the guest yields to the async runtime at every epoch tick, so a busy guest
+    /// never starves others, and is interrupted after `cpu_ticks` of them), for
     /// `invocation`: a new one per incoming request or cron run (its outbound budget from
     /// [`OutboundPolicy::budget`]), the caller's along an internal chain.
     pub fn new_store(
@@ -204,9 +209,13 @@ impl Runtime {
             component.log_limiter.clone(),
         );
         let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
-        let state = InstanceState::new(grants, outbound, &output, request_id, trace);
+        let limiter = MemoryLimiter {
+            max_bytes: component.limits.memory_bytes,
+        };
+        let state = InstanceState::new(grants, outbound, &output, request_id, trace, limiter);
         let mut store = Store::new(&self.engine, state);
-        let mut ticks_left = CPU_DEADLINE_TICKS;
+        store.limiter(InstanceState::limiter);
+        let mut ticks_left = component.limits.cpu_ticks;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             ticks_left = ticks_left.saturating_sub(1);

@@ -15,6 +15,7 @@ use crate::capability::key_value::KeyValue;
 use crate::capability::outbound_http::OutboundHttp;
 use crate::capability::queue::QueueView;
 use crate::guest_output::GuestOutput;
+use crate::limits::MemoryLimiter;
 use crate::trace::TraceContext;
 use crate::trigger::request_id::RequestId;
 
@@ -27,19 +28,21 @@ pub struct InstanceState {
     grants: Grants,
     request_id: RequestId,
     trace: TraceContext,
+    limiter: MemoryLimiter,
 }
 
 impl InstanceState {
     /// A fresh state with the WASI 0.2 base (its stdout and stderr going to the log as
     /// `output` says), what the component's manifest `grants`, `outbound_http`, the hooks
     /// its outbound requests go through, and the invocation's `request_id` (for log lines)
-    /// and `trace` context (for the messages it sends).
+    /// and `trace` context (for the messages it sends), and the `limiter` of its memory.
     pub fn new(
         grants: Grants,
         outbound_http: OutboundHttp,
         output: &GuestOutput,
         request_id: RequestId,
         trace: TraceContext,
+        limiter: MemoryLimiter,
     ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(output.for_stream("stdout"))
@@ -53,7 +56,13 @@ impl InstanceState {
             grants,
             request_id,
             trace,
+            limiter,
         }
+    }
+
+    /// The store limiter of this instance (for [`wasmtime::Store::limiter`]).
+    pub fn limiter(&mut self) -> &mut dyn wasmtime::ResourceLimiter {
+        &mut self.limiter
     }
 
     /// The key-value capability's view of this instance.

@@ -132,7 +132,7 @@ async fn counters_are_exact_and_histogram_counts_match() {
         assert_eq!(status(client.get(server.url("/trap/now"))).await, 500);
     }
     for _ in 0..timeouts {
-        assert_eq!(status(client.get(server.url("/trap/loop"))).await, 500);
+        assert_eq!(status(client.get(server.url("/trap/loop"))).await, 504);
     }
     for _ in 0..increments {
         assert_eq!(status(client.get(server.url("/count/hits"))).await, 200);

@@ -46,6 +46,8 @@ pub mod guests {
     pub const CRON_PROBE: &str = env!("WASMHOST_GUEST_CRON_PROBE");
     /// `tests/guests/log-probe`: writes lines (short, 10 MB, many) to stdout and stderr.
     pub const LOG_PROBE: &str = env!("WASMHOST_GUEST_LOG_PROBE");
+    /// `tests/guests/hostile`: a guest that misbehaves in every way, one path each.
+    pub const HOSTILE: &str = env!("WASMHOST_GUEST_HOSTILE");
 }
 
 /// The repository's root directory.
@@ -213,6 +215,22 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident set size now (`VmRSS` of `/proc/<pid>/status`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server is running");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
     }
 
     /// Everything the server (and its guests) wrote to stdout so far.

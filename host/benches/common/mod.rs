@@ -11,7 +11,7 @@ use http_body_util::Empty;
 use std::sync::Arc;
 use wasmhost::capability::key_value::KeyValueStores;
 use wasmhost::compile_cache::CompileCache;
-use wasmhost::engine::EngineSettings;
+use wasmhost::limits::Limits;
 use wasmhost::metrics::Metrics;
 
 use wasmhost::runtime::Runtime;
@@ -34,17 +34,18 @@ pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Run
     let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), manifest).unwrap();
     // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
     // sets BENCH_MAX_INSTANCES to a handful.
-    let mut settings = EngineSettings::default();
+    let mut limits = Limits::default();
     if let Some(n) = std::env::var("BENCH_MAX_INSTANCES")
         .ok()
         .and_then(|v| v.parse().ok())
     {
-        settings.max_instances = n;
+        limits.max_instances = n;
     }
-    let engine = settings.build().unwrap();
+    let engine = limits.engine_settings().build().unwrap();
     Runtime::load(
         app,
         &engine,
+        &limits,
         &CompileCache::new(dir, &engine),
         key_value,
         Default::default(),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -13,7 +14,7 @@ use crate::app::App;
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
-use crate::engine::EngineSettings;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
@@ -55,6 +56,35 @@ pub struct ServeCommand {
     /// `default` store. Repeatable.
     #[arg(long = "key-value", value_name = "STORE:KEY=VALUE", value_parser = parse_seed)]
     pub key_value: Vec<Seed>,
+
+    /// Linear memory per instance, in MiB: `memory.grow` past it fails. A component's
+    /// `[component.<id>.limits] memory_mb` may only be lower.
+    #[arg(long, default_value_t = 128, env = "WASMHOST_MAX_MEMORY_MB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_memory_mb: u64,
+
+    /// CPU time one invocation may run, in ms (counted in 10 ms epoch ticks): past it the guest
+    /// is interrupted and the request answers 504. A component's `cpu_ms` overrides it.
+    #[arg(long, default_value_t = 1000, env = "WASMHOST_CPU_LIMIT_MS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub cpu_limit_ms: u64,
+
+    /// Wall-clock time one invocation may take, in ms, body streaming and outbound calls
+    /// included: past it the instance is dropped and the request answers 504 (a body already
+    /// under way is cut). A component's `timeout_ms` overrides it.
+    #[arg(long, default_value_t = 30_000, env = "WASMHOST_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
+
+    /// Requests one component may handle at once; past it, 503 with `Retry-After: 1` at once.
+    /// A component's `max_concurrent_requests` overrides it.
+    #[arg(long, default_value_t = 100, env = "WASMHOST_MAX_CONCURRENT_REQUESTS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Component instances alive at once in the whole process (the pooling allocator's total).
+    #[arg(long, default_value_t = 1000, env = "WASMHOST_MAX_INSTANCES", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_instances: u32,
+
+    /// The largest request body, in bytes; a larger one answers 413.
+    #[arg(long, default_value_t = 10 << 20, env = "WASMHOST_MAX_BODY_BYTES")]
+    pub max_body_bytes: u64,
 
     /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
     /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
@@ -130,7 +160,8 @@ impl ServeCommand {
         }
         manifest::check_sources(&app)?;
 
-        let engine = EngineSettings::default().build()?;
+        let limits = self.limits();
+        let engine = limits.engine_settings().build()?;
         let cache_dir = self
             .cache_dir
             .clone()
@@ -151,10 +182,23 @@ impl ServeCommand {
                         .await?;
                 }
                 let queues = Queues::open(&app, &runtime_config, &metrics)?;
-                let runtime =
-                    Runtime::load(app, &engine, &cache, key_value, queues, &variables, metrics)?;
+                let runtime = Runtime::load(
+                    app, &engine, &limits, &cache, key_value, queues, &variables, metrics,
+                )?;
                 serve(runtime, self.listen, self.admin_listen).await
             })
+    }
+
+    /// The host's limits, from the flags.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_instances: self.max_instances,
+            memory_bytes: usize::try_from(self.max_memory_mb << 20).unwrap_or(usize::MAX),
+            cpu: Duration::from_millis(self.cpu_limit_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_body_bytes: self.max_body_bytes,
+        }
     }
 
     /// Gives every `[variables]` entry its value: `--var`, then `WASMHOST_VAR_<NAME>`, then the

@@ -128,6 +128,16 @@ pub enum ManifestErrorKind {
         /// What is wrong, or what is allowed.
         message: &'static str,
     },
+    /// A `[component.<id>.limits]` value out of range.
+    #[error("`component.{component}.limits.{field}`: {message}")]
+    Limit {
+        /// The component.
+        component: String,
+        /// The field.
+        field: &'static str,
+        /// What is allowed.
+        message: &'static str,
+    },
     /// Two `[[trigger.topic]]` with the same topic and subscription.
     #[error(
         "`trigger.topic[{index}].subscription`: topic `{topic}` already has subscription `{subscription}`; give each trigger of a topic its own `subscription`"

@@ -50,6 +50,11 @@
 //! first_byte_timeout_ms = 30000
 //! between_bytes_timeout_ms = 30000
 //! max_requests = 100                                   # per invocation
+//! [component.hello.limits]                             # optional; see crate::limits
+//! memory_mb = 64                                       # at most the host's
+//! cpu_ms = 500
+//! timeout_ms = 10000
+//! max_concurrent_requests = 20
 //!
 //! [variables]
 //! api_host = { default = "api.example.com" }
@@ -71,9 +76,9 @@ use raw::{RawComponent, RawManifest};
 use toml::Spanned;
 
 use crate::app::{
-    AllowedHostEntry, App, BuildCommand, Component, ComponentId, CronTrigger, HttpTrigger,
-    Location, OutboundHttpGrant, OutboundLimits, QueueTrigger, StoreGrant, is_store_label,
-    subscription_queue,
+    AllowedHostEntry, App, BuildCommand, Component, ComponentId, ComponentLimits, CronTrigger,
+    HttpTrigger, Location, OutboundHttpGrant, OutboundLimits, QueueTrigger, StoreGrant,
+    is_store_label, subscription_queue,
 };
 use crate::capability::outbound_http::allowed_hosts::AllowedHostError;
 use crate::route::Route;
@@ -192,6 +197,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
                 chain_targets: Vec::new(),
                 limits: check_outbound_limits(&doc, key.get_ref(), component)?,
             },
+            limits: check_limits(&doc, key.get_ref(), component)?,
         });
     }
     resolve_chain_targets(&doc, &raw, &mut components, &index)?;
@@ -247,6 +253,66 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         queue_triggers,
         topics,
         variables,
+    })
+}
+
+/// Checks `[component.<id>.limits]`: each value in its range.
+fn check_limits(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &RawComponent,
+) -> Result<ComponentLimits, ManifestError> {
+    let Some(limits) = &raw.limits else {
+        return Ok(ComponentLimits::default());
+    };
+    let check =
+        |value: &Option<Spanned<u64>>, field, range: std::ops::RangeInclusive<u64>, message| {
+            match value {
+                None => Ok(None),
+                Some(v) if range.contains(v.get_ref()) => Ok(Some(*v.get_ref())),
+                Some(v) => Err(doc.error(
+                    v.span(),
+                    ManifestErrorKind::Limit {
+                        component: component.to_owned(),
+                        field,
+                        message,
+                    },
+                )),
+            }
+        };
+    let concurrent = limits
+        .max_concurrent_requests
+        .as_ref()
+        .map(|v| Spanned::new(v.span(), u64::from(*v.get_ref())));
+    let memory_mb = check(
+        &limits.memory_mb,
+        "memory_mb",
+        1..=65_536,
+        "must be 1 to 65536 (MiB)",
+    )?;
+    Ok(ComponentLimits {
+        memory_bytes: memory_mb.map(|mb| usize::try_from(mb << 20).unwrap_or(usize::MAX)),
+        cpu: check(
+            &limits.cpu_ms,
+            "cpu_ms",
+            10..=u64::MAX,
+            "must be at least 10 (ms)",
+        )?
+        .map(Duration::from_millis),
+        timeout: check(
+            &limits.timeout_ms,
+            "timeout_ms",
+            1..=u64::MAX,
+            "must be at least 1 (ms)",
+        )?
+        .map(Duration::from_millis),
+        max_concurrent_requests: check(
+            &concurrent,
+            "max_concurrent_requests",
+            1..=u64::from(u32::MAX),
+            "must be at least 1",
+        )?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     })
 }
 

@@ -125,6 +125,18 @@ pub struct RawComponent {
     pub allowed_outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub outbound_http: Option<Spanned<RawOutboundHttp>>,
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+}
+
+/// `[component.<id>.limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub memory_mb: Option<Spanned<u64>>,
+    pub cpu_ms: Option<Spanned<u64>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub max_concurrent_requests: Option<Spanned<u32>>,
 }
 
 /// `[component.<id>.outbound_http]`: timeouts in ms and the per-request cap.

@@ -326,3 +326,26 @@ fn bad_topic_name_and_settings() {
         "source = \"hello.wasm\"\ntopics = [\"news\", \"news\"]"
     )));
 }
+
+#[test]
+fn component_limits_parse_and_are_checked() {
+    let text = GOOD.replace(
+        "workdir = \"hello\"\n",
+        "workdir = \"hello\"\n[component.hello.limits]\nmemory_mb = 64\ncpu_ms = 250\ntimeout_ms = 5000\nmax_concurrent_requests = 7\n",
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    let by_id = |id: &str| {
+        app.components
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .unwrap()
+            .limits
+    };
+    let limits = by_id("hello");
+    assert_eq!(limits.memory_bytes, Some(64 << 20));
+    assert_eq!(limits.cpu, Some(Duration::from_millis(250)));
+    assert_eq!(limits.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(limits.max_concurrent_requests, Some(7));
+    assert_eq!(by_id("files"), ComponentLimits::default());
+    insta::assert_snapshot!(error(&text.replace("cpu_ms = 250", "cpu_ms = 5")));
+}

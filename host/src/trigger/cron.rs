@@ -26,6 +26,7 @@ use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::trace::TraceContext;
 use crate::trigger::Invocation;
+use crate::trigger::http::WallClockTimeout;
 use crate::trigger::request_id::RequestId;
 use tracing::Instrument;
 
@@ -166,8 +167,10 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
             .call_handle(&mut store, scheduled_time)
             .await
     }
-    .instrument(span.clone())
-    .await;
+    .instrument(span.clone());
+    let result = tokio::time::timeout(component.limits.timeout, result)
+        .await
+        .unwrap_or_else(|_| Err(WallClockTimeout.into()));
     let outcome = match &result {
         Ok(Ok(())) => Outcome::Ok,
         Ok(Err(_)) => Outcome::Error,

@@ -6,13 +6,16 @@
 //! task until it sets its response; a body it has already finished by then (up to 64 KiB) goes
 //! out in one piece with a `content-length`, anything longer or slower streams.
 //!
-//! Outcomes: no route → 404; a guest trap, a guest out of CPU time, or a guest that never sends a
-//! response → 500, logged with the component id and the trap, and the host goes on serving; a
-//! full instance pool → 503 with `Retry-After: 1`. Each invocation is counted by outcome in
-//! [`crate::metrics`] when its guest returns.
+//! Outcomes: no route → 404; a request body past the limit → 413; a guest trap or a guest that
+//! never sends a response → 500, logged with the component id and the trap, and the host goes
+//! on serving; a guest out of CPU time or of wall-clock time ([`crate::limits`]) → 504 (a body
+//! already under way is cut); a full instance pool, or a component with all of its
+//! `max_concurrent_requests` in flight → 503 with `Retry-After: 1`. Each invocation is counted
+//! by outcome in [`crate::metrics`] when its guest returns.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -21,7 +24,7 @@ use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -71,12 +74,15 @@ pub struct HttpRoute {
 /// wasmtime-wasi-http can report (hyper's `Incoming` when serving, a guest's outgoing body
 /// when chaining, an in-memory body in benches).
 pub trait RequestBody:
-    http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + 'static
+    http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + Unpin + 'static
 {
 }
 
 impl<B> RequestBody for B where
-    B: http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>> + Send + 'static
+    B: http_body::Body<Data = Bytes, Error: Into<wasmtime_wasi_http::Error>>
+        + Send
+        + Unpin
+        + 'static
 {
 }
 
@@ -148,6 +154,14 @@ pub async fn handle<B: RequestBody>(
     }
     let component = &runtime.components[target.component];
     drop(matched);
+    let max_body = component.limits.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body) {
+        return body_too_large(max_body);
+    }
     let request_id = RequestId::from_client(&parts.headers);
     parts
         .headers
@@ -160,6 +174,7 @@ pub async fn handle<B: RequestBody>(
         budget: component.grants.outbound_http.budget(),
         trace,
     };
+    let (body, exceeded) = LimitedBody::new(body, max_body);
     let mut response = invoke(
         runtime,
         component,
@@ -168,6 +183,10 @@ pub async fn handle<B: RequestBody>(
         span,
     )
     .await;
+    if exceeded.load(Ordering::Relaxed) {
+        // The guest read past the limit (a body without a truthful `content-length`).
+        response = body_too_large(max_body);
+    }
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.header().clone());
@@ -302,6 +321,18 @@ async fn invoke<B: RequestBody>(
         );
     };
     span.record("wasmhost.app", &*runtime.app_name);
+    let Ok(permit) = component.limits.requests.clone().try_acquire_owned() else {
+        export.metrics.invoked(Outcome::Rejected, started.elapsed());
+        tracing::warn!(
+            app = %runtime.app_name,
+            trigger = "http",
+            component = %component.id,
+            request_id = %invocation.request_id,
+            "request rejected with 503: the component's max_concurrent_requests are in flight"
+        );
+        return rejected();
+    };
+    let deadline = tokio::time::Instant::from_std(started) + component.limits.timeout;
     let end = InvocationEnd {
         started,
         metrics: export.metrics.clone(),
@@ -309,6 +340,7 @@ async fn invoke<B: RequestBody>(
         component: component.id.clone(),
         request_id: invocation.request_id.clone(),
         span: span.clone(),
+        _permit: permit,
     };
     let mut store = runtime.new_store(component, invocation);
     let (sender, receiver) = oneshot::channel();
@@ -341,10 +373,24 @@ async fn invoke<B: RequestBody>(
         .instrument(span),
     );
 
-    match run_until_response(guest, receiver).await {
+    let Ok(ran) = tokio::time::timeout_at(deadline, run_until_response(guest, receiver)).await
+    else {
+        // The guest (and its store) is dropped: the instance stops where it was.
+        end.finish(Err(WallClockTimeout.into()), true);
+        return timed_out();
+    };
+    match ran {
         (Ok(Ok(response)), GuestRun::Done(result)) => {
             end.span
                 .record("http.response.status_code", response.status().as_u16());
+            if result.is_err() {
+                // It failed after setting its response, before any of it was sent: the client
+                // gets the failure, not a body cut short.
+                return match end.finish(result, true) {
+                    Outcome::Timeout => timed_out(),
+                    _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
+                };
+            }
             end.finish(result, false);
             coalesce_ready_body(response)
         }
@@ -352,11 +398,15 @@ async fn invoke<B: RequestBody>(
             end.span
                 .record("http.response.status_code", response.status().as_u16());
             // The guest goes on streaming the body after the head: it finishes on its own
-            // task.
+            // task, or is dropped at the deadline; either way the body says how it ended.
+            let (ended, end_receiver) = oneshot::channel();
             tokio::spawn(async move {
-                end.finish(guest.await, false);
+                let result = until(deadline, guest).await;
+                let ok = result.is_ok();
+                end.finish(result, false);
+                let _ = ended.send(ok);
             });
-            coalesce_ready_body(response)
+            coalesce_ready_body(guard_body(response, GuestEnd::Pending(end_receiver)))
         }
         (Ok(Err(code)), run) => {
             tracing::error!(
@@ -372,7 +422,7 @@ async fn invoke<B: RequestBody>(
                 }
                 GuestRun::Streaming(guest) => {
                     tokio::spawn(async move {
-                        end.finish(guest.await, true);
+                        end.finish(until(deadline, guest).await, true);
                     });
                 }
             }
@@ -387,13 +437,94 @@ async fn invoke<B: RequestBody>(
             };
             match end.finish(result, true) {
                 Outcome::Rejected => rejected(),
+                Outcome::Timeout => timed_out(),
                 _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
             }
         }
     }
 }
 
-/// 503 with `Retry-After: 1`: the instance pool is full.
+/// How the guest that writes a response body ended, as far as [`GuardedBody`] knows.
+enum GuestEnd {
+    /// It trapped or ran out of time.
+    Failed,
+    /// Still running: `true` comes when it returns normally, `false` (or nothing) when it
+    /// fails.
+    Pending(oneshot::Receiver<bool>),
+}
+
+/// A response body that breaks, rather than ends, when its guest failed. wasmtime-wasi-http
+/// ends a body cleanly when the guest's store is dropped mid-body (a trap, a deadline), which a
+/// client would take for a complete response; this turns that end into an error, so hyper
+/// cuts the connection (HTTP/1.1) or resets the stream (HTTP/2).
+struct GuardedBody {
+    inner: HyperOutgoingBody,
+    guest: GuestEnd,
+}
+
+fn guard_body(
+    response: Response<HyperOutgoingBody>,
+    guest: GuestEnd,
+) -> Response<HyperOutgoingBody> {
+    response.map(|inner| GuardedBody { inner, guest }.boxed_unsync())
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Some(frame) = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            return Poll::Ready(Some(frame));
+        }
+        let ok = match &mut this.guest {
+            GuestEnd::Failed => false,
+            GuestEnd::Pending(receiver) => {
+                std::task::ready!(Pin::new(receiver).poll(cx)).unwrap_or(false)
+            }
+        };
+        if ok {
+            Poll::Ready(None)
+        } else {
+            this.guest = GuestEnd::Failed;
+            Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
+                "the component failed while writing the body".to_owned(),
+            )))))
+        }
+    }
+}
+
+/// `guest`, or a [`WallClockTimeout`] failure if it has not finished by `deadline` (it is then
+/// dropped, and its instance with it).
+async fn until(deadline: tokio::time::Instant, guest: Guest) -> wasmtime::Result<()> {
+    tokio::time::timeout_at(deadline, guest)
+        .await
+        .unwrap_or_else(|_| Err(WallClockTimeout.into()))
+}
+
+/// 504: the guest ran out of CPU time or of wall-clock time.
+fn timed_out() -> Response<HyperOutgoingBody> {
+    text(
+        StatusCode::GATEWAY_TIMEOUT,
+        "the component did not answer in time\n",
+    )
+}
+
+/// 413: the request body is larger than the limit.
+fn body_too_large(limit: u64) -> Response<HyperOutgoingBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than {limit} bytes\n"),
+    )
+}
+
+/// 503 with `Retry-After: 1`: the instance pool is full, or the component has as many
+/// requests in flight as it may.
 fn rejected() -> Response<HyperOutgoingBody> {
     let mut response = text(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -414,6 +545,8 @@ struct InvocationEnd {
     request_id: RequestId,
     /// The invocation's span (disabled unless spans are exported).
     span: tracing::Span,
+    /// Its place among the component's `max_concurrent_requests`, given back with this.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl InvocationEnd {
@@ -558,6 +691,72 @@ fn coalesce_ready_body(response: Response<HyperOutgoingBody>) -> Response<HyperO
     };
     Response::from_parts(parts, body)
 }
+
+/// A request body cut at a limit: past `limit` bytes it fails with wasi:http's
+/// `HTTP-request-body-size` error (what the guest reading it sees) and sets its flag, so the
+/// trigger answers 413.
+pub struct LimitedBody<B> {
+    body: B,
+    left: u64,
+    limit: u64,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl<B> LimitedBody<B> {
+    /// `body` limited to `limit` bytes, and the flag set if it goes past them.
+    pub fn new(body: B, limit: u64) -> (Self, Arc<AtomicBool>) {
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let body = Self {
+            body,
+            left: limit,
+            limit,
+            exceeded: exceeded.clone(),
+        };
+        (body, exceeded)
+    }
+}
+
+impl<B: RequestBody> http_body::Body for LimitedBody<B> {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let frame = match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+            None => return std::task::Poll::Ready(None),
+            Some(Err(err)) => return std::task::Poll::Ready(Some(Err(err.into()))),
+            Some(Ok(frame)) => frame,
+        };
+        let size = frame.data_ref().map_or(0, |data| data.len() as u64);
+        if size > this.left {
+            this.exceeded.store(true, Ordering::Relaxed);
+            this.left = 0;
+            let limit = this.limit;
+            return std::task::Poll::Ready(Some(Err(
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit)),
+            )));
+        }
+        this.left -= size;
+        std::task::Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The failure of an invocation that ran past its wall-clock deadline
+/// ([`crate::limits::Limits::timeout`]): counted as [`Outcome::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("the invocation ran past its wall-clock deadline")]
+pub struct WallClockTimeout;
 
 /// Removes every header named `wasmhost-*`: only the host sets those.
 fn remove_wasmhost_headers(headers: &mut HeaderMap) {

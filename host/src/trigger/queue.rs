@@ -38,6 +38,7 @@ use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::trace::TraceContext;
 use crate::trigger::Invocation;
+use crate::trigger::http::WallClockTimeout;
 use crate::trigger::request_id::RequestId;
 
 /// The longest an idle consumer sleeps before looking at its queue again: 1 s.
@@ -157,8 +158,10 @@ async fn handle(
             .call_handle(&mut store, &deliveries)
             .await
     }
-    .instrument(span.clone())
-    .await;
+    .instrument(span.clone());
+    let result = tokio::time::timeout(component.limits.timeout, result)
+        .await
+        .unwrap_or_else(|_| Err(WallClockTimeout.into()));
     drop(store);
     let (outcome, failure) = match result {
         Ok(Ok(())) => (Outcome::Ok, None),

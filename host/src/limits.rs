@@ -1,0 +1,194 @@
+//! Limits that hold: what one instance, one invocation and one component may use, so that no
+//! guest and no client can take the host down.
+//!
+//! Three stages, as for the rest of the config: the operator's defaults for every component
+//! ([`Limits`], from `wasmhost serve` flags), a component's own `[component.<id>.limits]` in
+//! the manifest ([`crate::app::ComponentLimits`], which may only lower the memory limit below
+//! the engine's), and the resolved [`ResolvedLimits`] each loaded component keeps. Per request
+//! they cost a semaphore `try_acquire`, a store limiter and a timer.
+//!
+//! | limit | default | where | past it |
+//! |---|---|---|---|
+//! | linear memory per instance | 128 MiB | `--max-memory-mb`, `memory_mb` | `memory.grow` fails; a guest that then traps answers 500 |
+//! | CPU time per invocation (epoch deadline) | 1 000 ms | `--cpu-limit-ms`, `cpu_ms` | the guest is interrupted: 504 |
+//! | wall-clock time per invocation, body streaming included | 30 000 ms | `--timeout-ms`, `timeout_ms` | the instance is dropped: 504 (or a cut body) |
+//! | concurrent requests per component | 100 | `--max-concurrent-requests`, `max_concurrent_requests` | 503 with `Retry-After: 1`, at once |
+//! | live instances in the process | 1 000 | `--max-instances` | 503 with `Retry-After: 1` |
+//! | request body | 10 MiB | `--max-body-bytes` | 413 |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::Semaphore;
+use wasmtime::ResourceLimiter;
+
+use crate::app::Component;
+use crate::engine::{EPOCH_TICK, EngineSettings};
+
+/// The operator's limits, for every component unless its manifest says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Component instances alive at once in the process (the pooling allocator's total).
+    pub max_instances: u32,
+    /// Linear memory per instance, in bytes: the size of each pool slot, so no component may
+    /// have more.
+    pub memory_bytes: usize,
+    /// CPU time one invocation may run, counted in epoch ticks of [`EPOCH_TICK`] (10 ms).
+    pub cpu: Duration,
+    /// Wall-clock time one invocation may take, from the request to the end of its response
+    /// body (or of a queue or cron handler call), time blocked on outbound calls included.
+    pub timeout: Duration,
+    /// Requests one component may handle at once.
+    pub max_concurrent_requests: u32,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            memory_bytes: 128 << 20,
+            cpu: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            max_concurrent_requests: 100,
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The engine settings these limits need.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            max_instances: self.max_instances,
+            max_memory_bytes: self.memory_bytes,
+        }
+    }
+
+    /// `component`'s limits: its manifest's where it sets them, these elsewhere.
+    ///
+    /// # Errors
+    /// A component `memory_mb` larger than [`Limits::memory_bytes`] (the engine's slots are that
+    /// size), naming the component and both figures.
+    pub fn resolve(&self, component: &Component) -> Result<ResolvedLimits> {
+        let own = &component.limits;
+        let memory_bytes = match own.memory_bytes {
+            Some(bytes) if bytes > self.memory_bytes => anyhow::bail!(
+                "component `{}`: `limits.memory_mb` is {} MiB, more than the host's {} MiB (--max-memory-mb)",
+                component.id,
+                bytes >> 20,
+                self.memory_bytes >> 20
+            ),
+            Some(bytes) => bytes,
+            None => self.memory_bytes,
+        };
+        let cpu = own.cpu.unwrap_or(self.cpu);
+        let ticks = cpu.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        let concurrent = own
+            .max_concurrent_requests
+            .unwrap_or(self.max_concurrent_requests);
+        Ok(ResolvedLimits {
+            memory_bytes,
+            cpu_ticks: u32::try_from(ticks).unwrap_or(u32::MAX),
+            timeout: own.timeout.unwrap_or(self.timeout),
+            requests: Arc::new(Semaphore::new(concurrent as usize)),
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
+/// One component's limits, resolved at startup.
+#[derive(Debug, Clone)]
+pub struct ResolvedLimits {
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: usize,
+    /// CPU time per invocation, in epoch ticks.
+    pub cpu_ticks: u32,
+    /// Wall-clock time per invocation.
+    pub timeout: Duration,
+    /// One permit per request in flight; `try_acquire` fails past the limit.
+    pub requests: Arc<Semaphore>,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: u64,
+}
+
+/// The store limiter of one instance: linear memory may not grow past `max_bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimiter {
+    /// Bytes, per linear memory.
+    pub max_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_bytes)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::ComponentLimits;
+
+    fn component(limits: ComponentLimits) -> Component {
+        let text = "manifest_version = 1\n[application]\nname = \"a\"\n[component.c]\nsource = \"c.wasm\"\n";
+        let mut app =
+            crate::manifest::parse(std::path::Path::new("/a/wasmhost.toml"), text).unwrap();
+        let mut component = app.components.remove(0);
+        component.limits = limits;
+        component
+    }
+
+    #[test]
+    fn a_component_takes_its_own_limits_else_the_hosts() {
+        let host = Limits::default();
+        let resolved = host
+            .resolve(&component(ComponentLimits::default()))
+            .unwrap();
+        assert_eq!(resolved.memory_bytes, 128 << 20);
+        assert_eq!(resolved.cpu_ticks, 100);
+        assert_eq!(resolved.timeout, Duration::from_secs(30));
+        assert_eq!(resolved.requests.available_permits(), 100);
+
+        let own = ComponentLimits {
+            memory_bytes: Some(32 << 20),
+            cpu: Some(Duration::from_millis(25)),
+            timeout: Some(Duration::from_secs(2)),
+            max_concurrent_requests: Some(3),
+        };
+        let resolved = host.resolve(&component(own)).unwrap();
+        assert_eq!(resolved.memory_bytes, 32 << 20);
+        assert_eq!(
+            resolved.cpu_ticks, 3,
+            "25 ms is 3 ticks of 10 ms, rounded up"
+        );
+        assert_eq!(resolved.timeout, Duration::from_secs(2));
+        assert_eq!(resolved.requests.available_permits(), 3);
+
+        let greedy = ComponentLimits {
+            memory_bytes: Some(256 << 20),
+            ..ComponentLimits::default()
+        };
+        let err = host.resolve(&component(greedy)).unwrap_err().to_string();
+        assert!(
+            err.contains("component `c`") && err.contains("256 MiB") && err.contains("128 MiB"),
+            "{err}"
+        );
+    }
+}
