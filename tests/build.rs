@@ -25,6 +25,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "log-probe",
             "queue-probe",
             "hostile",
+            "missing-import",
         ],
     ),
 ];

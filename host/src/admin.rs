@@ -23,6 +23,7 @@ use cloudevents::AttributesReader;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::capability::queue::{MAX_BODY_BYTES, topic};
@@ -43,12 +44,17 @@ pub const TOPICS_PATH: &str = "/.well-known/wasmhost/topics/";
 /// structured-mode envelope (and base64): 2 MiB.
 pub const MAX_EVENT_BYTES: usize = 2 << 20;
 
-/// Serves the admin endpoints of `runtime` on `listener` until the task is dropped.
+/// Serves the admin endpoints of `runtime` on `listener` until `shutdown`.
 ///
 /// # Errors
 /// As [`accept_loop`].
-pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
-    accept_loop(listener, move |_client, req| {
+pub async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let limits = runtime.limits.clone();
+    accept_loop(listener, &limits, shutdown, move |_client, req| {
         let runtime = runtime.clone();
         async move {
             match req.uri().path() {

@@ -15,6 +15,10 @@
 //! | concurrent requests per component | 100 | `--max-concurrent-requests`, `max_concurrent_requests` | 503 with `Retry-After: 1`, at once |
 //! | live instances in the process | 1 000 | `--max-instances` | 503 with `Retry-After: 1` |
 //! | request body | 10 MiB | `--max-body-bytes` | 413 |
+//! | request header fields (HTTP/1.1) | 100 | `--max-headers` | 431 |
+//! | request head, bytes | 64 KiB | `--max-header-bytes` | 431 (HTTP/2: the stream is refused) |
+//! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | the connection is closed |
+//! | draining on SIGTERM or SIGINT | 10 000 ms | `--drain-timeout-ms` | what still runs is dropped; queue messages stay unacknowledged |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +47,15 @@ pub struct Limits {
     pub max_concurrent_requests: u32,
     /// The largest request body, in bytes.
     pub max_body_bytes: u64,
+    /// Header fields one HTTP/1.1 request may have.
+    pub max_headers: usize,
+    /// The largest request head, in bytes (HTTP/1.1 read buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request head (slowloris); then the connection is
+    /// closed.
+    pub header_read_timeout: Duration,
+    /// How long a shutdown waits for requests and handler calls in flight.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +67,10 @@ impl Default for Limits {
             timeout: Duration::from_secs(30),
             max_concurrent_requests: 100,
             max_body_bytes: 10 << 20,
+            max_headers: 100,
+            max_header_bytes: 64 << 10,
+            header_read_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -431,4 +431,62 @@ mod tests {
         let err = Router::new(routes).unwrap_err();
         assert_eq!((err.first, err.second), (0, 1));
     }
+
+    /// Fuzzing by property: parsing and matching never panic, and a route matches the paths
+    /// made from it (512 cases per property per run).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_route_text_parses_or_errs(text in "\\PC{0,40}") {
+                let _ = text.parse::<Route>();
+            }
+
+            #[test]
+            fn any_path_matches_or_not(
+                routes in proptest::collection::vec("(/(:?[a-z]{1,3}|\\.\\.\\.)){0,3}", 0..6),
+                path in "\\PC{0,40}",
+            ) {
+                let parsed: Vec<(Route, usize)> = routes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| Some((r.parse().ok()?, i)))
+                    .collect();
+                if let Ok(router) = Router::new(parsed) {
+                    if let Some(found) = router.at(&path) {
+                        let _ = found.param_values().count();
+                        let _ = found.path_info();
+                    }
+                }
+            }
+
+            #[test]
+            fn a_route_matches_its_own_paths(
+                segments in proptest::collection::vec(("[a-z]{1,4}", any::<bool>()), 1..4),
+                values in proptest::collection::vec("[a-zA-Z0-9._~%-]{1,6}", 4),
+            ) {
+                let route: String = segments
+                    .iter()
+                    .map(|(name, param)| if *param { format!("/:{name}x") } else { format!("/{name}") })
+                    .collect();
+                let Ok(parsed) = route.parse::<Route>() else {
+                    // Two parameters with one name.
+                    return Ok(());
+                };
+                let path: String = segments
+                    .iter()
+                    .zip(&values)
+                    .map(|((name, param), value)| if *param { format!("/{value}") } else { format!("/{name}") })
+                    .collect();
+                let router = Router::new([(parsed, 0)]).unwrap();
+                let found = router.at(&path);
+                prop_assert!(found.is_some(), "{} does not match {}", route, path);
+            }
+        }
+    }
 }

@@ -32,6 +32,7 @@ use crate::state::InstanceState;
 use crate::trigger::Invocation;
 use crate::trigger::http::HttpRoute;
 use crate::variables::Value;
+use tokio_util::task::TaskTracker;
 
 /// One export a trigger calls: the component pre-instantiated and typed for it, and the
 /// metrics of its invocations.
@@ -87,6 +88,11 @@ pub struct Runtime {
     pub app_name: Arc<str>,
     /// The process's metrics.
     pub metrics: Arc<Metrics>,
+    /// The host's limits (each component's resolved ones are in [`LoadedComponent::limits`]).
+    pub limits: Limits,
+    /// The tasks that run invocations past their trigger's own task (queue batches, cron runs,
+    /// response bodies still streaming): a shutdown waits for them.
+    pub tasks: TaskTracker,
     engine: Engine,
     /// This runtime, for internal chaining from its own instances.
     me: Weak<Runtime>,
@@ -178,6 +184,8 @@ impl Runtime {
             router,
             key_value,
             queues,
+            limits: limits.clone(),
+            tasks: TaskTracker::new(),
             engine: engine.clone(),
             me: me.clone(),
         }))

@@ -10,10 +10,14 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::limits::Limits;
 
 /// Binds `addr` for serving.
 ///
@@ -25,43 +29,71 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// Accepts connections on `listener` until the task is dropped, serving each on its own task.
-/// `handler` gets the client's address (as a header value, made once per connection) and the
-/// request.
+/// Accepts connections on `listener` until `shutdown` is cancelled, serving each on its own
+/// task with the header limits of `limits` ([`Limits::max_headers`],
+/// [`Limits::max_header_bytes`], [`Limits::header_read_timeout`]). `handler` gets the
+/// client's address (as a header value, made once per connection) and the request. After
+/// `shutdown`, it stops accepting, asks every connection to finish the request it is on (HTTP/1.1
+/// keep-alive ends, HTTP/2 sends GOAWAY), and returns once they all have: wrap it in the drain
+/// timeout.
 ///
 /// # Errors
 /// None in practice: a failed accept (for example, out of file descriptors) is logged and
 /// retried after 10 ms; per-connection errors are logged at debug level.
-pub async fn accept_loop<H, F>(listener: TcpListener, handler: H) -> Result<()>
+pub async fn accept_loop<H, F>(
+    listener: TcpListener,
+    limits: &Limits,
+    shutdown: CancellationToken,
+    handler: H,
+) -> Result<()>
 where
     H: Fn(HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
 {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!("accept failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let client = client_header(peer);
+        let service = hyper::service::service_fn(move |req| {
+            let response = handler(client.clone(), req);
+            async move { Ok::<_, Infallible>(response.await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let client = client_header(peer);
-            let service = hyper::service::service_fn(move |req| {
-                let response = handler(client.clone(), req);
-                async move { Ok::<_, Infallible>(response.await) }
-            });
-            if let Err(err) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended with an error: {err}");
             }
         });
     }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 fn client_header(peer: SocketAddr) -> HeaderValue {

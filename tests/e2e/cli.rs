@@ -71,6 +71,41 @@ fn a_file_that_is_not_a_component_is_named() {
     );
 }
 
+/// Runs `serve` on an app whose one component `bad` is the file `wasm`; the startup error.
+fn serve_error(wasm: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.wasm"), wasm).unwrap();
+    let manifest = write(
+        dir.path(),
+        "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"bad\"\n[component.bad]\nsource = \"bad.wasm\"\n",
+    );
+    let cache = dir.path().join("cache");
+    let (ok, _, stderr) = run(
+        Path::new(BIN),
+        &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(!ok, "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_core_module_is_refused_as_not_a_component() {
+    // The smallest core module: the magic number and version 1.
+    let stderr = serve_error(b"\0asm\x01\0\0\0");
+    assert!(stderr.contains("error: component `bad`"), "{stderr}");
+    assert!(stderr.contains("cannot compile component"), "{stderr}");
+}
+
+#[test]
+fn a_missing_import_is_named_with_the_component() {
+    let wasm = std::fs::read(wasmhost_tests::guests::MISSING_IMPORT).unwrap();
+    let stderr = serve_error(&wasm);
+    assert!(stderr.contains("error: component `bad`"), "{stderr}");
+    assert!(stderr.contains("cannot be linked"), "{stderr}");
+    assert!(stderr.contains("test:missing/gadget"), "{stderr}");
+}
+
 #[test]
 fn build_runs_each_command_in_its_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 /// The host's own limits for these tests: wall-clock 3 s (not 30, so the endless body ends
 /// soon), bodies up to 1 MiB.
 fn start() -> (tempfile::TempDir, Server) {
+    start_with(&[])
+}
+
+/// As [`start`], with `extra` flags.
+fn start_with(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = format!(
         r#"manifest_version = 1
@@ -44,17 +49,19 @@ max_concurrent_requests = 2
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
     let cache = shared_compile_cache();
+    let mut args = vec![
+        path.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--timeout-ms",
+        "3000",
+        "--max-body-bytes",
+        "1048576",
+    ];
+    args.extend_from_slice(extra);
     let server = Server::start_with_env(
         BIN.as_ref(),
-        &[
-            path.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--timeout-ms",
-            "3000",
-            "--max-body-bytes",
-            "1048576",
-        ],
+        &args,
         // As in production: no host backtrace captured per trap (a RUST_BACKTRACE=1 in the
         // environment would make each trap capture one, and the first symbolize the binary).
         &[
@@ -318,4 +325,165 @@ async fn a_guest_gets_no_filesystem_environment_or_sockets() {
     assert!(socket.starts_with("denied: "), "{socket}");
     assert!(listener.accept().is_err(), "the guest reached the listener");
     assert!(!server.stderr().contains("must-not-leak"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits() {
+    let (_dir, mut server) = start_with(&["--drain-timeout-ms", "5000"]);
+    let url = server.url("/h/sleep/1500");
+    let slow = tokio::spawn(async move {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No new connection is accepted once the shutdown began.
+    assert!(
+        reqwest::get(server.url("/h/ok")).await.is_err(),
+        "a request after SIGTERM was served"
+    );
+    assert_eq!(slow.await.unwrap(), (200, "slept\n".to_owned()));
+    let status = server.wait_exit(Duration::from_secs(10)).expect("it exits");
+    assert!(status.success(), "{status:?}");
+    let log = server.stderr();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("drained; stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_past_the_drain_timeout_is_dropped() {
+    let (_dir, mut server) = start_with(&["--drain-timeout-ms", "300"]);
+    let url = server.url("/h/sleep/2500");
+    let slow = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(10)).expect("it exits");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        slow.await.unwrap().is_err(),
+        "the dropped request got an answer"
+    );
+    assert!(
+        server.stderr().contains("drain timeout"),
+        "{}",
+        server.stderr()
+    );
+}
+
+/// The hostile-client suite over raw TCP: each bad request gets a 4xx or a closed connection,
+/// and the server goes on serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_clients_get_4xx_or_a_close_and_the_server_keeps_serving() {
+    let (_dir, server) = start_with(&["--header-read-timeout-ms", "1000"]);
+    let addr = server.addr;
+    let status_of = |request: Vec<u8>| raw_status(addr, request);
+    let client_error = |line: &str| line.is_empty() || line.starts_with("HTTP/1.1 4");
+
+    let garbage = status_of(b"GARBAGE\r\n\r\n".to_vec()).await;
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage:?}");
+    let bad_header =
+        status_of(b"GET /h/ok HTTP/1.1\r\nhost: x\r\nbad\x01name: y\r\n\r\n".to_vec()).await;
+    assert!(bad_header.starts_with("HTTP/1.1 400"), "{bad_header:?}");
+    let mut huge = b"GET /h/ok HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let huge = status_of(huge).await;
+    assert!(huge.starts_with("HTTP/1.1 431"), "{huge:?}");
+    let mut many = b"GET /h/ok HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..150 {
+        many.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let many = status_of(many).await;
+    assert!(many.starts_with("HTTP/1.1 431"), "{many:?}");
+    let bad_chunk = status_of(
+        b"POST /h/body HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert!(client_error(&bad_chunk), "{bad_chunk:?}");
+
+    // A body shorter than its content-length, then the client stops writing: an answer or a
+    // close, not a hang (raw_status gives up after 10 s).
+    let lying = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"POST /h/body HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nshort")
+            .unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let started = Instant::now();
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stream).read_line(&mut line);
+        (line, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(lying.1 < Duration::from_secs(9), "{lying:?}");
+    assert!(
+        lying.0.is_empty() || lying.0.starts_with("HTTP/1.1 4"),
+        "{lying:?}"
+    );
+
+    // Slowloris: half a request head, then silence; the connection is closed after the
+    // header read timeout (1 s here).
+    let slowloris = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /h/ok HTTP/1.1\r\nhost: x\r\n")
+            .unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        (Duration::from_millis(500)..Duration::from_secs(5)).contains(&slowloris),
+        "{slowloris:?}"
+    );
+
+    // Abrupt resets mid-request.
+    for _ in 0..20 {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        socket.set_linger(Some(Duration::ZERO)).unwrap();
+        use std::io::Write;
+        (&stream)
+            .write_all(b"POST /h/body HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\nab")
+            .unwrap();
+        drop(stream);
+    }
+
+    // A thousand idle connections, held open, do not stop a real request.
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let started = Instant::now();
+    assert_eq!(get(&server, "/h/ok").await, (200, "ok\n".to_owned()));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+
+    for _ in 0..10 {
+        assert_eq!(get(&server, "/h/ok").await.0, 200);
+    }
 }

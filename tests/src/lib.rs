@@ -48,6 +48,9 @@ pub mod guests {
     pub const LOG_PROBE: &str = env!("WASMHOST_GUEST_LOG_PROBE");
     /// `tests/guests/hostile`: a guest that misbehaves in every way, one path each.
     pub const HOSTILE: &str = env!("WASMHOST_GUEST_HOSTILE");
+    /// `tests/guests/missing-import`: a component importing `test:missing/gadget`, which no
+    /// host provides.
+    pub const MISSING_IMPORT: &str = env!("WASMHOST_GUEST_MISSING_IMPORT");
 }
 
 /// The repository's root directory.
@@ -241,6 +244,30 @@ impl Server {
     /// Stops the server (SIGKILL) and returns its log.
     pub fn stop(mut self) -> String {
         self.kill()
+    }
+
+    /// Sends SIGTERM, as an operator's shutdown would.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit status, or `None` if it still
+    /// runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills the server with SIGKILL, as a crash would, and returns its log so far.

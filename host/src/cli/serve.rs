@@ -21,6 +21,7 @@ use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
 use crate::trigger::cron::LocalClaims;
 use crate::variables::{self, Value};
 use crate::{admin, manifest, server, trigger};
+use tokio_util::sync::CancellationToken;
 
 /// Serve an app.
 #[derive(Debug, clap::Args)]
@@ -86,6 +87,24 @@ pub struct ServeCommand {
     #[arg(long, default_value_t = 10 << 20, env = "WASMHOST_MAX_BODY_BYTES")]
     pub max_body_bytes: u64,
 
+    /// Header fields one HTTP/1.1 request may have; more answers 431.
+    #[arg(long, default_value_t = 100, env = "WASMHOST_MAX_HEADERS")]
+    pub max_headers: usize,
+
+    /// The largest request head, in bytes (at least 8192 for HTTP/1.1); larger answers 431.
+    #[arg(long, default_value_t = 64 << 10, env = "WASMHOST_MAX_HEADER_BYTES")]
+    pub max_header_bytes: usize,
+
+    /// How long a client may take to send a request head, in ms; then the connection is
+    /// closed (slowloris).
+    #[arg(long, default_value_t = 10_000, env = "WASMHOST_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// On SIGTERM or SIGINT, how long to let requests and handler calls in flight finish, in
+    /// ms; then they are dropped (queue messages stay unacknowledged and come again).
+    #[arg(long, default_value_t = 10_000, env = "WASMHOST_DRAIN_TIMEOUT_MS")]
+    pub drain_timeout_ms: u64,
+
     /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
     /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
     /// Checked after parsing, so that no error message ever shows the value.
@@ -140,7 +159,8 @@ fn parse_seed(arg: &str) -> Result<Seed, String> {
 }
 
 impl ServeCommand {
-    /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM.
+    /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM, then drains what
+    /// is in flight for up to `--drain-timeout-ms`.
     ///
     /// # Errors
     /// A bad manifest or runtime config, a `--var` for an undeclared variable, a required
@@ -198,6 +218,10 @@ impl ServeCommand {
             timeout: Duration::from_millis(self.timeout_ms),
             max_concurrent_requests: self.max_concurrent_requests,
             max_body_bytes: self.max_body_bytes,
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
         }
     }
 
@@ -277,22 +301,57 @@ async fn serve(
         );
     }
 
-    let admin_task = async {
-        match admin {
-            Some(admin) => admin::serve(admin, runtime.clone()).await,
-            None => std::future::pending().await,
+    let shutdown = CancellationToken::new();
+    let mut http = tokio::spawn(trigger::http::serve(
+        listener,
+        runtime.clone(),
+        shutdown.clone(),
+    ));
+    let mut admin = tokio::spawn({
+        let (runtime, shutdown) = (runtime.clone(), shutdown.clone());
+        async move {
+            match admin {
+                Some(admin) => admin::serve(admin, runtime, shutdown).await,
+                None => {
+                    shutdown.cancelled().await;
+                    Ok(())
+                }
+            }
         }
+    });
+    let triggers = async {
+        tokio::join!(
+            trigger::cron::run_all(runtime.clone(), Arc::new(LocalClaims)),
+            trigger::queue::run_all(runtime.clone()),
+        )
     };
     tokio::select! {
-        result = trigger::http::serve(listener, runtime.clone()) => result,
-        result = admin_task => result,
-        () = trigger::cron::run_all(runtime.clone(), Arc::new(LocalClaims)) => Ok(()),
-        () = trigger::queue::run_all(runtime.clone()) => Ok(()),
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
-            Ok(())
-        }
+        _ = triggers => unreachable!("the cron and queue triggers run until dropped"),
+        result = &mut http => return result.context("the HTTP listener stopped")?,
+        result = &mut admin => return result.context("the admin listener stopped")?,
+        () = shutdown_signal() => {}
     }
+    // The schedulers and queue consumers are dropped: no new tick or message is taken.
+    let drain = runtime.limits.drain_timeout;
+    tracing::info!(
+        drain_timeout_ms = drain.as_millis(),
+        "shutting down: no new connections; finishing the requests and handler calls in flight"
+    );
+    shutdown.cancel();
+    runtime.tasks.close();
+    let drained = tokio::time::timeout(drain, async {
+        let _ = tokio::join!(http, admin);
+        runtime.tasks.wait().await;
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("drained; stopped"),
+        Err(_) => tracing::warn!(
+            still_running = runtime.tasks.len(),
+            "drain timeout: what still runs is dropped (queue messages stay unacknowledged and are delivered again)"
+        ),
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

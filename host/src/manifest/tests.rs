@@ -349,3 +349,63 @@ fn component_limits_parse_and_are_checked() {
     assert_eq!(by_id("files"), ComponentLimits::default());
     insta::assert_snapshot!(error(&text.replace("cpu_ms = 250", "cpu_ms = 5")));
 }
+
+/// Fuzzing by property: no input makes the manifest checker panic. Arbitrary text, and (more
+/// to the point) manifests assembled from the real fields with arbitrary values, so the
+/// checks past TOML parsing run too. 512 cases per property per run (`PROPTEST_CASES`
+/// overrides).
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A TOML value for a field: a quoted string from a small alphabet rich in separators, a
+    /// number, or an array of strings.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z/:.*{} _-]{0,12}".prop_map(|s| format!("{s:?}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            proptest::collection::vec("[a-z/:.*_-]{0,8}", 0..3).prop_map(|v| format!("{v:?}")),
+        ]
+    }
+
+    /// A manifest of known tables and fields, each with an arbitrary value.
+    fn manifest() -> impl Strategy<Value = String> {
+        const FIELDS: [&str; 11] = [
+            "[[trigger.http]]\nroute",
+            "[[trigger.http]]\ncomponent",
+            "[[trigger.queue]]\nqueue",
+            "[[trigger.topic]]\ntopic",
+            "[[trigger.cron]]\nschedule",
+            "[component.a]\nsource",
+            "[component.a]\nqueues",
+            "[component.a]\nallowed_outbound_hosts",
+            "[component.a.limits]\ncpu_ms",
+            "[component.a.variables]\nk",
+            "[variables]\nv",
+        ];
+        proptest::collection::vec((proptest::sample::select(&FIELDS[..]), value()), 0..6).prop_map(
+            |entries| {
+                let mut text = "manifest_version = 1\n[application]\nname = \"p\"\n".to_owned();
+                for (field, value) in entries {
+                    text += &format!("{field} = {value}\n");
+                }
+                text
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse(Path::new(FILE), &text);
+        }
+
+        #[test]
+        fn manifests_of_real_fields_never_panic(text in manifest()) {
+            let _ = parse(Path::new(FILE), &text);
+        }
+    }
+}

@@ -107,8 +107,8 @@ async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaim
             continue;
         }
         stats.runs.inc();
-        let (runtime, running) = (runtime.clone(), running.clone());
-        tokio::spawn(async move {
+        let (runtime, running, tasks) = (runtime.clone(), running.clone(), runtime.tasks.clone());
+        tasks.spawn(async move {
             run_once(&runtime, index, tick).await;
             running.store(false, Ordering::Release);
         });

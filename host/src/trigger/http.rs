@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -121,12 +122,18 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
     })
 }
 
-/// Serves the app's HTTP triggers on `listener`, HTTP/1.1 and HTTP/2, until the task is dropped.
+/// Serves the app's HTTP triggers on `listener`, HTTP/1.1 and HTTP/2, until `shutdown`; then
+/// lets the requests in flight finish (see [`crate::server::accept_loop`]).
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
-pub async fn serve(listener: TcpListener, runtime: Arc<Runtime>) -> Result<()> {
-    crate::server::accept_loop(listener, move |client, req| {
+pub async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let limits = runtime.limits.clone();
+    crate::server::accept_loop(listener, &limits, shutdown, move |client, req| {
         let runtime = runtime.clone();
         async move { handle(&runtime, client, req).await }
     })
@@ -400,7 +407,7 @@ async fn invoke<B: RequestBody>(
             // The guest goes on streaming the body after the head: it finishes on its own
             // task, or is dropped at the deadline; either way the body says how it ended.
             let (ended, end_receiver) = oneshot::channel();
-            tokio::spawn(async move {
+            runtime.tasks.spawn(async move {
                 let result = until(deadline, guest).await;
                 let ok = result.is_ok();
                 end.finish(result, false);
@@ -421,7 +428,7 @@ async fn invoke<B: RequestBody>(
                     end.finish(result, true);
                 }
                 GuestRun::Streaming(guest) => {
-                    tokio::spawn(async move {
+                    runtime.tasks.spawn(async move {
                         end.finish(until(deadline, guest).await, true);
                     });
                 }

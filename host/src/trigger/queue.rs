@@ -82,7 +82,8 @@ async fn consume(runtime: Arc<Runtime>, index: usize) {
         match queue.backend.receive(trigger.batch_size as usize).await {
             Ok(batch) if !batch.is_empty() => {
                 let runtime = runtime.clone();
-                tokio::spawn(async move { handle(&runtime, index, batch, permit).await });
+                let tasks = runtime.tasks.clone();
+                tasks.spawn(async move { handle(&runtime, index, batch, permit).await });
             }
             Ok(_) => {
                 drop(permit);
