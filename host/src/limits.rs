@@ -5,7 +5,8 @@
 //! ([`Limits`], from `wasmhost serve` flags), a component's own `[component.<id>.limits]` in
 //! the manifest ([`crate::app::ComponentLimits`], which may only lower the memory limit below
 //! the engine's), and the resolved [`ResolvedLimits`] each loaded component keeps. Per request
-//! they cost a semaphore `try_acquire`, a store limiter and a timer.
+//! they cost a semaphore `try_acquire`, a store limiter and a timer. Guests that run long
+//! share a [`LongLane`], so an infinite loop cannot starve the other requests of CPU.
 //!
 //! | limit | default | where | past it |
 //! |---|---|---|---|
@@ -20,12 +21,12 @@
 //! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | the connection is closed |
 //! | draining on SIGTERM or SIGINT | 10 000 ms | `--drain-timeout-ms` | what still runs is dropped; queue messages stay unacknowledged |
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::Semaphore;
-use wasmtime::ResourceLimiter;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{ResourceLimiter, UpdateDeadline};
 
 use crate::app::Component;
 use crate::engine::{EPOCH_TICK, EngineSettings};
@@ -129,6 +130,83 @@ pub struct ResolvedLimits {
     pub requests: Arc<Semaphore>,
     /// The largest request body, in bytes.
     pub max_body_bytes: u64,
+}
+
+/// The lane that long-running guests share, so that they cannot take every core from the
+/// short requests: a guest still running after its first epoch slices must hold one of its
+/// permits to run each further slice. It has one permit per core but one (at least one), so
+/// on 2 cores one long-running guest runs at a time and the other core stays free.
+///
+/// A guest waiting for the lane uses no CPU and no CPU time; its wall-clock deadline still
+/// runs.
+#[derive(Debug, Clone)]
+pub struct LongLane(Arc<Semaphore>);
+
+impl LongLane {
+    /// A lane with `available_parallelism - 1` permits (at least 1).
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self(Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))))
+    }
+}
+
+impl Default for LongLane {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Epoch slices a guest runs freely before it needs the [`LongLane`]: 2 (so 10 to 20 ms of
+/// CPU; a short request that merely crosses a tick boundary never waits for the lane).
+pub const FREE_SLICES: u32 = 2;
+
+/// The epoch deadline callback of one store: counts the guest's CPU slices (one per
+/// [`EPOCH_TICK`]), interrupts it after its limit, and yields to the async runtime at every
+/// slice; past [`FREE_SLICES`], each slice waits for a place in the [`LongLane`] first.
+pub struct CpuSlices {
+    used: u32,
+    limit: u32,
+    lane: LongLane,
+    /// The lane permit of the slice running now, given back at the next tick; made on the
+    /// first slice that needs it, so short invocations allocate nothing.
+    held: Option<Arc<Mutex<Option<OwnedSemaphorePermit>>>>,
+}
+
+impl CpuSlices {
+    /// The callback state for a guest allowed `limit` slices, sharing `lane`.
+    pub fn new(limit: u32, lane: LongLane) -> Self {
+        Self {
+            used: 0,
+            limit,
+            lane,
+            held: None,
+        }
+    }
+
+    /// Called by wasmtime at each epoch tick the guest runs through.
+    pub fn tick(&mut self) -> UpdateDeadline {
+        self.used += 1;
+        if self.used >= self.limit {
+            return UpdateDeadline::Interrupt;
+        }
+        if self.used < FREE_SLICES {
+            return UpdateDeadline::Yield(1);
+        }
+        let held = self.held.get_or_insert_with(Default::default).clone();
+        // The last slice's permit goes back before this one waits for a new one.
+        drop(held.lock().map(|mut permit| permit.take()));
+        let lane = self.lane.0.clone();
+        UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                if let Ok(permit) = lane.acquire_owned().await
+                    && let Ok(mut slot) = held.lock()
+                {
+                    *slot = Some(permit);
+                }
+            }),
+        )
+    }
 }
 
 /// The store limiter of one instance: linear memory may not grow past `max_bytes`.

@@ -16,6 +16,7 @@
 //! | `wasmhost_invocations_total` | counter | `component`, `trigger`, `outcome` ([`Outcome`]) |
 //! | `wasmhost_invocation_duration_seconds` | histogram | `component`, `trigger` |
 //! | `wasmhost_instantiation_duration_seconds` | histogram | `component`, `trigger` |
+//! | `wasmhost_request_body_too_large_total` | counter | `component`, `trigger` (`http`) |
 //! | `wasmhost_live_instances` | gauge | |
 //! | `wasmhost_outbound_http_requests_total` | counter | `component`, `host`, `outcome` ([`OutboundOutcome`]) |
 //! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`StoreOutcome`]) |
@@ -226,6 +227,7 @@ pub struct Metrics {
     invocations: Family<InvocationLabels, Counter>,
     invocation_duration: HistogramFamily<TriggerLabels>,
     instantiation_duration: HistogramFamily<TriggerLabels>,
+    body_too_large: Family<TriggerLabels, Counter>,
     live_instances: Gauge,
     outbound_requests: Family<OutboundLabels, Counter>,
     key_value_operations: Family<StoreLabels, Counter>,
@@ -270,6 +272,12 @@ impl Metrics {
             "Time to instantiate a component from its pre-instantiation",
             Unit::Seconds,
             instantiation_duration.clone(),
+        );
+        let body_too_large = Family::default();
+        registry.register(
+            "request_body_too_large",
+            "Requests refused with 413 because their body was larger than the limit",
+            body_too_large.clone(),
         );
         let live_instances = Gauge::default();
         registry.register(
@@ -345,6 +353,7 @@ impl Metrics {
             invocations,
             invocation_duration,
             instantiation_duration,
+            body_too_large,
             live_instances,
             outbound_requests,
             key_value_operations,
@@ -370,6 +379,7 @@ impl Metrics {
             }),
             duration: self.invocation_duration.get_or_create_owned(&labels),
             instantiation: self.instantiation_duration.get_or_create_owned(&labels),
+            too_large: self.body_too_large.get_or_create_owned(&labels),
         }
     }
 
@@ -459,6 +469,7 @@ pub struct TriggerMetrics {
     outcomes: [Counter; 5],
     duration: Histogram,
     instantiation: Histogram,
+    too_large: Counter,
 }
 
 impl TriggerMetrics {
@@ -471,6 +482,11 @@ impl TriggerMetrics {
     /// Records one instantiation that took `duration`.
     pub fn instantiated(&self, duration: Duration) {
         self.instantiation.observe(duration.as_secs_f64());
+    }
+
+    /// Counts one request refused with 413: its body was larger than the limit.
+    pub fn body_too_large(&self) {
+        self.too_large.inc();
     }
 }
 

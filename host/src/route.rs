@@ -457,11 +457,11 @@ mod tests {
                     .enumerate()
                     .filter_map(|(i, r)| Some((r.parse().ok()?, i)))
                     .collect();
-                if let Ok(router) = Router::new(parsed) {
-                    if let Some(found) = router.at(&path) {
-                        let _ = found.param_values().count();
-                        let _ = found.path_info();
-                    }
+                if let Ok(router) = Router::new(parsed)
+                    && let Some(found) = router.at(&path)
+                {
+                    let _ = found.param_values().count();
+                    let _ = found.path_info();
                 }
             }
 

@@ -25,7 +25,7 @@ use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
-use crate::limits::{Limits, MemoryLimiter, ResolvedLimits};
+use crate::limits::{CpuSlices, Limits, LongLane, MemoryLimiter, ResolvedLimits};
 use crate::metrics::{Metrics, TriggerMetrics};
 use crate::route::Router;
 use crate::state::InstanceState;
@@ -93,6 +93,8 @@ pub struct Runtime {
     /// The tasks that run invocations past their trigger's own task (queue batches, cron runs,
     /// response bodies still streaming): a shutdown waits for them.
     pub tasks: TaskTracker,
+    /// The lane long-running guests share.
+    long_lane: LongLane,
     engine: Engine,
     /// This runtime, for internal chaining from its own instances.
     me: Weak<Runtime>,
@@ -186,6 +188,7 @@ impl Runtime {
             queues,
             limits: limits.clone(),
             tasks: TaskTracker::new(),
+            long_lane: LongLane::new(),
             engine: engine.clone(),
             me: me.clone(),
         }))
@@ -199,8 +202,9 @@ impl Runtime {
     }
 
     /// A new store for one instance of `component`, with its grants, its memory limit and its
-    /// CPU deadline (the guest yields to the async runtime at every epoch tick, so a busy guest
-    /// never starves others, and is interrupted after `cpu_ticks` of them), for
+    /// CPU deadline (the guest yields to the async runtime at every epoch tick, shares the
+    /// [`LongLane`] once it runs long, and is interrupted after `cpu_ticks` ticks;
+    /// [`CpuSlices`]), for
     /// `invocation`: a new one per incoming request or cron run (its outbound budget from
     /// [`OutboundPolicy::budget`]), the caller's along an internal chain.
     pub fn new_store(
@@ -223,16 +227,9 @@ impl Runtime {
         let state = InstanceState::new(grants, outbound, &output, request_id, trace, limiter);
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
-        let mut ticks_left = component.limits.cpu_ticks;
+        let mut slices = CpuSlices::new(component.limits.cpu_ticks, self.long_lane.clone());
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            ticks_left = ticks_left.saturating_sub(1);
-            if ticks_left == 0 {
-                Ok(wasmtime::UpdateDeadline::Interrupt)
-            } else {
-                Ok(wasmtime::UpdateDeadline::Yield(1))
-            }
-        });
+        store.epoch_deadline_callback(move |_| Ok(slices.tick()));
         store
     }
 }

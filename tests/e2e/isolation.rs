@@ -57,6 +57,8 @@ max_concurrent_requests = 2
         "3000",
         "--max-body-bytes",
         "1048576",
+        "--admin-listen",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
     let server = Server::start_with_env(
@@ -287,6 +289,9 @@ async fn request_bodies_past_the_limit_get_413() {
     chunked.extend_from_slice(b"0\r\n\r\n");
     let status = raw_status(server.addr, chunked).await;
     assert!(status.starts_with("HTTP/1.1 413"), "{status:?}");
+    let counted = server
+        .metric(r#"wasmhost_request_body_too_large_total{component="hostile",trigger="http"}"#);
+    assert_eq!(counted, 2.0);
     assert_eq!(get(&server, "/h/ok").await.0, 200);
 }
 
@@ -485,5 +490,31 @@ async fn hostile_clients_get_4xx_or_a_close_and_the_server_keeps_serving() {
 
     for _ in 0..10 {
         assert_eq!(get(&server, "/h/ok").await.0, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_away_cancels_its_guest() {
+    let (_dir, server) = start();
+    assert_eq!(server.metric("wasmhost_live_instances"), 0.0);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // The guest would sleep 20 s (past the 3 s wall clock too); the client gives up at 300 ms.
+    assert!(
+        client
+            .get(server.url("/h/sleep/20000"))
+            .send()
+            .await
+            .is_err()
+    );
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    while server.metric("wasmhost_live_instances") != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the instance outlived its client (the wall-clock deadline is 3 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -286,18 +286,7 @@ async fn wait_some(server: &Server, key: &str) -> String {
 
 /// The value of the exposition line that starts with `series`.
 async fn metric(server: &Server, series: &str) -> f64 {
-    let text = reqwest::get(format!("http://{}/metrics", server.admin_addr.unwrap()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    server.metric(series)
 }
 
 async fn messages_are_handled_once_in_order(app: App) {

@@ -246,6 +246,29 @@ impl Server {
         self.kill()
     }
 
+    /// The value of the Prometheus series `series` (name and labels, as exposed, such as
+    /// `wasmhost_live_instances` or `wasmhost_queue_depth{queue="jobs"}`) on the admin
+    /// listener's `/metrics`.
+    ///
+    /// # Panics
+    /// The server has no admin listener, or does not expose the series.
+    pub fn metric(&self, series: &str) -> f64 {
+        use std::io::{Read, Write};
+        let admin = self.admin_addr.expect("started with --admin-listen");
+        let mut stream = std::net::TcpStream::connect(admin).expect("the admin listener");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nhost: admin\r\n\r\n")
+            .expect("a request");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("a response");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
     /// Sends SIGTERM, as an operator's shutdown would.
     pub fn terminate(&self) {
         let status = Command::new("kill")

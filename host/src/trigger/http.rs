@@ -167,6 +167,9 @@ pub async fn handle<B: RequestBody>(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > max_body) {
+        if let Some(export) = &component.http {
+            export.metrics.body_too_large();
+        }
         return body_too_large(max_body);
     }
     let request_id = RequestId::from_client(&parts.headers);
@@ -192,6 +195,9 @@ pub async fn handle<B: RequestBody>(
     .await;
     if exceeded.load(Ordering::Relaxed) {
         // The guest read past the limit (a body without a truthful `content-length`).
+        if let Some(export) = &component.http {
+            export.metrics.body_too_large();
+        }
         response = body_too_large(max_body);
     }
     response
