@@ -10,7 +10,7 @@
 //!
 //! | limit | default | where | past it |
 //! |---|---|---|---|
-//! | linear memory per instance | 128 MiB | `--max-memory-mb`, `memory_mb` | `memory.grow` fails; a guest that then traps answers 500 |
+//! | linear memory per instance | 128 MiB | `--max-memory-mb`, `memory_mb` | `memory.grow` fails (counted); a guest that then traps answers 500 |
 //! | CPU time per invocation (epoch deadline) | 1 000 ms | `--cpu-limit-ms`, `cpu_ms` | the guest is interrupted: 504 |
 //! | wall-clock time per invocation, body streaming included | 30 000 ms | `--timeout-ms`, `timeout_ms` | the instance is dropped: 504 (or a cut body) |
 //! | concurrent requests per component | 100 | `--max-concurrent-requests`, `max_concurrent_requests` | 503 with `Retry-After: 1`, at once |
@@ -209,11 +209,14 @@ impl CpuSlices {
     }
 }
 
-/// The store limiter of one instance: linear memory may not grow past `max_bytes`.
-#[derive(Debug, Clone, Copy)]
+/// The store limiter of one instance: linear memory may not grow past `max_bytes`; each
+/// refusal is counted in `refused` (`wasmhost_memory_grow_refused_total`).
+#[derive(Debug, Clone)]
 pub struct MemoryLimiter {
     /// Bytes, per linear memory.
     pub max_bytes: usize,
+    /// The component's count of refused `memory.grow`s.
+    pub refused: prometheus_client::metrics::counter::Counter,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -223,7 +226,11 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.max_bytes)
+        let allowed = desired <= self.max_bytes;
+        if !allowed {
+            self.refused.inc();
+        }
+        Ok(allowed)
     }
 
     fn table_growing(

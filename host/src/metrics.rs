@@ -17,6 +17,7 @@
 //! | `wasmhost_invocation_duration_seconds` | histogram | `component`, `trigger` |
 //! | `wasmhost_instantiation_duration_seconds` | histogram | `component`, `trigger` |
 //! | `wasmhost_request_body_too_large_total` | counter | `component`, `trigger` (`http`) |
+//! | `wasmhost_memory_grow_refused_total` | counter | `component` |
 //! | `wasmhost_live_instances` | gauge | |
 //! | `wasmhost_outbound_http_requests_total` | counter | `component`, `host`, `outcome` ([`OutboundOutcome`]) |
 //! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`StoreOutcome`]) |
@@ -214,6 +215,11 @@ struct QueueOutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabels {
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     outcome: &'static str,
 }
@@ -228,6 +234,7 @@ pub struct Metrics {
     invocation_duration: HistogramFamily<TriggerLabels>,
     instantiation_duration: HistogramFamily<TriggerLabels>,
     body_too_large: Family<TriggerLabels, Counter>,
+    memory_grow_refused: Family<ComponentLabels, Counter>,
     live_instances: Gauge,
     outbound_requests: Family<OutboundLabels, Counter>,
     key_value_operations: Family<StoreLabels, Counter>,
@@ -278,6 +285,12 @@ impl Metrics {
             "request_body_too_large",
             "Requests refused with 413 because their body was larger than the limit",
             body_too_large.clone(),
+        );
+        let memory_grow_refused = Family::default();
+        registry.register(
+            "memory_grow_refused",
+            "memory.grow calls refused because the instance reached its memory limit",
+            memory_grow_refused.clone(),
         );
         let live_instances = Gauge::default();
         registry.register(
@@ -354,6 +367,7 @@ impl Metrics {
             invocation_duration,
             instantiation_duration,
             body_too_large,
+            memory_grow_refused,
             live_instances,
             outbound_requests,
             key_value_operations,
@@ -381,6 +395,14 @@ impl Metrics {
             instantiation: self.instantiation_duration.get_or_create_owned(&labels),
             too_large: self.body_too_large.get_or_create_owned(&labels),
         }
+    }
+
+    /// The count of `component`'s refused `memory.grow`s.
+    pub fn memory_grow_refused(&self, component: &str) -> Counter {
+        self.memory_grow_refused
+            .get_or_create_owned(&ComponentLabels {
+                component: component.to_owned(),
+            })
     }
 
     /// The handles of outbound requests of `component` that an entry labelled `host` allows

@@ -70,6 +70,8 @@ pub struct LoadedComponent {
     pub log_limiter: Arc<LineLimiter>,
     /// Its memory, CPU, time and concurrency limits.
     pub limits: ResolvedLimits,
+    /// Its count of `memory.grow`s refused by [`ResolvedLimits::memory_bytes`].
+    pub memory_refused: prometheus_client::metrics::counter::Counter,
 }
 
 /// The loaded application: what every request reads, shared behind an `Arc`.
@@ -164,6 +166,7 @@ impl Runtime {
                 queue: queue.map(|pre| Export::new(pre, &metrics, &component.id, "queue")),
                 log_limiter: Arc::new(LineLimiter::new()),
                 limits: limits.resolve(component)?,
+                memory_refused: metrics.memory_grow_refused(component.id.as_str()),
                 cache: outcome,
                 grants: Grants {
                     key_value: key_value.grants(component),
@@ -223,6 +226,7 @@ impl Runtime {
         let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
         let limiter = MemoryLimiter {
             max_bytes: component.limits.memory_bytes,
+            refused: component.memory_refused.clone(),
         };
         let state = InstanceState::new(grants, outbound, &output, request_id, trace, limiter);
         let mut store = Store::new(&self.engine, state);

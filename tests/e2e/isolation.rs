@@ -205,6 +205,8 @@ async fn limits_from_the_manifest_and_the_command_line_hold() {
         get(&server, "/h/reserve/200").await,
         (200, "refused\n".into())
     );
+    assert!(server.metric(r#"wasmhost_memory_grow_refused_total{component="small"}"#) >= 1.0);
+    assert!(server.metric(r#"wasmhost_memory_grow_refused_total{component="hostile"}"#) >= 1.0);
 
     // CPU: 200 ms for `small` against the host's 1 s.
     let started = Instant::now();
