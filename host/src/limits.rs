@@ -18,7 +18,7 @@
 //! | request body | 10 MiB | `--max-body-bytes` | 413 |
 //! | request header fields (HTTP/1.1) | 100 | `--max-headers` | 431 |
 //! | request head, bytes | 64 KiB | `--max-header-bytes` | 431 (HTTP/2: the stream is refused) |
-//! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | the connection is closed |
+//! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | 408 and the connection is closed (a connection's later requests: closed) |
 //! | draining on SIGTERM or SIGINT | 10 000 ms | `--drain-timeout-ms` | what still runs is dropped; queue messages stay unacknowledged |
 
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -13,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -31,7 +34,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 
 /// Accepts connections on `listener` until `shutdown` is cancelled, serving each on its own
 /// task with the header limits of `limits` ([`Limits::max_headers`],
-/// [`Limits::max_header_bytes`], [`Limits::header_read_timeout`]). `handler` gets the
+/// [`Limits::max_header_bytes`], [`Limits::header_read_timeout`]: a first request head not
+/// sent in time gets 408). `handler` gets the
 /// client's address (as a header value, made once per connection) and the request. After
 /// `shutdown`, it stops accepting, asks every connection to finish the request it is on (HTTP/1.1
 /// keep-alive ends, HTTP/2 sends GOAWAY), and returns once they all have: wrap it in the drain
@@ -63,7 +67,7 @@ where
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -77,15 +81,18 @@ where
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let client = client_header(peer);
-        let service = hyper::service::service_fn(move |req| {
-            let response = handler(client.clone(), req);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (timeout, max_head) = (limits.header_read_timeout, limits.max_header_bytes);
         tokio::spawn(async move {
+            let Some(head) = first_head(&mut stream, timeout, max_head).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let response = handler(client.clone(), req);
+                async move { Ok::<_, Infallible>(response.await) }
+            });
+            let io = TokioIo::new(Prefixed::new(head, stream));
+            let connection = watcher.watch(builder.serve_connection(io, service).into_owned());
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended with an error: {err}");
             }
@@ -94,6 +101,117 @@ where
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The 408 answer to a client that did not send its first request head in time.
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+/// Reads a connection's first request head: the bytes up to its blank line (`\r\n\r\n`, which
+/// the HTTP/2 preface has too), or `max` bytes, or what came before the client closed. A client
+/// that does not get that far within `timeout` (slowloris) gets a 408 and the connection is
+/// closed: `None`. Later heads on a kept-alive connection fall to hyper's own header read
+/// timeout, which closes the connection.
+async fn first_head(
+    stream: &mut tokio::net::TcpStream,
+    timeout: std::time::Duration,
+    max: usize,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut head = Vec::with_capacity(4096);
+    loop {
+        let searched = head.len().saturating_sub(3);
+        let read = tokio::time::timeout_at(deadline, stream.read_buf(&mut head)).await;
+        match read {
+            Ok(Ok(0)) => return Some(head),
+            Ok(Ok(_)) => {
+                if head.len() >= max || head[searched..].windows(4).any(|w| w == b"\r\n\r\n") {
+                    return Some(head);
+                }
+            }
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                if !head.is_empty() {
+                    let _ = stream.write_all(REQUEST_TIMEOUT).await;
+                }
+                return None;
+            }
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+struct Prefixed {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: tokio::net::TcpStream,
+}
+
+impl Prefixed {
+    fn new(prefix: Vec<u8>, inner: tokio::net::TcpStream) -> Self {
+        Self {
+            prefix,
+            at: 0,
+            inner,
+        }
+    }
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.prefix.len() {
+            let n = buf.remaining().min(this.prefix.len() - this.at);
+            buf.put_slice(&this.prefix[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn client_header(peer: SocketAddr) -> HeaderValue {

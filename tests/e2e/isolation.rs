@@ -442,8 +442,8 @@ async fn hostile_clients_get_4xx_or_a_close_and_the_server_keeps_serving() {
         "{lying:?}"
     );
 
-    // Slowloris: half a request head, then silence; the connection is closed after the
-    // header read timeout (1 s here).
+    // Slowloris: half a request head, then silence: 408 after the header read timeout (1 s
+    // here), and the connection is closed.
     let slowloris = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -454,16 +454,34 @@ async fn hostile_clients_get_4xx_or_a_close_and_the_server_keeps_serving() {
             .write_all(b"GET /h/ok HTTP/1.1\r\nhost: x\r\n")
             .unwrap();
         let started = Instant::now();
-        let mut rest = Vec::new();
-        let _ = stream.read_to_end(&mut rest);
-        started.elapsed()
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        (
+            String::from_utf8_lossy(&answer).into_owned(),
+            started.elapsed(),
+        )
     })
     .await
     .unwrap();
+    assert!(slowloris.0.starts_with("HTTP/1.1 408"), "{slowloris:?}");
     assert!(
-        (Duration::from_millis(500)..Duration::from_secs(5)).contains(&slowloris),
+        (Duration::from_millis(500)..Duration::from_secs(5)).contains(&slowloris.1),
         "{slowloris:?}"
     );
+    // A connection that never sends a byte is closed without an answer.
+    let silent = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        answer.len()
+    })
+    .await
+    .unwrap();
+    assert_eq!(silent, 0);
 
     // Abrupt resets mid-request.
     for _ in 0..20 {

@@ -95,8 +95,8 @@ pub struct ServeCommand {
     #[arg(long, default_value_t = 64 << 10, env = "WASMHOST_MAX_HEADER_BYTES")]
     pub max_header_bytes: usize,
 
-    /// How long a client may take to send a request head, in ms; then the connection is
-    /// closed (slowloris).
+    /// How long a client may take to send a request head, in ms; then it gets 408 and the
+    /// connection is closed (slowloris).
     #[arg(long, default_value_t = 10_000, env = "WASMHOST_HEADER_READ_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_ms: u64,
 
