@@ -127,12 +127,7 @@ impl Runtime {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
         let tls = TlsSettings::new()?;
-        let mut linker = Linker::<InstanceState>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
-        config::add_to_linker(&mut linker, InstanceState::config)?;
-        queue::add_to_linker(&mut linker, InstanceState::queue)?;
+        let linker = linker(engine)?;
 
         let mut components = Vec::with_capacity(app.components.len());
         for (index, component) in app.components.iter().enumerate() {
@@ -236,6 +231,57 @@ impl Runtime {
         store.epoch_deadline_callback(move |_| Ok(slices.tick()));
         store
     }
+}
+
+/// The one linker of `engine`: the WASI 0.2 base, `wasi:http`, and every capability of
+/// [`crate::capability`].
+///
+/// # Errors
+/// An import defined twice (a bug in the host).
+pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+    let mut linker = Linker::<InstanceState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
+    config::add_to_linker(&mut linker, InstanceState::config)?;
+    queue::add_to_linker(&mut linker, InstanceState::queue)?;
+    Ok(linker)
+}
+
+/// Checks component `index` of `app` without running it: it compiles (through `cache`),
+/// links against [`linker`], and has the exports its triggers call. Returns the names of the
+/// interfaces it imports (`wasi:keyvalue/store@0.2.0-draft`, ...).
+///
+/// # Errors
+/// As [`Runtime::load`] for that component.
+pub fn check_component(
+    app: &App,
+    index: usize,
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    cache: &CompileCache,
+) -> Result<Vec<String>> {
+    let component = &app.components[index];
+    let context = || {
+        format!(
+            "component `{}` ({})",
+            component.id,
+            component.source.display()
+        )
+    };
+    let (compiled, _) = cache
+        .load(engine, &component.source)
+        .with_context(context)?;
+    let pre = linker
+        .instantiate_pre(&compiled)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{}: cannot be linked", context()))?;
+    exports(app, index, &pre).with_context(context)?;
+    Ok(compiled
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect())
 }
 
 /// A component's typed exports: HTTP, cron, queue, or several.

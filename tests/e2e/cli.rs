@@ -148,3 +148,72 @@ fn failing_build_names_the_component_and_exits_non_zero() {
         "{stderr}"
     );
 }
+
+/// `wasmhost check` on `manifest` (written in a new directory); success, and stdout and stderr
+/// with the directory replaced by `<dir>`.
+fn check(manifest: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), manifest);
+    let cache = dir.path().join("cache");
+    let (ok, stdout, stderr) = run(
+        Path::new(BIN),
+        &["check", &path, "--cache-dir", cache.to_str().unwrap()],
+    )
+    .unwrap();
+    let dir = dir.path().to_str().unwrap().to_owned();
+    (
+        ok,
+        stdout.replace(&dir, "<dir>"),
+        stderr.replace(&dir, "<dir>"),
+    )
+}
+
+#[test]
+fn check_passes_a_good_app_and_warns_where_imports_and_grants_disagree() {
+    let good = format!(
+        "manifest_version = 1\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/count/:name\"\ncomponent = \"counter\"\n\
+         [component.counter]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n",
+        guests::KV_COUNTER
+    );
+    let (ok, stdout, stderr) = check(&good);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "<dir>/wasmhost.toml: 1 component(s) checked, 0 warning(s)\n"
+    );
+
+    // The counter imports wasi:keyvalue without a grant; hello is granted a store it never
+    // opens.
+    let mismatched = format!(
+        "manifest_version = 1\n[application]\nname = \"x\"\n\
+         [[trigger.http]]\nroute = \"/count/:name\"\ncomponent = \"counter\"\n\
+         [[trigger.http]]\nroute = \"/hello/:name\"\ncomponent = \"hello\"\n\
+         [component.counter]\nsource = \"{}\"\n\
+         [component.hello]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n",
+        guests::KV_COUNTER,
+        guests::HELLO
+    );
+    let (ok, stdout, stderr) = check(&mismatched);
+    assert!(ok, "{stderr}");
+    insta::assert_snapshot!(stdout.replace(guests::KV_COUNTER, "<counter>"));
+}
+
+#[test]
+fn check_errors_name_the_file_line_and_field_or_the_component() {
+    let (ok, _, stderr) = check(
+        "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"no-slash\"\ncomponent = \"a\"\n",
+    );
+    assert!(!ok);
+    insta::assert_snapshot!("check_bad_route", stderr);
+    let missing = format!(
+        "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/\"\ncomponent = \"bad\"\n[component.bad]\nsource = \"{}\"\n",
+        guests::MISSING_IMPORT
+    );
+    let (ok, _, stderr) = check(&missing);
+    assert!(!ok);
+    assert!(
+        stderr.contains("error: component `bad`") && stderr.contains("test:missing/gadget"),
+        "{stderr}"
+    );
+}

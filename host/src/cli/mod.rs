@@ -2,12 +2,16 @@
 //! are the help text; every flag also reads a `WASMHOST_*` environment variable.
 
 mod build;
+mod check;
+mod new;
 mod queue;
 mod serve;
 
 use clap::{Parser, Subcommand};
 
 pub use build::{BuildCommand, build_app};
+pub use check::CheckCommand;
+pub use new::NewCommand;
 pub use queue::{QueueAction, QueueCommand};
 pub use serve::ServeCommand;
 
@@ -61,6 +65,10 @@ pub enum Command {
     Build(BuildCommand),
     /// Send to, peek at, and redrive the dead letters of an app's queues.
     Queue(QueueCommand),
+    /// Create a guest project from a template (`--list` lists them).
+    New(NewCommand),
+    /// Validate an app (manifest, runtime config, components, grants) without serving it.
+    Check(CheckCommand),
 }
 
 impl Cli {
@@ -73,6 +81,8 @@ impl Cli {
             Command::Serve(serve) => serve.run(),
             Command::Build(build) => build.run(),
             Command::Queue(queue) => queue.run(),
+            Command::New(new) => new.run(),
+            Command::Check(check) => check.run(),
         }
     }
 }

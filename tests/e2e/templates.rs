@@ -1,0 +1,114 @@
+//! End-to-end tests of `wasmhost new`: each template, created into a fresh directory, builds
+//! with `wasmhost build` and serves with `wasmhost serve`, and a real request gets the answer
+//! its README promises. The projects share one cargo target directory (a `target` symlink), so
+//! the SDK and its dependencies compile once per run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wasmhost_tests::{Server, repo_root, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+
+/// Creates, builds and serves template `template` as project `name`.
+fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
+    let project = dir.join(name);
+    let (ok, stdout, stderr) = run(
+        BIN.as_ref(),
+        &["new", template, name, "--dir", project.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wasmhost serve --build"), "{stdout}");
+    for file in [
+        "Cargo.toml",
+        "wasmhost.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+    ] {
+        assert!(project.join(file).is_file(), "{file} missing");
+    }
+    let shared = repo_root().join("target/templates");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
+    let (ok, _, stderr) = run(BIN.as_ref(), &["build", project.to_str().unwrap()]).unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("Built 1 component(s)"), "{stderr}");
+    Server::start_app(BIN.as_ref(), &project.join("wasmhost.toml"), &[]).unwrap()
+}
+
+async fn get(server: &Server, path: &str) -> (u16, String) {
+    let response = reqwest::get(server.url(path)).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Polls `path` until it answers 200 with something `check` accepts (20 s at most).
+async fn eventually(server: &Server, path: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(server, path).await;
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {status} {body}\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_template_builds_serves_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let http = create_build_serve(dir.path(), "http", "greeter");
+    assert_eq!(
+        get(&http, "/hello/you").await,
+        (200, "hello, you, from greeter\n".to_owned())
+    );
+    drop(http);
+
+    let kv = create_build_serve(dir.path(), "kv", "counter");
+    assert_eq!(get(&kv, "/count/visits").await, (200, "1\n".to_owned()));
+    assert_eq!(get(&kv, "/count/visits").await, (200, "2\n".to_owned()));
+    drop(kv);
+
+    let worker = create_build_serve(dir.path(), "queue-worker", "worker");
+    let sent = reqwest::Client::new()
+        .post(worker.url("/jobs"))
+        .body("job 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    eventually(&worker, "/jobs/last", |body| body == "job 1").await;
+    drop(worker);
+
+    let cron = create_build_serve(dir.path(), "cron", "ticker");
+    eventually(&cron, "/ticks", |body| {
+        body.trim().parse::<u32>().is_ok_and(|n| n >= 1)
+    })
+    .await;
+}
+
+#[test]
+fn list_names_every_template_and_bad_input_is_refused() {
+    let (ok, stdout, _) = run(BIN.as_ref(), &["new", "--list"]).unwrap();
+    assert!(ok);
+    for template in ["http", "kv", "queue-worker", "cron"] {
+        assert!(stdout.lines().any(|l| l.starts_with(template)), "{stdout}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("x");
+    let target = target.to_str().unwrap();
+    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "nope", "x", "--dir", target]).unwrap();
+    assert!(!ok && stderr.contains("no template `nope`") && stderr.contains("queue-worker"));
+    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "http", "Bad_Name", "--dir", target]).unwrap();
+    assert!(!ok && stderr.contains("kebab-case"), "{stderr}");
+    std::fs::create_dir(target).unwrap();
+    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "http", "x", "--dir", target]).unwrap();
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+}
