@@ -153,7 +153,10 @@ impl Bench {
     async fn end_to_end(self, messages: u64) -> f64 {
         let n = messages / PER_SEND * PER_SEND;
         let started = Instant::now();
-        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(self.runtime.clone()));
+        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(
+            self.runtime.clone(),
+            Default::default(),
+        ));
         let runtime = self.runtime.clone();
         let producer = tokio::spawn(async move {
             for _ in 0..n / PER_SEND {
@@ -175,7 +178,10 @@ impl Bench {
             send(&self.runtime, PER_SEND).await;
         }
         let started = Instant::now();
-        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(self.runtime.clone()));
+        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(
+            self.runtime.clone(),
+            Default::default(),
+        ));
         self.acked(n).await;
         let rate = n as f64 / started.elapsed().as_secs_f64();
         consumer.abort();
@@ -185,7 +191,10 @@ impl Bench {
     /// The p50 and p99 delivery delay (bucket bounds, seconds) at [`PACED_RATE`] for
     /// [`PACED_FOR`].
     async fn paced(self) -> (f64, f64) {
-        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(self.runtime.clone()));
+        let consumer = tokio::spawn(wasmhost::trigger::queue::run_all(
+            self.runtime.clone(),
+            Default::default(),
+        ));
         let sends = PACED_RATE * PACED_FOR.as_secs() / PACED_PER_SEND;
         let mut ticker = tokio::time::interval(Duration::from_micros(
             1_000_000 * PACED_PER_SEND / PACED_RATE,

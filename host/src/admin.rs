@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use arc_swap::ArcSwap;
 use cloudevents::AttributesReader;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -44,18 +45,18 @@ pub const TOPICS_PATH: &str = "/.well-known/wasmhost/topics/";
 /// structured-mode envelope (and base64): 2 MiB.
 pub const MAX_EVENT_BYTES: usize = 2 << 20;
 
-/// Serves the admin endpoints of `runtime` on `listener` until `shutdown`.
+/// Serves the admin endpoints of the app version in `current` on `listener` until `shutdown`.
 ///
 /// # Errors
 /// As [`accept_loop`].
 pub async fn serve(
     listener: TcpListener,
-    runtime: Arc<Runtime>,
+    current: Arc<ArcSwap<Runtime>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let limits = runtime.limits.clone();
+    let limits = current.load().limits.clone();
     accept_loop(listener, &limits, shutdown, move |_client, req| {
-        let runtime = runtime.clone();
+        let runtime = current.load_full();
         async move {
             match req.uri().path() {
                 HEALTH_PATH => text(StatusCode::OK, "ok\n"),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 
 use crate::app::App;
 use crate::capability::key_value::KeyValueStores;
@@ -44,9 +45,16 @@ pub struct ServeCommand {
     #[arg(long, env = "WASMHOST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Run `wasmhost build` on the app before serving it.
+    /// Run `wasmhost build` on the app before serving it (and before each reload).
     #[arg(long)]
     pub build: bool,
+
+    /// Watch the manifest's directory: on a change (debounced), rebuild and reload the app.
+    /// In-flight requests finish on the old version, new ones go to the new one; a failed
+    /// build or a bad manifest keeps the old version serving. SIGHUP does the same without
+    /// `--watch` (rebuilding only with `--build`).
+    #[arg(long)]
+    pub watch: bool,
 
     /// The runtime config: where each key-value store lives (sled or Redis). Without one,
     /// every store is a sled tree under `.wasmhost/kv` next to the manifest.
@@ -203,9 +211,24 @@ impl ServeCommand {
                 }
                 let queues = Queues::open(&app, &runtime_config, &metrics)?;
                 let runtime = Runtime::load(
-                    app, &engine, &limits, &cache, key_value, queues, &variables, metrics,
+                    app,
+                    &engine,
+                    &limits,
+                    &cache,
+                    key_value,
+                    queues,
+                    &variables,
+                    metrics.clone(),
                 )?;
-                serve(runtime, self.listen, self.admin_listen).await
+                let reloader = Reloader {
+                    command: &self,
+                    runtime_config,
+                    engine,
+                    limits,
+                    cache,
+                    metrics,
+                };
+                serve(runtime, &reloader).await
             })
     }
 
@@ -248,19 +271,81 @@ impl ServeCommand {
     }
 }
 
-async fn serve(
-    runtime: Arc<Runtime>,
-    listen: SocketAddr,
-    admin_listen: Option<SocketAddr>,
-) -> Result<()> {
-    let listener = server::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let admin = match admin_listen {
-        Some(admin_addr) => Some(server::bind(admin_addr).await?),
-        None => None,
-    };
+/// What a reload needs: the command's flags and what the first version was built with (the
+/// runtime config is read once, at start).
+struct Reloader<'a> {
+    command: &'a ServeCommand,
+    runtime_config: RuntimeConfig,
+    engine: wasmtime::Engine,
+    limits: Limits,
+    cache: CompileCache,
+    metrics: Arc<Metrics>,
+}
 
-    println!("Serving http://{addr}");
+impl Reloader<'_> {
+    /// The next version of the app: the manifest read again, the components rebuilt (with
+    /// `--build` or `--watch`), compiled where they changed, and loaded next to `old`, whose
+    /// open stores and queues it shares.
+    ///
+    /// # Errors
+    /// Whatever would stop a start: a bad manifest, a failed build, a bad component.
+    async fn reload(&self, old: &Runtime) -> Result<Arc<Runtime>> {
+        let command = self.command;
+        let app = manifest::load(&command.path)?;
+        self.runtime_config.check_grants(&app)?;
+        let variables = command.resolve_variables(&app)?;
+        if command.build || command.watch {
+            tokio::task::block_in_place(|| crate::cli::build_app(&app))?;
+        }
+        manifest::check_sources(&app)?;
+        let key_value = old.key_value.reopen(&app).await?;
+        let queues = old
+            .queues
+            .reopen(&app, &self.runtime_config, &self.metrics)?;
+        tokio::task::block_in_place(|| {
+            Runtime::load(
+                app,
+                &self.engine,
+                &self.limits,
+                &self.cache,
+                key_value,
+                queues,
+                &variables,
+                self.metrics.clone(),
+            )
+        })
+    }
+}
+
+/// The cron and queue triggers of one app version, running.
+struct Triggers {
+    stop: CancellationToken,
+    cron: tokio::task::JoinHandle<()>,
+}
+
+impl Triggers {
+    fn start(runtime: &Arc<Runtime>) -> Self {
+        let stop = CancellationToken::new();
+        // The queue consumers end by themselves once `stop` is cancelled.
+        tokio::spawn(trigger::queue::run_all(runtime.clone(), stop.clone()));
+        Self {
+            cron: tokio::spawn(trigger::cron::run_all(
+                runtime.clone(),
+                Arc::new(LocalClaims),
+            )),
+            stop,
+        }
+    }
+
+    /// Stops taking ticks and messages; the handler calls already started go on.
+    fn stop(&self) {
+        self.cron.abort();
+        self.stop.cancel();
+    }
+}
+
+/// Prints the routes and triggers of `runtime`.
+fn print_routes(runtime: &Runtime, addr: SocketAddr) {
     println!("Available routes:");
     for (route, target) in runtime.router.entries() {
         println!(
@@ -290,6 +375,51 @@ async fn serve(
             );
         }
     }
+}
+
+/// Watches the directory of `manifest` (and everything below it but `target/` and
+/// `.wasmhost/`) and sends on `changed` after each burst of changes (debounced 300 ms).
+fn watch(
+    manifest: &std::path::Path,
+    changed: tokio::sync::mpsc::Sender<()>,
+) -> Result<notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>> {
+    use notify_debouncer_mini::notify::RecursiveMode;
+    let dir = manifest.parent().unwrap_or(std::path::Path::new("."));
+    let mut debouncer = notify_debouncer_mini::new_debouncer(
+        Duration::from_millis(300),
+        move |events: notify_debouncer_mini::DebounceEventResult| {
+            let relevant = events.is_ok_and(|events| {
+                events.iter().any(|event| {
+                    !event.path.components().any(|c| {
+                        let c = c.as_os_str();
+                        c == "target" || c == ".wasmhost"
+                    })
+                })
+            });
+            if relevant {
+                let _ = changed.try_send(());
+            }
+        },
+    )
+    .context("cannot start watching for changes")?;
+    debouncer
+        .watcher()
+        .watch(dir, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch `{}`", dir.display()))?;
+    Ok(debouncer)
+}
+
+async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>) -> Result<()> {
+    let command = reloader.command;
+    let listener = server::bind(command.listen).await?;
+    let addr = listener.local_addr()?;
+    let admin = match command.admin_listen {
+        Some(admin_addr) => Some(server::bind(admin_addr).await?),
+        None => None,
+    };
+
+    println!("Serving http://{addr}");
+    print_routes(&runtime, addr);
     if let Some(admin) = &admin {
         let admin_addr = admin.local_addr()?;
         println!(
@@ -301,17 +431,18 @@ async fn serve(
         );
     }
 
+    let current = Arc::new(ArcSwap::new(runtime.clone()));
     let shutdown = CancellationToken::new();
     let mut http = tokio::spawn(trigger::http::serve(
         listener,
-        runtime.clone(),
+        current.clone(),
         shutdown.clone(),
     ));
     let mut admin = tokio::spawn({
-        let (runtime, shutdown) = (runtime.clone(), shutdown.clone());
+        let (current, shutdown) = (current.clone(), shutdown.clone());
         async move {
             match admin {
-                Some(admin) => admin::serve(admin, runtime, shutdown).await,
+                Some(admin) => admin::serve(admin, current, shutdown).await,
                 None => {
                     shutdown.cancelled().await;
                     Ok(())
@@ -319,19 +450,52 @@ async fn serve(
             }
         }
     });
-    let triggers = async {
-        tokio::join!(
-            trigger::cron::run_all(runtime.clone(), Arc::new(LocalClaims)),
-            trigger::queue::run_all(runtime.clone()),
-        )
+    let mut triggers = Triggers::start(&runtime);
+    // Versions replaced by a reload, kept until their invocations in flight are done.
+    let mut retired: Vec<Arc<Runtime>> = Vec::new();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install a SIGHUP handler")?;
+    let (changed, mut changes) = tokio::sync::mpsc::channel(1);
+    let _watcher = if command.watch {
+        let watcher = watch(&runtime.app.manifest_path, changed)?;
+        println!("Watching {} for changes", runtime.app.base_dir().display());
+        Some(watcher)
+    } else {
+        drop(changed);
+        None
     };
-    tokio::select! {
-        _ = triggers => unreachable!("the cron and queue triggers run until dropped"),
-        result = &mut http => return result.context("the HTTP listener stopped")?,
-        result = &mut admin => return result.context("the admin listener stopped")?,
-        () = shutdown_signal() => {}
+    let terminate = shutdown_signal();
+    tokio::pin!(terminate);
+    loop {
+        let cause = tokio::select! {
+            result = &mut http => return result.context("the HTTP listener stopped")?,
+            result = &mut admin => return result.context("the admin listener stopped")?,
+            _ = hangup.recv() => "SIGHUP",
+            Some(()) = changes.recv() => "a change",
+            () = &mut terminate => break,
+        };
+        let started = std::time::Instant::now();
+        tracing::info!("reloading after {cause}");
+        match reloader.reload(&current.load()).await {
+            Ok(next) => {
+                triggers.stop();
+                let old = current.swap(next.clone());
+                old.tasks.close();
+                retired.push(old);
+                retired.retain(|version| !version.tasks.is_empty());
+                triggers = Triggers::start(&next);
+                println!("Reloaded in {} ms", started.elapsed().as_millis());
+                print_routes(&next, addr);
+            }
+            Err(err) => {
+                eprintln!("Reload failed; still serving the previous version: {err:#}");
+                tracing::error!("reload failed; still serving the previous version: {err:#}");
+            }
+        }
     }
-    // The schedulers and queue consumers are dropped: no new tick or message is taken.
+    // The schedulers and queue consumers stop: no new tick or message is taken.
+    triggers.stop();
+    let runtime = current.load_full();
     let drain = runtime.limits.drain_timeout;
     tracing::info!(
         drain_timeout_ms = drain.as_millis(),
@@ -342,6 +506,9 @@ async fn serve(
     let drained = tokio::time::timeout(drain, async {
         let _ = tokio::join!(http, admin);
         runtime.tasks.wait().await;
+        for version in &retired {
+            version.tasks.wait().await;
+        }
     })
     .await;
     match drained {

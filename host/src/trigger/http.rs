@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -122,19 +123,21 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
     })
 }
 
-/// Serves the app's HTTP triggers on `listener`, HTTP/1.1 and HTTP/2, until `shutdown`; then
-/// lets the requests in flight finish (see [`crate::server::accept_loop`]).
+/// Serves the HTTP triggers of the app version in `current` on `listener`, HTTP/1.1 and
+/// HTTP/2, until `shutdown`; then lets the requests in flight finish (see
+/// [`crate::server::accept_loop`]). Each request takes the version current when it arrives
+/// and keeps it to its end, so swapping `current` (a reload) never cuts a request.
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
     listener: TcpListener,
-    runtime: Arc<Runtime>,
+    current: Arc<ArcSwap<Runtime>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let limits = runtime.limits.clone();
+    let limits = current.load().limits.clone();
     crate::server::accept_loop(listener, &limits, shutdown, move |client, req| {
-        let runtime = runtime.clone();
+        let runtime = current.load_full();
         async move { handle(&runtime, client, req).await }
     })
     .await

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use http::{HeaderMap, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
@@ -49,16 +50,18 @@ pub const ERROR_ATTRIBUTE: &str = "wasmhost-error";
 /// The attribute a dead-lettered message gets with its number of attempts.
 pub const ATTEMPTS_ATTRIBUTE: &str = "wasmhost-attempts";
 
-/// Runs every queue trigger of `runtime`'s app until the returned future is dropped. Pending
-/// forever if the app has none.
-pub async fn run_all(runtime: Arc<Runtime>) {
-    let consumers = (0..runtime.app.queue_triggers.len()).map(|i| consume(runtime.clone(), i));
+/// Runs every queue trigger of `runtime`'s app until `stop` is cancelled (then returns once
+/// no consumer is between taking messages and starting their handler, whose calls go on in
+/// [`Runtime::tasks`]). Until then pending, even if the app has no queue trigger.
+pub async fn run_all(runtime: Arc<Runtime>, stop: CancellationToken) {
+    let consumers =
+        (0..runtime.app.queue_triggers.len()).map(|i| consume(runtime.clone(), i, stop.clone()));
     futures::future::join_all(consumers).await;
-    std::future::pending::<()>().await;
+    stop.cancelled().await;
 }
 
-/// The consumer of trigger `index`.
-async fn consume(runtime: Arc<Runtime>, index: usize) {
+/// The consumer of trigger `index`, until `stop`.
+async fn consume(runtime: Arc<Runtime>, index: usize, stop: CancellationToken) {
     let trigger = &runtime.app.queue_triggers[index];
     let queue = runtime.queues.get(&trigger.queue).clone();
     let permits = Arc::new(Semaphore::new(trigger.max_concurrency as usize));
@@ -72,9 +75,16 @@ async fn consume(runtime: Arc<Runtime>, index: usize) {
         "queue consumer started",
     );
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            () = stop.cancelled() => return,
+        };
+        let Ok(permit) = permit else {
             return;
         };
+        if stop.is_cancelled() {
+            return;
+        }
         // Registered before looking, so a send between the look and the wait is not missed.
         let sent = queue.sent.notified();
         tokio::pin!(sent);
@@ -94,6 +104,7 @@ async fn consume(runtime: Arc<Runtime>, index: usize) {
                 tokio::select! {
                     () = &mut sent => {}
                     () = tokio::time::sleep(wait.min(IDLE_POLL)) => {}
+                    () = stop.cancelled() => return,
                 }
             }
             Err(err) => {

@@ -134,6 +134,28 @@ impl KeyValueStores {
         Ok(stores)
     }
 
+    /// The stores of `app` (a new version of the app these were opened for): the stores open
+    /// here are shared; only the labels `app` newly grants are opened, as
+    /// [`KeyValueStores::open`] does.
+    ///
+    /// # Errors
+    /// As [`KeyValueStores::open`], for the stores opened now.
+    pub async fn reopen(&self, app: &App) -> Result<Self> {
+        let mut stores = Self {
+            config: self.config.clone(),
+            app_dir: app.base_dir().to_owned(),
+            stores: self.stores.clone(),
+            sled_dbs: self.sled_dbs.clone(),
+            metrics: self.metrics.clone(),
+        };
+        for component in &app.components {
+            for grant in &component.key_value_stores {
+                stores.open_store(&grant.label).await?;
+            }
+        }
+        Ok(stores)
+    }
+
     /// The store `label`, opened now if it was not yet.
     ///
     /// # Errors

@@ -146,6 +146,8 @@ impl OpenQueue {
 pub struct Queues {
     queues: BTreeMap<String, Arc<OpenQueue>>,
     topics: BTreeMap<String, Arc<OpenTopic>>,
+    /// The sled databases opened so far, by directory (sled locks a directory to one opener).
+    sled_dbs: BTreeMap<PathBuf, ::sled::Db>,
 }
 
 impl Queues {
@@ -158,6 +160,17 @@ impl Queues {
     /// A sled database that cannot be opened (held by another process, no permission), or a
     /// queue whose trees cannot be opened or recovered.
     pub fn open(app: &App, config: &RuntimeConfig, metrics: &Metrics) -> Result<Self> {
+        Self::default().reopen(app, config, metrics)
+    }
+
+    /// The queues and topics of `app` (a new version of the app these were opened for): the
+    /// queues open here are shared, as they are (their in-flight messages stay in flight for
+    /// the handlers still running); only the ones `app` newly names are opened, as
+    /// [`Queues::open`] does.
+    ///
+    /// # Errors
+    /// As [`Queues::open`], for the queues opened now.
+    pub fn reopen(&self, app: &App, config: &RuntimeConfig, metrics: &Metrics) -> Result<Self> {
         let mut names: Vec<&str> = app
             .components
             .iter()
@@ -168,9 +181,13 @@ impl Queues {
         }
         names.sort_unstable();
         names.dedup();
-        let mut sled_dbs: BTreeMap<PathBuf, ::sled::Db> = BTreeMap::new();
+        let mut sled_dbs = self.sled_dbs.clone();
         let mut queues = BTreeMap::new();
         for name in names {
+            if let Some(open) = self.queues.get(name) {
+                queues.insert(name.to_owned(), open.clone());
+                continue;
+            }
             let settings = config.queue_backend(name, app.base_dir());
             let (description, backend): (String, Arc<dyn QueueBackend>) = match &settings.backend {
                 StoreBackend::Sled { path } => {
@@ -219,7 +236,11 @@ impl Queues {
                 })
             });
         }
-        Ok(Self { queues, topics })
+        Ok(Self {
+            queues,
+            topics,
+            sled_dbs,
+        })
     }
 
     /// The queue `name`.

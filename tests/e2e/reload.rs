@@ -1,0 +1,139 @@
+//! End-to-end tests of reloading a served app: SIGHUP, and `serve --watch`. A client sends
+//! requests back to back the whole time; none may fail, and the answers switch from the old
+//! version's to the new one's. A broken manifest keeps the old version serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmhost_tests::{Server, guests, shared_compile_cache};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+
+/// Writes the manifest of version `version`: `config-probe` answering `GET /var/version` with
+/// it.
+fn write_version(dir: &Path, version: &str) {
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"reload\"\n\
+         [[trigger.http]]\nroute = \"/var/:key\"\ncomponent = \"app\"\n\
+         [component.app]\nsource = \"{}\"\n\
+         [component.app.variables]\nversion = \"{version}\"\n",
+        guests::CONFIG_PROBE
+    );
+    std::fs::write(dir.join("wasmhost.toml"), manifest).unwrap();
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let cache = shared_compile_cache();
+    let manifest = dir.join("wasmhost.toml");
+    let mut args = vec![
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start(BIN.as_ref(), &args).unwrap()
+}
+
+/// Sends `GET /var/version` back to back until `stop`; returns (answers, failures).
+fn client(server: &Server, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
+    let url = server.url("/var/version");
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let (mut answers, mut failures) = (0, Vec::new());
+        while !stop.load(Ordering::Relaxed) {
+            match client.get(&url).send().await {
+                Ok(response) if response.status() == 200 => answers += 1,
+                Ok(response) => failures.push(format!("status {}", response.status())),
+                Err(err) => failures.push(err.to_string()),
+            }
+        }
+        (answers, failures)
+    })
+}
+
+/// Waits up to 30 s until `GET /var/version` answers `version`.
+async fn wait_for_version(server: &Server, version: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = reqwest::get(server.url("/var/version"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body == version {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {body:?}, not {version:?}\n{}\n{}",
+            server.stdout(),
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_swaps_versions_under_load_and_a_broken_manifest_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_version(dir.path(), "v1");
+    let server = start(dir.path(), &[]);
+    wait_for_version(&server, "v1").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = client(&server, stop.clone());
+    for n in 2..=6 {
+        let version = format!("v{n}");
+        write_version(dir.path(), &version);
+        server.hangup();
+        wait_for_version(&server, &version).await;
+    }
+    std::fs::write(
+        dir.path().join("wasmhost.toml"),
+        "manifest_version = 1\n[application]\n",
+    )
+    .unwrap();
+    server.hangup();
+    let log = server.log_with("Reload failed");
+    assert!(log.contains("missing field `name`"), "{log}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_version(&server, "v6").await;
+    stop.store(true, Ordering::Relaxed);
+    let (answers, failures) = load.await.unwrap();
+    eprintln!(
+        "{answers} answers during 5 reloads and a failed one, {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(answers > 0);
+    assert_eq!(
+        server.stdout().matches("Reloaded in").count(),
+        5,
+        "{}",
+        server.stdout()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_reloads_on_a_manifest_change() {
+    let dir = tempfile::tempdir().unwrap();
+    write_version(dir.path(), "v1");
+    let server = start(dir.path(), &["--watch"]);
+    wait_for_version(&server, "v1").await;
+    // Changes count once the watch is set up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stdout().contains("Watching") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    write_version(dir.path(), "v2");
+    wait_for_version(&server, "v2").await;
+    assert!(
+        server.stdout().contains("Reloaded in"),
+        "{}",
+        server.stdout()
+    );
+}
