@@ -239,13 +239,46 @@ pub struct BuildCommand {
     pub workdir: PathBuf,
 }
 
-/// `[[trigger.http]]`: requests whose path matches `route` go to `component`.
+/// `[[trigger.http]]`: requests whose path matches `route` go to `target`.
 #[derive(Debug, Clone)]
 pub struct HttpTrigger {
     /// The route.
     pub route: Route,
-    /// Index into [`App::components`].
-    pub component: usize,
+    /// What answers it.
+    pub target: HttpTarget,
+}
+
+/// What answers an HTTP route.
+#[derive(Debug, Clone)]
+pub enum HttpTarget {
+    /// A component: an index into [`App::components`].
+    Component(usize),
+    /// A fixed response made by the host, no guest instantiated: a `redirect` or a
+    /// `static_response`.
+    Fixed(Arc<FixedResponse>),
+}
+
+impl HttpTarget {
+    /// The component, if a component answers.
+    pub fn component(&self) -> Option<usize> {
+        match self {
+            Self::Component(index) => Some(*index),
+            Self::Fixed(_) => None,
+        }
+    }
+}
+
+/// A response the host sends as it is: `redirect = { to, status }` (301, 302, 303, 307 or 308,
+/// default 302, with `location`) or `static_response = { status, headers, body }` (default
+/// 200, no header, empty body).
+#[derive(Debug, Clone)]
+pub struct FixedResponse {
+    /// The status.
+    pub status: http::StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body, sent with its `content-length`.
+    pub body: bytes::Bytes,
 }
 
 /// `[[trigger.cron]]`: `component` runs at every tick of `schedule`, in `timezone`.

@@ -297,7 +297,10 @@ fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<
     let http = ProxyPre::new(pre.clone());
     let cron = CronComponentPre::new(pre.clone());
     let queue = QueueComponentPre::new(pre.clone());
-    let routed = app.http_triggers.iter().find(|t| t.component == index);
+    let routed = app
+        .http_triggers
+        .iter()
+        .find(|t| t.target.component() == Some(index));
     let scheduled = app.cron_triggers.iter().find(|t| t.component == index);
     let consuming = app.queue_triggers.iter().find(|t| t.component == index);
     if let (Err(err), Some(trigger)) = (&http, routed) {

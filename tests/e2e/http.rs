@@ -44,6 +44,14 @@ component = "plain"
 route = "/upper"
 component = "async-upper"
 
+[[trigger.http]]
+route = "/old/..."
+redirect = {{ to = "https://example.com/new", status = 301 }}
+
+[[trigger.http]]
+route = "/robots.txt"
+static_response = {{ headers = {{ content-type = "text/plain", cache-control = "max-age=60" }}, body = "User-agent: *\nDisallow:\n" }}
+
 [component.hello]
 source = "{}"
 [component.echo]
@@ -314,4 +322,39 @@ async fn warm_compile_cache_skips_compilation() {
     assert_eq!(get(repaired.url("/hello/again")).await.0, 200);
     let log = repaired.stop();
     assert_eq!(log.matches("cache=miss").count(), 5, "{log}");
+}
+
+#[tokio::test]
+async fn redirects_and_static_responses_answer_without_a_guest() {
+    let (_dir, server) = start(&["--admin-listen", "127.0.0.1:0"]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let moved = client.get(server.url("/old/page")).send().await.unwrap();
+    assert_eq!(moved.status(), 301);
+    assert_eq!(moved.headers()["location"], "https://example.com/new");
+    let robots = client.get(server.url("/robots.txt")).send().await.unwrap();
+    assert_eq!(robots.status(), 200);
+    assert_eq!(robots.headers()["content-type"], "text/plain");
+    assert_eq!(robots.headers()["cache-control"], "max-age=60");
+    assert_eq!(robots.text().await.unwrap(), "User-agent: *\nDisallow:\n");
+    // No guest ran: no invocation is counted for any component.
+    let text = reqwest::get(format!("http://{}/metrics", server.admin_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let invoked: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("wasmhost_invocations_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(invoked, 0.0, "{text}");
+    assert!(
+        server.stdout().contains("(301 Moved Permanently): http://"),
+        "{}",
+        server.stdout()
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
-use crate::app::App;
+use crate::app::{App, HttpTarget};
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
@@ -348,10 +348,14 @@ impl Triggers {
 fn print_routes(runtime: &Runtime, addr: SocketAddr) {
     println!("Available routes:");
     for (route, target) in runtime.router.entries() {
-        println!(
-            "  {}: http://{addr}{route}",
-            runtime.components[target.component].id
-        );
+        match &target.target {
+            HttpTarget::Component(index) => {
+                println!("  {}: http://{addr}{route}", runtime.components[*index].id);
+            }
+            HttpTarget::Fixed(fixed) => {
+                println!("  ({}): http://{addr}{route}", fixed.status);
+            }
+        }
     }
     if !runtime.app.queue_triggers.is_empty() {
         println!("Queue triggers:");

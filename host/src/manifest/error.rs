@@ -128,6 +128,16 @@ pub enum ManifestErrorKind {
         /// What is wrong, or what is allowed.
         message: &'static str,
     },
+    /// A `[[trigger.http]]` whose target is missing, doubled or malformed.
+    #[error("`trigger.http[{index}]{field}`: {message}")]
+    HttpTarget {
+        /// Index of the trigger in `[[trigger.http]]`, from 0.
+        index: usize,
+        /// The field, with its leading `.` (`.redirect.status`), or empty for the trigger.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A `[component.<id>.limits]` value out of range.
     #[error("`component.{component}.limits.{field}`: {message}")]
     Limit {

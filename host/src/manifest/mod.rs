@@ -69,6 +69,7 @@ mod raw;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ManifestError, ManifestErrorKind};
@@ -77,8 +78,8 @@ use toml::Spanned;
 
 use crate::app::{
     AllowedHostEntry, App, BuildCommand, Component, ComponentId, ComponentLimits, CronTrigger,
-    HttpTrigger, Location, OutboundHttpGrant, OutboundLimits, QueueTrigger, StoreGrant,
-    is_store_label, subscription_queue,
+    FixedResponse, HttpTarget, HttpTrigger, Location, OutboundHttpGrant, OutboundLimits,
+    QueueTrigger, StoreGrant, is_store_label, subscription_queue,
 };
 use crate::capability::outbound_http::allowed_hosts::AllowedHostError;
 use crate::route::Route;
@@ -225,18 +226,8 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
                 },
             ));
         }
-        let Some(&component) = index.get(trigger.component.get_ref()) else {
-            return Err(doc.error(
-                trigger.component.span(),
-                ManifestErrorKind::UnknownComponent {
-                    trigger: "http",
-                    index: i,
-                    id: trigger.component.get_ref().clone(),
-                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
-                },
-            ));
-        };
-        http_triggers.push(HttpTrigger { route, component });
+        let target = check_http_target(&doc, &raw, &index, i, trigger)?;
+        http_triggers.push(HttpTrigger { route, target });
     }
     let cron_triggers = check_cron_triggers(&doc, &raw, &index)?;
     let (queue_triggers, topics) = check_queue_triggers(&doc, &raw, &index)?;
@@ -254,6 +245,124 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         topics,
         variables,
     })
+}
+
+/// Checks what answers `[[trigger.http]]` number `i`: exactly one of a defined component, a
+/// redirect to a valid URI with a redirect status, or a static response with a valid status
+/// and headers.
+fn check_http_target(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+    i: usize,
+    trigger: &raw::RawHttpTrigger,
+) -> Result<HttpTarget, ManifestError> {
+    let error = |span: Range<usize>, field, message: String| {
+        doc.error(
+            span,
+            ManifestErrorKind::HttpTarget {
+                index: i,
+                field,
+                message,
+            },
+        )
+    };
+    let given = [
+        trigger.component.is_some(),
+        trigger.redirect.is_some(),
+        trigger.static_response.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(error(
+            trigger.route.span(),
+            "",
+            "give exactly one of `component`, `redirect` and `static_response`".to_owned(),
+        ));
+    }
+    if let Some(component) = &trigger.component {
+        let Some(&found) = index.get(component.get_ref()) else {
+            return Err(doc.error(
+                component.span(),
+                ManifestErrorKind::UnknownComponent {
+                    trigger: "http",
+                    index: i,
+                    id: component.get_ref().clone(),
+                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+                },
+            ));
+        };
+        return Ok(HttpTarget::Component(found));
+    }
+    let mut headers = http::HeaderMap::new();
+    let (status, body) = if let Some(redirect) = &trigger.redirect {
+        let status = redirect.status.as_ref().map_or(302, |s| *s.get_ref());
+        if ![301, 302, 303, 307, 308].contains(&status) {
+            let span = redirect.status.as_ref().map_or(0..0, Spanned::span);
+            return Err(error(
+                span,
+                ".redirect.status",
+                format!("{status} is not a redirect status (301, 302, 303, 307 or 308)"),
+            ));
+        }
+        let to = redirect.to.get_ref();
+        let location = to
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|_| http::HeaderValue::from_str(to).ok())
+            .ok_or_else(|| {
+                error(
+                    redirect.to.span(),
+                    ".redirect.to",
+                    format!("`{to}` is not a URI"),
+                )
+            })?;
+        headers.insert(http::header::LOCATION, location);
+        (status, bytes::Bytes::new())
+    } else {
+        let fixed = trigger
+            .static_response
+            .as_ref()
+            .expect("exactly one target is given");
+        let status = fixed.status.as_ref().map_or(200, |s| *s.get_ref());
+        if !(100..=599).contains(&status) {
+            let span = fixed.status.as_ref().map_or(0..0, Spanned::span);
+            return Err(error(
+                span,
+                ".static_response.status",
+                format!("{status} is not an HTTP status"),
+            ));
+        }
+        for (name, value) in &fixed.headers {
+            let name_ok = http::HeaderName::try_from(name.get_ref().as_str());
+            let value_ok = http::HeaderValue::from_str(value.get_ref());
+            match (name_ok, value_ok) {
+                (Ok(name), Ok(value)) => {
+                    headers.append(name, value);
+                }
+                (Err(_), _) => {
+                    return Err(error(
+                        name.span(),
+                        ".static_response.headers",
+                        format!("`{}` is not a header name", name.get_ref()),
+                    ));
+                }
+                (_, Err(_)) => {
+                    return Err(error(
+                        value.span(),
+                        ".static_response.headers",
+                        format!("the value of `{}` is not a header value", name.get_ref()),
+                    ));
+                }
+            }
+        }
+        let body = fixed.body.clone().unwrap_or_default();
+        (status, bytes::Bytes::from(body))
+    };
+    Ok(HttpTarget::Fixed(Arc::new(FixedResponse {
+        status: http::StatusCode::from_u16(status).expect("checked above"),
+        headers,
+        body,
+    })))
 }
 
 /// Checks `[component.<id>.limits]`: each value in its range.

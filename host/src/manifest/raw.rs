@@ -96,12 +96,39 @@ pub struct RawCronTrigger {
     pub timezone: Option<Spanned<String>>,
 }
 
-/// One `[[trigger.http]]`.
+/// One `[[trigger.http]]`: a route and exactly one of `component`, `redirect` and
+/// `static_response`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpTrigger {
     pub route: Spanned<String>,
-    pub component: Spanned<String>,
+    #[serde(default)]
+    pub component: Option<Spanned<String>>,
+    #[serde(default)]
+    pub redirect: Option<RawRedirect>,
+    #[serde(default)]
+    pub static_response: Option<RawStaticResponse>,
+}
+
+/// `redirect = { to = "..", status = 301 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub status: Option<Spanned<u16>>,
+}
+
+/// `static_response = { status = 200, headers = { .. }, body = ".." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaticResponse {
+    #[serde(default)]
+    pub status: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub headers: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// One `[component.<id>]`.

@@ -38,7 +38,7 @@ fn good_manifest_resolves_paths_and_components() {
     let app = parse(Path::new(FILE), GOOD).unwrap();
     assert_eq!(app.name, "demo");
     assert_eq!(app.components.len(), 2);
-    let hello = &app.components[app.http_triggers[0].component];
+    let hello = &app.components[app.http_triggers[0].target.component().unwrap()];
     assert_eq!(hello.id.as_str(), "hello");
     assert_eq!(hello.source, Path::new("/app/hello.wasm"));
     assert_eq!(
@@ -50,7 +50,7 @@ fn good_manifest_resolves_paths_and_components() {
         (build.command.as_str(), build.workdir.as_path()),
         ("cargo build", Path::new("/app/hello"))
     );
-    let files = &app.components[app.http_triggers[1].component];
+    let files = &app.components[app.http_triggers[1].target.component().unwrap()];
     assert_eq!(files.source, Path::new("/abs/files.wasm"));
     assert!(app.http_triggers[1].route.is_wildcard());
 }
@@ -408,4 +408,37 @@ mod properties {
             let _ = parse(Path::new(FILE), &text);
         }
     }
+}
+
+#[test]
+fn redirects_and_static_responses_need_no_component() {
+    let text = format!(
+        "{GOOD}[[trigger.http]]\nroute = \"/old/...\"\nredirect = {{ to = \"https://example.com/new\", status = 301 }}\n\
+         [[trigger.http]]\nroute = \"/robots.txt\"\nstatic_response = {{ status = 200, headers = {{ content-type = \"text/plain\" }}, body = \"User-agent: *\\n\" }}\n"
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    let HttpTarget::Fixed(redirect) = &app.http_triggers[2].target else {
+        panic!("a redirect is a fixed response")
+    };
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.headers["location"], "https://example.com/new");
+    let HttpTarget::Fixed(robots) = &app.http_triggers[3].target else {
+        panic!("a static response is a fixed response")
+    };
+    assert_eq!(robots.headers["content-type"], "text/plain");
+    assert_eq!(&robots.body[..], b"User-agent: *\n");
+
+    let both = GOOD.replace(
+        "route = \"/static/...\"\ncomponent = \"files\"",
+        "route = \"/static/...\"\ncomponent = \"files\"\nredirect = { to = \"/x\" }",
+    );
+    insta::assert_snapshot!(error(&both));
+    let bad_status = format!(
+        "{GOOD}[[trigger.http]]\nroute = \"/old\"\nredirect = {{ to = \"/new\", status = 200 }}\n"
+    );
+    insta::assert_snapshot!(error(&bad_status));
+    let bad_header = format!(
+        "{GOOD}[[trigger.http]]\nroute = \"/x\"\nstatic_response = {{ headers = {{ \"bad header\" = \"v\" }} }}\n"
+    );
+    insta::assert_snapshot!(error(&bad_header));
 }

@@ -32,7 +32,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{App, ComponentId};
+use crate::app::{App, ComponentId, FixedResponse, HttpTarget};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::route::Router;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -64,8 +64,8 @@ pub mod headers {
 /// at startup.
 #[derive(Debug)]
 pub struct HttpRoute {
-    /// Index into [`Runtime::components`].
-    pub component: usize,
+    /// The component (an index into [`Runtime::components`]) or the fixed response.
+    pub target: HttpTarget,
     /// The value of `wasmhost-route`.
     pub route_header: HeaderValue,
     /// `wasmhost-param-<name>` for each route parameter, in path order.
@@ -108,7 +108,7 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
         (
             trigger.route.clone(),
             HttpRoute {
-                component: trigger.component,
+                target: trigger.target.clone(),
                 route_header,
                 param_headers,
             },
@@ -157,12 +157,17 @@ pub async fn handle<B: RequestBody>(
         return text(StatusCode::NOT_FOUND, "no route matches this path\n");
     };
     let target = matched.value;
+    let component_index = match &target.target {
+        HttpTarget::Component(index) => *index,
+        // A redirect or a static response: no guest runs.
+        HttpTarget::Fixed(fixed) => return fixed_response(fixed),
+    };
     remove_wasmhost_headers(&mut parts.headers);
     parts.headers.insert(headers::CLIENT_ADDR, client);
     if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
         return InvalidPath::response();
     }
-    let component = &runtime.components[target.component];
+    let component = &runtime.components[component_index];
     drop(matched);
     let max_body = component.limits.max_body_bytes;
     let declared = parts
@@ -231,7 +236,7 @@ pub async fn handle_chained<B: RequestBody>(
         .insert(request_id::HEADER, invocation.request_id.header().clone());
     let mut route = HeaderValue::from_static("");
     if let Some(matched) = runtime.router.at(parts.uri.path())
-        && matched.value.component == target
+        && matched.value.target.component() == Some(target)
     {
         if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
             return InvalidPath::response();
@@ -521,6 +526,18 @@ async fn until(deadline: tokio::time::Instant, guest: Guest) -> wasmtime::Result
     tokio::time::timeout_at(deadline, guest)
         .await
         .unwrap_or_else(|_| Err(WallClockTimeout.into()))
+}
+
+/// The response of a `redirect` or `static_response` route, sent whole.
+fn fixed_response(fixed: &FixedResponse) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(
+        Full::new(fixed.body.clone())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = fixed.status;
+    *response.headers_mut() = fixed.headers.clone();
+    response
 }
 
 /// 504: the guest ran out of CPU time or of wall-clock time.
