@@ -256,6 +256,9 @@ pub enum HttpTarget {
     /// A fixed response made by the host, no guest instantiated: a `redirect` or a
     /// `static_response`.
     Fixed(Arc<FixedResponse>),
+    /// `static_files = "dir"`: the files under this directory (absolute), served by the host
+    /// at the route's wildcard tail, no guest instantiated.
+    Files(Arc<PathBuf>),
 }
 
 impl HttpTarget {
@@ -263,7 +266,7 @@ impl HttpTarget {
     pub fn component(&self) -> Option<usize> {
         match self {
             Self::Component(index) => Some(*index),
-            Self::Fixed(_) => None,
+            Self::Fixed(_) | Self::Files(_) => None,
         }
     }
 }

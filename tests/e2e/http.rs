@@ -358,3 +358,88 @@ async fn redirects_and_static_responses_answer_without_a_guest() {
         server.stdout()
     );
 }
+
+#[tokio::test]
+async fn static_files_have_types_etags_ranges_and_no_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("public");
+    std::fs::create_dir_all(public.join("docs")).unwrap();
+    std::fs::write(public.join("style.css"), "body { color: red }\n").unwrap();
+    std::fs::write(public.join("docs/index.html"), "<h1>docs</h1>\n").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "not for you").unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    std::fs::write(
+        &manifest,
+        "manifest_version = 1\n[application]\nname = \"files\"\n\
+         [[trigger.http]]\nroute = \"/files/...\"\nstatic_files = \"public\"\n",
+    )
+    .unwrap();
+    let server = Server::start_app(BIN.as_ref(), &manifest, &[]).unwrap();
+    let client = reqwest::Client::new();
+
+    let css = client
+        .get(server.url("/files/style.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let etag = css.headers()["etag"].clone();
+    assert_eq!(css.text().await.unwrap(), "body { color: red }\n");
+
+    let cached = client
+        .get(server.url("/files/style.css"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let part = client
+        .get(server.url("/files/style.css"))
+        .header("range", "bytes=0-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.text().await.unwrap(), "body");
+
+    let index = client.get(server.url("/files/docs/")).send().await.unwrap();
+    assert_eq!(index.text().await.unwrap(), "<h1>docs</h1>\n");
+    assert_eq!(
+        client
+            .get(server.url("/files/nope.txt"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Escapes, sent raw so no client normalizes them away.
+    for path in [
+        "/files/../secret.txt",
+        "/files/%2e%2e/secret.txt",
+        "/files/docs/../../secret.txt",
+    ] {
+        let addr = server.addr;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        let answer = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(!answer.contains("not for you"), "{path}: {answer}");
+        assert!(!answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+}

@@ -355,6 +355,9 @@ fn print_routes(runtime: &Runtime, addr: SocketAddr) {
             HttpTarget::Fixed(fixed) => {
                 println!("  ({}): http://{addr}{route}", fixed.status);
             }
+            HttpTarget::Files(dir) => {
+                println!("  (files in {}): http://{addr}{route}", dir.display());
+            }
         }
     }
     if !runtime.app.queue_triggers.is_empty() {

@@ -248,8 +248,8 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
 }
 
 /// Checks what answers `[[trigger.http]]` number `i`: exactly one of a defined component, a
-/// redirect to a valid URI with a redirect status, or a static response with a valid status
-/// and headers.
+/// redirect to a valid URI with a redirect status, a static response with a valid status and
+/// headers, or the files of an existing directory on a wildcard route.
 fn check_http_target(
     doc: &Doc<'_>,
     raw: &RawManifest,
@@ -271,13 +271,34 @@ fn check_http_target(
         trigger.component.is_some(),
         trigger.redirect.is_some(),
         trigger.static_response.is_some(),
+        trigger.static_files.is_some(),
     ];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(error(
             trigger.route.span(),
             "",
-            "give exactly one of `component`, `redirect` and `static_response`".to_owned(),
+            "give exactly one of `component`, `redirect`, `static_response` and `static_files`"
+                .to_owned(),
         ));
+    }
+    if let Some(dir) = &trigger.static_files {
+        if !trigger.route.get_ref().ends_with("/...") {
+            return Err(error(
+                trigger.route.span(),
+                ".route",
+                "a `static_files` route must end in `/...` (the tail names the file)".to_owned(),
+            ));
+        }
+        let base = doc.0.file.parent().unwrap_or(Path::new("/"));
+        let path = base.join(dir.get_ref());
+        if !path.is_dir() {
+            return Err(error(
+                dir.span(),
+                ".static_files",
+                format!("`{}` is not a directory", path.display()),
+            ));
+        }
+        return Ok(HttpTarget::Files(Arc::new(path)));
     }
     if let Some(component) = &trigger.component {
         let Some(&found) = index.get(component.get_ref()) else {

@@ -108,6 +108,8 @@ pub struct RawHttpTrigger {
     pub redirect: Option<RawRedirect>,
     #[serde(default)]
     pub static_response: Option<RawStaticResponse>,
+    #[serde(default)]
+    pub static_files: Option<Spanned<String>>,
 }
 
 /// `redirect = { to = "..", status = 301 }`.
