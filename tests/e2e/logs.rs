@@ -98,7 +98,8 @@ async fn json_logs_parse_and_name_component_trigger_and_request_id() {
     let (_dir, server) = start(&["--log-format", "json"]);
     let (status, id, _) = get(&server, "/trap", None).await;
     assert_eq!(status, 500);
-    let log = server.log_with(&id);
+    // The guest's own stderr lines carry the id too and come first: wait for the host's.
+    let log = server.log_with("guest trapped");
     // Every line is JSON: the trap guest's panic message too.
     let lines: Vec<serde_json::Value> = log
         .lines()
