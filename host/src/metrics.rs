@@ -100,7 +100,7 @@ impl Outcome {
         if err.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::Rejected
         } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
-            || err.is::<crate::trigger::http::WallClockTimeout>()
+            || err.is::<crate::limits::WallClockTimeout>()
         {
             Self::Timeout
         } else {

@@ -132,22 +132,8 @@ impl Runtime {
         let mut components = Vec::with_capacity(app.components.len());
         for (index, component) in app.components.iter().enumerate() {
             let started = Instant::now();
-            let context = || {
-                format!(
-                    "component `{}` ({})",
-                    component.id,
-                    component.source.display()
-                )
-            };
-            let (compiled, outcome) = cache
-                .load(engine, &component.source)
-                .with_context(context)?;
-            let pre = linker
-                .instantiate_pre(&compiled)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("{}: cannot be linked", context()))?;
+            let (_, outcome, (http, cron, queue)) = prepare(&app, index, engine, &linker, cache)?;
             metrics.compile_cache_lookup(outcome);
-            let (http, cron, queue) = exports(&app, index, &pre).with_context(context)?;
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
@@ -261,6 +247,23 @@ pub fn check_component(
     linker: &Linker<InstanceState>,
     cache: &CompileCache,
 ) -> Result<Vec<String>> {
+    let (compiled, _, _) = prepare(app, index, engine, linker, cache)?;
+    Ok(compiled
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect())
+}
+
+/// Component `index` of `app` compiled (or mapped from `cache`), linked against `linker`, and
+/// typed for the exports its triggers call. Errors name the component and its file.
+fn prepare(
+    app: &App,
+    index: usize,
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    cache: &CompileCache,
+) -> Result<(wasmtime::component::Component, CacheOutcome, TypedExports)> {
     let component = &app.components[index];
     let context = || {
         format!(
@@ -269,19 +272,15 @@ pub fn check_component(
             component.source.display()
         )
     };
-    let (compiled, _) = cache
+    let (compiled, outcome) = cache
         .load(engine, &component.source)
         .with_context(context)?;
     let pre = linker
         .instantiate_pre(&compiled)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{}: cannot be linked", context()))?;
-    exports(app, index, &pre).with_context(context)?;
-    Ok(compiled
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect())
+    let exports = exports(app, index, &pre).with_context(context)?;
+    Ok((compiled, outcome, exports))
 }
 
 /// A component's typed exports: HTTP, cron, queue, or several.

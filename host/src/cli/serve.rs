@@ -181,13 +181,6 @@ impl ServeCommand {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
         };
-        runtime_config.check_grants(&app)?;
-        let variables = self.resolve_variables(&app)?;
-        if self.build {
-            crate::cli::build_app(&app)?;
-        }
-        manifest::check_sources(&app)?;
-
         let limits = self.limits();
         let engine = limits.engine_settings().build()?;
         let cache_dir = self
@@ -201,33 +194,15 @@ impl ServeCommand {
             .build()
             .context("cannot start the tokio runtime")?
             .block_on(async {
-                let metrics = Arc::new(Metrics::new());
-                let mut key_value =
-                    KeyValueStores::open(&app, &runtime_config, metrics.clone()).await?;
-                for seed in &self.key_value {
-                    key_value
-                        .seed(&seed.store, &seed.key, seed.value.as_bytes())
-                        .await?;
-                }
-                let queues = Queues::open(&app, &runtime_config, &metrics)?;
-                let runtime = Runtime::load(
-                    app,
-                    &engine,
-                    &limits,
-                    &cache,
-                    key_value,
-                    queues,
-                    &variables,
-                    metrics.clone(),
-                )?;
                 let reloader = Reloader {
                     command: &self,
                     runtime_config,
                     engine,
                     limits,
                     cache,
-                    metrics,
+                    metrics: Arc::new(Metrics::new()),
                 };
+                let runtime = reloader.load(app, None).await?;
                 serve(runtime, &reloader).await
             })
     }
@@ -283,25 +258,50 @@ struct Reloader<'a> {
 }
 
 impl Reloader<'_> {
-    /// The next version of the app: the manifest read again, the components rebuilt (with
-    /// `--build` or `--watch`), compiled where they changed, and loaded next to `old`, whose
-    /// open stores and queues it shares.
+    /// The next version of the app: the manifest read again, then as [`Reloader::load`] next
+    /// to `old`.
     ///
     /// # Errors
-    /// Whatever would stop a start: a bad manifest, a failed build, a bad component.
+    /// As [`Reloader::load`].
     async fn reload(&self, old: &Runtime) -> Result<Arc<Runtime>> {
+        self.load(manifest::load(&self.command.path)?, Some(old))
+            .await
+    }
+
+    /// A version of `app`: its grants checked, its variables given values, its components
+    /// built (with `--build`; on a reload also with `--watch`), compiled where they changed
+    /// and loaded. The first version (`old` is `None`) opens the stores and queues and writes
+    /// the `--key-value` seeds; a later one shares `old`'s and opens only what is new.
+    ///
+    /// # Errors
+    /// Whatever stops a start: an undefined store, a bad `--var`, a failed build, a missing or
+    /// bad component, a store or queue that cannot be opened.
+    async fn load(&self, app: App, old: Option<&Runtime>) -> Result<Arc<Runtime>> {
         let command = self.command;
-        let app = manifest::load(&command.path)?;
         self.runtime_config.check_grants(&app)?;
         let variables = command.resolve_variables(&app)?;
-        if command.build || command.watch {
+        if command.build || (command.watch && old.is_some()) {
             tokio::task::block_in_place(|| crate::cli::build_app(&app))?;
         }
         manifest::check_sources(&app)?;
-        let key_value = old.key_value.reopen(&app).await?;
-        let queues = old
-            .queues
-            .reopen(&app, &self.runtime_config, &self.metrics)?;
+        let (key_value, queues) = match old {
+            Some(old) => (
+                old.key_value.reopen(&app).await?,
+                old.queues
+                    .reopen(&app, &self.runtime_config, &self.metrics)?,
+            ),
+            None => {
+                let mut key_value =
+                    KeyValueStores::open(&app, &self.runtime_config, self.metrics.clone()).await?;
+                for seed in &command.key_value {
+                    key_value
+                        .seed(&seed.store, &seed.key, seed.value.as_bytes())
+                        .await?;
+                }
+                let queues = Queues::open(&app, &self.runtime_config, &self.metrics)?;
+                (key_value, queues)
+            }
+        };
         tokio::task::block_in_place(|| {
             Runtime::load(
                 app,

@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::CronTrigger;
+use crate::limits::until;
 use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::trace::TraceContext;
 use crate::trigger::Invocation;
-use crate::trigger::http::WallClockTimeout;
 use crate::trigger::request_id::RequestId;
 use tracing::Instrument;
 
@@ -168,9 +168,11 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
             .await
     }
     .instrument(span.clone());
-    let result = tokio::time::timeout(component.limits.timeout, result)
-        .await
-        .unwrap_or_else(|_| Err(WallClockTimeout.into()));
+    let result = until(
+        tokio::time::Instant::now() + component.limits.timeout,
+        result,
+    )
+    .await;
     let outcome = match &result {
         Ok(Ok(())) => Outcome::Ok,
         Ok(Err(_)) => Outcome::Error,

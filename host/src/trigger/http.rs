@@ -33,6 +33,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app::{App, ComponentId, FixedResponse, HttpTarget};
+use crate::limits::{WallClockTimeout, until};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::route::Router;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -179,11 +180,15 @@ pub async fn handle<B: RequestBody>(
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max_body) {
+    // A 413, counted.
+    let too_large = || {
         if let Some(export) = &component.http {
             export.metrics.body_too_large();
         }
-        return body_too_large(max_body);
+        body_too_large(max_body)
+    };
+    if declared.is_some_and(|length| length > max_body) {
+        return too_large();
     }
     let request_id = RequestId::from_client(&parts.headers);
     parts
@@ -208,10 +213,7 @@ pub async fn handle<B: RequestBody>(
     .await;
     if exceeded.load(Ordering::Relaxed) {
         // The guest read past the limit (a body without a truthful `content-length`).
-        if let Some(export) = &component.http {
-            export.metrics.body_too_large();
-        }
-        response = body_too_large(max_body);
+        response = too_large();
     }
     response
         .headers_mut()
@@ -523,14 +525,6 @@ impl http_body::Body for GuardedBody {
             )))))
         }
     }
-}
-
-/// `guest`, or a [`WallClockTimeout`] failure if it has not finished by `deadline` (it is then
-/// dropped, and its instance with it).
-async fn until(deadline: tokio::time::Instant, guest: Guest) -> wasmtime::Result<()> {
-    tokio::time::timeout_at(deadline, guest)
-        .await
-        .unwrap_or_else(|_| Err(WallClockTimeout.into()))
 }
 
 /// The response of a `redirect` or `static_response` route, sent whole.
@@ -845,12 +839,6 @@ impl<B: RequestBody> http_body::Body for LimitedBody<B> {
         self.body.size_hint()
     }
 }
-
-/// The failure of an invocation that ran past its wall-clock deadline
-/// ([`crate::limits::Limits::timeout`]): counted as [`Outcome::Timeout`].
-#[derive(Debug, thiserror::Error)]
-#[error("the invocation ran past its wall-clock deadline")]
-pub struct WallClockTimeout;
 
 /// Removes every header named `wasmhost-*`: only the host sets those.
 fn remove_wasmhost_headers(headers: &mut HeaderMap) {

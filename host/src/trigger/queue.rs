@@ -35,11 +35,11 @@ use crate::app::QueueTrigger;
 use crate::bindings::wasmhost::host::queue_types::Delivery;
 use crate::capability::queue::sled::now_ms;
 use crate::capability::queue::{OpenQueue, StoredMessage, TRACEPARENT_ATTRIBUTE};
+use crate::limits::until;
 use crate::metrics::Outcome;
 use crate::runtime::Runtime;
 use crate::trace::TraceContext;
 use crate::trigger::Invocation;
-use crate::trigger::http::WallClockTimeout;
 use crate::trigger::request_id::RequestId;
 
 /// The longest an idle consumer sleeps before looking at its queue again: 1 s.
@@ -171,9 +171,11 @@ async fn handle(
             .await
     }
     .instrument(span.clone());
-    let result = tokio::time::timeout(component.limits.timeout, result)
-        .await
-        .unwrap_or_else(|_| Err(WallClockTimeout.into()));
+    let result = until(
+        tokio::time::Instant::now() + component.limits.timeout,
+        result,
+    )
+    .await;
     drop(store);
     let (outcome, failure) = match result {
         Ok(Ok(())) => (Outcome::Ok, None),

@@ -225,11 +225,11 @@ impl Queues {
         let mut topics: BTreeMap<String, Arc<OpenTopic>> = BTreeMap::new();
         let granted = app.components.iter().flat_map(|c| c.topics.iter());
         for name in app.topics.keys().chain(granted) {
-            let subscriptions = app.topics.get(name).map_or(&[][..], Vec::as_slice);
-            if subscriptions.is_empty() {
-                tracing::warn!(topic = %name, "topic has no subscription: events published to it are kept nowhere");
-            }
             topics.entry(name.clone()).or_insert_with(|| {
+                let subscriptions = app.topics.get(name).map_or(&[][..], Vec::as_slice);
+                if subscriptions.is_empty() {
+                    tracing::warn!(topic = %name, "topic has no subscription: events published to it are kept nowhere");
+                }
                 Arc::new(OpenTopic {
                     name: name.as_str().into(),
                     subscriptions: subscriptions.iter().map(|q| queues[q].clone()).collect(),
