@@ -1,13 +1,14 @@
-//! End-to-end tests of reloading a served app: SIGHUP, and `serve --watch`. A client sends
-//! requests back to back the whole time; none may fail, and the answers switch from the old
-//! version's to the new one's. A broken manifest keeps the old version serving.
+//! End-to-end tests of reloading a served app: SIGHUP, and `serve --watch` rebuilding a guest
+//! with cargo. A client sends requests back to back the whole time; none may fail, and the
+//! answers switch from the old version's to the new one's. A broken manifest, or an edit that
+//! does not compile, keeps the old version serving.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests, shared_compile_cache};
+use wasmhost_tests::{Server, guests, new_project, shared_compile_cache};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -36,9 +37,13 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
     Server::start(BIN.as_ref(), &args).unwrap()
 }
 
-/// Sends `GET /var/version` back to back until `stop`; returns (answers, failures).
-fn client(server: &Server, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
-    let url = server.url("/var/version");
+/// Sends `GET <path>` back to back until `stop`; returns (answers, failures).
+fn client(
+    server: &Server,
+    path: &str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
+    let url = server.url(path);
     tokio::spawn(async move {
         let client = reqwest::Client::new();
         let (mut answers, mut failures) = (0, Vec::new());
@@ -55,9 +60,14 @@ fn client(server: &Server, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u6
 
 /// Waits up to 30 s until `GET /var/version` answers `version`.
 async fn wait_for_version(server: &Server, version: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_for(server, "/var/version", version, Duration::from_secs(30)).await;
+}
+
+/// Waits up to `timeout` until `GET <path>` answers `version`.
+async fn wait_for(server: &Server, path: &str, version: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
     loop {
-        let body = reqwest::get(server.url("/var/version"))
+        let body = reqwest::get(server.url(path))
             .await
             .unwrap()
             .text()
@@ -84,7 +94,7 @@ async fn sighup_swaps_versions_under_load_and_a_broken_manifest_keeps_the_old_on
     wait_for_version(&server, "v1").await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = client(&server, stop.clone());
+    let load = client(&server, "/var/version", stop.clone());
     for n in 2..=6 {
         let version = format!("v{n}");
         write_version(dir.path(), &version);
@@ -133,6 +143,61 @@ async fn watch_reloads_on_a_manifest_change() {
     wait_for_version(&server, "v2").await;
     assert!(
         server.stdout().contains("Reloaded in"),
+        "{}",
+        server.stdout()
+    );
+}
+
+/// The `http` template's function, answering `version` to every request.
+fn write_source(project: &Path, version: &str) {
+    let source = format!(
+        "use wasmhost_sdk::{{IntoResponse, Request, http_component}};\n\
+         #[http_component]\nfn handle(_req: Request) -> impl IntoResponse {{ \"{version}\" }}\n"
+    );
+    std::fs::write(project.join("src/lib.rs"), source).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_rebuilds_with_cargo_five_times_under_load_and_a_broken_edit_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = new_project(BIN.as_ref(), dir.path(), "http", "swap");
+    write_source(&project, "v1");
+    let server = start(&project, &["--build", "--watch"]);
+    let (path, rebuild) = ("/hello/x", Duration::from_secs(120));
+    wait_for(&server, path, "v1", rebuild).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stdout().contains("Watching") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = client(&server, path, stop.clone());
+    for n in 2..=6 {
+        let version = format!("v{n}");
+        write_source(&project, &version);
+        wait_for(&server, path, &version, rebuild).await;
+    }
+    std::fs::write(project.join("src/lib.rs"), "fn broken( {\n").unwrap();
+    let log = server.log_with_within("Reload failed", rebuild);
+    assert!(log.contains("Reload failed"), "{log}");
+    assert!(
+        log.contains("component `swap`") && log.contains("unclosed delimiter"),
+        "the error names the component and shows the compiler's output: {log}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(&server, path, "v6", Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (answers, failures) = load.await.unwrap();
+    eprintln!(
+        "{answers} answers during 5 rebuilds and a failed one, {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(answers > 0);
+    assert_eq!(
+        server.stdout().matches("Reloaded in").count(),
+        5,
         "{}",
         server.stdout()
     );

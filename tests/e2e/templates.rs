@@ -6,20 +6,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, repo_root, run};
+use wasmhost_tests::{Server, new_project, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
 /// Creates, builds and serves template `template` as project `name`.
 fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
-    let project = dir.join(name);
-    let (ok, stdout, stderr) = run(
-        BIN.as_ref(),
-        &["new", template, name, "--dir", project.to_str().unwrap()],
-    )
-    .unwrap();
-    assert!(ok, "{stderr}");
-    assert!(stdout.contains("wasmhost serve --build"), "{stdout}");
+    let project = new_project(BIN.as_ref(), dir, template, name);
     for file in [
         "Cargo.toml",
         "wasmhost.toml",
@@ -29,9 +22,6 @@ fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
     ] {
         assert!(project.join(file).is_file(), "{file} missing");
     }
-    let shared = repo_root().join("target/templates");
-    std::fs::create_dir_all(&shared).unwrap();
-    std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
     let (ok, _, stderr) = run(BIN.as_ref(), &["build", project.to_str().unwrap()]).unwrap();
     assert!(ok, "{stderr}");
     assert!(stderr.contains("Built 1 component(s)"), "{stderr}");

@@ -210,7 +210,12 @@ impl Server {
     /// so a line written just before a response may arrive just after it), and returns the
     /// log.
     pub fn log_with(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        self.log_with_within(needle, Duration::from_secs(10))
+    }
+
+    /// [`Server::log_with`], waiting up to `timeout`.
+    pub fn log_with_within(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             let log = self.stderr();
             if log.contains(needle) || std::time::Instant::now() > deadline {
@@ -329,6 +334,27 @@ pub fn run(bin: &Path, args: &[&str]) -> Result<(bool, String, String)> {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// Runs `wasmhost new <template> <name> --dir <dir>/<name>` with binary `bin` and links the
+/// project's `target` to one shared directory (`target/templates` of this repository), so the
+/// SDK and its dependencies compile once per test run. Returns the project directory.
+///
+/// # Panics
+/// `new` fails or the link cannot be made.
+pub fn new_project(bin: &Path, dir: &Path, template: &str, name: &str) -> PathBuf {
+    let project = dir.join(name);
+    let (ok, stdout, stderr) = run(
+        bin,
+        &["new", template, name, "--dir", project.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wasmhost serve --build"), "{stdout}");
+    let shared = repo_root().join("target/templates");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(&shared, project.join("target")).unwrap();
+    project
 }
 
 /// A `redis-server` of a test's own: a free port on loopback, a temporary directory, no

@@ -384,35 +384,75 @@ fn print_routes(runtime: &Runtime, addr: SocketAddr) {
     }
 }
 
-/// Watches the directory of `manifest` (and everything below it but `target/` and
-/// `.wasmhost/`) and sends on `changed` after each burst of changes (debounced 300 ms).
+/// Directories `--watch` never looks into: build output, the host's own state, version
+/// control and package caches (and every hidden directory).
+fn ignored_by_watch(name: &std::ffi::OsStr) -> bool {
+    name == "target" || name == "node_modules" || name.as_encoded_bytes().starts_with(b".")
+}
+
+/// Watches the directory of `manifest`: its files, and every directory in it recursively but
+/// those [`ignored_by_watch`] (so a project's `target/`, which a build fills with thousands of
+/// files, costs no watch). Symlinks are not followed. Sends on `changed` after each burst of
+/// changes (debounced 300 ms) that made, wrote, renamed or removed a file: reads (a build
+/// reading `Cargo.toml`, a reload reading the manifest) do not count. A directory made at the
+/// top after the start is not watched.
+///
+/// # Errors
+/// The platform's watcher cannot start, or a directory cannot be read or watched.
 fn watch(
     manifest: &std::path::Path,
     changed: tokio::sync::mpsc::Sender<()>,
-) -> Result<notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>> {
-    use notify_debouncer_mini::notify::RecursiveMode;
-    let dir = manifest.parent().unwrap_or(std::path::Path::new("."));
-    let mut debouncer = notify_debouncer_mini::new_debouncer(
+) -> Result<
+    notify_debouncer_full::Debouncer<
+        notify_debouncer_full::notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+> {
+    use notify_debouncer_full::notify::{self, EventKind, RecursiveMode};
+    let dir = match manifest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let root = dir.to_path_buf();
+    let mut debouncer = notify_debouncer_full::new_debouncer_opt(
         Duration::from_millis(300),
-        move |events: notify_debouncer_mini::DebounceEventResult| {
-            let relevant = events.is_ok_and(|events| {
-                events.iter().any(|event| {
-                    !event.path.components().any(|c| {
-                        let c = c.as_os_str();
-                        c == "target" || c == ".wasmhost"
+        None,
+        move |events: notify_debouncer_full::DebounceEventResult| {
+            let relevant = events.ok().and_then(|events| {
+                events.into_iter().find(|event| {
+                    matches!(
+                        event.kind,
+                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                    ) && event.paths.iter().any(|path| {
+                        let inside = path.strip_prefix(&root).unwrap_or(path);
+                        !inside.components().any(|c| ignored_by_watch(c.as_os_str()))
                     })
                 })
             });
-            if relevant {
+            if let Some(event) = relevant {
+                tracing::debug!(paths = ?event.paths, kind = ?event.kind, "changed");
                 let _ = changed.try_send(());
             }
         },
+        notify_debouncer_full::RecommendedCache::new(),
+        notify::Config::default().with_follow_symlinks(false),
     )
     .context("cannot start watching for changes")?;
+    let cannot_watch = |path: &std::path::Path| format!("cannot watch `{}`", path.display());
     debouncer
-        .watcher()
-        .watch(dir, RecursiveMode::Recursive)
-        .with_context(|| format!("cannot watch `{}`", dir.display()))?;
+        .watch(dir, RecursiveMode::NonRecursive)
+        .with_context(|| cannot_watch(dir))?;
+    for entry in std::fs::read_dir(dir).with_context(|| cannot_watch(dir))? {
+        let entry = entry.with_context(|| cannot_watch(dir))?;
+        if entry.file_type().is_ok_and(|kind| kind.is_dir())
+            && !ignored_by_watch(&entry.file_name())
+        {
+            let path = entry.path();
+            debouncer
+                .watch(&path, RecursiveMode::Recursive)
+                .with_context(|| cannot_watch(&path))?;
+        }
+    }
     Ok(debouncer)
 }
 
