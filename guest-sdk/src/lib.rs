@@ -145,3 +145,25 @@ pub mod __private {
     pub use crate::wit::wasi::clocks::wall_clock::Datetime;
     pub use crate::wit::wasmhost::host::queue_types::Delivery;
 }
+
+/// The guide's Rust examples (`docs/`), compiled and run as doctests so that they cannot drift
+/// from the SDK.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../docs/first-function.md")]
+    struct FirstFunction;
+    #[doc = include_str!("../../docs/routes.md")]
+    struct Routes;
+    #[doc = include_str!("../../docs/cron.md")]
+    struct Cron;
+    #[doc = include_str!("../../docs/capabilities/key-value.md")]
+    struct KeyValue;
+    #[doc = include_str!("../../docs/capabilities/queues.md")]
+    struct Queues;
+    #[doc = include_str!("../../docs/capabilities/topics.md")]
+    struct Topics;
+    #[doc = include_str!("../../docs/capabilities/outbound-http.md")]
+    struct OutboundHttp;
+    #[doc = include_str!("../../docs/capabilities/variables.md")]
+    struct Variables;
+}

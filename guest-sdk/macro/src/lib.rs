@@ -59,8 +59,14 @@ pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #func
 
+            // A second #[http_component] in the crate is a clear "defined multiple times"
+            // error on this name. The export is in an anonymous const, so that it also
+            // works where the function is not at module level (a doctest's `main`).
             #[doc(hidden)]
-            mod __wasmhost_http_component {
+            #[allow(non_upper_case_globals, dead_code)]
+            const __wasmhost_http_component: () = ();
+
+            const _: () = {
                 struct Component;
 
                 impl ::wasmhost_sdk::__private::IncomingHandler for Component {
@@ -73,7 +79,7 @@ pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
 
                 ::wasmhost_sdk::__private::export!(Component);
-            }
+            };
         }
     })
 }
@@ -92,8 +98,14 @@ pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #func
 
+            // A second #[cron_component] in the crate is a clear "defined multiple times"
+            // error on this name. The export is in an anonymous const, so that it also
+            // works where the function is not at module level (a doctest's `main`).
             #[doc(hidden)]
-            mod __wasmhost_cron_component {
+            #[allow(non_upper_case_globals, dead_code)]
+            const __wasmhost_cron_component: () = ();
+
+            const _: () = {
                 struct Component;
 
                 impl ::wasmhost_sdk::__private::CronHandler for Component {
@@ -105,7 +117,7 @@ pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
 
                 ::wasmhost_sdk::__private::export_cron!(Component);
-            }
+            };
         }
     })
 }
@@ -125,8 +137,14 @@ pub fn queue_component(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             #func
 
+            // A second #[queue_component] in the crate is a clear "defined multiple times"
+            // error on this name. The export is in an anonymous const, so that it also
+            // works where the function is not at module level (a doctest's `main`).
             #[doc(hidden)]
-            mod __wasmhost_queue_component {
+            #[allow(non_upper_case_globals, dead_code)]
+            const __wasmhost_queue_component: () = ();
+
+            const _: () = {
                 struct Component;
 
                 impl ::wasmhost_sdk::__private::QueueHandler for Component {
@@ -138,7 +156,7 @@ pub fn queue_component(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
 
                 ::wasmhost_sdk::__private::export_queue!(Component);
-            }
+            };
         }
     })
 }
@@ -174,9 +192,9 @@ fn expand(
     }
     let name = &func.sig.ident;
     let call = if func.sig.asyncness.is_some() {
-        quote!(::wasmhost_sdk::executor::block_on(super::#name(arg)))
+        quote!(::wasmhost_sdk::executor::block_on(#name(arg)))
     } else {
-        quote!(super::#name(arg))
+        quote!(#name(arg))
     };
     export(&func, call).into()
 }
