@@ -22,6 +22,7 @@ use crate::runtime_config::{DEFAULT_STORE, RuntimeConfig};
 use crate::trigger::cron::LocalClaims;
 use crate::variables::{self, Value};
 use crate::{admin, manifest, server, trigger};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 /// Serve an app.
@@ -194,6 +195,10 @@ impl ServeCommand {
             .build()
             .context("cannot start the tokio runtime")?
             .block_on(async {
+                // Before anything slow (compiling, binding): a SIGHUP during startup must not
+                // kill the process (its default action), and a SIGTERM once requests are
+                // served must drain them.
+                let signals = Signals::install()?;
                 let reloader = Reloader {
                     command: &self,
                     runtime_config,
@@ -203,7 +208,7 @@ impl ServeCommand {
                     metrics: Arc::new(Metrics::new()),
                 };
                 let runtime = reloader.load(app, None).await?;
-                serve(runtime, &reloader).await
+                serve(runtime, &reloader, signals).await
             })
     }
 
@@ -456,7 +461,14 @@ fn watch(
     Ok(debouncer)
 }
 
-async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>) -> Result<()> {
+/// Serves `runtime` until SIGINT or SIGTERM, reloading it on SIGHUP and, with `--watch`, on
+/// a change.
+async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>, signals: Signals) -> Result<()> {
+    let Signals {
+        mut hangup,
+        mut terminate,
+        mut interrupt,
+    } = signals;
     let command = reloader.command;
     let listener = server::bind(command.listen).await?;
     let addr = listener.local_addr()?;
@@ -500,8 +512,6 @@ async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>) -> Result<()> {
     let mut triggers = Triggers::start(&runtime);
     // Versions replaced by a reload, kept until their invocations in flight are done.
     let mut retired: Vec<Arc<Runtime>> = Vec::new();
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot install a SIGHUP handler")?;
     let (changed, mut changes) = tokio::sync::mpsc::channel(1);
     let _watcher = if command.watch {
         let watcher = watch(&runtime.app.manifest_path, changed)?;
@@ -511,15 +521,14 @@ async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>) -> Result<()> {
         drop(changed);
         None
     };
-    let terminate = shutdown_signal();
-    tokio::pin!(terminate);
     loop {
         let cause = tokio::select! {
             result = &mut http => return result.context("the HTTP listener stopped")?,
             result = &mut admin => return result.context("the admin listener stopped")?,
             _ = hangup.recv() => "SIGHUP",
             Some(()) = changes.recv() => "a change",
-            () = &mut terminate => break,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
         };
         let started = std::time::Instant::now();
         tracing::info!("reloading after {cause}");
@@ -568,13 +577,28 @@ async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler cannot fail on Unix");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// The signals `serve` handles, installed before startup: their default actions (ending the
+/// process at once) would lose a reload or the drain.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers of SIGHUP, SIGTERM and SIGINT.
+    ///
+    /// # Errors
+    /// A handler cannot be installed (not in practice on Unix).
+    fn install() -> Result<Self> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot install a {name} handler"))
+        };
+        Ok(Self {
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+            terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+        })
     }
 }
 
