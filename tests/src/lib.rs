@@ -208,17 +208,23 @@ impl Server {
 
     /// Waits up to 10 s until the log holds `needle` (the log is read on a thread of its own,
     /// so a line written just before a response may arrive just after it), and returns the
-    /// log.
+    /// log's complete lines.
     pub fn log_with(&self, needle: &str) -> String {
         self.log_with_within(needle, Duration::from_secs(10))
     }
 
-    /// [`Server::log_with`], waiting up to `timeout`.
+    /// [`Server::log_with`], waiting up to `timeout`. Only complete lines count and are
+    /// returned: a long line (a JSON record with a backtrace) may arrive in several reads.
+    /// Past the deadline, the whole log is returned as it is.
     pub fn log_with_within(&self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let log = self.stderr();
-            if log.contains(needle) || std::time::Instant::now() > deadline {
+            let mut log = self.stderr();
+            if std::time::Instant::now() > deadline {
+                return log;
+            }
+            log.truncate(log.rfind('\n').map_or(0, |end| end + 1));
+            if log.contains(needle) {
                 return log;
             }
             std::thread::sleep(Duration::from_millis(20));
