@@ -15,15 +15,14 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Result;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -32,7 +31,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{App, ComponentId, FixedResponse, HttpTarget};
+use crate::app::{App, ComponentId, HttpTarget};
 use crate::limits::{WallClockTimeout, until};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::route::Router;
@@ -42,6 +41,13 @@ use crate::trace::TraceContext;
 use crate::trigger::Invocation;
 use crate::trigger::request_id::{self, RequestId};
 use tracing::Instrument;
+
+mod body;
+mod fixed;
+
+pub use body::LimitedBody;
+use body::{GuestEnd, coalesce_ready_body, guard_body};
+use fixed::{fixed_response, static_file};
 
 /// Headers wasmhost sets on every routed request. Any header of the same names sent by the
 /// client is removed first, so a guest can trust them.
@@ -472,129 +478,6 @@ async fn invoke<B: RequestBody>(
     }
 }
 
-/// How the guest that writes a response body ended, as far as [`GuardedBody`] knows.
-enum GuestEnd {
-    /// It trapped or ran out of time.
-    Failed,
-    /// Still running: `true` comes when it returns normally, `false` (or nothing) when it
-    /// fails.
-    Pending(oneshot::Receiver<bool>),
-}
-
-/// A response body that breaks, rather than ends, when its guest failed. wasmtime-wasi-http
-/// ends a body cleanly when the guest's store is dropped mid-body (a trap, a deadline), which a
-/// client would take for a complete response; this turns that end into an error, so hyper
-/// cuts the connection (HTTP/1.1) or resets the stream (HTTP/2).
-struct GuardedBody {
-    inner: HyperOutgoingBody,
-    guest: GuestEnd,
-}
-
-fn guard_body(
-    response: Response<HyperOutgoingBody>,
-    guest: GuestEnd,
-) -> Response<HyperOutgoingBody> {
-    response.map(|inner| GuardedBody { inner, guest }.boxed_unsync())
-}
-
-impl http_body::Body for GuardedBody {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        use std::task::Poll;
-        let this = &mut *self;
-        if let Some(frame) = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-            return Poll::Ready(Some(frame));
-        }
-        let ok = match &mut this.guest {
-            GuestEnd::Failed => false,
-            GuestEnd::Pending(receiver) => {
-                std::task::ready!(Pin::new(receiver).poll(cx)).unwrap_or(false)
-            }
-        };
-        if ok {
-            Poll::Ready(None)
-        } else {
-            this.guest = GuestEnd::Failed;
-            Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(
-                "the component failed while writing the body".to_owned(),
-            )))))
-        }
-    }
-}
-
-/// The response of a `redirect` or `static_response` route, sent whole.
-fn fixed_response(fixed: &FixedResponse) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(
-        Full::new(fixed.body.clone())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = fixed.status;
-    *response.headers_mut() = fixed.headers.clone();
-    response
-}
-
-/// The file at `tail` under `dir` (hyper-staticfile: content type from the extension, ETag and
-/// Last-Modified with `If-None-Match` / `If-Modified-Since` → 304, `Range` → 206, an
-/// `index.html` for a directory; `..` cannot leave `dir`). A missing file is 404.
-async fn static_file(
-    dir: &std::path::Path,
-    tail: String,
-    parts: http::request::Parts,
-) -> Response<HyperOutgoingBody> {
-    let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).cloned();
-    let mut request = Request::new(());
-    *request.method_mut() = parts.method;
-    *request.headers_mut() = parts.headers;
-    *request.uri_mut() = match (if tail.is_empty() { "/" } else { &tail }).parse() {
-        Ok(uri) => uri,
-        Err(_) => return InvalidPath::response(),
-    };
-    match hyper_staticfile::Static::new(dir).serve(request).await {
-        Ok(response) => {
-            // hyper-staticfile sends an ETag but answers only `If-Modified-Since`; RFC 9110
-            // 13.1.2: `If-None-Match` matching the ETag (weak comparison) is a 304.
-            let etag = response.headers().get(http::header::ETAG);
-            if response.status().is_success()
-                && let (Some(etag), Some(wanted)) = (etag, &if_none_match)
-                && etag_matches(etag, wanted)
-            {
-                let mut not_modified = text(StatusCode::NOT_MODIFIED, "");
-                not_modified
-                    .headers_mut()
-                    .remove(http::header::CONTENT_TYPE);
-                not_modified
-                    .headers_mut()
-                    .insert(http::header::ETAG, etag.clone());
-                return not_modified;
-            }
-            response.map(|body| {
-                body.map_err(|err| wasmtime_wasi_http::Error::InternalError(Some(err.to_string())))
-                    .boxed_unsync()
-            })
-        }
-        Err(err) => {
-            tracing::warn!(dir = %dir.display(), "static file failed: {err}");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n")
-        }
-    }
-}
-
-/// Whether `If-None-Match: wanted` (`*` or a list of entity tags) matches `etag`, by weak
-/// comparison (RFC 9110 8.8.3.2: the `W/` prefixes are ignored).
-fn etag_matches(etag: &HeaderValue, wanted: &HeaderValue) -> bool {
-    let (Ok(etag), Ok(wanted)) = (etag.to_str(), wanted.to_str()) else {
-        return false;
-    };
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
-    wanted.trim() == "*" || wanted.split(',').any(|tag| opaque(tag) == opaque(etag))
-}
-
 /// 504: the guest ran out of CPU time or of wall-clock time.
 fn timed_out() -> Response<HyperOutgoingBody> {
     text(
@@ -727,119 +610,6 @@ async fn run_until_response(
 /// What a guest sends through `response-outparam.set`.
 type GuestResponse = Result<Response<HyperOutgoingBody>, ErrorCode>;
 
-/// Bytes of body the host gathers before it sends the response head: 64 KiB.
-const COALESCE_BYTES: usize = 64 << 10;
-
-/// Takes the body frames that are ready now (up to [`COALESCE_BYTES`]). A body that is complete
-/// is sent in one piece with a `content-length`, so hyper writes head and body in one syscall
-/// instead of a chunked head, a chunk and a terminator. A longer or slower body streams on
-/// after the frames gathered.
-fn coalesce_ready_body(response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
-    let (parts, mut body) = response.into_parts();
-    let mut frames = Vec::new();
-    let mut bytes = 0;
-    let ended = loop {
-        if bytes >= COALESCE_BYTES {
-            break false;
-        }
-        match body.frame().now_or_never() {
-            Some(None) => break true,
-            Some(Some(frame)) => {
-                let failed = frame.is_err();
-                bytes += frame
-                    .as_ref()
-                    .ok()
-                    .and_then(|f| f.data_ref())
-                    .map_or(0, Bytes::len);
-                frames.push(frame);
-                if failed {
-                    // The error goes to the client in order, as a broken body.
-                    break false;
-                }
-            }
-            None => break false,
-        }
-    };
-    let whole = ended && frames.iter().all(|f| f.as_ref().is_ok_and(|f| f.is_data()));
-    let body = if whole {
-        let mut data: Vec<Bytes> = frames
-            .into_iter()
-            .filter_map(|f| f.ok()?.into_data().ok())
-            .collect();
-        let whole = if data.len() == 1 {
-            data.pop().unwrap_or_default()
-        } else {
-            data.concat().into()
-        };
-        Full::new(whole)
-            .map_err(|never| match never {})
-            .boxed_unsync()
-    } else {
-        StreamBody::new(futures::stream::iter(frames).chain(BodyStream::new(body))).boxed_unsync()
-    };
-    Response::from_parts(parts, body)
-}
-
-/// A request body cut at a limit: past `limit` bytes it fails with wasi:http's
-/// `HTTP-request-body-size` error (what the guest reading it sees) and sets its flag, so the
-/// trigger answers 413.
-pub struct LimitedBody<B> {
-    body: B,
-    left: u64,
-    limit: u64,
-    exceeded: Arc<AtomicBool>,
-}
-
-impl<B> LimitedBody<B> {
-    /// `body` limited to `limit` bytes, and the flag set if it goes past them.
-    pub fn new(body: B, limit: u64) -> (Self, Arc<AtomicBool>) {
-        let exceeded = Arc::new(AtomicBool::new(false));
-        let body = Self {
-            body,
-            left: limit,
-            limit,
-            exceeded: exceeded.clone(),
-        };
-        (body, exceeded)
-    }
-}
-
-impl<B: RequestBody> http_body::Body for LimitedBody<B> {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        let frame = match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
-            None => return std::task::Poll::Ready(None),
-            Some(Err(err)) => return std::task::Poll::Ready(Some(Err(err.into()))),
-            Some(Ok(frame)) => frame,
-        };
-        let size = frame.data_ref().map_or(0, |data| data.len() as u64);
-        if size > this.left {
-            this.exceeded.store(true, Ordering::Relaxed);
-            this.left = 0;
-            let limit = this.limit;
-            return std::task::Poll::Ready(Some(Err(
-                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit)),
-            )));
-        }
-        this.left -= size;
-        std::task::Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
 /// Removes every header named `wasmhost-*`: only the host sets those.
 fn remove_wasmhost_headers(headers: &mut HeaderMap) {
     let forged: Vec<HeaderName> = headers
@@ -849,21 +619,5 @@ fn remove_wasmhost_headers(headers: &mut HeaderMap) {
         .collect();
     for name in forged {
         headers.remove(name);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_compares_weakly_and_takes_lists_and_star() {
-        let etag = HeaderValue::from_static("W/\"14-6a\"");
-        let matches = |wanted: &'static str| etag_matches(&etag, &HeaderValue::from_static(wanted));
-        assert!(matches("W/\"14-6a\""));
-        assert!(matches("\"14-6a\""));
-        assert!(matches("\"other\", W/\"14-6a\""));
-        assert!(matches("*"));
-        assert!(!matches("\"14-6b\""));
     }
 }
