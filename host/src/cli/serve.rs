@@ -395,70 +395,91 @@ fn ignored_by_watch(name: &std::ffi::OsStr) -> bool {
     name == "target" || name == "node_modules" || name.as_encoded_bytes().starts_with(b".")
 }
 
-/// Watches the directory of `manifest`: its files, and every directory in it recursively but
-/// those [`ignored_by_watch`] (so a project's `target/`, which a build fills with thousands of
-/// files, costs no watch). Symlinks are not followed. Sends on `changed` after each burst of
-/// changes (debounced 300 ms) that made, wrote, renamed or removed a file: reads (a build
-/// reading `Cargo.toml`, a reload reading the manifest) do not count. A directory made at the
-/// top after the start is not watched.
-///
-/// # Errors
-/// The platform's watcher cannot start, or a directory cannot be read or watched.
-fn watch(
-    manifest: &std::path::Path,
-    changed: tokio::sync::mpsc::Sender<()>,
-) -> Result<
-    notify_debouncer_full::Debouncer<
+/// What `--watch` watches: the directory of the manifest (its files), and every directory in
+/// it, recursively, but those [`ignored_by_watch`] (so a project's `target/`, which a build
+/// fills with thousands of files, costs no watch). Symlinks are not followed. It sends on its
+/// channel after each burst of changes (debounced 300 ms) that made, wrote, renamed or removed
+/// a file: reads (a build reading `Cargo.toml`, a reload reading the manifest) do not count.
+struct Watch {
+    debouncer: notify_debouncer_full::Debouncer<
         notify_debouncer_full::notify::RecommendedWatcher,
         notify_debouncer_full::RecommendedCache,
     >,
-> {
-    use notify_debouncer_full::notify::{self, EventKind, RecursiveMode};
-    let dir = match manifest.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => std::path::Path::new("."),
-    };
-    let root = dir.to_path_buf();
-    let mut debouncer = notify_debouncer_full::new_debouncer_opt(
-        Duration::from_millis(300),
-        None,
-        move |events: notify_debouncer_full::DebounceEventResult| {
-            let relevant = events.ok().and_then(|events| {
-                events.into_iter().find(|event| {
-                    matches!(
-                        event.kind,
-                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                    ) && event.paths.iter().any(|path| {
-                        let inside = path.strip_prefix(&root).unwrap_or(path);
-                        !inside.components().any(|c| ignored_by_watch(c.as_os_str()))
+    dir: std::path::PathBuf,
+    watched: std::collections::BTreeSet<std::path::PathBuf>,
+}
+
+impl Watch {
+    /// Starts watching the directory of `manifest`, sending on `changed`.
+    ///
+    /// # Errors
+    /// The platform's watcher cannot start, or a directory cannot be read or watched.
+    fn start(manifest: &std::path::Path, changed: tokio::sync::mpsc::Sender<()>) -> Result<Self> {
+        use notify_debouncer_full::notify::{self, EventKind, RecursiveMode};
+        let dir = match manifest.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let root = dir.clone();
+        let mut debouncer = notify_debouncer_full::new_debouncer_opt(
+            Duration::from_millis(300),
+            None,
+            move |events: notify_debouncer_full::DebounceEventResult| {
+                let relevant = events.ok().and_then(|events| {
+                    events.into_iter().find(|event| {
+                        matches!(
+                            event.kind,
+                            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                        ) && event.paths.iter().any(|path| {
+                            let inside = path.strip_prefix(&root).unwrap_or(path);
+                            !inside.components().any(|c| ignored_by_watch(c.as_os_str()))
+                        })
                     })
-                })
-            });
-            if let Some(event) = relevant {
-                tracing::debug!(paths = ?event.paths, kind = ?event.kind, "changed");
-                let _ = changed.try_send(());
-            }
-        },
-        notify_debouncer_full::RecommendedCache::new(),
-        notify::Config::default().with_follow_symlinks(false),
-    )
-    .context("cannot start watching for changes")?;
-    let cannot_watch = |path: &std::path::Path| format!("cannot watch `{}`", path.display());
-    debouncer
-        .watch(dir, RecursiveMode::NonRecursive)
-        .with_context(|| cannot_watch(dir))?;
-    for entry in std::fs::read_dir(dir).with_context(|| cannot_watch(dir))? {
-        let entry = entry.with_context(|| cannot_watch(dir))?;
-        if entry.file_type().is_ok_and(|kind| kind.is_dir())
-            && !ignored_by_watch(&entry.file_name())
-        {
-            let path = entry.path();
-            debouncer
-                .watch(&path, RecursiveMode::Recursive)
-                .with_context(|| cannot_watch(&path))?;
-        }
+                });
+                if let Some(event) = relevant {
+                    tracing::debug!(paths = ?event.paths, kind = ?event.kind, "changed");
+                    let _ = changed.try_send(());
+                }
+            },
+            notify_debouncer_full::RecommendedCache::new(),
+            notify::Config::default().with_follow_symlinks(false),
+        )
+        .context("cannot start watching for changes")?;
+        debouncer
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("cannot watch `{}`", dir.display()))?;
+        let mut watch = Self {
+            debouncer,
+            dir,
+            watched: std::collections::BTreeSet::new(),
+        };
+        watch.watch_new_directories()?;
+        Ok(watch)
     }
-    Ok(debouncer)
+
+    /// Watches each directory at the top of the project not watched yet (one made since the
+    /// start shows as a change at the top, so this runs before each reload).
+    ///
+    /// # Errors
+    /// The project's directory cannot be read, or a directory cannot be watched.
+    fn watch_new_directories(&mut self) -> Result<()> {
+        use notify_debouncer_full::notify::RecursiveMode;
+        let cannot_watch = |path: &std::path::Path| format!("cannot watch `{}`", path.display());
+        for entry in std::fs::read_dir(&self.dir).with_context(|| cannot_watch(&self.dir))? {
+            let entry = entry.with_context(|| cannot_watch(&self.dir))?;
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir())
+                && !ignored_by_watch(&entry.file_name())
+                && !self.watched.contains(&path)
+            {
+                self.debouncer
+                    .watch(&path, RecursiveMode::Recursive)
+                    .with_context(|| cannot_watch(&path))?;
+                self.watched.insert(path);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Serves `runtime` until SIGINT or SIGTERM, reloading it on SIGHUP and, with `--watch`, on
@@ -513,8 +534,8 @@ async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>, signals: Signals)
     // Versions replaced by a reload, kept until their invocations in flight are done.
     let mut retired: Vec<Arc<Runtime>> = Vec::new();
     let (changed, mut changes) = tokio::sync::mpsc::channel(1);
-    let _watcher = if command.watch {
-        let watcher = watch(&runtime.app.manifest_path, changed)?;
+    let mut watcher = if command.watch {
+        let watcher = Watch::start(&runtime.app.manifest_path, changed)?;
         println!("Watching {} for changes", runtime.app.base_dir().display());
         Some(watcher)
     } else {
@@ -532,6 +553,11 @@ async fn serve(runtime: Arc<Runtime>, reloader: &Reloader<'_>, signals: Signals)
         };
         let started = std::time::Instant::now();
         tracing::info!("reloading after {cause}");
+        if let Some(watcher) = &mut watcher
+            && let Err(err) = watcher.watch_new_directories()
+        {
+            tracing::warn!("{err:#}");
+        }
         match reloader.reload(&current.load()).await {
             Ok(next) => {
                 triggers.stop();
