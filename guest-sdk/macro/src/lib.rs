@@ -55,31 +55,20 @@ const CRON: Kind = Kind {
 /// type) is a compile error that shows the expected signature.
 #[proc_macro_attribute]
 pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(&HTTP, attr, item, |func, call| {
+    expand(&HTTP, attr, item, |call| {
         quote! {
-            #func
+            struct Component;
 
-            // A second #[http_component] in the crate is a clear "defined multiple times"
-            // error on this name. The export is in an anonymous const, so that it also
-            // works where the function is not at module level (a doctest's `main`).
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, dead_code)]
-            const __wasmhost_http_component: () = ();
-
-            const _: () = {
-                struct Component;
-
-                impl ::wasmhost_sdk::__private::IncomingHandler for Component {
-                    fn handle(
-                        request: ::wasmhost_sdk::__private::IncomingRequest,
-                        response_out: ::wasmhost_sdk::__private::ResponseOutparam,
-                    ) {
-                        ::wasmhost_sdk::__private::serve(request, response_out, |arg| #call);
-                    }
+            impl ::wasmhost_sdk::__private::IncomingHandler for Component {
+                fn handle(
+                    request: ::wasmhost_sdk::__private::IncomingRequest,
+                    response_out: ::wasmhost_sdk::__private::ResponseOutparam,
+                ) {
+                    ::wasmhost_sdk::__private::serve(request, response_out, |arg| #call);
                 }
+            }
 
-                ::wasmhost_sdk::__private::export!(Component);
-            };
+            ::wasmhost_sdk::__private::export!(Component);
         }
     })
 }
@@ -94,30 +83,19 @@ pub fn http_component(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// A signature it cannot export is a compile error that shows the expected signature.
 #[proc_macro_attribute]
 pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(&CRON, attr, item, |func, call| {
+    expand(&CRON, attr, item, |call| {
         quote! {
-            #func
+            struct Component;
 
-            // A second #[cron_component] in the crate is a clear "defined multiple times"
-            // error on this name. The export is in an anonymous const, so that it also
-            // works where the function is not at module level (a doctest's `main`).
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, dead_code)]
-            const __wasmhost_cron_component: () = ();
-
-            const _: () = {
-                struct Component;
-
-                impl ::wasmhost_sdk::__private::CronHandler for Component {
-                    fn handle(
-                        scheduled_time: ::wasmhost_sdk::__private::Datetime,
-                    ) -> ::core::result::Result<(), ::std::string::String> {
-                        ::wasmhost_sdk::__private::run_cron(scheduled_time, |arg| #call)
-                    }
+            impl ::wasmhost_sdk::__private::CronHandler for Component {
+                fn handle(
+                    scheduled_time: ::wasmhost_sdk::__private::Datetime,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    ::wasmhost_sdk::__private::run_cron(scheduled_time, |arg| #call)
                 }
+            }
 
-                ::wasmhost_sdk::__private::export_cron!(Component);
-            };
+            ::wasmhost_sdk::__private::export_cron!(Component);
         }
     })
 }
@@ -133,41 +111,33 @@ pub fn cron_component(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// A signature it cannot export is a compile error that shows the expected signature.
 #[proc_macro_attribute]
 pub fn queue_component(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(&QUEUE, attr, item, |func, call| {
+    expand(&QUEUE, attr, item, |call| {
         quote! {
-            #func
+            struct Component;
 
-            // A second #[queue_component] in the crate is a clear "defined multiple times"
-            // error on this name. The export is in an anonymous const, so that it also
-            // works where the function is not at module level (a doctest's `main`).
-            #[doc(hidden)]
-            #[allow(non_upper_case_globals, dead_code)]
-            const __wasmhost_queue_component: () = ();
-
-            const _: () = {
-                struct Component;
-
-                impl ::wasmhost_sdk::__private::QueueHandler for Component {
-                    fn handle(
-                        batch: ::std::vec::Vec<::wasmhost_sdk::__private::Delivery>,
-                    ) -> ::core::result::Result<(), ::std::string::String> {
-                        ::wasmhost_sdk::__private::run_queue(batch, |arg| #call)
-                    }
+            impl ::wasmhost_sdk::__private::QueueHandler for Component {
+                fn handle(
+                    batch: ::std::vec::Vec<::wasmhost_sdk::__private::Delivery>,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    ::wasmhost_sdk::__private::run_queue(batch, |arg| #call)
                 }
+            }
 
-                ::wasmhost_sdk::__private::export_queue!(Component);
-            };
+            ::wasmhost_sdk::__private::export_queue!(Component);
         }
     })
 }
 
-/// Parses and checks the function, then builds the export with `export(func, call)`, where
-/// `call` calls the function with `arg` (through the SDK's executor if it is async).
+/// Parses and checks the function, then emits it with its export: the items `export(call)`
+/// makes, where `call` calls the function with `arg` (through the SDK's executor if it is
+/// async). The export goes in an anonymous `const`, so that it also works where the function
+/// is not at module level (a doctest's `main`); a hidden marker named after the attribute makes
+/// a second use in one crate a clear "defined multiple times" error.
 fn expand(
     kind: &Kind,
     attr: TokenStream,
     item: TokenStream,
-    export: impl FnOnce(&ItemFn, proc_macro2::TokenStream) -> proc_macro2::TokenStream,
+    export: impl FnOnce(proc_macro2::TokenStream) -> proc_macro2::TokenStream,
 ) -> TokenStream {
     if !attr.is_empty() {
         return error(
@@ -196,7 +166,20 @@ fn expand(
     } else {
         quote!(#name(arg))
     };
-    export(&func, call).into()
+    let marker = quote::format_ident!("__wasmhost_{}", kind.name);
+    let export = export(call);
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        const #marker: () = ();
+
+        const _: () = {
+            #export
+        };
+    }
+    .into()
 }
 
 fn signature_problem(kind: &Kind, func: &ItemFn) -> Option<String> {
