@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use wasmhost_tests::{Server, guests, shared_compile_cache};
+use wasmhost_tests::{Server, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -77,14 +77,7 @@ source = "{}"
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
-    let cache = shared_compile_cache();
-    let mut args = vec![
-        manifest.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let server = Server::start(Path::new(BIN), &args).unwrap();
+    let server = Server::start_app(Path::new(BIN), &manifest, extra).unwrap();
     (dir, server)
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests, shared_compile_cache};
+use wasmhost_tests::{Server, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -48,11 +48,7 @@ max_concurrent_requests = 2
     );
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
     let mut args = vec![
-        path.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
         "--timeout-ms",
         "3000",
         "--max-body-bytes",
@@ -61,8 +57,9 @@ max_concurrent_requests = 2
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
-    let server = Server::start_with_env(
+    let server = Server::start_app_with_env(
         BIN.as_ref(),
+        &path,
         &args,
         // As in production: no host backtrace captured per trap (a RUST_BACKTRACE=1 in the
         // environment would make each trap capture one, and the first symbolize the binary).

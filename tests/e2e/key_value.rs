@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{RedisServer, Server, guests, run, shared_compile_cache};
+use wasmhost_tests::{RedisServer, Server, guests, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -107,13 +107,8 @@ impl App {
 
 /// Starts `wasmhost serve` on the app in `dir`.
 fn serve(dir: &Path, backend: &Backend) -> Server {
-    let manifest = dir.join("wasmhost.toml");
     let config = dir.join("runtime.toml");
-    let cache = shared_compile_cache();
     let mut args = vec![
-        manifest.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
         "--key-value",
         "default:greeting=hello",
         "--admin-listen",
@@ -122,7 +117,7 @@ fn serve(dir: &Path, backend: &Backend) -> Server {
     if matches!(backend, Backend::Redis(_)) {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
-    Server::start(Path::new(BIN), &args).unwrap()
+    Server::start_app(Path::new(BIN), &dir.join("wasmhost.toml"), &args).unwrap()
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, String) {

@@ -1,7 +1,7 @@
 //! End-to-end tests of logs and request ids: the real `wasmhost` binary with
 //! `--log-format json`, whose stderr is parsed line by line, and `x-request-id` handling.
 
-use wasmhost_tests::{Server, guests, shared_compile_cache};
+use wasmhost_tests::{Server, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -41,14 +41,7 @@ source = "{log}"
     );
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
-    let mut args = vec![
-        path.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let server = Server::start(BIN.as_ref(), &args).unwrap();
+    let server = Server::start_app(BIN.as_ref(), &path, extra).unwrap();
     (dir, server)
 }
 

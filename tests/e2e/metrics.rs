@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use prometheus_parse::{Sample, Scrape, Value};
-use wasmhost_tests::{Server, Upstream, guests, shared_compile_cache};
+use wasmhost_tests::{Server, Upstream, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -49,18 +49,8 @@ allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
-    let server = Server::start(
-        BIN.as_ref(),
-        &[
-            path.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-    )
-    .unwrap();
+    let server =
+        Server::start_app(BIN.as_ref(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
     (dir, server)
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wasmhost_tests::{Server, Upstream, guests, shared_compile_cache};
+use wasmhost_tests::{Server, Upstream, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -58,13 +58,7 @@ source = "{probe}"
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
-    let args = [
-        path.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    let server = Server::start(BIN.as_ref(), &args).unwrap();
+    let server = Server::start_app(BIN.as_ref(), &path, &[]).unwrap();
     (dir, server)
 }
 

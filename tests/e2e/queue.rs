@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{RedisServer, Server, guests, shared_compile_cache};
+use wasmhost_tests::{RedisServer, Server, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -173,20 +173,12 @@ impl App {
 }
 
 fn serve(dir: &Path) -> Server {
-    let cache = shared_compile_cache();
-    let manifest = dir.join("wasmhost.toml");
     let config = dir.join("runtime.toml");
-    let mut args = vec![
-        manifest.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--admin-listen",
-        "127.0.0.1:0",
-    ];
+    let mut args = vec!["--admin-listen", "127.0.0.1:0"];
     if config.exists() {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
-    Server::start(BIN.as_ref(), &args).unwrap()
+    Server::start_app(BIN.as_ref(), &dir.join("wasmhost.toml"), &args).unwrap()
 }
 
 /// Generates, for each test function `f(App)`, `sled::f` and `redis::f`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests, new_project, shared_compile_cache};
+use wasmhost_tests::{Server, guests, new_project};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -26,15 +26,7 @@ fn write_version(dir: &Path, version: &str) {
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
-    let cache = shared_compile_cache();
-    let manifest = dir.join("wasmhost.toml");
-    let mut args = vec![
-        manifest.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start(BIN.as_ref(), &args).unwrap()
+    Server::start_app(BIN.as_ref(), &dir.join("wasmhost.toml"), extra).unwrap()
 }
 
 /// Sends `GET <path>` back to back until `stop`; returns (answers, failures).

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use wasmhost_tests::collector::attribute;
-use wasmhost_tests::{Collector, Server, Upstream, guests, shared_compile_cache};
+use wasmhost_tests::{Collector, Server, Upstream, guests};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
 
@@ -39,19 +39,19 @@ source = "{trap}"
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
     let endpoint = collector.map(Collector::url);
-    let mut args = vec![
-        path.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
+    let mut args = vec![];
     if let Some(endpoint) = &endpoint {
-        args.extend(["--otlp-endpoint", endpoint]);
+        args.extend(["--otlp-endpoint", endpoint.as_str()]);
     }
     // Export batches every 100 ms rather than every 5 s.
-    let server =
-        Server::start_with_env(BIN.as_ref(), &args, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).unwrap();
+    let server = Server::start_app_with_env(
+        BIN.as_ref(),
+        &path,
+        &args,
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    )
+    .unwrap();
     (dir, server)
 }
 

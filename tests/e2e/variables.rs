@@ -51,10 +51,7 @@ source = "{probe}"
 }
 
 fn start(manifest: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-    let cache = shared_compile_cache();
-    let mut all = vec![manifest, "--cache-dir", cache.to_str().unwrap()];
-    all.extend_from_slice(args);
-    Server::start_with_env(BIN.as_ref(), &all, env).unwrap()
+    Server::start_app_with_env(BIN.as_ref(), manifest.as_ref(), args, env).unwrap()
 }
 
 async fn get(server: &Server, path: &str) -> (u16, String) {

@@ -97,6 +97,19 @@ impl Server {
     /// # Errors
     /// As [`Server::start`].
     pub fn start_app(bin: &Path, manifest: &Path, args: &[&str]) -> Result<Self> {
+        Self::start_app_with_env(bin, manifest, args, &[])
+    }
+
+    /// As [`Server::start_app`], with `env` added as [`Server::start_with_env`] does.
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub fn start_app_with_env(
+        bin: &Path,
+        manifest: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let cache = shared_compile_cache();
         let mut all = vec![
             manifest.to_str().expect("a UTF-8 path"),
@@ -104,7 +117,7 @@ impl Server {
             cache.to_str().expect("a UTF-8 path"),
         ];
         all.extend_from_slice(args);
-        Self::start(bin, &all)
+        Self::start_with_env(bin, &all, env)
     }
 
     /// As [`Server::start`], with `env` added to the binary's environment (`RUST_LOG` is
