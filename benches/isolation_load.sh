@@ -13,24 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-8}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release -q -p wasmhost --bin wasmhost
-cargo build -q -p wasmhost-tests   # its build script builds every guest component
-wasm=$PWD/target/guests/wasm32-wasip2/release/hostile.wasm
+source benches/common.sh
+build_host_and_guests
+wasm=$(guest_wasm hostile)
 
 work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-cat >"$work/wasmhost.toml" <<TOML
-manifest_version = 1
-[application]
-name = "isolation"
-[[trigger.http]]
-route = "/h/..."
-component = "hostile"
-[component.hostile]
-source = "$wasm"
-TOML
+write_app "$work/wasmhost.toml" isolation "/h/..." hostile "$wasm"
 port=3061
 RUST_LIB_BACKTRACE=0 target/release/wasmhost serve "$work" --listen 127.0.0.1:$port \
     --cache-dir "$work/cache" --log warn >"$work/log" 2>&1 &

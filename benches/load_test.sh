@@ -19,24 +19,15 @@ tools=$PWD/target/bench-tools
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ -x "$tools/bin/wasmtime" ] || cargo install -q wasmtime-cli --version 48.0.8 --locked --root "$tools"
-cargo build --release -q -p wasmhost --bin wasmhost --example native_hello
-cargo build -q -p wasmhost-tests   # its build script builds every guest component
-wasm=$PWD/target/guests/wasm32-wasip2/release/plain_wasip2.wasm
+source benches/common.sh
+build_host_and_guests --example native_hello
+wasm=$(guest_wasm plain_wasip2)
 
 work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-cat >"$work/wasmhost.toml" <<TOML
-manifest_version = 1
-[application]
-name = "load-test"
-[[trigger.http]]
-route = "/..."
-component = "hello"
-[component.hello]
-source = "$wasm"
-TOML
+write_app "$work/wasmhost.toml" load-test "/..." hello "$wasm"
 
 declare -A addr pid
 start() { # name, address, command...

@@ -13,22 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("${@:-64}")
 [ $# -gt 0 ] || counts=(64 256)
-cargo build --release -q -p wasmhost --bin wasmhost
-cargo build -q -p wasmhost-tests   # its build script builds every guest component
-wasm=$PWD/target/guests/wasm32-wasip2/release/hostile.wasm
+source benches/common.sh
+build_host_and_guests
+wasm=$(guest_wasm hostile)
 
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-cat >"$work/wasmhost.toml" <<TOML
-manifest_version = 1
-[application]
-name = "memory"
-[[trigger.http]]
-route = "/h/..."
-component = "hostile"
-[component.hostile]
-source = "$wasm"
-TOML
+write_app "$work/wasmhost.toml" memory "/h/..." hostile "$wasm"
 RUST_LIB_BACKTRACE=0 target/release/wasmhost serve "$work/wasmhost.toml" --listen 127.0.0.1:3105 \
     --cache-dir "$work/cache" --max-concurrent-requests 1000 >"$work/log" 2>&1 &
 server=$!
