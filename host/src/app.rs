@@ -256,9 +256,37 @@ pub enum HttpTarget {
     /// A fixed response made by the host, no guest instantiated: a `redirect` or a
     /// `static_response`.
     Fixed(Arc<FixedResponse>),
-    /// `static_files = "dir"`: the files under this directory (absolute), served by the host
-    /// at the route's wildcard tail, no guest instantiated.
-    Files(Arc<PathBuf>),
+    /// `static_files = "dir"`: the files under a directory, served by the host at the route's
+    /// wildcard tail, no guest instantiated.
+    Files(Arc<StaticFiles>),
+}
+
+/// A `static_files` directory and its file server (hyper-staticfile), made once when the
+/// manifest is checked, so a request only clones a handle.
+#[derive(Clone)]
+pub struct StaticFiles {
+    /// The directory, absolute.
+    pub dir: PathBuf,
+    /// Serves the files under `dir`.
+    pub server: hyper_staticfile::Static,
+}
+
+impl StaticFiles {
+    /// The file server of `dir` (absolute).
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            server: hyper_staticfile::Static::new(&dir),
+            dir,
+        }
+    }
+}
+
+impl fmt::Debug for StaticFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticFiles")
+            .field("dir", &self.dir)
+            .finish()
+    }
 }
 
 impl HttpTarget {

@@ -360,8 +360,8 @@ fn print_routes(runtime: &Runtime, addr: SocketAddr) {
             HttpTarget::Fixed(fixed) => {
                 println!("  ({}): http://{addr}{route}", fixed.status);
             }
-            HttpTarget::Files(dir) => {
-                println!("  (files in {}): http://{addr}{route}", dir.display());
+            HttpTarget::Files(files) => {
+                println!("  (files in {}): http://{addr}{route}", files.dir.display());
             }
         }
     }

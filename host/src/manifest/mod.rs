@@ -79,7 +79,7 @@ use toml::Spanned;
 use crate::app::{
     AllowedHostEntry, App, BuildCommand, Component, ComponentId, ComponentLimits, CronTrigger,
     FixedResponse, HttpTarget, HttpTrigger, Location, OutboundHttpGrant, OutboundLimits,
-    QueueTrigger, StoreGrant, is_store_label, subscription_queue,
+    QueueTrigger, StaticFiles, StoreGrant, is_store_label, subscription_queue,
 };
 use crate::capability::outbound_http::allowed_hosts::AllowedHostError;
 use crate::route::Route;
@@ -298,7 +298,7 @@ fn check_http_target(
                 format!("`{}` is not a directory", path.display()),
             ));
         }
-        return Ok(HttpTarget::Files(Arc::new(path)));
+        return Ok(HttpTarget::Files(Arc::new(StaticFiles::new(path))));
     }
     if let Some(component) = &trigger.component {
         let Some(&found) = index.get(component.get_ref()) else {

@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::InvalidPath;
-use crate::app::FixedResponse;
+use crate::app::{FixedResponse, StaticFiles};
 use crate::server::text;
 
 /// The response of a `redirect` or `static_response` route, sent whole.
@@ -21,11 +21,11 @@ pub(super) fn fixed_response(fixed: &FixedResponse) -> Response<HyperOutgoingBod
     response
 }
 
-/// The file at `tail` under `dir` (hyper-staticfile: content type from the extension, ETag and
-/// Last-Modified with `If-None-Match` / `If-Modified-Since` → 304, `Range` → 206, an
-/// `index.html` for a directory; `..` cannot leave `dir`). A missing file is 404.
+/// The file at `tail` under `files.dir` (hyper-staticfile: content type from the extension,
+/// ETag and Last-Modified with `If-None-Match` / `If-Modified-Since` → 304, `Range` → 206, an
+/// `index.html` for a directory; `..` cannot leave the directory). A missing file is 404.
 pub(super) async fn static_file(
-    dir: &std::path::Path,
+    files: &StaticFiles,
     tail: String,
     parts: http::request::Parts,
 ) -> Response<HyperOutgoingBody> {
@@ -37,7 +37,7 @@ pub(super) async fn static_file(
         Ok(uri) => uri,
         Err(_) => return InvalidPath::response(),
     };
-    match hyper_staticfile::Static::new(dir).serve(request).await {
+    match files.server.clone().serve(request).await {
         Ok(response) => {
             // hyper-staticfile sends an ETag but answers only `If-Modified-Since`; RFC 9110
             // 13.1.2: `If-None-Match` matching the ETag (weak comparison) is a 304.
@@ -61,7 +61,7 @@ pub(super) async fn static_file(
             })
         }
         Err(err) => {
-            tracing::warn!(dir = %dir.display(), "static file failed: {err}");
+            tracing::warn!(dir = %files.dir.display(), "static file failed: {err}");
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n")
         }
     }

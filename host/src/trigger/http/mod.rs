@@ -168,10 +168,10 @@ pub async fn handle<B: RequestBody>(
         HttpTarget::Component(index) => *index,
         // A redirect, a static response or a file: no guest runs.
         HttpTarget::Fixed(fixed) => return fixed_response(fixed),
-        HttpTarget::Files(dir) => {
+        HttpTarget::Files(files) => {
             let tail = matched.path_info().unwrap_or_default().to_owned();
             drop(matched);
-            return static_file(dir, tail, parts).await;
+            return static_file(files, tail, parts).await;
         }
     };
     remove_wasmhost_headers(&mut parts.headers);
