@@ -103,15 +103,35 @@ async fn sighup_swaps_versions_under_load_and_a_broken_manifest_keeps_the_old_on
     assert!(log.contains("missing field `name`"), "{log}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_for_version(&server, "v6").await;
+    stop_load_and_check(&server, stop, load, "5 reloads and a failed one").await;
+}
+
+/// Stops the client `load` (sending during `what`) and checks that none of its requests
+/// failed, that it got answers, and that the server printed exactly 5 reloads.
+async fn stop_load_and_check(
+    server: &Server,
+    stop: Arc<AtomicBool>,
+    load: tokio::task::JoinHandle<(u64, Vec<String>)>,
+    what: &str,
+) {
     stop.store(true, Ordering::Relaxed);
     let (answers, failures) = load.await.unwrap();
     eprintln!(
-        "{answers} answers during 5 reloads and a failed one, {} failures",
+        "{answers} answers during {what}, {} failures",
         failures.len()
     );
     assert!(failures.is_empty(), "{failures:?}");
     assert!(answers > 0);
-    assert_eq!(reloads(&server), 5, "{}", server.stdout());
+    assert_eq!(reloads(server), 5, "{}", server.stdout());
+}
+
+/// Waits up to 10 s until the server says it watches for changes (changes count from then).
+async fn wait_for_watching(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stdout().contains("Watching") {
+        assert!(Instant::now() < deadline, "{}", server.stdout());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// How many reloads the server has printed.
@@ -134,12 +154,7 @@ async fn watch_reloads_on_a_manifest_change() {
     write_version(dir.path(), "v1");
     let server = start(dir.path(), &["--watch"]);
     wait_for_version(&server, "v1").await;
-    // Changes count once the watch is set up.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.stdout().contains("Watching") {
-        assert!(Instant::now() < deadline, "{}", server.stdout());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_watching(&server).await;
     write_version(dir.path(), "v2");
     wait_for_version(&server, "v2").await;
     wait_for_reloads(&server, 1).await;
@@ -172,11 +187,7 @@ async fn watch_rebuilds_with_cargo_five_times_under_load_and_a_broken_edit_keeps
     let server = start(&project, &["--build", "--watch"]);
     let (path, rebuild) = ("/hello/x", Duration::from_secs(120));
     wait_for(&server, path, "v1", rebuild).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.stdout().contains("Watching") {
-        assert!(Instant::now() < deadline, "{}", server.stdout());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_watching(&server).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = client(&server, path, stop.clone());
@@ -194,13 +205,5 @@ async fn watch_rebuilds_with_cargo_five_times_under_load_and_a_broken_edit_keeps
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_for(&server, path, "v6", Duration::from_secs(5)).await;
-    stop.store(true, Ordering::Relaxed);
-    let (answers, failures) = load.await.unwrap();
-    eprintln!(
-        "{answers} answers during 5 rebuilds and a failed one, {} failures",
-        failures.len()
-    );
-    assert!(failures.is_empty(), "{failures:?}");
-    assert!(answers > 0);
-    assert_eq!(reloads(&server), 5, "{}", server.stdout());
+    stop_load_and_check(&server, stop, load, "5 rebuilds and a failed one").await;
 }
