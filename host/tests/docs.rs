@@ -76,22 +76,27 @@ fn split(ty: &syn::Type) -> (String, Vec<syn::Type>) {
     (last.ident.to_string(), args)
 }
 
+/// The dotted keys a config type accepts: the leaves (values) and the tables on the way.
+#[derive(Default)]
+struct Keys {
+    leaves: BTreeSet<String>,
+    tables: BTreeSet<String>,
+}
+
 /// Adds to `keys` every dotted key below `prefix` that type `ty` accepts: `Spanned`, `Option`
-/// and `Vec` are looked through, a map adds a `<id>` (component) or `<name>` segment, and a
-/// `Raw*` struct adds its fields; anything else is a leaf. Tables on the way are added too.
+/// and `Vec` are looked through, a map is a table with a `<id>` (component) or `<name>`
+/// segment, and a `Raw*` struct is a table of its fields; anything else is a leaf.
 fn walk(
     structs: &BTreeMap<String, Vec<(String, syn::Type)>>,
     prefix: &str,
     ty: &syn::Type,
-    keys: &mut BTreeSet<String>,
+    keys: &mut Keys,
 ) {
     let (name, args) = split(ty);
-    if !prefix.is_empty() {
-        keys.insert(prefix.to_owned());
-    }
     match name.as_str() {
         "Spanned" | "Option" | "Vec" => walk(structs, prefix, &args[0], keys),
         "BTreeMap" => {
+            keys.tables.insert(prefix.to_owned());
             let segment = if prefix == "component" {
                 "<id>"
             } else {
@@ -99,8 +104,9 @@ fn walk(
             };
             walk(structs, &format!("{prefix}.{segment}"), &args[1], keys);
         }
-        _ => {
-            if let Some(fields) = structs.get(&name) {
+        _ => match structs.get(&name) {
+            Some(fields) => {
+                keys.tables.insert(prefix.to_owned());
                 for (field, ty) in fields {
                     let key = if prefix.is_empty() {
                         field.clone()
@@ -110,7 +116,10 @@ fn walk(
                     walk(structs, &key, ty, keys);
                 }
             }
-        }
+            None => {
+                keys.leaves.insert(prefix.to_owned());
+            }
+        },
     }
 }
 
@@ -126,28 +135,20 @@ fn documented_keys(page: &str) -> BTreeSet<String> {
 }
 
 /// Compares the keys `root` accepts (from `raw`) with those `page` documents: every accepted
-/// key that is not a table must be documented, and every documented key must be accepted.
+/// leaf must be documented, and every documented key must be accepted (a leaf or a table).
 fn check_reference(raw: &str, root: &str, page: &str) {
     let (_, source) = repo_file(raw);
     let structs = raw_structs(&source);
-    let mut accepted = BTreeSet::new();
+    let mut accepted = Keys::default();
     let root_type: syn::Type = syn::parse_str(root).unwrap();
     walk(&structs, "", &root_type, &mut accepted);
-    let tables: BTreeSet<&String> = accepted
-        .iter()
-        .filter(|key| {
-            accepted
-                .iter()
-                .any(|other| other.len() > key.len() && other.starts_with(&format!("{key}.")))
-        })
-        .collect();
     let (path, text) = repo_file(page);
     let documented = documented_keys(&text);
-    let undocumented: Vec<_> = accepted
+    let undocumented: Vec<_> = accepted.leaves.difference(&documented).collect();
+    let unknown: Vec<_> = documented
         .iter()
-        .filter(|key| !tables.contains(key) && !documented.contains(*key))
+        .filter(|key| !accepted.leaves.contains(*key) && !accepted.tables.contains(*key))
         .collect();
-    let unknown: Vec<_> = documented.difference(&accepted).collect();
     assert!(
         undocumented.is_empty() && unknown.is_empty(),
         "{} is out of date.\nKeys {raw} accepts but the page does not document: \
@@ -207,13 +208,14 @@ fn the_command_line_reference_names_every_flag() {
 fn the_key_finder_sees_a_known_key_and_a_renamed_one() {
     let (_, source) = repo_file("host/src/runtime_config/raw.rs");
     let structs = raw_structs(&source);
-    let mut keys = BTreeSet::new();
+    let mut keys = Keys::default();
     walk(
         &structs,
         "",
         &syn::parse_str("RawRuntimeConfig").unwrap(),
         &mut keys,
     );
+    let keys = keys.leaves;
     assert!(keys.contains("key_value_store.<name>.type"), "{keys:?}");
     assert!(
         keys.contains("queue.<name>.visibility_timeout_ms"),
