@@ -29,7 +29,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::capability::queue::{MAX_BODY_BYTES, topic};
 use crate::runtime::Runtime;
-use crate::server::{accept_loop, response, text};
+use crate::server::{response, serve_current, text};
 
 /// Path of the liveness endpoint.
 pub const HEALTH_PATH: &str = "/.well-known/wasmhost/health";
@@ -48,15 +48,13 @@ pub const MAX_EVENT_BYTES: usize = 2 << 20;
 /// Serves the admin endpoints of the app version in `current` on `listener` until `shutdown`.
 ///
 /// # Errors
-/// As [`accept_loop`].
+/// As [`crate::server::accept_loop`].
 pub async fn serve(
     listener: TcpListener,
     current: Arc<ArcSwap<Runtime>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let limits = current.load().limits.clone();
-    accept_loop(listener, &limits, shutdown, move |_client, req| {
-        let runtime = current.load_full();
+    serve_current(listener, current, shutdown, |runtime, _client, req| {
         async move {
             match req.uri().path() {
                 HEALTH_PATH => text(StatusCode::OK, "ok\n"),

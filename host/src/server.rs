@@ -5,9 +5,11 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::limits::Limits;
+use crate::runtime::Runtime;
 
 /// Binds `addr` for serving.
 ///
@@ -101,6 +104,30 @@ where
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// [`accept_loop`] for the app version in `current`: each request takes the version current
+/// when it arrives and keeps it to its end (`handler` gets it with the client's address and
+/// the request), so swapping `current` (a reload) never cuts a request. The header limits are
+/// those of the version current at the start.
+///
+/// # Errors
+/// As [`accept_loop`].
+pub async fn serve_current<H, F>(
+    listener: TcpListener,
+    current: Arc<ArcSwap<Runtime>>,
+    shutdown: CancellationToken,
+    handler: H,
+) -> Result<()>
+where
+    H: Fn(Arc<Runtime>, HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
+{
+    let limits = current.load().limits.clone();
+    accept_loop(listener, &limits, shutdown, move |client, req| {
+        handler(current.load_full(), client, req)
+    })
+    .await
 }
 
 /// The 408 answer to a client that did not send its first request head in time.

@@ -132,8 +132,7 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
 
 /// Serves the HTTP triggers of the app version in `current` on `listener`, HTTP/1.1 and
 /// HTTP/2, until `shutdown`; then lets the requests in flight finish (see
-/// [`crate::server::accept_loop`]). Each request takes the version current when it arrives
-/// and keeps it to its end, so swapping `current` (a reload) never cuts a request.
+/// [`crate::server::serve_current`]: each request keeps the version current when it arrives).
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
@@ -142,11 +141,12 @@ pub async fn serve(
     current: Arc<ArcSwap<Runtime>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let limits = current.load().limits.clone();
-    crate::server::accept_loop(listener, &limits, shutdown, move |client, req| {
-        let runtime = current.load_full();
-        async move { handle(&runtime, client, req).await }
-    })
+    crate::server::serve_current(
+        listener,
+        current,
+        shutdown,
+        |runtime, client, req| async move { handle(&runtime, client, req).await },
+    )
     .await
 }
 
