@@ -15,7 +15,7 @@ mod common;
 
 fn instantiate_and_handle(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = common::hello_runtime(dir.path());
+    let runtime = common::hello_version(dir.path());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,9 +14,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderValue;
 use http_body_util::BodyExt;
-use wasmhost::capability::key_value::KeyValueStores;
-use wasmhost::runtime::Runtime;
-use wasmhost::runtime_config::RuntimeConfig;
+use wasmhost::app_version::AppVersion;
+use wasmhost::lifecycle::Seed;
 use wasmhost::trigger::http::handle;
 use wasmhost_tests::{RedisServer, guests};
 
@@ -47,20 +46,18 @@ fn key_value(c: &mut Criterion) {
              [component.kv]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n",
             guests::KV_COUNTER
         );
-        let app = wasmhost::manifest::parse(&dir.path().join("wasmhost.toml"), &manifest).unwrap();
-        let config = if config.is_empty() {
-            RuntimeConfig::default()
-        } else {
-            RuntimeConfig::parse(&dir.path().join("runtime.toml"), &config).unwrap()
+        let seed = Seed {
+            store: "default".to_owned(),
+            key: "v100".to_owned(),
+            value: "x".repeat(100),
         };
-        let (runtime, store) = rt.block_on(async {
-            let mut stores = KeyValueStores::open(&app, &config, Default::default())
-                .await
-                .unwrap();
-            stores.seed("default", "v100", &[b'x'; 100]).await.unwrap();
-            let store = stores.open_store("default").await.unwrap();
-            (common::runtime(dir.path(), &manifest, stores), store)
-        });
+        let runtime = rt.block_on(common::version(dir.path(), &manifest, &config, vec![seed]));
+        let store = runtime
+            .key_value
+            .stores()
+            .find(|store| &*store.label == "default")
+            .unwrap()
+            .clone();
 
         let mut group = c.benchmark_group(format!("key_value/{name}"));
         group.bench_function("guest_get_100B", |b| {
@@ -83,7 +80,7 @@ fn key_value(c: &mut Criterion) {
 }
 
 /// One request through the HTTP trigger; asserts 200 and reads the body.
-async fn call(runtime: &Runtime, path: &str) -> bytes::Bytes {
+async fn call(runtime: &AppVersion, path: &str) -> bytes::Bytes {
     let client = HeaderValue::from_static("127.0.0.1:1");
     let response = handle(runtime, client, common::get(path)).await;
     assert_eq!(response.status(), 200);

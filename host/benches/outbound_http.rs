@@ -18,8 +18,7 @@ use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use wasmhost::capability::key_value::KeyValueStores;
-use wasmhost::runtime::Runtime;
+use wasmhost::app_version::AppVersion;
 use wasmhost::trigger::http::handle;
 use wasmhost_tests::{Upstream, guests};
 
@@ -42,7 +41,7 @@ fn outbound_http(c: &mut Criterion) {
         guests::HELLO,
         guests::HTTP_PROBE,
     );
-    let runtime = common::runtime(dir.path(), &manifest, KeyValueStores::default());
+    let runtime = rt.block_on(common::version(dir.path(), &manifest, "", Vec::new()));
     let upstream_hello = upstream.url("/hello");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
 
@@ -80,7 +79,7 @@ fn probe(target: &str) -> Request<Empty<Bytes>> {
 }
 
 /// One request through the HTTP trigger; asserts 200 and reads the body.
-async fn call(runtime: &Runtime, request: Request<Empty<Bytes>>) -> Bytes {
+async fn call(runtime: &AppVersion, request: Request<Empty<Bytes>>) -> Bytes {
     let client = HeaderValue::from_static("127.0.0.1:1");
     let response = handle(runtime, client, request).await;
     assert_eq!(response.status(), 200);

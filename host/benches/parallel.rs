@@ -31,7 +31,7 @@ fn main() {
         setting("BENCH_REQUESTS", 20_000),
     );
     let dir = tempfile::tempdir().unwrap();
-    let runtime = common::hello_runtime(dir.path());
+    let runtime = common::hello_version(dir.path());
     let client = HeaderValue::from_static("127.0.0.1:1");
 
     let started = Instant::now();

@@ -23,14 +23,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Empty};
-use wasmhost::capability::key_value::KeyValueStores;
-use wasmhost::capability::queue::Queues;
-use wasmhost::compile_cache::CompileCache;
-use wasmhost::limits::Limits;
-use wasmhost::metrics::Metrics;
-use wasmhost::runtime::Runtime;
-use wasmhost::runtime_config::RuntimeConfig;
+use wasmhost::app_version::AppVersion;
 use wasmhost_tests::{RedisServer, guests};
+
+mod common;
 
 /// Messages per guest send.
 const PER_SEND: u64 = 100;
@@ -70,12 +66,12 @@ fn main() {
                             redis.url()
                         ),
                     };
-                    Bench::new(&config, batch_size, concurrency)
+                    Bench::new(config, batch_size, concurrency)
                 };
                 // Redis connections are made on the runtime.
-                let end_to_end = rt.block_on(async { setup().end_to_end(messages).await });
-                let drain = rt.block_on(async { setup().drain(messages).await });
-                let (p50, p99) = rt.block_on(async { setup().paced().await });
+                let end_to_end = rt.block_on(async { setup().await.end_to_end(messages).await });
+                let drain = rt.block_on(async { setup().await.drain(messages).await });
+                let (p50, p99) = rt.block_on(async { setup().await.paced().await });
                 println!(
                     "| {backend} | {batch_size} | {concurrency} | {end_to_end:.0} | {drain:.0} | {} | {} |",
                     millis(p50),
@@ -94,15 +90,14 @@ fn millis(seconds: f64) -> String {
     }
 }
 
-/// A runtime with the probe on queue `sink`, in a directory of its own, and its metrics.
+/// A version with the probe on queue `sink`, in a directory of its own, and its metrics.
 struct Bench {
-    runtime: Arc<Runtime>,
-    metrics: Arc<Metrics>,
+    runtime: Arc<AppVersion>,
     _dir: tempfile::TempDir,
 }
 
 impl Bench {
-    fn new(config: &str, batch_size: u32, concurrency: u32) -> Self {
+    async fn new(config: String, batch_size: u32, concurrency: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let manifest = format!(
             "manifest_version = 1\n[application]\nname = \"bench\"\n\
@@ -112,32 +107,8 @@ impl Bench {
              [component.probe]\nsource = \"{}\"\nqueues = [\"sink\"]\n",
             guests::QUEUE_PROBE
         );
-        let app = wasmhost::manifest::parse(&dir.path().join("wasmhost.toml"), &manifest).unwrap();
-        let config = if config.is_empty() {
-            RuntimeConfig::default()
-        } else {
-            RuntimeConfig::parse(&dir.path().join("runtime.toml"), config).unwrap()
-        };
-        let metrics = Arc::new(Metrics::new());
-        let queues = Queues::open(&app, &config, &metrics).unwrap();
-        let limits = Limits::default();
-        let engine = limits.engine_settings().build().unwrap();
-        let runtime = Runtime::load(
-            app,
-            &engine,
-            &limits,
-            &CompileCache::new(dir.path(), &engine),
-            KeyValueStores::default(),
-            queues,
-            &Default::default(),
-            metrics.clone(),
-        )
-        .unwrap();
-        Self {
-            runtime,
-            metrics,
-            _dir: dir,
-        }
+        let runtime = common::version(dir.path(), &manifest, &config, Vec::new()).await;
+        Self { runtime, _dir: dir }
     }
 
     /// Waits until `n` messages are acknowledged.
@@ -206,14 +177,14 @@ impl Bench {
         }
         self.acked(sends * PACED_PER_SEND).await;
         consumer.abort();
-        let text = self.metrics.encode(0);
+        let text = self.runtime.metrics.encode(0);
         (quantile(&text, 0.5), quantile(&text, 0.99))
     }
 }
 
 /// One `GET /send/sink` with `x-count: count`: the guest sends `count` messages in one
 /// `send-batch`; asserts 200.
-async fn send(runtime: &Runtime, count: u64) {
+async fn send(runtime: &AppVersion, count: u64) {
     let request = Request::builder()
         .uri("/send/sink")
         .header("host", "localhost")

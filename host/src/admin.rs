@@ -1,4 +1,4 @@
-//! Admin endpoints, on their own listener (`--admin-listen`), never on the public one:
+//! Layer 6, beside the triggers: the admin endpoints, on their own listener (`--admin-listen`), never on the public one:
 //!
 //! - `GET /.well-known/wasmhost/health`: 200 `ok` while the process serves (liveness);
 //! - `GET /.well-known/wasmhost/ready`: 200 `ready` when every component is pre-instantiated
@@ -27,9 +27,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::app_version::AppVersion;
 use crate::capability::queue::{MAX_BODY_BYTES, topic};
-use crate::runtime::Runtime;
-use crate::server::{response, serve_current, text};
+use crate::server::serve_current;
+use crate::trigger::http::{response, text};
 
 /// Path of the liveness endpoint.
 pub const HEALTH_PATH: &str = "/.well-known/wasmhost/health";
@@ -51,49 +52,56 @@ pub const MAX_EVENT_BYTES: usize = 2 << 20;
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
     listener: TcpListener,
-    current: Arc<ArcSwap<Runtime>>,
+    current: Arc<ArcSwap<AppVersion>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    serve_current(listener, current, shutdown, |runtime, _client, req| {
-        async move {
-            match req.uri().path() {
-                HEALTH_PATH => text(StatusCode::OK, "ok\n"),
-                READY_PATH => match unready_backends(&runtime).await {
-                    problems if problems.is_empty() => text(StatusCode::OK, "ready\n"),
-                    problems => text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("not ready:\n{}", problems.concat()),
-                    ),
-                },
-                METRICS_PATH => {
-                    for queue in runtime.queues.all() {
-                        // A backend that does not answer keeps its last figures.
-                        if let Ok((pending, in_flight)) = queue.backend.depth().await {
-                            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-                            queue.metrics.depth.set(gauge(pending));
-                            queue.metrics.in_flight.set(gauge(in_flight));
+    let limits = current.load().limits.clone();
+    serve_current(
+        listener,
+        &limits,
+        current,
+        shutdown,
+        |runtime, _client, req| {
+            async move {
+                match req.uri().path() {
+                    HEALTH_PATH => text(StatusCode::OK, "ok\n"),
+                    READY_PATH => match unready_backends(&runtime).await {
+                        problems if problems.is_empty() => text(StatusCode::OK, "ready\n"),
+                        problems => text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready:\n{}", problems.concat()),
+                        ),
+                    },
+                    METRICS_PATH => {
+                        for queue in runtime.queues.all() {
+                            // A backend that does not answer keeps its last figures.
+                            if let Ok((pending, in_flight)) = queue.backend.depth().await {
+                                let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                                queue.metrics.depth.set(gauge(pending));
+                                queue.metrics.in_flight.set(gauge(in_flight));
+                            }
                         }
+                        response(
+                            StatusCode::OK,
+                            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                            runtime.metrics.encode(runtime.live_instances()),
+                        )
                     }
-                    response(
-                        StatusCode::OK,
-                        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                        runtime.metrics.encode(runtime.live_instances()),
-                    )
+                    path if path.starts_with(TOPICS_PATH) && req.method() == http::Method::POST => {
+                        let topic = path[TOPICS_PATH.len()..].to_owned();
+                        publish(&runtime, &topic, req).await
+                    }
+                    _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
                 }
-                path if path.starts_with(TOPICS_PATH) && req.method() == http::Method::POST => {
-                    let topic = path[TOPICS_PATH.len()..].to_owned();
-                    publish(&runtime, &topic, req).await
-                }
-                _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
             }
-        }
-    })
+        },
+    )
     .await
 }
 
 /// Publishes the CloudEvent of `req` to `topic` (the topic ingress).
 async fn publish(
-    runtime: &Runtime,
+    runtime: &AppVersion,
     topic: &str,
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<HyperOutgoingBody> {
@@ -146,7 +154,7 @@ async fn publish(
 
 /// One line per key-value store or queue whose backend does not answer a ping in time, naming
 /// it.
-async fn unready_backends(runtime: &Runtime) -> Vec<String> {
+async fn unready_backends(runtime: &AppVersion) -> Vec<String> {
     let stores = runtime.key_value.stores().map(|store| {
         let name = format!("key-value store `{}` ({})", store.label, store.description);
         unanswered(name, store.backend.ping())
@@ -167,7 +175,7 @@ async fn unready_backends(runtime: &Runtime) -> Vec<String> {
 /// the problem.
 async fn unanswered(
     backend: String,
-    ping: impl Future<Output = Result<(), crate::capability::BackendError>>,
+    ping: impl Future<Output = Result<(), crate::capability::backend::BackendError>>,
 ) -> Option<String> {
     let problem = match tokio::time::timeout(READY_PING_TIMEOUT, ping).await {
         Ok(Ok(())) => return None,

@@ -1,6 +1,7 @@
-//! The checked application model: what a `wasmhost.toml` means once it has been parsed and
-//! validated (see [`crate::manifest`]). Startup builds the runtime state
-//! ([`crate::runtime`]) from it; nothing here is consulted per request.
+//! Layer 2, the output of startup step 2 (see [`crate`]): the checked application model, what
+//! a `wasmhost.toml` means once it has been parsed and validated (see [`crate::manifest`]).
+//! Startup step 4 builds each loaded app version ([`crate::app_version`]) from it; nothing
+//! here is consulted per request.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capability::outbound_http::allowed_hosts::AllowedHost;
+use crate::allowed_hosts::AllowedHost;
 use crate::route::Route;
 use crate::variables::{Template, Variable};
 
@@ -125,7 +126,7 @@ pub struct Component {
     /// How to build it, if the manifest says.
     pub build: Option<BuildCommand>,
     /// `key_value_stores`: the key-value stores it may open, by label, without duplicates.
-    pub key_value_stores: Vec<StoreGrant>,
+    pub key_value_stores: Vec<KeyValueGrant>,
     /// `queues`: the queues it may send to, by name, without duplicates.
     pub queues: Vec<String>,
     /// `topics`: the topics it may publish to, by name, without duplicates.
@@ -212,7 +213,7 @@ impl Default for OutboundLimits {
 /// One label in a component's `key_value_stores`, with where it is written (for the startup
 /// error when the runtime config does not define it).
 #[derive(Debug, Clone)]
-pub struct StoreGrant {
+pub struct KeyValueGrant {
     /// The store's label: ASCII letters, digits, `-` and `_`.
     pub label: String,
     /// Where the label is written in the manifest.
@@ -223,7 +224,7 @@ pub struct StoreGrant {
 ///
 /// Labels become sled tree names and part of Redis keys (`<prefix>:<label>:<key>`), so they
 /// hold no separator or glob character.
-pub fn is_store_label(label: &str) -> bool {
+pub fn is_label(label: &str) -> bool {
     (1..=64).contains(&label.len())
         && label
             .bytes()
@@ -337,7 +338,7 @@ pub fn subscription_queue(topic: &str, subscription: &str) -> String {
 /// A `[[trigger.topic]]` is one too, on its subscription's queue.
 #[derive(Debug, Clone)]
 pub struct QueueTrigger {
-    /// The queue's name (the same rule as store labels, [`is_store_label`]), or for a topic
+    /// The queue's name (the same rule as store labels, [`is_label`]), or for a topic
     /// subscription, [`subscription_queue`].
     pub queue: String,
     /// For a `[[trigger.topic]]`, the topic: deliveries name it as their `queue`.

@@ -24,6 +24,8 @@ wasmtime::component::bindgen!({
     },
     trappable_error_type: {
         "wasi:keyvalue/store.error" => crate::capability::key_value::KeyValueError,
+        "wasmhost:host/queue-types.error" => crate::capability::queue::QueueError,
+        "wasi:config/store.error" => crate::capability::config::ConfigError,
     },
 });
 

@@ -1,4 +1,4 @@
-//! Startup, step 3: each component is compiled once and cached on disk.
+//! Layer 3, startup step 3 (see [`crate`]): each component is compiled once and cached on disk.
 //!
 //! An entry's file name is `<blake3 of the component bytes>-<engine key>.cwasm`, where the engine
 //! key hashes the wasmtime version and every engine setting that affects compiled code

@@ -1,4 +1,4 @@
-//! Startup, step 3: the one [`wasmtime::Engine`] of the process and its epoch ticker.
+//! Layer 3, startup step 3 (see [`crate`]): the one [`wasmtime::Engine`] of the process and its epoch ticker.
 //!
 //! The engine is configured once: the pooling instance allocator with explicit totals (every
 //! instance's memory, tables and stack come from pre-reserved slots, so instantiation does no

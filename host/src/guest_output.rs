@@ -1,4 +1,4 @@
-//! Guest stdout and stderr, per instance: captured line by line into the host's log, never
+//! Layer 3, guest stdout and stderr, per instance: captured line by line into the host's log, never
 //! written raw to the host's own stdout or stderr.
 //!
 //! Each line becomes one `INFO` event (target `wasmhost::guest`) with `app`, `component`,
@@ -26,7 +26,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::app::ComponentId;
-use crate::trigger::request_id::RequestId;
+use crate::invocation::RequestId;
 
 /// The longest line kept, in bytes: 16 KiB.
 pub const MAX_LINE: usize = 16 << 10;

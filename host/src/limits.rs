@@ -1,4 +1,4 @@
-//! Limits that hold: what one instance, one invocation and one component may use, so that no
+//! Layer 3, limits that hold (resolved in startup step 4, see [`crate`]): what one instance, one invocation and one component may use, so that no
 //! guest and no client can take the host down.
 //!
 //! Three stages, as for the rest of the config: the operator's defaults for every component
@@ -207,23 +207,6 @@ impl CpuSlices {
             }),
         )
     }
-}
-
-/// The failure of an invocation that ran past its wall-clock deadline ([`Limits::timeout`]):
-/// counted as [`crate::metrics::Outcome::Timeout`].
-#[derive(Debug, thiserror::Error)]
-#[error("the invocation ran past its wall-clock deadline")]
-pub struct WallClockTimeout;
-
-/// `invocation`'s result, or a [`WallClockTimeout`] failure if it has not finished by
-/// `deadline` (it is then dropped, and its instance with it).
-pub async fn until<T>(
-    deadline: tokio::time::Instant,
-    invocation: impl Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    tokio::time::timeout_at(deadline, invocation)
-        .await
-        .unwrap_or_else(|_| Err(WallClockTimeout.into()))
 }
 
 /// The store limiter of one instance: linear memory may not grow past `max_bytes`; each

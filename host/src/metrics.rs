@@ -1,9 +1,9 @@
-//! Metrics: counters and histograms every part of the request flow updates, served on the admin
-//! listener at `/metrics` ([`crate::admin`]) in the Prometheus text format (OpenMetrics 1.0
+//! Layer 3, metrics: counters and histograms every part of the request flow updates, served on the admin
+//! listener at `/metrics` (the admin endpoints) in the Prometheus text format (OpenMetrics 1.0
 //! text, <https://prometheus.io/docs/specs/om/open_metrics_spec/>), with `prometheus-client`.
 //!
 //! Startup resolves every labelled series a component can touch into handles
-//! ([`TriggerMetrics`], [`OutboundMetrics`], [`StoreMetrics`], [`CronMetrics`]), kept next to
+//! ([`TriggerMetrics`], [`OutboundMetrics`], [`KeyValueMetrics`], [`CronMetrics`]), kept next to
 //! what they measure. Per request, updating a metric is an atomic add (a counter) or a short
 //! uncontended lock (a histogram): no label lookup, no string work. Live instances are read
 //! from the pooling allocator at scrape time, so they cost nothing per request.
@@ -20,7 +20,7 @@
 //! | `wasmhost_memory_grow_refused_total` | counter | `component` |
 //! | `wasmhost_live_instances` | gauge | |
 //! | `wasmhost_outbound_http_requests_total` | counter | `component`, `host`, `outcome` ([`OutboundOutcome`]) |
-//! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`StoreOutcome`]) |
+//! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`KeyValueOutcome`]) |
 //! | `wasmhost_cron_runs_total`, `wasmhost_cron_skips_total` | counter | `component`, `schedule` |
 //! | `wasmhost_compile_cache_lookups_total` | counter | `outcome` (`hit`, `miss`) |
 //! | `wasmhost_queue_sent_total` | counter | `queue` |
@@ -100,7 +100,7 @@ impl Outcome {
         if err.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::Rejected
         } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
-            || err.is::<crate::limits::WallClockTimeout>()
+            || err.is::<crate::invocation::WallClockTimeout>()
         {
             Self::Timeout
         } else {
@@ -149,7 +149,7 @@ impl OutboundOutcome {
 /// How a key-value operation ended, the `outcome` label of
 /// `wasmhost_key_value_operations_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreOutcome {
+pub enum KeyValueOutcome {
     /// Done.
     Ok = 0,
     /// The operation does not apply to the data (the guest's doing).
@@ -158,7 +158,7 @@ pub enum StoreOutcome {
     Unavailable = 2,
 }
 
-impl StoreOutcome {
+impl KeyValueOutcome {
     const ALL: [Self; 3] = [Self::Ok, Self::Invalid, Self::Unavailable];
 
     /// The label value: `ok`, `invalid` or `unavailable`.
@@ -418,8 +418,8 @@ impl Metrics {
     }
 
     /// The handles of key-value store `store`.
-    pub fn store(&self, store: &str) -> StoreMetrics {
-        StoreMetrics(StoreOutcome::ALL.map(|outcome| {
+    pub fn key_value(&self, store: &str) -> KeyValueMetrics {
+        KeyValueMetrics(KeyValueOutcome::ALL.map(|outcome| {
             self.key_value_operations.get_or_create_owned(&StoreLabels {
                 store: store.to_owned(),
                 outcome: outcome.as_str(),
@@ -525,11 +525,11 @@ impl OutboundMetrics {
 
 /// The operation counters of one key-value store.
 #[derive(Clone, Debug)]
-pub struct StoreMetrics([Counter; 3]);
+pub struct KeyValueMetrics([Counter; 3]);
 
-impl StoreMetrics {
+impl KeyValueMetrics {
     /// Counts one operation that ended with `outcome`.
-    pub fn count(&self, outcome: StoreOutcome) {
+    pub fn count(&self, outcome: KeyValueOutcome) {
         self.0[outcome as usize].inc();
     }
 }
@@ -573,7 +573,9 @@ mod tests {
         http.invoked(Outcome::Ok, Duration::from_micros(300));
         http.invoked(Outcome::Timeout, Duration::from_secs(1));
         http.instantiated(Duration::from_micros(20));
-        metrics.store("default").count(StoreOutcome::Unavailable);
+        metrics
+            .key_value("default")
+            .count(KeyValueOutcome::Unavailable);
         metrics.compile_cache_lookup(CacheOutcome::Hit);
         let text = metrics.encode(3);
         for line in [

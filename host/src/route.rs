@@ -1,4 +1,4 @@
-//! HTTP routes: parsed once at startup from `[[trigger.http]] route`, matched per request.
+//! Layer 2, startup step 2 (see [`crate`]): HTTP routes, parsed once at startup from `[[trigger.http]] route`, matched per request.
 //!
 //! Syntax (as Spin's):
 //! - exact: `/a/b` matches only `/a/b`;
@@ -11,6 +11,24 @@
 
 use std::fmt;
 use std::str::FromStr;
+
+/// Headers wasmhost sets on every routed request. Any header of the same names sent by the
+/// client is removed first, so a guest can trust them.
+pub mod headers {
+    use http::HeaderName;
+
+    /// Prefix of every wasmhost request header.
+    pub const PREFIX: &str = "wasmhost-";
+    /// The manifest route that matched, as written (`/users/:id`).
+    pub const ROUTE: HeaderName = HeaderName::from_static("wasmhost-route");
+    /// The wildcard tail with its leading `/` (`/a/b` for `/static/...` and `/static/a/b`),
+    /// empty for the bare prefix; absent for routes without a wildcard.
+    pub const PATH_INFO: HeaderName = HeaderName::from_static("wasmhost-path-info");
+    /// The client's socket address, `ip:port`.
+    pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("wasmhost-client-addr");
+    /// Prefix of one header per route parameter: `wasmhost-param-<name>` (name lowercased).
+    pub const PARAM_PREFIX: &str = "wasmhost-param-";
+}
 
 /// A checked route, for example `/users/:id` or `/static/...`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! The socket side shared by every listener (the public HTTP trigger and the admin endpoints):
-//! accept connections, speak HTTP/1.1 or HTTP/2 (prior knowledge) with hyper, and hand each
-//! request to a handler that always produces a response.
+//! Layer 3, the socket side shared by every listener (the public HTTP trigger and the admin
+//! endpoints): accept connections, speak HTTP/1.1 or HTTP/2 (prior knowledge) with hyper, and
+//! hand each request to a service (a handler that always produces a response). It knows
+//! sockets and HTTP only: no app, no trigger.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,9 +11,7 @@ use std::task::Poll;
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -23,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::limits::Limits;
-use crate::runtime::Runtime;
 
 /// Binds `addr` for serving.
 ///
@@ -106,25 +104,25 @@ where
     Ok(())
 }
 
-/// [`accept_loop`] for the app version in `current`: each request takes the version current
-/// when it arrives and keeps it to its end (`handler` gets it with the client's address and
-/// the request), so swapping `current` (a reload) never cuts a request. The header limits are
-/// those of the version current at the start.
+/// [`accept_loop`] for whatever `current` holds now (an app version): each request takes the
+/// value current when it arrives and keeps it to its end (`handler` gets it with the client's
+/// address and the request), so swapping `current` (a reload) never cuts a request.
 ///
 /// # Errors
 /// As [`accept_loop`].
-pub async fn serve_current<H, F>(
+pub async fn serve_current<T, H, F>(
     listener: TcpListener,
-    current: Arc<ArcSwap<Runtime>>,
+    limits: &Limits,
+    current: Arc<ArcSwap<T>>,
     shutdown: CancellationToken,
     handler: H,
 ) -> Result<()>
 where
-    H: Fn(Arc<Runtime>, HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    H: Fn(Arc<T>, HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
 {
-    let limits = current.load().limits.clone();
-    accept_loop(listener, &limits, shutdown, move |client, req| {
+    accept_loop(listener, limits, shutdown, move |client, req| {
         handler(current.load_full(), client, req)
     })
     .await
@@ -243,31 +241,4 @@ impl AsyncWrite for Prefixed {
 
 fn client_header(peer: SocketAddr) -> HeaderValue {
     HeaderValue::from_str(&peer.to_string()).expect("a socket address is a valid header value")
-}
-
-/// A plain-text response made by the host itself.
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<HyperOutgoingBody> {
-    response(
-        status,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-        body,
-    )
-}
-
-/// A response made by the host itself, with its content type.
-pub fn response(
-    status: StatusCode,
-    content_type: HeaderValue,
-    body: impl Into<Bytes>,
-) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, content_type);
-    response
 }

@@ -1,5 +1,5 @@
-//! Per request: the data of one [`wasmtime::Store`], built fresh for every instance and
-//! dropped with it.
+//! Layer 5, per invocation: the data of one [`wasmtime::Store`], built fresh for every instance
+//! by [`crate::app_version::AppVersion::new_store`] and dropped with it.
 //!
 //! It holds the resource table, the WASI context (no preopens, no environment, no sockets;
 //! guest stdout and stderr go to the log, [`crate::guest_output`]), the `wasi:http` context, and each capability's
@@ -10,14 +10,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::Grants;
-use crate::capability::config::Config;
-use crate::capability::key_value::KeyValue;
+use crate::capability::config::ConfigView;
+use crate::capability::key_value::KeyValueView;
 use crate::capability::outbound_http::OutboundHttp;
 use crate::capability::queue::QueueView;
 use crate::guest_output::GuestOutput;
+use crate::invocation::RequestId;
 use crate::limits::MemoryLimiter;
 use crate::trace::TraceContext;
-use crate::trigger::request_id::RequestId;
 
 /// The state of one instance.
 pub struct InstanceState {
@@ -66,8 +66,8 @@ impl InstanceState {
     }
 
     /// The key-value capability's view of this instance.
-    pub fn key_value(&mut self) -> KeyValue<'_> {
-        KeyValue {
+    pub fn key_value(&mut self) -> KeyValueView<'_> {
+        KeyValueView {
             table: &mut self.table,
             grants: &self.grants.key_value,
             request_id: &self.request_id,
@@ -83,8 +83,8 @@ impl InstanceState {
     }
 
     /// The config capability's view of this instance.
-    pub fn config(&mut self) -> Config<'_> {
-        Config {
+    pub fn config(&mut self) -> ConfigView<'_> {
+        ConfigView {
             config: &self.grants.config,
         }
     }

@@ -1,4 +1,4 @@
-//! Startup, steps 1 and 2: the text of a TOML file being read (the manifest or the runtime
+//! Layer 2, startup steps 1 and 2 (see [`crate`]): the text of a TOML file being read (the manifest or the runtime
 //! config), for turning the byte spans serde and toml report into `file:line:column` and for
 //! naming the table an error is in.
 

@@ -1,4 +1,4 @@
-//! Startup, steps 2 and 3: application variables and the config templates components see.
+//! Layer 2, startup step 2 (see [`crate`]): application variables and the config templates components see.
 //!
 //! The manifest declares variables (`[variables] api_host = { default = "..." }`,
 //! `api_key = { required = true, secret = true }`) and maps each component's config keys to
@@ -6,7 +6,7 @@
 //! [`Template`] parses a template once, when the manifest is checked; [`resolve`] gives every
 //! variable its value once at startup (`--var` over `WASMHOST_VAR_<NAME>` over the default)
 //! and renders each component's templates. Per request, `wasi:config/store`
-//! ([`crate::capability::config`]) only reads the rendered map.
+//! (the config capability) only reads the rendered map.
 //!
 //! A secret variable's value, and every config value rendered from one, is a [`Value`] with
 //! `secret` set: its `Debug` shows `<secret>`, and nothing logs it.

@@ -167,6 +167,29 @@ fn the_manifest_reference_documents_every_key_and_no_other() {
 }
 
 #[test]
+fn the_manifest_reference_example_is_a_valid_manifest() {
+    let (path, page) = repo_file("docs/reference/manifest.md");
+    let example = page
+        .split("## A complete example")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("{}: no `## A complete example` TOML block", path.display()));
+    let app = wasmhost::manifest::parse(&path.with_file_name("wasmhost.toml"), example)
+        .unwrap_or_else(|err| panic!("{}: the example does not parse: {err}", path.display()));
+    assert_eq!(app.components.len(), 2);
+    assert_eq!(
+        (
+            app.http_triggers.len(),
+            app.cron_triggers.len(),
+            app.queue_triggers.len()
+        ),
+        (1, 1, 2),
+        "one route, one schedule, one queue and one topic subscription"
+    );
+}
+
+#[test]
 fn the_runtime_config_reference_documents_every_key_and_no_other() {
     check_reference(
         "host/src/runtime_config/raw.rs",

@@ -1,37 +1,52 @@
-//! What the benches share: runtimes (hello, or any manifest) and requests.
+//! What the benches share: app versions loaded through the library's lifecycle (hello, or any
+//! manifest) and requests.
 
 // Each bench uses part of this module.
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Empty;
-use std::sync::Arc;
-use wasmhost::capability::key_value::KeyValueStores;
-use wasmhost::compile_cache::CompileCache;
+use wasmhost::app_version::AppVersion;
+use wasmhost::lifecycle::{self, LoadOptions, Seed};
 use wasmhost::limits::Limits;
-use wasmhost::metrics::Metrics;
-
-use wasmhost::runtime::Runtime;
 use wasmhost_tests::guests;
 
-/// A runtime serving `apps/hello` on `/hello/:name`, its compile cache in `dir`, with the
+/// A version serving `apps/hello` on `/hello/:name`, its compile cache in `dir`, with the
 /// default engine settings (`BENCH_MAX_INSTANCES` overrides the pool size).
-pub fn hello_runtime(dir: &Path) -> Arc<Runtime> {
+pub fn hello_version(dir: &Path) -> Arc<AppVersion> {
     let manifest = format!(
         "manifest_version = 1\n[application]\nname = \"bench\"\n\
          [[trigger.http]]\nroute = \"/hello/:name\"\ncomponent = \"hello\"\n\
          [component.hello]\nsource = \"{}\"\n",
         guests::HELLO
     );
-    runtime(dir, &manifest, KeyValueStores::default())
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(version(dir, &manifest, "", Vec::new()))
 }
 
-/// A runtime for `manifest` (written as if in `dir`), with the stores `key_value`.
-pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Runtime> {
-    let app = wasmhost::manifest::parse(&dir.join("wasmhost.toml"), manifest).unwrap();
+/// The version of `manifest`, written to `dir/wasmhost.toml` (the compile cache in `dir` too),
+/// with the runtime config `runtime_config` (none if empty) and the key-value `seeds`, loaded as
+/// `wasmhost serve` loads it. Backends connect on the calling runtime.
+pub async fn version(
+    dir: &Path,
+    manifest: &str,
+    runtime_config: &str,
+    seeds: Vec<Seed>,
+) -> Arc<AppVersion> {
+    let path = dir.join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let runtime_config = (!runtime_config.is_empty()).then(|| {
+        let file = dir.join("runtime.toml");
+        std::fs::write(&file, runtime_config).unwrap();
+        file
+    });
     // Valgrind cannot reserve the default pool's address space (terabytes); a callgrind run
     // sets BENCH_MAX_INSTANCES to a handful.
     let mut limits = Limits::default();
@@ -41,17 +56,15 @@ pub fn runtime(dir: &Path, manifest: &str, key_value: KeyValueStores) -> Arc<Run
     {
         limits.max_instances = n;
     }
-    let engine = limits.engine_settings().build().unwrap();
-    Runtime::load(
-        app,
-        &engine,
-        &limits,
-        &CompileCache::new(dir, &engine),
-        key_value,
-        Default::default(),
-        &Default::default(),
-        Arc::new(Metrics::new()),
-    )
+    lifecycle::load(LoadOptions {
+        path,
+        runtime_config,
+        cache_dir: Some(dir.to_owned()),
+        limits,
+        seeds,
+        ..LoadOptions::default()
+    })
+    .await
     .unwrap()
 }
 

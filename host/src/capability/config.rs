@@ -43,23 +43,41 @@ impl ComponentConfig {
 }
 
 /// The config capability's view of one instance.
-pub struct Config<'a> {
+pub struct ConfigView<'a> {
     /// The instance's component's config.
     pub config: &'a ComponentConfig,
 }
 
-impl store::Host for Config<'_> {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, store::Error>> {
-        Ok(Ok(self.config.get(&key).map(|value| value.text.clone())))
+/// The error of a `wasi:config/store` call: the WIT `error` for the guest, or a trap for a
+/// broken host invariant. Reading a rendered map cannot fail today; the type keeps the shape
+/// of every capability (trappable errors).
+#[derive(Debug)]
+pub enum ConfigError {
+    /// Told to the guest.
+    Guest(store::Error),
+    /// A host-side fault: traps the instance.
+    Trap(wasmtime::Error),
+}
+
+impl store::Host for ConfigView<'_> {
+    async fn get(&mut self, key: String) -> Result<Option<String>, ConfigError> {
+        Ok(self.config.get(&key).map(|value| value.text.clone()))
     }
 
-    async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
-        Ok(Ok(self
+    async fn get_all(&mut self) -> Result<Vec<(String, String)>, ConfigError> {
+        Ok(self
             .config
             .0
             .iter()
             .map(|(key, value)| (key.clone(), value.text.clone()))
-            .collect()))
+            .collect())
+    }
+
+    fn convert_error(&mut self, err: ConfigError) -> wasmtime::Result<store::Error> {
+        match err {
+            ConfigError::Guest(err) => Ok(err),
+            ConfigError::Trap(trap) => Err(trap),
+        }
     }
 }
 
@@ -67,16 +85,16 @@ impl store::Host for Config<'_> {
 struct HasConfig;
 
 impl HasData for HasConfig {
-    type Data<'a> = Config<'a>;
+    type Data<'a> = ConfigView<'a>;
 }
 
-/// Adds `wasi:config/store` to `linker`; `view` borrows the instance's [`Config`].
+/// Adds `wasi:config/store` to `linker`; `view` borrows the instance's [`ConfigView`].
 ///
 /// # Errors
 /// The import is already defined in `linker`.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    view: fn(&mut T) -> Config<'_>,
+    view: fn(&mut T) -> ConfigView<'_>,
 ) -> Result<()> {
     store::add_to_linker::<_, HasConfig>(linker, view)?;
     Ok(())

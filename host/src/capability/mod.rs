@@ -1,43 +1,53 @@
-//! Capabilities: what a guest may import, each in its own module, each denied unless the
-//! manifest grants it.
+//! Layer 4, capabilities: what a guest may import, each in its own module, each denied unless
+//! the manifest grants it. A capability never imports a trigger, the loaded app version or the
+//! CLI; where it needs one (internal chaining), the trigger hands it a handler when it makes
+//! the store ([`outbound_http::ChainHandler`]).
 //!
-//! Every capability has the same host-side shape (as wasmtime's own WASI crates): a context
-//! holding shared state, a view borrowed from the per-request [`crate::state::InstanceState`]
-//! that implements the generated host trait, and an `add_to_linker` used once at startup.
+//! ## The shape of a capability
+//!
+//! Every capability has the same host-side shape (as wasmtime's `wasi-config` crate), so the
+//! next one (blob storage, Spin's interfaces) is written the same way:
+//! - **state resolved at load**: a context of shared state opened once per app version. With
+//!   backends, it is opened by `async fn open(app: &App, config: &RuntimeConfig, metrics:
+//!   &Arc<Metrics>) -> Result<Self>` and extended for the next version by `async fn reopen(&self,
+//!   app: &App) -> Result<Self>` ([`key_value::KeyValueStores`], [`queue::Queues`]); each
+//!   component's grants are resolved from it once into an `Arc`-cloned value in [`Grants`];
+//! - **a borrowed view**, `…View<'a>`, made per call from the instance's
+//!   [`crate::state::InstanceState`], which implements the generated `Host` traits
+//!   ([`key_value::KeyValueView`], [`config::ConfigView`], [`queue::QueueView`]);
+//! - **`add_to_linker(linker, fn(&mut T) -> …View<'_>)`**, called once at startup for the one
+//!   linker;
+//! - **trappable errors**: each interface's WIT error maps to a `…Error` enum with a `Guest`
+//!   side (told to the guest as the WIT error variant: permission and backend failures) and a
+//!   `Trap` side (a broken host invariant), converted by the generated `convert_error`;
+//! - a backend is a trait (`backend.rs`) with one file per implementation (`sled.rs`,
+//!   `redis.rs`); what backends share (the error, the Redis connection, the sled databases, the
+//!   clock) is in [`backend`].
+//!
+//! Outbound HTTP follows wasmtime-wasi-http's own shape instead: its per-instance hooks
+//! ([`outbound_http::OutboundHttp`]) are the `WasiHttpHooks` of the `wasi:http` view.
 //!
 //! The WASI 0.2 base (clocks, random, stdio, and the `wasi:cli`/`wasi:filesystem`/
 //! `wasi:sockets` interfaces that Rust's std imports) comes from `wasmtime-wasi`, configured
 //! per instance with no preopened directory, no environment variable and no socket.
 
+pub mod backend;
 pub mod config;
 pub mod key_value;
 pub mod outbound_http;
 pub mod queue;
 
 use crate::capability::config::ComponentConfig;
-use crate::capability::key_value::StoreGrants;
+use crate::capability::key_value::KeyValueGrants;
 use crate::capability::outbound_http::OutboundPolicy;
 use crate::capability::queue::QueueGrants;
-
-/// What a backend operation (a key-value store's or a queue's) can fail with.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BackendError {
-    /// The operation does not apply to the data, such as incrementing a value that is not a
-    /// decimal integer. The guest's doing: told to the guest, not logged.
-    #[error("{0}")]
-    Invalid(String),
-    /// The backend failed: I/O, a lost connection, a timeout. Logged with the store or queue,
-    /// and told to the guest.
-    #[error("{0}")]
-    Unavailable(String),
-}
 
 /// What one component's manifest grants, resolved at startup. Every instance of the component
 /// gets a clone (reference-count increments only).
 #[derive(Clone)]
 pub struct Grants {
     /// The key-value stores it may open.
-    pub key_value: StoreGrants,
+    pub key_value: KeyValueGrants,
     /// Its rendered `wasi:config` keys.
     pub config: ComponentConfig,
     /// Where it may send HTTP requests, and its pooled client.

@@ -9,7 +9,7 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
-pub use build::{BuildCommand, build_app};
+pub use build::BuildCommand;
 pub use check::CheckCommand;
 pub use new::NewCommand;
 pub use queue::{QueueAction, QueueCommand};

@@ -112,7 +112,7 @@ impl QueueCommand {
             .build()
             .context("cannot start the tokio runtime")?
             .block_on(async {
-                let queues = Queues::open(&app, &config, &Metrics::new())?;
+                let queues = Queues::open(&app, &config, &Arc::new(Metrics::new())).await?;
                 self.action.run(&app, &queues).await
             })
     }

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::app::{ComponentId, ComponentLimits, HttpTarget};
+use std::time::Duration;
 
 const FILE: &str = "/app/wasmhost.toml";
 

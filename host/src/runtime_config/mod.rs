@@ -1,4 +1,4 @@
-//! Startup, step 2: the runtime config (`--runtime-config FILE`), which says where each
+//! Layer 2, startup step 2 (see [`crate`]): the runtime config (`--runtime-config FILE`), which says where each
 //! key-value store lives. Operators write it; app authors do not.
 //!
 //! ```toml
@@ -32,12 +32,12 @@ use std::time::Duration;
 use raw::{RawRuntimeConfig, RawStore};
 use toml::Spanned;
 
-use crate::app::{App, Location, is_store_label};
+use crate::app::{App, Location, is_label};
 use crate::manifest::{ManifestError, ManifestErrorKind};
 use crate::toml_doc::TomlDoc;
 
 /// The store every component may be granted without a runtime config entry.
-pub const DEFAULT_STORE: &str = "default";
+pub const DEFAULT_KEY_VALUE_STORE: &str = "default";
 
 /// Where sled stores live when the runtime config does not say: this directory under the
 /// manifest's.
@@ -52,7 +52,7 @@ pub struct RuntimeConfig {
     /// The file it was read from; `None` when no runtime config was given.
     pub file: Option<PathBuf>,
     /// `[key_value_store.<label>]` tables, by label.
-    pub key_value_stores: BTreeMap<String, StoreBackend>,
+    pub key_value_stores: BTreeMap<String, Backend>,
     /// `[queue.<name>]` tables, by name.
     pub queues: BTreeMap<String, QueueBackendConfig>,
     /// `[topic.<name>]` tables, by name: where the queues of the topic's subscriptions live.
@@ -64,7 +64,7 @@ pub struct RuntimeConfig {
 pub struct QueueBackendConfig {
     /// `type = "sled"` (`path`) or `type = "redis"` (`url`, `prefix`): the stream is
     /// `<prefix>:queue:<name>`.
-    pub backend: StoreBackend,
+    pub backend: Backend,
     /// Redis only: how long a message may stay unacknowledged with a consumer before another
     /// node claims it (`visibility_timeout_ms`, default 30 000 ms).
     pub visibility_timeout: Duration,
@@ -79,7 +79,7 @@ pub const DEFAULT_QUEUE_DIR: &str = ".wasmhost/queues";
 
 /// Where a key-value store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreBackend {
+pub enum Backend {
     /// `type = "sled"`: an embedded sled database in directory `path` (absolute); the store is
     /// the tree named after its label. Several labels may share one directory.
     Sled {
@@ -274,7 +274,7 @@ impl RuntimeConfig {
         let base = file.parent().unwrap_or(Path::new("/"));
         let check_name = |table, name: &Spanned<String>| {
             let label = name.get_ref().clone();
-            if is_store_label(&label) {
+            if is_label(&label) {
                 Ok(label)
             } else {
                 Err(error(
@@ -310,10 +310,10 @@ impl RuntimeConfig {
                     .map_err(|(span, kind)| error(span, kind))?;
                 let visibility_timeout = match (&backend, visibility) {
                     (_, None) => DEFAULT_VISIBILITY_TIMEOUT,
-                    (StoreBackend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
+                    (Backend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
                         Duration::from_millis(*ms.get_ref())
                     }
-                    (StoreBackend::Redis { .. }, Some(ms)) => {
+                    (Backend::Redis { .. }, Some(ms)) => {
                         return Err(error(
                             ms.span(),
                             RuntimeConfigErrorKind::MissingField {
@@ -324,7 +324,7 @@ impl RuntimeConfig {
                             },
                         ));
                     }
-                    (StoreBackend::Sled { .. }, Some(ms)) => {
+                    (Backend::Sled { .. }, Some(ms)) => {
                         return Err(error(
                             ms.span(),
                             RuntimeConfigErrorKind::FieldNotForType {
@@ -365,7 +365,7 @@ impl RuntimeConfig {
         };
         for component in &app.components {
             for grant in &component.key_value_stores {
-                if !self.defines_store(&grant.label) {
+                if !self.defines_key_value_store(&grant.label) {
                     return Err(ManifestError {
                         location: grant.location.clone(),
                         kind: ManifestErrorKind::UndefinedStore {
@@ -382,8 +382,10 @@ impl RuntimeConfig {
 
     /// Whether store `label` may be used: always without a runtime config file (every store is
     /// then sled), and with one if it is `default` or has a `[key_value_store.<label>]` table.
-    pub fn defines_store(&self, label: &str) -> bool {
-        self.file.is_none() || label == DEFAULT_STORE || self.key_value_stores.contains_key(label)
+    pub fn defines_key_value_store(&self, label: &str) -> bool {
+        self.file.is_none()
+            || label == DEFAULT_KEY_VALUE_STORE
+            || self.key_value_stores.contains_key(label)
     }
 
     /// Where queue `name` lives: its `[queue.<name>]` table (for the queue of a topic
@@ -395,7 +397,7 @@ impl RuntimeConfig {
             None => self.queues.get(name),
         };
         table.cloned().unwrap_or_else(|| QueueBackendConfig {
-            backend: StoreBackend::Sled {
+            backend: Backend::Sled {
                 path: app_dir.join(DEFAULT_QUEUE_DIR),
             },
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
@@ -404,11 +406,11 @@ impl RuntimeConfig {
 
     /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in
     /// `<app_dir>/.wasmhost/kv`.
-    pub fn store_backend(&self, label: &str, app_dir: &Path) -> StoreBackend {
+    pub fn key_value_backend(&self, label: &str, app_dir: &Path) -> Backend {
         self.key_value_stores
             .get(label)
             .cloned()
-            .unwrap_or_else(|| StoreBackend::Sled {
+            .unwrap_or_else(|| Backend::Sled {
                 path: app_dir.join(DEFAULT_SLED_DIR),
             })
     }
@@ -422,7 +424,7 @@ fn check_store(
     label: &str,
     store: RawStore,
     base: &Path,
-) -> Result<StoreBackend, SpannedError> {
+) -> Result<Backend, SpannedError> {
     let kind_span = store.kind.span();
     let not_for = |field: Option<Spanned<String>>, name: &'static str, kind: &'static str| {
         field.map_or(Ok(()), |field| {
@@ -452,7 +454,7 @@ fn check_store(
                     },
                 )
             })?;
-            Ok(StoreBackend::Sled {
+            Ok(Backend::Sled {
                 path: base.join(path.get_ref()),
             })
         }
@@ -493,7 +495,7 @@ fn check_store(
                 Some(prefix) => prefix.into_inner(),
                 None => DEFAULT_REDIS_PREFIX.to_owned(),
             };
-            Ok(StoreBackend::Redis {
+            Ok(Backend::Redis {
                 url: RedisUrl(url.into_inner()),
                 prefix,
             })

@@ -32,25 +32,24 @@ url = "redis://127.0.0.1:6380"
 fn good_config_resolves_backends() {
     let config = RuntimeConfig::parse(Path::new(FILE), GOOD).unwrap();
     assert_eq!(
-        config.store_backend("default", Path::new("/app")),
-        StoreBackend::Sled {
+        config.key_value_backend("default", Path::new("/app")),
+        Backend::Sled {
             path: "/ops/data/kv".into()
         }
     );
-    let StoreBackend::Redis { url, prefix } = config.store_backend("sessions", Path::new("/app"))
+    let Backend::Redis { url, prefix } = config.key_value_backend("sessions", Path::new("/app"))
     else {
         panic!("sessions is a Redis store");
     };
     assert_eq!(prefix, "shop");
     assert_eq!(url.expose(), "redis://:hunter2@127.0.0.1:6379/0");
-    let StoreBackend::Redis { prefix, .. } = config.store_backend("cache", Path::new("/app"))
-    else {
+    let Backend::Redis { prefix, .. } = config.key_value_backend("cache", Path::new("/app")) else {
         panic!("cache is a Redis store");
     };
     assert_eq!(prefix, DEFAULT_REDIS_PREFIX);
     assert_eq!(
-        config.store_backend("other", Path::new("/app")),
-        StoreBackend::Sled {
+        config.key_value_backend("other", Path::new("/app")),
+        Backend::Sled {
             path: "/app/.wasmhost/kv".into()
         }
     );

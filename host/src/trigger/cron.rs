@@ -1,10 +1,10 @@
-//! The cron trigger: each `[[trigger.cron]]` runs its component's
+//! Layer 6, the cron trigger: each `[[trigger.cron]]` runs its component's
 //! `wasmhost:host/cron-handler.handle` at every tick of its schedule.
 //!
 //! One tokio task per trigger computes the next tick with croner (in the trigger's time zone),
 //! sleeps until then, asks the [`TickClaims`] whether this node runs the tick, and starts the
-//! run on a task of its own: a fresh instance, as for an HTTP request, with the same CPU
-//! deadline and grants. A tick that comes while the trigger's previous run is still going is
+//! run on a task of its own, through the invocation recipe ([`crate::trigger::invoke`]): a
+//! fresh instance, as for an HTTP request, with the same CPU deadline and grants. A tick that comes while the trigger's previous run is still going is
 //! skipped: logged and counted, never started twice. A run that returns `err` or traps is
 //! logged and counted; it is not retried. Counts: `wasmhost_cron_runs_total`,
 //! `wasmhost_cron_skips_total` and `wasmhost_invocations_total{trigger="cron"}`
@@ -16,19 +16,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::CronTrigger;
-use crate::limits::until;
+use crate::app_version::AppVersion;
+use crate::invocation::{Invocation, RequestId};
 use crate::metrics::Outcome;
-use crate::runtime::Runtime;
 use crate::trace::TraceContext;
-use crate::trigger::Invocation;
-use crate::trigger::request_id::RequestId;
-use tracing::Instrument;
+use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
 /// Decides which node runs a tick.
 pub trait TickClaims: Send + Sync + 'static {
@@ -49,7 +46,7 @@ impl TickClaims for LocalClaims {
 
 /// Runs every cron trigger of `runtime`'s app until the returned future is dropped. Returns
 /// at once (pending forever) if the app has none.
-pub async fn run_all(runtime: Arc<Runtime>, claims: Arc<dyn TickClaims>) {
+pub async fn run_all(runtime: Arc<AppVersion>, claims: Arc<dyn TickClaims>) {
     let schedulers = runtime
         .app
         .cron_triggers
@@ -61,7 +58,7 @@ pub async fn run_all(runtime: Arc<Runtime>, claims: Arc<dyn TickClaims>) {
 }
 
 /// The scheduler of trigger `index`: sleeps until each tick and starts its run.
-async fn schedule(runtime: Arc<Runtime>, index: usize, claims: Arc<dyn TickClaims>) {
+async fn schedule(runtime: Arc<AppVersion>, index: usize, claims: Arc<dyn TickClaims>) {
     let trigger = &runtime.app.cron_triggers[index];
     let component = &runtime.components[trigger.component].id;
     let stats = runtime
@@ -126,12 +123,11 @@ pub fn next_tick(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
 }
 
 /// One run of trigger `index` for `tick`: instantiate, call `handle`, count it, log a failure.
-async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
-    let started = Instant::now();
+async fn run_once(runtime: &AppVersion, index: usize, tick: DateTime<Utc>) {
     let trigger = &runtime.app.cron_triggers[index];
     let component = &runtime.components[trigger.component];
     let Some(export) = &component.cron else {
-        unreachable!("Runtime::load checks that every cron component exports cron-handler")
+        unreachable!("AppVersion::load checks that every cron component exports cron-handler")
     };
     let run_id = RequestId::generate();
     let (span, trace) = TraceContext::start(None, || {
@@ -154,61 +150,60 @@ async fn run_once(runtime: &Runtime, index: usize, tick: DateTime<Utc>) {
         budget: component.grants.outbound_http.budget(),
         trace,
     };
-    let mut store = runtime.new_store(component, invocation);
     let scheduled_time = Datetime {
         seconds: u64::try_from(tick.timestamp()).unwrap_or_default(),
         nanoseconds: tick.timestamp_subsec_nanos(),
     };
-    let result = async {
-        let instance = export.pre.instantiate_async(&mut store).await?;
-        export.metrics.instantiated(started.elapsed());
-        instance
-            .wasmhost_host_cron_handler()
-            .call_handle(&mut store, scheduled_time)
-            .await
+    let cron = Cron { index, tick };
+    let (_, result) = invoke::start(runtime, component, export, invocation, span, cron)
+        .run(move |instance, store| {
+            Box::pin(async move {
+                instance
+                    .wasmhost_host_cron_handler()
+                    .call_handle(store, scheduled_time)
+                    .await
+            })
+        })
+        .await;
+    if result.is_ok() {
+        tracing::debug!(
+            app = %runtime.app.name,
+            trigger = "cron",
+            index,
+            component = %component.id,
+            request_id = %run_id,
+            %tick,
+            "cron run done"
+        );
     }
-    .instrument(span.clone());
-    let result = until(
-        tokio::time::Instant::now() + component.limits.timeout,
-        result,
-    )
-    .await;
-    let outcome = match &result {
-        Ok(Ok(())) => Outcome::Ok,
-        Ok(Err(_)) => Outcome::Error,
-        Err(err) => Outcome::of_failure(err),
-    };
-    export.metrics.invoked(outcome, started.elapsed());
-    span.record("wasmhost.outcome", outcome.as_str());
-    if outcome != Outcome::Ok {
-        span.record("otel.status_code", "ERROR");
+}
+
+/// The cron trigger in the invocation recipe: trigger `index` of `[[trigger.cron]]`, for
+/// `tick`.
+struct Cron {
+    index: usize,
+    tick: DateTime<Utc>,
+}
+
+impl Trigger for Cron {
+    const NAME: &'static str = "cron";
+
+    fn log_failure(&self, who: &Who, outcome: Outcome, failure: &Failure) {
+        let failure = match failure {
+            Failure::Answered(message) => message.clone(),
+            Failure::Trapped(trap) => format!("trapped: {trap:?}"),
+        };
+        tracing::error!(
+            app = %who.app,
+            trigger = Self::NAME,
+            index = self.index,
+            component = %who.component,
+            request_id = %who.request_id,
+            tick = %self.tick,
+            outcome = outcome.as_str(),
+            "cron run failed: {failure}",
+        );
     }
-    let failure = match result {
-        Ok(Ok(())) => {
-            tracing::debug!(
-                app = %runtime.app.name,
-                trigger = "cron",
-                index,
-                component = %component.id,
-                request_id = %run_id,
-                %tick,
-                "cron run done"
-            );
-            return;
-        }
-        Ok(Err(message)) => message,
-        Err(trap) => format!("trapped: {trap:?}"),
-    };
-    tracing::error!(
-        app = %runtime.app.name,
-        trigger = "cron",
-        index,
-        component = %component.id,
-        request_id = %run_id,
-        %tick,
-        outcome = outcome.as_str(),
-        "cron run failed: {failure}",
-    );
 }
 
 #[cfg(test)]

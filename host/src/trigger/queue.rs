@@ -1,11 +1,12 @@
-//! The queue trigger: each `[[trigger.queue]]` hands the messages of its queue to its
+//! Layer 6, the queue trigger: each `[[trigger.queue]]` hands the messages of its queue to its
 //! component's `wasmhost:host/queue-handler.handle`, in batches of up to `batch_size`. A
 //! `[[trigger.topic]]` is the same on its subscription's queue
 //! ([`crate::capability::queue::topic`]); its deliveries name the topic.
 //!
 //! One tokio task per trigger takes due messages from the queue (they go in flight), and starts
-//! a handler call for them on a task of its own, at most `max_concurrency` at once: a fresh
-//! instance, as for an HTTP request, with the same CPU deadline and grants. When the queue has
+//! a handler call for them on a task of its own, at most `max_concurrency` at once, through
+//! the invocation recipe ([`crate::trigger::invoke`]): a fresh instance, as for an HTTP
+//! request, with the same CPU deadline and grants. When the queue has
 //! nothing due, the task sleeps until a send wakes it or the next delayed message is due (at
 //! most 1 s).
 //!
@@ -22,25 +23,23 @@
 //! `wasmhost_queue_*` metrics ([`crate::metrics`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use http::{HeaderMap, HeaderValue};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::QueueTrigger;
+use crate::app_version::AppVersion;
 use crate::bindings::wasmhost::host::queue_types::Delivery;
-use crate::capability::queue::sled::now_ms;
+use crate::capability::backend::now_ms;
 use crate::capability::queue::{OpenQueue, StoredMessage, TRACEPARENT_ATTRIBUTE};
-use crate::limits::until;
+use crate::invocation::{Invocation, RequestId};
 use crate::metrics::Outcome;
-use crate::runtime::Runtime;
 use crate::trace::TraceContext;
-use crate::trigger::Invocation;
-use crate::trigger::request_id::RequestId;
+use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
 /// The longest an idle consumer sleeps before looking at its queue again: 1 s.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -52,8 +51,8 @@ pub const ATTEMPTS_ATTRIBUTE: &str = "wasmhost-attempts";
 
 /// Runs every queue trigger of `runtime`'s app until `stop` is cancelled (then returns once
 /// no consumer is between taking messages and starting their handler, whose calls go on in
-/// [`Runtime::tasks`]). Until then pending, even if the app has no queue trigger.
-pub async fn run_all(runtime: Arc<Runtime>, stop: CancellationToken) {
+/// [`AppVersion::tasks`]). Until then pending, even if the app has no queue trigger.
+pub async fn run_all(runtime: Arc<AppVersion>, stop: CancellationToken) {
     let consumers =
         (0..runtime.app.queue_triggers.len()).map(|i| consume(runtime.clone(), i, stop.clone()));
     futures::future::join_all(consumers).await;
@@ -61,7 +60,7 @@ pub async fn run_all(runtime: Arc<Runtime>, stop: CancellationToken) {
 }
 
 /// The consumer of trigger `index`, until `stop`.
-async fn consume(runtime: Arc<Runtime>, index: usize, stop: CancellationToken) {
+async fn consume(runtime: Arc<AppVersion>, index: usize, stop: CancellationToken) {
     let trigger = &runtime.app.queue_triggers[index];
     let queue = runtime.queues.get(&trigger.queue).clone();
     let permits = Arc::new(Semaphore::new(trigger.max_concurrency as usize));
@@ -119,16 +118,15 @@ async fn consume(runtime: Arc<Runtime>, index: usize, stop: CancellationToken) {
 /// One handler call for `batch` of trigger `index`, then the acknowledgement, retries or
 /// dead-lettering it leads to. `_permit` holds a place in `max_concurrency` until the end.
 async fn handle(
-    runtime: &Runtime,
+    runtime: &AppVersion,
     index: usize,
     batch: Vec<StoredMessage>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let started = Instant::now();
     let trigger = &runtime.app.queue_triggers[index];
     let component = &runtime.components[trigger.component];
     let Some(export) = &component.queue else {
-        unreachable!("Runtime::load checks that every queue component exports queue-handler")
+        unreachable!("AppVersion::load checks that every queue component exports queue-handler")
     };
     let request_id = RequestId::generate();
     let parent = batch.first().and_then(traceparent_headers);
@@ -161,33 +159,21 @@ async fn handle(
         let delay_ms = now.saturating_sub(message.due_ms);
         queue.metrics.delivery_delay.observe(delay_ms as f64 / 1e3);
     }
-    let mut store = runtime.new_store(component, invocation);
-    let result = async {
-        let instance = export.pre.instantiate_async(&mut store).await?;
-        export.metrics.instantiated(started.elapsed());
-        instance
-            .wasmhost_host_queue_handler()
-            .call_handle(&mut store, &deliveries)
-            .await
-    }
-    .instrument(span.clone());
-    let result = until(
-        tokio::time::Instant::now() + component.limits.timeout,
-        result,
-    )
-    .await;
-    drop(store);
-    let (outcome, failure) = match result {
-        Ok(Ok(())) => (Outcome::Ok, None),
-        Ok(Err(message)) => (Outcome::Error, Some(message)),
-        Err(trap) => (
-            Outcome::of_failure(&trap),
-            Some(format!("trapped: {trap:#}")),
-        ),
+    let consumer = Queue {
+        queue: trigger.queue.clone(),
+        messages: batch.len(),
     };
-    export.metrics.invoked(outcome, started.elapsed());
-    span.record("wasmhost.outcome", outcome.as_str());
-    let Some(failure) = failure else {
+    let (_, result) = invoke::start(runtime, component, export, invocation, span, consumer)
+        .run(move |instance, store| {
+            Box::pin(async move {
+                instance
+                    .wasmhost_host_queue_handler()
+                    .call_handle(store, &deliveries)
+                    .await
+            })
+        })
+        .await;
+    let Err(failure) = result else {
         match queue.backend.ack(&batch).await {
             Ok(()) => {
                 queue.metrics.acked.inc_by(batch.len() as u64);
@@ -200,20 +186,34 @@ async fn handle(
         }
         return;
     };
-    span.record("otel.status_code", "ERROR");
-    tracing::error!(
-        app = %runtime.app_name,
-        trigger = "queue",
-        queue = %trigger.queue,
-        component = %component.id,
-        request_id = %request_id,
-        outcome = outcome.as_str(),
-        messages = batch.len(),
-        "queue handler failed: {failure}",
-    );
+    let failure = failure.to_string();
     let dead_letters = runtime.queues.get(&trigger.dead_letter);
     for message in batch {
         fail(trigger, queue, dead_letters, message, &failure).await;
+    }
+}
+
+/// The queue trigger in the invocation recipe: one handler call for `messages` messages of
+/// `queue`.
+struct Queue {
+    queue: String,
+    messages: usize,
+}
+
+impl Trigger for Queue {
+    const NAME: &'static str = "queue";
+
+    fn log_failure(&self, who: &Who, outcome: Outcome, failure: &Failure) {
+        tracing::error!(
+            app = %who.app,
+            trigger = Self::NAME,
+            queue = %self.queue,
+            component = %who.component,
+            request_id = %who.request_id,
+            outcome = outcome.as_str(),
+            messages = self.messages,
+            "queue handler failed: {failure}",
+        );
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Store `label`'s key `k` is the Redis key `<prefix>:<label>:<k>`. One [`ConnectionManager`]
 //! per store multiplexes every instance's calls on one connection and reconnects after a
-//! failure; while Redis is down, calls fail within [`CONNECT_TIMEOUT`] / [`RESPONSE_TIMEOUT`]
+//! failure; while Redis is down, calls fail within [`CONNECT_TIMEOUT`](crate::capability::backend::CONNECT_TIMEOUT) /
+//! [`RESPONSE_TIMEOUT`](crate::capability::backend::RESPONSE_TIMEOUT)
 //! instead of hanging, and succeed again once it is back. Writes are durable once Redis
 //! acknowledges them.
 //!
@@ -10,19 +11,13 @@
 //! is `SCAN MATCH <prefix>:<label>:*` with Redis's own cursor (a key may come twice across
 //! pages, as `SCAN` documents); the batch calls are single `MGET` / `MSET` / `DEL` commands.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use anyhow::Result;
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{BackendError, KeyPage, KeyValueBackend, LIST_PAGE};
+use crate::capability::backend::connection_manager;
 use crate::runtime_config::RedisUrl;
-
-/// How long connecting to Redis may take: 1 s.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one command may wait for its reply: 2 s.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `KEYS[1]` = key, `ARGV[1]` = "1" if a value is expected, `ARGV[2]` = expected value,
 /// `ARGV[3]` = new value. Returns 1 if written, 0 if the current value differed.
@@ -36,24 +31,6 @@ end
 redis.call('SET', KEYS[1], ARGV[3])
 return 1
 ";
-
-/// A lazy, reconnecting, multiplexed connection to the server at `url`, with
-/// [`CONNECT_TIMEOUT`] and [`RESPONSE_TIMEOUT`]; shared by key-value stores and queues. Must be
-/// called inside a tokio runtime.
-///
-/// # Errors
-/// A URL the Redis client does not accept (the error shows it without its password).
-pub fn connection_manager(url: &RedisUrl) -> Result<ConnectionManager> {
-    let client =
-        redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(client, config)
-        .with_context(|| format!("cannot set up a connection to Redis at {url}"))
-}
 
 /// One store on a Redis server.
 pub struct RedisStore {

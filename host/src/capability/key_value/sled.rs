@@ -5,20 +5,10 @@
 //! of keys already returned, so a key inserted or deleted before the cursor during a listing
 //! may shift a page by one key (as Redis `SCAN`, keys present throughout are all returned).
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use sled::{CompareAndSwapError, IVec, Tree};
 
 use super::{BackendError, KeyPage, KeyValueBackend, LIST_PAGE};
-
-/// Opens (creating it if needed) the sled database in directory `path`.
-///
-/// # Errors
-/// The directory cannot be created or opened, or another process holds it.
-pub fn open_db(path: &Path) -> Result<sled::Db> {
-    sled::open(path).with_context(|| format!("cannot open the sled database `{}`", path.display()))
-}
 
 /// One store: a tree of a sled database.
 pub struct SledStore {

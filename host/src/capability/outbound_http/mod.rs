@@ -10,7 +10,8 @@
 //!    request, shared with the components it chains to) the request fails with
 //!    `internal-error("outbound request limit ...")`;
 //! 3. `http://<component-id>.internal/...` goes to that component of the same app without a
-//!    network hop ([`crate::trigger::http::handle_chained`]); anything else goes out through
+//!    network hop, through the [`ChainHandler`] the HTTP trigger gives each instance when it
+//!    makes its store (this capability never calls a trigger); anything else goes out through
 //!    the component's pooled [`hyper_util`] client (one pool per component, connections kept
 //!    per scheme, host and port), HTTP/1.1 or HTTP/2 (ALPN) over TLS with the webpki roots.
 //!
@@ -27,12 +28,11 @@
 //! `TLS-certificate-error` / `TLS-alert-received` / `TLS-protocol-error`, and
 //! `destination-unavailable` for other connect failures (DNS included).
 
-pub mod allowed_hosts;
 mod timeout_body;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
@@ -40,12 +40,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
+use crate::invocation::{Budget, Invocation};
 use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
-use crate::runtime::Runtime;
-use crate::trigger::Invocation;
 use crate::variables::Value;
-use allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
 use timeout_body::TimeoutBody;
 
 /// The pooled client of one component.
@@ -147,7 +146,7 @@ impl OutboundPolicy {
 
     /// The cap a new invocation of this component starts with.
     pub fn budget(&self) -> Budget {
-        Budget(Arc::new(AtomicU32::new(self.limits.max_requests)))
+        Budget::new(self.limits.max_requests)
     }
 
     /// Where a request to `scheme://host:port` goes, with the counters of the grant that
@@ -215,41 +214,41 @@ enum Destination {
     Component(usize),
 }
 
-/// Outbound requests left to one invocation, shared along a chain of internal calls.
-/// Cloning shares it.
-#[derive(Clone, Debug)]
-pub struct Budget(Arc<AtomicU32>);
-
-impl Budget {
-    /// Takes one request; `false` once none are left.
-    fn take(&self) -> bool {
-        self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok()
-    }
+/// Internal chaining: serves a request a component sent to `http://<id>.internal/...`, in
+/// the same process, without a network hop. The HTTP trigger implements it (the callee runs
+/// as an HTTP invocation of its own); outbound HTTP only holds it, so this capability never
+/// imports a trigger or the loaded app.
+pub trait ChainHandler: Send + Sync + 'static {
+    /// Handles `request` for component `target` (its index in the app's components), in the
+    /// caller's `invocation` (its request id and outbound budget go along). The response, or
+    /// `destination-unavailable` if the app version is gone.
+    fn handle(
+        &self,
+        target: usize,
+        request: http::Request<WasiBody>,
+        invocation: Invocation,
+    ) -> Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, Error>> + Send>>;
 }
 
 /// The outbound HTTP hooks of one instance.
 pub struct OutboundHttp {
     policy: Arc<OutboundPolicy>,
     invocation: Invocation,
-    runtime: Weak<Runtime>,
+    chain: Arc<dyn ChainHandler>,
 }
 
 impl OutboundHttp {
     /// The hooks of an instance with `policy`, for `invocation` (whose budget it draws on);
-    /// `runtime` serves internal chaining.
+    /// `chain` serves internal chaining.
     pub fn new(
         policy: Arc<OutboundPolicy>,
         invocation: Invocation,
-        runtime: Weak<Runtime>,
+        chain: Arc<dyn ChainHandler>,
     ) -> Self {
         Self {
             policy,
             invocation,
-            runtime,
+            chain,
         }
     }
 }
@@ -269,9 +268,9 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let policy = self.policy.clone();
         let invocation = self.invocation.clone();
-        let runtime = self.runtime.clone();
+        let chain = self.chain.clone();
         Box::new(async move {
-            let response = send(&policy, invocation, runtime, request, options).await?;
+            let response = send(&policy, invocation, &*chain, request, options).await?;
             Ok((
                 response,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
@@ -284,7 +283,7 @@ impl WasiHttpHooks for OutboundHttp {
 async fn send(
     policy: &OutboundPolicy,
     invocation: Invocation,
-    runtime: Weak<Runtime>,
+    chain: &dyn ChainHandler,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<http::Response<WasiBody>, Error> {
@@ -323,13 +322,7 @@ async fn send(
     }
     invocation.trace.inject(request.headers_mut());
     let result = match destination {
-        Destination::Component(target) => match runtime.upgrade() {
-            Some(runtime) => Ok(crate::trigger::http::handle_chained(
-                &runtime, target, request, invocation,
-            )
-            .await),
-            None => Err(Error::DestinationUnavailable),
-        },
+        Destination::Component(target) => chain.handle(target, request, invocation).await,
         Destination::Network => {
             let limits = effective_limits(policy.limits, options);
             tokio::time::timeout(limits.first_byte_timeout, policy.client.request(request))
@@ -408,16 +401,6 @@ fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_budget_is_shared_and_runs_out() {
-        let budget = Budget(Arc::new(AtomicU32::new(2)));
-        let chained = budget.clone();
-        assert!(budget.take());
-        assert!(chained.take());
-        assert!(!budget.take());
-        assert!(!chained.take());
-    }
 
     #[test]
     fn guests_may_shorten_timeouts_but_not_lengthen_them() {

@@ -20,10 +20,8 @@ use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::{Script, Value};
 
-use super::sled::now_ms;
 use super::{QueueBackend, StoredMessage};
-use crate::capability::BackendError;
-use crate::capability::key_value::redis::connection_manager;
+use crate::capability::backend::{BackendError, connection_manager, now_ms};
 use crate::runtime_config::RedisUrl;
 
 /// The consumer group every node joins.

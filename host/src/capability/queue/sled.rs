@@ -12,29 +12,18 @@
 //! only ever delivers a message again, never loses one. Opening a queue moves every in-flight
 //! message back to pending: a crashed run's messages are delivered again on restart.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sled::Tree;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::{QueueBackend, StoredMessage};
-use crate::capability::BackendError;
+use crate::capability::backend::{BackendError, now_ms};
 
 /// One queue: its two trees in a sled database.
 pub struct SledQueue {
     db: sled::Db,
     pending: Tree,
     in_flight: Tree,
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 fn pending_key(due_ms: u64, id: u64) -> [u8; 16] {
@@ -104,19 +93,6 @@ impl SledQueue {
             Err(err) => Err(unavailable(err)),
         }
     }
-}
-
-/// Opens (creating it if needed) the sled database of the queues in directory `path`.
-///
-/// # Errors
-/// The directory cannot be created or opened, or another process holds it.
-pub fn open_db(path: &std::path::Path) -> Result<sled::Db> {
-    sled::open(path).with_context(|| {
-        format!(
-            "cannot open the queue database `{}` (is another wasmhost serving this app?)",
-            path.display()
-        )
-    })
 }
 
 #[async_trait::async_trait]
@@ -226,7 +202,7 @@ mod tests {
     #[tokio::test]
     async fn fifo_delay_retry_ack_and_recovery() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_db(dir.path()).unwrap();
+        let db = ::sled::open(dir.path()).unwrap();
         let queue = SledQueue::open(&db, "q").unwrap();
         let ids = queue
             .send(vec![

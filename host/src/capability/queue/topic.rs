@@ -21,7 +21,7 @@ use cloudevents::{Data, Event};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{OpenQueue, StoredMessage};
-use crate::capability::BackendError;
+use crate::capability::backend::BackendError;
 
 /// The CloudEvents spec version wasmhost writes when a publisher gives none.
 pub const SPEC_VERSION: &str = "1.0";

@@ -6,8 +6,8 @@ use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::InvalidPath;
+use super::text;
 use crate::app::{FixedResponse, StaticFiles};
-use crate::server::text;
 
 /// The response of a `redirect` or `static_response` route, sent whole.
 pub(super) fn fixed_response(fixed: &FixedResponse) -> Response<HyperOutgoingBody> {

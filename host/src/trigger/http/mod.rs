@@ -1,8 +1,8 @@
 //! The HTTP trigger: the per-request path.
 //!
-//! accept → [`Router::at`] → routing headers → [`Runtime::new_store`] → instantiate from the
-//! `ProxyPre` → call `wasi:http/incoming-handler.handle` → stream the response body → drop the
-//! store. Request and response bodies stream both ways. The guest runs on the request's own
+//! Layer 6. accept → [`Router::at`] → routing headers → the invocation recipe
+//! ([`crate::trigger::invoke`]: store, instantiate from the `ProxyPre`, call
+//! `wasi:http/incoming-handler.handle`) → stream the response body → drop the store. Request and response bodies stream both ways. The guest runs on the request's own
 //! task until it sets its response; a body it has already finished by then (up to 64 KiB) goes
 //! out in one piece with a `content-length`, anything longer or slower streams.
 //!
@@ -12,35 +12,36 @@
 //! already under way is cut); a full instance pool, or a component with all of its
 //! `max_concurrent_requests` in flight → 503 with `Retry-After: 1`. Each invocation is counted
 //! by outcome in [`crate::metrics`] when its guest returns.
+//!
+//! Internal chaining (`http://<id>.internal/...` from a guest) comes back here through
+//! [`InternalChain`], the handler this trigger gives the outbound HTTP capability.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::{Arc, Weak};
 
 use anyhow::Result;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{App, ComponentId, HttpTarget};
-use crate::limits::{WallClockTimeout, until};
-use crate::metrics::{Outcome, TriggerMetrics};
-use crate::route::Router;
-use crate::runtime::{LoadedComponent, Runtime};
-use crate::server::text;
+use crate::app::{ComponentId, HttpTarget};
+use crate::app_version::{AppVersion, HttpRoute, LoadedComponent};
+use crate::capability::outbound_http::ChainHandler;
+use crate::invocation::request_id::{self, RequestId};
+use crate::invocation::{Invocation, WallClockTimeout, until};
+use crate::metrics::Outcome;
 use crate::trace::TraceContext;
-use crate::trigger::Invocation;
-use crate::trigger::request_id::{self, RequestId};
-use tracing::Instrument;
+use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
 mod body;
 mod fixed;
@@ -49,35 +50,7 @@ pub use body::LimitedBody;
 use body::{GuestEnd, coalesce_ready_body, guard_body};
 use fixed::{fixed_response, static_file};
 
-/// Headers wasmhost sets on every routed request. Any header of the same names sent by the
-/// client is removed first, so a guest can trust them.
-pub mod headers {
-    use http::HeaderName;
-
-    /// Prefix of every wasmhost request header.
-    pub const PREFIX: &str = "wasmhost-";
-    /// The manifest route that matched, as written (`/users/:id`).
-    pub const ROUTE: HeaderName = HeaderName::from_static("wasmhost-route");
-    /// The wildcard tail with its leading `/` (`/a/b` for `/static/...` and `/static/a/b`),
-    /// empty for the bare prefix; absent for routes without a wildcard.
-    pub const PATH_INFO: HeaderName = HeaderName::from_static("wasmhost-path-info");
-    /// The client's socket address, `ip:port`.
-    pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("wasmhost-client-addr");
-    /// Prefix of one header per route parameter: `wasmhost-param-<name>` (name lowercased).
-    pub const PARAM_PREFIX: &str = "wasmhost-param-";
-}
-
-/// What an HTTP route leads to, with the header names and values it adds to requests, made once
-/// at startup.
-#[derive(Debug)]
-pub struct HttpRoute {
-    /// The component (an index into [`Runtime::components`]) or the fixed response.
-    pub target: HttpTarget,
-    /// The value of `wasmhost-route`.
-    pub route_header: HeaderValue,
-    /// `wasmhost-param-<name>` for each route parameter, in path order.
-    pub param_headers: Vec<HeaderName>,
-}
+pub use crate::route::headers;
 
 /// A request body the HTTP trigger accepts: any stream of [`Bytes`] whose errors
 /// wasmtime-wasi-http can report (hyper's `Incoming` when serving, a guest's outgoing body
@@ -95,57 +68,25 @@ impl<B> RequestBody for B where
 {
 }
 
-/// Builds the routing table of `app`'s `[[trigger.http]]` entries.
-///
-/// # Errors
-/// Two routes matching the same paths; [`crate::manifest::load`] already rejects those, so
-/// this only fails for an `App` built by hand.
-pub fn router(app: &App) -> Result<Router<HttpRoute>> {
-    let routes = app.http_triggers.iter().map(|trigger| {
-        let param_headers = trigger
-            .route
-            .params()
-            .map(|name| {
-                let name = format!("{}{}", headers::PARAM_PREFIX, name.to_ascii_lowercase());
-                HeaderName::try_from(name).expect("a parsed parameter name is a valid header name")
-            })
-            .collect();
-        let route_header = HeaderValue::from_str(trigger.route.as_str())
-            .expect("a parsed route is a valid header value");
-        (
-            trigger.route.clone(),
-            HttpRoute {
-                target: trigger.target.clone(),
-                route_header,
-                param_headers,
-            },
-        )
-    });
-    Router::new(routes).map_err(|conflict| {
-        anyhow::anyhow!(
-            "routes `{}` and `{}` match the same paths",
-            app.http_triggers[conflict.first].route,
-            app.http_triggers[conflict.second].route
-        )
-    })
-}
-
 /// Serves the HTTP triggers of the app version in `current` on `listener`, HTTP/1.1 and
 /// HTTP/2, until `shutdown`; then lets the requests in flight finish (see
-/// [`crate::server::serve_current`]: each request keeps the version current when it arrives).
+/// [`crate::server::serve_current`]: each request keeps the version current when it arrives;
+/// the header limits are those of the version current at the start).
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
     listener: TcpListener,
-    current: Arc<ArcSwap<Runtime>>,
+    current: Arc<ArcSwap<AppVersion>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let limits = current.load().limits.clone();
     crate::server::serve_current(
         listener,
+        &limits,
         current,
         shutdown,
-        |runtime, client, req| async move { handle(&runtime, client, req).await },
+        |version, client, req| async move { handle(&version, client, req).await },
     )
     .await
 }
@@ -155,12 +96,12 @@ pub async fn serve(
 /// `client` is the value of the `wasmhost-client-addr` header. The request body `B` is any
 /// byte stream: hyper's `Incoming` when serving, an in-memory body in benches.
 pub async fn handle<B: RequestBody>(
-    runtime: &Runtime,
+    version: &AppVersion,
     client: HeaderValue,
     req: Request<B>,
 ) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
-    let Some(matched) = runtime.router.at(parts.uri.path()) else {
+    let Some(matched) = version.router.at(parts.uri.path()) else {
         return text(StatusCode::NOT_FOUND, "no route matches this path\n");
     };
     let target = matched.value;
@@ -179,7 +120,7 @@ pub async fn handle<B: RequestBody>(
     if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
         return InvalidPath::response();
     }
-    let component = &runtime.components[component_index];
+    let component = &version.components[component_index];
     drop(matched);
     let max_body = component.limits.max_body_bytes;
     let declared = parts
@@ -210,7 +151,7 @@ pub async fn handle<B: RequestBody>(
     };
     let (body, exceeded) = LimitedBody::new(body, max_body);
     let mut response = invoke(
-        runtime,
+        version,
         component,
         Request::from_parts(parts, body),
         invocation,
@@ -228,7 +169,7 @@ pub async fn handle<B: RequestBody>(
 }
 
 /// Handles a request that a component sent to `http://<id>.internal/...` (internal chaining),
-/// for component `target` (an index into [`Runtime::components`]), with no network hop. The
+/// for component `target` (an index into [`AppVersion::components`]), with no network hop. The
 /// callee runs in the caller's `invocation`: the same request id (set as its `x-request-id`),
 /// and the same outbound budget, so a chain (or a loop) cannot exceed the first caller's cap;
 /// its trace context is a child of the one in the request's `traceparent` (the caller's).
@@ -237,7 +178,7 @@ pub async fn handle<B: RequestBody>(
 /// request from outside; otherwise the target is called without them (a component with no
 /// route of its own can still be called internally). `wasmhost-client-addr` is absent.
 pub async fn handle_chained<B: RequestBody>(
-    runtime: &Runtime,
+    version: &AppVersion,
     target: usize,
     req: Request<B>,
     invocation: Invocation,
@@ -248,7 +189,7 @@ pub async fn handle_chained<B: RequestBody>(
         .headers
         .insert(request_id::HEADER, invocation.request_id.header().clone());
     let mut route = HeaderValue::from_static("");
-    if let Some(matched) = runtime.router.at(parts.uri.path())
+    if let Some(matched) = version.router.at(parts.uri.path())
         && matched.value.target.component() == Some(target)
     {
         if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
@@ -256,7 +197,7 @@ pub async fn handle_chained<B: RequestBody>(
         }
         route = matched.value.route_header.clone();
     }
-    let component = &runtime.components[target];
+    let component = &version.components[target];
     let (span, trace) = TraceContext::start(Some(&parts.headers), || {
         invocation_span(&parts, &component.id, &route)
     });
@@ -265,7 +206,7 @@ pub async fn handle_chained<B: RequestBody>(
         ..invocation
     };
     invoke(
-        runtime,
+        version,
         component,
         Request::from_parts(parts, body),
         invocation,
@@ -337,16 +278,16 @@ fn set_route_headers(
 }
 
 /// Instantiates `component`, calls its `wasi:http/incoming-handler.handle` with `req`, and
-/// returns its response (the body may go on streaming from the guest's own task). The
-/// invocation is counted when the guest returns, with its duration, body streaming included.
+/// returns its response (the body may go on streaming from the guest's own task), through the
+/// invocation recipe ([`invoke::start`]). The invocation is counted when the guest returns,
+/// with its duration, body streaming included.
 async fn invoke<B: RequestBody>(
-    runtime: &Runtime,
+    version: &AppVersion,
     component: &LoadedComponent,
     req: Request<B>,
     invocation: Invocation,
     span: tracing::Span,
 ) -> Response<HyperOutgoingBody> {
-    let started = Instant::now();
     let Some(export) = &component.http else {
         // Only internal chaining gets here: routes lead to HTTP components only.
         return text(
@@ -354,11 +295,12 @@ async fn invoke<B: RequestBody>(
             "the component does not handle HTTP requests\n",
         );
     };
-    span.record("wasmhost.app", &*runtime.app_name);
     let Ok(permit) = component.limits.requests.clone().try_acquire_owned() else {
-        export.metrics.invoked(Outcome::Rejected, started.elapsed());
+        export
+            .metrics
+            .invoked(Outcome::Rejected, std::time::Duration::ZERO);
         tracing::warn!(
-            app = %runtime.app_name,
+            app = %version.app_name,
             trigger = "http",
             component = %component.id,
             request_id = %invocation.request_id,
@@ -366,18 +308,10 @@ async fn invoke<B: RequestBody>(
         );
         return rejected();
     };
-    let deadline = tokio::time::Instant::from_std(started) + component.limits.timeout;
-    let end = InvocationEnd {
-        started,
-        metrics: export.metrics.clone(),
-        app: runtime.app_name.clone(),
-        component: component.id.clone(),
-        request_id: invocation.request_id.clone(),
-        span: span.clone(),
-        _permit: permit,
-    };
-    let mut store = runtime.new_store(component, invocation);
+    let mut started = invoke::start(version, component, export, invocation, span, Http);
+    started.end.hold(permit);
     let (sender, receiver) = oneshot::channel();
+    let store = &mut started.store;
     let prepared = store
         .data_mut()
         .http()
@@ -393,39 +327,33 @@ async fn invoke<B: RequestBody>(
         // The only input wasmtime-wasi-http refuses here is a request without an authority.
         Err(_) => return text(StatusCode::BAD_REQUEST, "the request has no Host header\n"),
     };
-
-    let (pre, metrics) = (export.pre.clone(), export.metrics.clone());
-    let guest = Box::pin(
-        async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            metrics.instantiated(started.elapsed());
+    let deadline = started.deadline;
+    let (guest, end) = started.call(move |proxy, store| {
+        Box::pin(async move {
             proxy
                 .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, response_out)
+                .call_handle(store, request, response_out)
                 .await
-        }
-        .instrument(span),
-    );
+        })
+    });
 
     let Ok(ran) = tokio::time::timeout_at(deadline, run_until_response(guest, receiver)).await
     else {
         // The guest (and its store) is dropped: the instance stops where it was.
-        end.finish(Err(WallClockTimeout.into()), true);
+        end.finish(&Err(Failure::Trapped(WallClockTimeout.into())));
         return timed_out();
     };
     match ran {
         (Ok(Ok(response)), GuestRun::Done(result)) => {
             end.span
                 .record("http.response.status_code", response.status().as_u16());
+            let result = result.map_err(Failure::Trapped);
             if result.is_err() {
                 // It failed after setting its response, before any of it was sent: the client
                 // gets the failure, not a body cut short.
-                return match end.finish(result, true) {
-                    Outcome::Timeout => timed_out(),
-                    _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
-                };
+                return failed(end.finish(&result));
             }
-            end.finish(result, false);
+            end.finish(&result);
             coalesce_ready_body(response)
         }
         (Ok(Ok(response)), GuestRun::Streaming(guest)) => {
@@ -434,29 +362,24 @@ async fn invoke<B: RequestBody>(
             // The guest goes on streaming the body after the head: it finishes on its own
             // task, or is dropped at the deadline; either way the body says how it ended.
             let (ended, end_receiver) = oneshot::channel();
-            runtime.tasks.spawn(async move {
-                let result = until(deadline, guest).await;
+            version.tasks.spawn(async move {
+                let result = until(deadline, guest).await.map_err(Failure::Trapped);
                 let ok = result.is_ok();
-                end.finish(result, false);
+                end.finish(&result);
                 let _ = ended.send(ok);
             });
             coalesce_ready_body(guard_body(response, GuestEnd::Pending(end_receiver)))
         }
         (Ok(Err(code)), run) => {
-            tracing::error!(
-                app = %end.app,
-                trigger = "http",
-                component = %end.component,
-                request_id = %end.request_id,
-                "guest answered with error code {code:?}"
-            );
+            let answered = format!("guest answered with error code {code:?}");
             match run {
                 GuestRun::Done(result) => {
-                    end.finish(result, true);
+                    end.finish(&Err(answered_or_trapped(result, answered)));
                 }
                 GuestRun::Streaming(guest) => {
-                    runtime.tasks.spawn(async move {
-                        end.finish(until(deadline, guest).await, true);
+                    version.tasks.spawn(async move {
+                        let result = until(deadline, guest).await;
+                        end.finish(&Err(answered_or_trapped(result, answered)));
                     });
                 }
             }
@@ -469,103 +392,104 @@ async fn invoke<B: RequestBody>(
                 GuestRun::Done(result) => result,
                 GuestRun::Streaming(_) => unreachable!("the sender lives as long as the guest"),
             };
-            match end.finish(result, true) {
-                Outcome::Rejected => rejected(),
-                Outcome::Timeout => timed_out(),
-                _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
-            }
+            let answered = "guest returned without a response".to_owned();
+            failed(end.finish(&Err(answered_or_trapped(result, answered))))
         }
     }
 }
 
-/// 504: the guest ran out of CPU time or of wall-clock time.
-fn timed_out() -> Response<HyperOutgoingBody> {
-    text(
-        StatusCode::GATEWAY_TIMEOUT,
-        "the component did not answer in time\n",
-    )
-}
+/// The HTTP trigger in the invocation recipe.
+struct Http;
 
-/// 413: the request body is larger than the limit.
-fn body_too_large(limit: u64) -> Response<HyperOutgoingBody> {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body is larger than {limit} bytes\n"),
-    )
-}
+impl Trigger for Http {
+    const NAME: &'static str = "http";
 
-/// 503 with `Retry-After: 1`: the instance pool is full, or the component has as many
-/// requests in flight as it may.
-fn rejected() -> Response<HyperOutgoingBody> {
-    let mut response = text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "too many requests in flight; retry shortly\n",
-    );
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
-/// What counting and logging the end of an invocation needs, taken at its start.
-struct InvocationEnd {
-    started: Instant,
-    metrics: Arc<TriggerMetrics>,
-    app: Arc<str>,
-    component: ComponentId,
-    request_id: RequestId,
-    /// The invocation's span (disabled unless spans are exported).
-    span: tracing::Span,
-    /// Its place among the component's `max_concurrent_requests`, given back with this.
-    _permit: OwnedSemaphorePermit,
-}
-
-impl InvocationEnd {
-    /// Counts the invocation, whose guest returned `result`, with [`Outcome::Error`] for a
-    /// guest that returned normally but `answered_error` (an error code, or no response);
-    /// logs a failure. Returns the outcome.
-    fn finish(self, result: wasmtime::Result<()>, answered_error: bool) -> Outcome {
-        let outcome = match &result {
-            Ok(()) if answered_error => Outcome::Error,
-            Ok(()) => Outcome::Ok,
-            Err(err) => Outcome::of_failure(err),
-        };
-        self.metrics.invoked(outcome, self.started.elapsed());
-        self.span.record("wasmhost.outcome", outcome.as_str());
-        if outcome != Outcome::Ok {
-            self.span.record("otel.status_code", "ERROR");
-        }
-        match (&result, outcome) {
-            (Err(_), Outcome::Rejected) => tracing::warn!(
-                app = %self.app,
-                trigger = "http",
-                component = %self.component,
-                request_id = %self.request_id,
+    fn log_failure(&self, who: &Who, outcome: Outcome, failure: &Failure) {
+        match (failure, outcome) {
+            (Failure::Trapped(_), Outcome::Rejected) => tracing::warn!(
+                app = %who.app,
+                trigger = Self::NAME,
+                component = %who.component,
+                request_id = %who.request_id,
                 "request rejected with 503: the instance pool is full"
             ),
-            (Err(err), _) => tracing::error!(
-                app = %self.app,
-                trigger = "http",
-                component = %self.component,
-                request_id = %self.request_id,
+            (Failure::Trapped(err), _) => tracing::error!(
+                app = %who.app,
+                trigger = Self::NAME,
+                component = %who.component,
+                request_id = %who.request_id,
                 outcome = outcome.as_str(),
                 "guest trapped: {err:?}"
             ),
-            (Ok(()), Outcome::Error) => tracing::error!(
-                app = %self.app,
-                trigger = "http",
-                component = %self.component,
-                request_id = %self.request_id,
-                "guest returned without a response"
+            (Failure::Answered(message), _) => tracing::error!(
+                app = %who.app,
+                trigger = Self::NAME,
+                component = %who.component,
+                request_id = %who.request_id,
+                "{message}"
             ),
-            (Ok(()), _) => {}
         }
-        outcome
     }
 }
 
-/// A guest invocation: instantiate, call `handle`; resolves when the guest returns.
-type Guest = Pin<Box<dyn Future<Output = wasmtime::Result<()>> + Send>>;
+/// The failure of a guest that answered wrongly (`answered` says how): its trap if it then
+/// trapped, else the answer.
+fn answered_or_trapped(result: wasmtime::Result<()>, answered: String) -> Failure {
+    match result {
+        Ok(()) => Failure::Answered(answered),
+        Err(trap) => Failure::Trapped(trap),
+    }
+}
+
+/// The answer to a failed invocation: 503 for a full pool, 504 past a deadline, else 500.
+fn failed(outcome: Outcome) -> Response<HyperOutgoingBody> {
+    match outcome {
+        Outcome::Rejected => rejected(),
+        Outcome::Timeout => timed_out(),
+        _ => text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n"),
+    }
+}
+
+/// The internal-chaining handler of one app version: serves the requests its instances send
+/// to `http://<id>.internal/...` with [`handle_chained`], on the same version. The outbound
+/// HTTP capability holds it ([`ChainHandler`]) without knowing this trigger.
+pub struct InternalChain(Weak<AppVersion>);
+
+impl InternalChain {
+    /// The handler of `version`, as [`crate::app_version::Shared::chain`] makes it.
+    pub fn handler(version: Weak<AppVersion>) -> Arc<dyn ChainHandler> {
+        Arc::new(Self(version))
+    }
+}
+
+impl ChainHandler for InternalChain {
+    fn handle(
+        &self,
+        target: usize,
+        request: Request<wasmtime_wasi_http::WasiBody>,
+        invocation: Invocation,
+    ) -> Pin<
+        Box<
+            dyn Future<
+                    Output = Result<
+                        Response<wasmtime_wasi_http::WasiBody>,
+                        wasmtime_wasi_http::Error,
+                    >,
+                > + Send,
+        >,
+    > {
+        let version = self.0.upgrade();
+        Box::pin(async move {
+            match version {
+                Some(version) => Ok(handle_chained(&version, target, request, invocation).await),
+                None => Err(wasmtime_wasi_http::Error::DestinationUnavailable),
+            }
+        })
+    }
+}
+
+/// The HTTP guest: instantiate, call `handle`; resolves when the guest returns.
+type Guest = invoke::Guest<()>;
 
 /// Where a guest is once its response is set.
 enum GuestRun {
@@ -620,4 +544,60 @@ fn remove_wasmhost_headers(headers: &mut HeaderMap) {
     for name in forged {
         headers.remove(name);
     }
+}
+
+/// 504: the guest ran out of CPU time or of wall-clock time.
+fn timed_out() -> Response<HyperOutgoingBody> {
+    text(
+        StatusCode::GATEWAY_TIMEOUT,
+        "the component did not answer in time\n",
+    )
+}
+
+/// 413: the request body is larger than the limit.
+fn body_too_large(limit: u64) -> Response<HyperOutgoingBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than {limit} bytes\n"),
+    )
+}
+
+/// 503 with `Retry-After: 1`: the instance pool is full, or the component has as many
+/// requests in flight as it may.
+fn rejected() -> Response<HyperOutgoingBody> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests in flight; retry shortly\n",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// A plain-text response made by the host itself.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<HyperOutgoingBody> {
+    response(
+        status,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+        body,
+    )
+}
+
+/// A response made by the host itself, with its content type.
+pub fn response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: impl Into<Bytes>,
+) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, content_type);
+    response
 }

@@ -1,5 +1,6 @@
-//! `allowed_outbound_hosts`: the patterns a component's outbound requests must match, parsed
-//! once when the manifest is checked and matched before any DNS lookup or connection.
+//! Layer 2, the model: `allowed_outbound_hosts`, the patterns a component's outbound requests
+//! must match, parsed once when the manifest is checked (beside [`crate::route`]) and matched
+//! by the outbound HTTP capability before any DNS lookup or connection.
 //!
 //! A pattern is `scheme://host[:port]`:
 //! - scheme: `http`, `https` or `*`;
@@ -13,7 +14,7 @@
 //! [`crate::app::AllowedHostEntry::Template`]): rendered at startup, then parsed as above.
 //!
 //! `http://<component-id>.internal` (or `http://*.internal`) grants internal chaining to a
-//! component of the same app ([`crate::trigger::http::handle_chained`]); such names never
+//! component of the same app (served by the HTTP trigger without a network hop); such names never
 //! reach DNS.
 
 use std::fmt;

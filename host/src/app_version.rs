@@ -1,38 +1,41 @@
-//! Startup, steps 3 to 5, and the runtime state every request reads.
+//! Layer 5, the loaded app version: startup steps 3 to 5 of [`crate`] for one version of an
+//! app, and the state every invocation of that version reads.
 //!
-//! [`Runtime::load`] turns a checked [`App`] into compiled components (through the
+//! [`AppVersion::load`] turns a checked [`App`] into compiled components (through the
 //! [`CompileCache`]), pre-instantiates each one once against the one [`Linker`] that holds every
-//! capability (`ProxyPre`), and builds the HTTP router. Per request, [`Runtime::new_store`] makes
-//! the small per-instance [`Store`]; nothing on that path parses, compiles or looks up by string.
+//! capability (`ProxyPre` and the typed cron and queue exports), resolves each component's
+//! grants and limits, and builds the HTTP routing table. Per invocation,
+//! [`AppVersion::new_store`] makes the small per-instance [`Store`]; nothing on that path
+//! parses, compiles or looks up by string. A reload loads a new version beside the old one;
+//! each invocation keeps the version it started on.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use http::{HeaderName, HeaderValue};
+use tokio_util::task::TaskTracker;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::app::{App, ComponentId};
+use crate::app::{App, ComponentId, HttpTarget};
 use crate::bindings::CronComponentPre;
 use crate::bindings::queue_component::QueueComponentPre;
-use crate::capability::queue::{self, Queues};
-use std::collections::BTreeMap;
-
 use crate::capability::Grants;
 use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
-use crate::capability::outbound_http::{OutboundHttp, OutboundPolicy, TlsSettings};
+use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolicy, TlsSettings};
+use crate::capability::queue::{self, Queues};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
+use crate::invocation::Invocation;
 use crate::limits::{CpuSlices, Limits, LongLane, MemoryLimiter, ResolvedLimits};
 use crate::metrics::{Metrics, TriggerMetrics};
-use crate::route::Router;
+use crate::route::{Router, headers};
 use crate::state::InstanceState;
-use crate::trigger::Invocation;
-use crate::trigger::http::HttpRoute;
 use crate::variables::Value;
-use tokio_util::task::TaskTracker;
 
 /// One export a trigger calls: the component pre-instantiated and typed for it, and the
 /// metrics of its invocations.
@@ -74,8 +77,8 @@ pub struct LoadedComponent {
     pub memory_refused: prometheus_client::metrics::counter::Counter,
 }
 
-/// The loaded application: what every request reads, shared behind an `Arc`.
-pub struct Runtime {
+/// One loaded version of the app: what every invocation reads, shared behind an `Arc`.
+pub struct AppVersion {
     /// The checked application.
     pub app: App,
     /// Loaded components, in the order of [`App::components`].
@@ -98,34 +101,64 @@ pub struct Runtime {
     /// The lane long-running guests share.
     long_lane: LongLane,
     engine: Engine,
-    /// This runtime, for internal chaining from its own instances.
-    me: Weak<Runtime>,
+    /// Internal chaining from this version's instances (the HTTP trigger's handler, holding
+    /// this version weakly).
+    chain: Arc<dyn ChainHandler>,
 }
 
-impl Runtime {
-    /// Compiles (or loads from `cache`), links and pre-instantiates every component of `app`,
-    /// resolves each one's grants in `key_value` (the stores opened for `app`), renders its
-    /// config keys with `variables` (the app's variables from
-    /// [`crate::variables::resolve`]), resolves its limits against the host's `limits` (the
-    /// engine must have been built from them), and builds its router. Logs one line per component with
-    /// its cache outcome, and counts it in `metrics`, which every request then updates.
+/// What every version of one served app shares, made once at start: the engine and the limits
+/// it was built from, the compile cache, the metrics, and how internal chaining reaches a
+/// version (a handler the HTTP trigger makes for it, so this layer never imports a trigger).
+pub struct Shared {
+    /// The one wasmtime engine ([`Limits::engine_settings`]).
+    pub engine: Engine,
+    /// The host's limits.
+    pub limits: Limits,
+    /// Where compiled components are cached.
+    pub cache: CompileCache,
+    /// The process's metrics, which every version updates.
+    pub metrics: Arc<Metrics>,
+    /// Makes the internal-chaining handler of a version from a weak reference to it.
+    pub chain: fn(Weak<AppVersion>) -> Arc<dyn ChainHandler>,
+}
+
+/// The backends a version's capabilities use: opened for the first version, shared (and
+/// extended) by the next ones.
+pub struct Backends {
+    /// The open key-value stores.
+    pub key_value: KeyValueStores,
+    /// The open queues and topics.
+    pub queues: Queues,
+}
+
+impl AppVersion {
+    /// Compiles (or loads from the [`Shared`] compile cache), links and pre-instantiates every
+    /// component of `app`, resolves each one's grants in `backends` (opened for `app`),
+    /// renders its config keys with `variables` (the app's variables from
+    /// [`crate::variables::resolve`]), resolves its limits against the host's (the engine
+    /// must have been built from them), and builds its router. Logs one line per component
+    /// with its cache outcome, and counts it in the shared metrics, which every invocation
+    /// then updates.
     ///
     /// # Errors
     /// A component file that cannot be read or compiled, a component that imports something
     /// no capability provides, or one that lacks the export its triggers call
     /// (`wasi:http/incoming-handler` for HTTP, `wasmhost:host/cron-handler` for cron), or one
     /// whose `memory_mb` exceeds the host's; each error names the component.
-    #[allow(clippy::too_many_arguments)]
     pub fn load(
         app: App,
-        engine: &Engine,
-        limits: &Limits,
-        cache: &CompileCache,
-        key_value: KeyValueStores,
-        queues: Queues,
+        shared: &Shared,
+        backends: Backends,
         variables: &BTreeMap<String, Value>,
-        metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
+        let Shared {
+            engine,
+            limits,
+            cache,
+            metrics,
+            chain,
+        } = shared;
+        let Backends { key_value, queues } = backends;
         let tls = TlsSettings::new()?;
         let linker = linker(engine)?;
 
@@ -142,9 +175,9 @@ impl Runtime {
             );
             components.push(LoadedComponent {
                 id: component.id.clone(),
-                http: http.map(|pre| Export::new(pre, &metrics, &component.id, "http")),
-                cron: cron.map(|pre| Export::new(pre, &metrics, &component.id, "cron")),
-                queue: queue.map(|pre| Export::new(pre, &metrics, &component.id, "queue")),
+                http: http.map(|pre| Export::new(pre, metrics, &component.id, "http")),
+                cron: cron.map(|pre| Export::new(pre, metrics, &component.id, "cron")),
+                queue: queue.map(|pre| Export::new(pre, metrics, &component.id, "queue")),
                 log_limiter: Arc::new(LineLimiter::new()),
                 limits: limits.resolve(component)?,
                 memory_refused: metrics.memory_grow_refused(component.id.as_str()),
@@ -153,18 +186,18 @@ impl Runtime {
                     key_value: key_value.grants(component),
                     config: ComponentConfig::render(component, variables),
                     outbound_http: Arc::new(OutboundPolicy::new(
-                        &app, component, &tls, variables, &metrics,
+                        &app, component, &tls, variables, metrics,
                     )?),
                     queues: queues.grants(&app.name, component),
                 },
             });
         }
 
-        let router = crate::trigger::http::router(&app)?;
+        let router = router(&app)?;
         let app_name = Arc::from(app.name.as_str());
         Ok(Arc::new_cyclic(|me| Self {
             app_name,
-            metrics,
+            metrics: metrics.clone(),
             app,
             components,
             router,
@@ -174,7 +207,7 @@ impl Runtime {
             tasks: TaskTracker::new(),
             long_lane: LongLane::new(),
             engine: engine.clone(),
-            me: me.clone(),
+            chain: chain(me.clone()),
         }))
     }
 
@@ -204,7 +237,8 @@ impl Runtime {
             request_id.clone(),
             component.log_limiter.clone(),
         );
-        let outbound = OutboundHttp::new(grants.outbound_http.clone(), invocation, self.me.clone());
+        let outbound =
+            OutboundHttp::new(grants.outbound_http.clone(), invocation, self.chain.clone());
         let limiter = MemoryLimiter {
             max_bytes: component.limits.memory_bytes,
             refused: component.memory_refused.clone(),
@@ -239,7 +273,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
 /// interfaces it imports (`wasi:keyvalue/store@0.2.0-draft`, ...).
 ///
 /// # Errors
-/// As [`Runtime::load`] for that component.
+/// As [`AppVersion::load`] for that component.
 pub fn check_component(
     app: &App,
     index: usize,
@@ -327,4 +361,51 @@ fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<
         );
     }
     Ok((http, cron, queue))
+}
+
+/// What an HTTP route leads to, with the header names and values it adds to requests, made once
+/// at startup.
+#[derive(Debug)]
+pub struct HttpRoute {
+    /// The component (an index into [`AppVersion::components`]) or the fixed response.
+    pub target: HttpTarget,
+    /// The value of `wasmhost-route`.
+    pub route_header: HeaderValue,
+    /// `wasmhost-param-<name>` for each route parameter, in path order.
+    pub param_headers: Vec<HeaderName>,
+}
+
+/// Builds the routing table of `app`'s `[[trigger.http]]` entries (startup step 5).
+///
+/// # Errors
+/// Two routes matching the same paths; [`crate::manifest::load`] already rejects those, so
+/// this only fails for an `App` built by hand.
+pub fn router(app: &App) -> Result<Router<HttpRoute>> {
+    let routes = app.http_triggers.iter().map(|trigger| {
+        let param_headers = trigger
+            .route
+            .params()
+            .map(|name| {
+                let name = format!("{}{}", headers::PARAM_PREFIX, name.to_ascii_lowercase());
+                HeaderName::try_from(name).expect("a parsed parameter name is a valid header name")
+            })
+            .collect();
+        let route_header = HeaderValue::from_str(trigger.route.as_str())
+            .expect("a parsed route is a valid header value");
+        (
+            trigger.route.clone(),
+            HttpRoute {
+                target: trigger.target.clone(),
+                route_header,
+                param_headers,
+            },
+        )
+    });
+    Router::new(routes).map_err(|conflict| {
+        anyhow::anyhow!(
+            "routes `{}` and `{}` match the same paths",
+            app.http_triggers[conflict.first].route,
+            app.http_triggers[conflict.second].route
+        )
+    })
 }

@@ -1,0 +1,87 @@
+//! What the capabilities with backends (key-value stores and queues) share, in layer 4: the
+//! error every backend operation can fail with ([`BackendError`]), the one Redis connection
+//! setup ([`connection_manager`]), the sled databases opened so far ([`SledDatabases`]), and
+//! the wall clock backends stamp messages with ([`now_ms`]).
+//!
+//! Used at startup (opening backends) and per call (errors, clock); nothing here knows a
+//! trigger or a loaded app.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::runtime_config::RedisUrl;
+
+/// What a backend operation (a key-value store's or a queue's) can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// The operation does not apply to the data, such as incrementing a value that is not a
+    /// decimal integer. The guest's doing: told to the guest, not logged.
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend failed: I/O, a lost connection, a timeout. Logged with the store or queue,
+    /// and told to the guest.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Milliseconds since the Unix epoch, now (0 before 1970, `u64::MAX` past its range).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// How long connecting to Redis may take: 1 s.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one Redis command may wait for its reply: 2 s.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A lazy, reconnecting, multiplexed connection to the Redis server at `url`, with
+/// [`CONNECT_TIMEOUT`] and [`RESPONSE_TIMEOUT`]; shared by key-value stores and queues. Must be
+/// called inside a tokio runtime.
+///
+/// # Errors
+/// A URL the Redis client does not accept (the error shows it without its password).
+pub fn connection_manager(url: &RedisUrl) -> Result<ConnectionManager> {
+    let client =
+        redis::Client::open(url.expose()).with_context(|| format!("bad Redis URL {url}"))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, config)
+        .with_context(|| format!("cannot set up a connection to Redis at {url}"))
+}
+
+/// The sled databases opened so far, by directory: sled locks a directory to one opener, so
+/// every store or queue in one directory shares its database. Cloning shares the handles.
+#[derive(Clone, Default)]
+pub struct SledDatabases(BTreeMap<PathBuf, sled::Db>);
+
+impl SledDatabases {
+    /// The database in directory `path`, opened (and created if needed) on first use.
+    ///
+    /// # Errors
+    /// The directory cannot be created or opened, or another process holds it (the error names
+    /// the directory and asks whether another wasmhost serves the app).
+    pub fn open(&mut self, path: &Path) -> Result<sled::Db> {
+        if let Some(db) = self.0.get(path) {
+            return Ok(db.clone());
+        }
+        let db = sled::open(path).with_context(|| {
+            format!(
+                "cannot open the sled database `{}` (is another wasmhost serving this app?)",
+                path.display()
+            )
+        })?;
+        self.0.insert(path.to_owned(), db.clone());
+        Ok(db)
+    }
+}

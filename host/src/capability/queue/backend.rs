@@ -1,0 +1,79 @@
+//! The queue backend trait every queue implements ([`sled`](super::sled) embedded, or
+//! [`redis`](super::redis) Redis Streams shared by several nodes), and the message as a backend
+//! stores it. Layer 4: sent to per guest call through [`super::host`], received from by the
+//! queue trigger, opened at startup by [`super::queues`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::capability::backend::{BackendError, now_ms};
+
+/// A message as a backend stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Unique within its queue, given by the backend on `send` (0 before).
+    pub id: u64,
+    /// The payload.
+    pub body: Vec<u8>,
+    /// Its media type.
+    pub content_type: Option<String>,
+    /// Its attributes.
+    pub attributes: Vec<(String, String)>,
+    /// Deliveries that failed so far (0 until the first failure).
+    pub failures: u32,
+    /// When it was first sent, in ms since the Unix epoch.
+    pub first_enqueued_ms: u64,
+    /// Not to be delivered before this, in ms since the Unix epoch.
+    pub due_ms: u64,
+    /// The last failure's text, if any.
+    pub last_error: Option<String>,
+    /// The backend's handle on this delivery (the Redis stream entry id), set by `receive`;
+    /// not stored.
+    #[serde(skip)]
+    pub receipt: String,
+}
+
+impl StoredMessage {
+    /// A new message with `body`, `content_type` and `attributes`, due `delay_ms` from now.
+    pub fn new(
+        body: Vec<u8>,
+        content_type: Option<String>,
+        attributes: Vec<(String, String)>,
+        delay_ms: u64,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            id: 0,
+            body,
+            content_type,
+            attributes,
+            failures: 0,
+            first_enqueued_ms: now,
+            due_ms: now.saturating_add(delay_ms),
+            last_error: None,
+            receipt: String::new(),
+        }
+    }
+}
+
+/// A queue's backend. Every operation is atomic; `send` is durable when it returns.
+#[async_trait::async_trait]
+pub trait QueueBackend: Send + Sync + 'static {
+    /// Stores `messages` in order, durable together; returns their new ids.
+    async fn send(&self, messages: Vec<StoredMessage>) -> Result<Vec<u64>, BackendError>;
+    /// Takes up to `max` due messages, oldest first, and holds them in flight.
+    async fn receive(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
+    /// Forgets in-flight messages (as `receive` returned them) for good: handled, or
+    /// dead-lettered.
+    async fn ack(&self, messages: &[StoredMessage]) -> Result<(), BackendError>;
+    /// Puts an in-flight message back in the queue as `message` says (its new `due_ms`,
+    /// `failures` and `last_error`).
+    async fn retry(&self, message: &StoredMessage) -> Result<(), BackendError>;
+    /// When the first pending message is due (ms since the Unix epoch), if there is one.
+    async fn next_due_ms(&self) -> Result<Option<u64>, BackendError>;
+    /// Up to `max` pending messages, in queue order, without taking them.
+    async fn peek(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
+    /// Pending and in-flight counts (for metrics; may scan).
+    async fn depth(&self) -> Result<(u64, u64), BackendError>;
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), BackendError>;
+}

@@ -1,0 +1,84 @@
+//! Layer 1, the value types of one invocation, which every layer above may use: what an
+//! invocation carries into its instance ([`Invocation`]: its [`RequestId`], its outbound
+//! [`Budget`] and its [`TraceContext`]) and how its wall-clock deadline ends it ([`until`],
+//! [`WallClockTimeout`]).
+//!
+//! A trigger makes one per event (an HTTP request, a cron tick, a batch of queue messages);
+//! internal chaining hands the caller's id and budget on to the callee. Nothing here knows a
+//! trigger, a capability or a loaded app.
+
+pub mod request_id;
+pub mod trace_context;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use request_id::RequestId;
+
+pub use trace_context::TraceContext;
+
+/// What one invocation carries into its instance: its id (for logs, and for the guest), its
+/// outbound request budget, and its trace context. Internal chaining hands the caller's id and
+/// budget to the callee, which gets a trace context of its own, a child of the caller's.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The request id (HTTP), run id (cron) or batch id (queue).
+    pub request_id: RequestId,
+    /// Outbound requests left.
+    pub budget: Budget,
+    /// The invocation's span context, the parent of the requests it sends.
+    pub trace: TraceContext,
+}
+
+/// Outbound requests left to one invocation, shared along a chain of internal calls.
+/// Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Budget(Arc<AtomicU32>);
+
+impl Budget {
+    /// A budget of `max_requests` outbound requests.
+    pub fn new(max_requests: u32) -> Self {
+        Self(Arc::new(AtomicU32::new(max_requests)))
+    }
+
+    /// Takes one request; `false` once none are left.
+    pub fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// The failure of an invocation that ran past its wall-clock deadline
+/// ([`crate::limits::Limits::timeout`]): counted as [`crate::metrics::Outcome::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("the invocation ran past its wall-clock deadline")]
+pub struct WallClockTimeout;
+
+/// `invocation`'s result, or a [`WallClockTimeout`] failure if it has not finished by
+/// `deadline` (it is then dropped, and its instance with it).
+pub async fn until<T>(
+    deadline: tokio::time::Instant,
+    invocation: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    tokio::time::timeout_at(deadline, invocation)
+        .await
+        .unwrap_or_else(|_| Err(WallClockTimeout.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_shared_and_runs_out() {
+        let budget = Budget::new(2);
+        let chained = budget.clone();
+        assert!(budget.take());
+        assert!(chained.take());
+        assert!(!budget.take());
+        assert!(!chained.take());
+    }
+}

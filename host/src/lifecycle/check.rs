@@ -1,0 +1,98 @@
+//! Layer 7: `wasmhost check`, every startup check that does not need a backend, without
+//! serving:
+//! - the manifest and the runtime config (errors name file:line:col and the field);
+//! - every granted store defined;
+//! - every component file present, compiled (through the compile cache), linked against
+//!   every capability, and exporting what its triggers call.
+//!
+//! It then warns, at the component's `source` line, about a mismatch between what a
+//! component imports and what its manifest grants: an import with no grant fails at run time
+//! (`access-denied`), and a grant with no import is unused.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{LoadOptions, Loader};
+use crate::app::{Component, Location};
+use crate::app_version::{check_component, linker};
+use crate::manifest;
+
+/// What [`check()`] found in an app that passes every check.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The manifest checked.
+    pub manifest: PathBuf,
+    /// How many components were checked.
+    pub components: usize,
+    /// Each warning, at the `source` line of the component it concerns.
+    pub warnings: Vec<(Location, String)>,
+}
+
+/// Checks the app of `options` (its manifest, runtime config, compile cache and limits; the
+/// rest is ignored) as `serve` would before binding its listeners.
+///
+/// # Errors
+/// The first error `serve` would stop at before binding its listeners: a bad manifest or
+/// runtime config, an undefined store, a missing, invalid or unlinkable component file, a
+/// missing export.
+pub fn check(options: LoadOptions) -> Result<CheckReport> {
+    let (loader, app) = Loader::new(options)?;
+    loader.runtime_config.check_grants(&app)?;
+    manifest::check_sources(&app)?;
+    let shared = &loader.shared;
+    let linker = linker(&shared.engine)?;
+    let mut warnings = Vec::new();
+    for (index, component) in app.components.iter().enumerate() {
+        let imports = check_component(&app, index, &shared.engine, &linker, &shared.cache)?;
+        for warning in mismatches(component, &imports) {
+            warnings.push((component.source_location.clone(), warning));
+        }
+    }
+    Ok(CheckReport {
+        manifest: app.manifest_path.clone(),
+        components: app.components.len(),
+        warnings,
+    })
+}
+
+/// Where imports and grants of `component` disagree, in words.
+fn mismatches(component: &Component, imports: &[String]) -> Vec<String> {
+    let imports_any = |prefix: &str| imports.iter().any(|name| name.starts_with(prefix));
+    let id = &component.id;
+    let outbound = &component.outbound_http;
+    let checks = [
+        (
+            "wasi:keyvalue/",
+            !component.key_value_stores.is_empty(),
+            "key_value_stores",
+        ),
+        (
+            "wasmhost:host/queue@",
+            !component.queues.is_empty() || !component.topics.is_empty(),
+            "queues or topics",
+        ),
+        (
+            "wasi:http/outgoing-handler@",
+            !outbound.allowed_hosts.is_empty() || !outbound.chain_targets.is_empty(),
+            "allowed_outbound_hosts",
+        ),
+        (
+            "wasi:config/store@",
+            !component.config.is_empty(),
+            "[component.<id>.variables]",
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(import, granted, field)| match (imports_any(import), granted) {
+            (true, false) => Some(format!(
+                "component `{id}` imports `{import}` but is granted no {field}: every such call fails at run time"
+            )),
+            (false, true) => Some(format!(
+                "component `{id}` is granted {field} but does not import `{import}`: the grant is unused"
+            )),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,251 @@
+//! Layer 7, the app lifecycle, as a library: load a version of an app (startup steps 1 to 5 of
+//! [`crate`]), start and stop its triggers, reload it, drain it. `wasmhost serve`, `check`
+//! and the benches drive it; the CLI only turns flags into [`LoadOptions`] and
+//! [`ServeOptions`].
+//!
+//! - [`Loader`] holds what every version of one app shares (the engine, the compile cache, the
+//!   metrics, the runtime config) and loads versions: the first one opens the backends, a
+//!   reload shares them and opens only what is new;
+//! - [`Triggers`] runs the cron and queue triggers of one version;
+//! - [`serve()`] serves a version until SIGINT or SIGTERM, reloads on SIGHUP or a change
+//!   (`--watch`, [`watch`]), then drains;
+//! - [`check()`] runs every startup check without serving;
+//! - [`build_app`] runs the components' build commands.
+
+pub mod build;
+mod check;
+mod serve;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::app_version::{AppVersion, Backends, Shared};
+use crate::capability::key_value::KeyValueStores;
+use crate::capability::queue::Queues;
+use crate::compile_cache::CompileCache;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::runtime_config::RuntimeConfig;
+use crate::trigger::cron::LocalClaims;
+use crate::trigger::http::InternalChain;
+use crate::variables::{self, Value};
+use crate::{manifest, trigger};
+
+pub use build::build_app;
+pub use check::{CheckReport, check};
+pub use serve::serve;
+
+/// What loading an app needs, from the command line or a bench.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The manifest, or a directory holding `wasmhost.toml`.
+    pub path: PathBuf,
+    /// The runtime config file; none: every store and queue is sled next to the manifest.
+    pub runtime_config: Option<PathBuf>,
+    /// The compile cache's directory; none: `.wasmhost/cache` next to the manifest.
+    pub cache_dir: Option<PathBuf>,
+    /// The host's limits (the engine is built from them).
+    pub limits: Limits,
+    /// Build the components before each load.
+    pub build: bool,
+    /// Rebuild the components before each reload (`serve --watch`).
+    pub watch: bool,
+    /// Application variables given on the command line (`--var NAME=VALUE`), by name; they
+    /// win over `WASMHOST_VAR_<NAME>` and the defaults.
+    pub vars: Vec<(String, String)>,
+    /// Keys to set before serving (`--key-value`), in the first version only.
+    pub seeds: Vec<Seed>,
+}
+
+/// What serving an app needs beyond loading it.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How to load it.
+    pub load: LoadOptions,
+    /// The public HTTP listener's address (port 0: any free port, printed).
+    pub listen: SocketAddr,
+    /// The admin listener's address, if any.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// One `--key-value` seed: a key set in a store before serving, for development.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// The store's label.
+    pub store: String,
+    /// The key.
+    pub key: String,
+    /// The value, as UTF-8 bytes.
+    pub value: String,
+}
+
+/// What every version of one app shares, and how to load the next one.
+pub struct Loader {
+    options: LoadOptions,
+    runtime_config: RuntimeConfig,
+    shared: Shared,
+}
+
+impl Loader {
+    /// Reads the manifest and the runtime config of `options` and makes the engine and the
+    /// compile cache; returns the loader and the app, not loaded yet.
+    ///
+    /// # Errors
+    /// A bad manifest or runtime config (file, line and field), or an engine the limits
+    /// cannot make.
+    pub fn new(options: LoadOptions) -> Result<(Self, App)> {
+        let app = manifest::load(&options.path)?;
+        let runtime_config = match &options.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let engine = options.limits.engine_settings().build()?;
+        let cache = CompileCache::new(cache_dir(&options, &app), &engine);
+        let shared = Shared {
+            engine,
+            limits: options.limits.clone(),
+            cache,
+            metrics: Arc::new(Metrics::new()),
+            chain: InternalChain::handler,
+        };
+        let loader = Self {
+            options,
+            runtime_config,
+            shared,
+        };
+        Ok((loader, app))
+    }
+
+    /// The next version of the app: the manifest read again, then as [`Loader::load`] next
+    /// to `old`.
+    ///
+    /// # Errors
+    /// As [`Loader::load`].
+    pub async fn reload(&self, old: &AppVersion) -> Result<Arc<AppVersion>> {
+        self.load(manifest::load(&self.options.path)?, Some(old))
+            .await
+    }
+
+    /// A version of `app`: its grants checked, its variables given values, its components
+    /// built (with `build`; on a reload also with `watch`), compiled where they changed and
+    /// loaded. The first version (`old` is `None`) opens the stores and queues and writes the
+    /// seeds; a later one shares `old`'s and opens only what is new. On a multi-thread tokio
+    /// runtime, building and compiling let the other tasks move to other workers.
+    ///
+    /// # Errors
+    /// Whatever stops a start: an undefined store, a bad `--var`, a failed build, a missing or
+    /// bad component, a store or queue that cannot be opened.
+    pub async fn load(&self, app: App, old: Option<&AppVersion>) -> Result<Arc<AppVersion>> {
+        let options = &self.options;
+        self.runtime_config.check_grants(&app)?;
+        let variables = resolve_variables(&app, &options.vars)?;
+        if options.build || (options.watch && old.is_some()) {
+            blocking(|| build_app(&app))?;
+        }
+        manifest::check_sources(&app)?;
+        let backends = match old {
+            Some(old) => Backends {
+                key_value: old.key_value.reopen(&app).await?,
+                queues: old.queues.reopen(&app).await?,
+            },
+            None => {
+                let metrics = &self.shared.metrics;
+                let mut key_value =
+                    KeyValueStores::open(&app, &self.runtime_config, metrics).await?;
+                for seed in &options.seeds {
+                    key_value
+                        .seed(&seed.store, &seed.key, seed.value.as_bytes())
+                        .await?;
+                }
+                let queues = Queues::open(&app, &self.runtime_config, metrics).await?;
+                Backends { key_value, queues }
+            }
+        };
+        blocking(|| AppVersion::load(app, &self.shared, backends, &variables))
+    }
+
+    /// The options this loader was made with.
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
+    }
+}
+
+/// Loads the first version of the app of `options` (as `serve` does, without serving it).
+///
+/// # Errors
+/// As [`Loader::new`] and [`Loader::load`].
+pub async fn load(options: LoadOptions) -> Result<Arc<AppVersion>> {
+    let (loader, app) = Loader::new(options)?;
+    loader.load(app, None).await
+}
+
+/// Runs `work`, which blocks: on a multi-thread tokio runtime, after handing this worker's
+/// other tasks to the others (so a reload never stalls requests); elsewhere, directly.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// The compile cache's directory: the option, else `.wasmhost/cache` next to the manifest.
+fn cache_dir(options: &LoadOptions, app: &App) -> PathBuf {
+    options
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"))
+}
+
+/// Gives every `[variables]` entry of `app` its value: `vars` (from `--var`), then
+/// `WASMHOST_VAR_<NAME>`, then the default.
+///
+/// # Errors
+/// A `--var` naming an undeclared variable, or a required variable with no value; each names
+/// the variable (never its value).
+fn resolve_variables(app: &App, vars: &[(String, String)]) -> Result<BTreeMap<String, Value>> {
+    let manifest = app.manifest_path.display();
+    let mut overrides = BTreeMap::new();
+    for (name, value) in vars {
+        if !app.variables.iter().any(|v| v.name == *name) {
+            anyhow::bail!("--var {name}: {manifest} declares no variable `{name}` in [variables]");
+        }
+        overrides.insert(name.clone(), value.clone());
+    }
+    variables::resolve(&app.variables, &overrides, |name| std::env::var(name).ok())
+        .with_context(|| format!("{manifest}: [variables]"))
+}
+
+/// The cron and queue triggers of one app version, running.
+pub struct Triggers {
+    stop: CancellationToken,
+    cron: tokio::task::JoinHandle<()>,
+}
+
+impl Triggers {
+    /// Starts the cron schedulers and queue consumers of `version`.
+    pub fn start(version: &Arc<AppVersion>) -> Self {
+        let stop = CancellationToken::new();
+        // The queue consumers end by themselves once `stop` is cancelled.
+        tokio::spawn(trigger::queue::run_all(version.clone(), stop.clone()));
+        Self {
+            cron: tokio::spawn(trigger::cron::run_all(
+                version.clone(),
+                Arc::new(LocalClaims),
+            )),
+            stop,
+        }
+    }
+
+    /// Stops taking ticks and messages; the handler calls already started go on.
+    pub fn stop(&self) {
+        self.cron.abort();
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,240 @@
+//! Layer 7: serving one app until it is stopped. The first version is loaded, its HTTP
+//! triggers served on the public listener and its admin endpoints on their own, its cron and
+//! queue triggers started; SIGHUP (and, with `--watch`, a change) loads the next version beside
+//! it and swaps it in (requests in flight finish on the old one); SIGTERM or SIGINT stop
+//! accepting and drain what is in flight for up to the drain timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use super::watch::Watch;
+use super::{Loader, ServeOptions, Triggers};
+use crate::app::HttpTarget;
+use crate::app_version::AppVersion;
+use crate::{admin, server, trigger};
+
+/// Loads the app of `options` and serves it until SIGINT or SIGTERM, then drains what is in
+/// flight for up to the drain timeout ([`crate::limits::Limits::drain_timeout`]). Prints
+/// `Serving http://ADDR` and the routes once it listens.
+///
+/// # Errors
+/// A bad manifest or runtime config, a `--var` for an undeclared variable, a required
+/// variable with no value, a granted store the version config does not define, a failed
+/// build, a missing or invalid component, a sled store that cannot be opened, a seed that
+/// cannot be written, or an address that cannot be bound.
+pub fn serve(options: ServeOptions) -> Result<()> {
+    let ServeOptions {
+        load,
+        listen,
+        admin_listen,
+    } = options;
+    let (loader, app) = Loader::new(load)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(async {
+            // Before anything slow (compiling, binding): a SIGHUP during startup must not
+            // kill the process (its default action), and a SIGTERM once requests are
+            // served must drain them.
+            let signals = Signals::install()?;
+            let version = loader.load(app, None).await?;
+            run(version, &loader, listen, admin_listen, signals).await
+        })
+}
+
+/// Serves `version` until SIGINT or SIGTERM, reloading it on SIGHUP and, with `--watch`, on
+/// a change.
+async fn run(
+    version: Arc<AppVersion>,
+    loader: &Loader,
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    signals: Signals,
+) -> Result<()> {
+    let Signals {
+        mut hangup,
+        mut terminate,
+        mut interrupt,
+    } = signals;
+    let listener = server::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let admin = match admin_listen {
+        Some(admin_addr) => Some(server::bind(admin_addr).await?),
+        None => None,
+    };
+
+    println!("Serving http://{addr}");
+    print_routes(&version, addr);
+    if let Some(admin) = &admin {
+        let admin_addr = admin.local_addr()?;
+        println!(
+            "Admin endpoints on http://{admin_addr} ({}, {}, {}, POST {}<topic>)",
+            admin::HEALTH_PATH,
+            admin::READY_PATH,
+            admin::METRICS_PATH,
+            admin::TOPICS_PATH,
+        );
+    }
+
+    let current = Arc::new(ArcSwap::new(version.clone()));
+    let shutdown = CancellationToken::new();
+    let mut http = tokio::spawn(trigger::http::serve(
+        listener,
+        current.clone(),
+        shutdown.clone(),
+    ));
+    let mut admin = tokio::spawn({
+        let (current, shutdown) = (current.clone(), shutdown.clone());
+        async move {
+            match admin {
+                Some(admin) => admin::serve(admin, current, shutdown).await,
+                None => {
+                    shutdown.cancelled().await;
+                    Ok(())
+                }
+            }
+        }
+    });
+    let mut triggers = Triggers::start(&version);
+    // Versions replaced by a reload, kept until their invocations in flight are done.
+    let mut retired: Vec<Arc<AppVersion>> = Vec::new();
+    let (changed, mut changes) = tokio::sync::mpsc::channel(1);
+    let mut watcher = if loader.options().watch {
+        let watcher = Watch::start(&version.app.manifest_path, changed)?;
+        println!("Watching {} for changes", version.app.base_dir().display());
+        Some(watcher)
+    } else {
+        drop(changed);
+        None
+    };
+    loop {
+        let cause = tokio::select! {
+            result = &mut http => return result.context("the HTTP listener stopped")?,
+            result = &mut admin => return result.context("the admin listener stopped")?,
+            _ = hangup.recv() => "SIGHUP",
+            Some(()) = changes.recv() => "a change",
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
+        let started = std::time::Instant::now();
+        tracing::info!("reloading after {cause}");
+        if let Some(watcher) = &mut watcher
+            && let Err(err) = watcher.watch_new_directories()
+        {
+            tracing::warn!("{err:#}");
+        }
+        match loader.reload(&current.load()).await {
+            Ok(next) => {
+                triggers.stop();
+                let old = current.swap(next.clone());
+                old.tasks.close();
+                retired.push(old);
+                retired.retain(|version| !version.tasks.is_empty());
+                triggers = Triggers::start(&next);
+                println!("Reloaded in {} ms", started.elapsed().as_millis());
+                print_routes(&next, addr);
+            }
+            Err(err) => {
+                eprintln!("Reload failed; still serving the previous version: {err:#}");
+                tracing::error!("reload failed; still serving the previous version: {err:#}");
+            }
+        }
+    }
+    // The schedulers and queue consumers stop: no new tick or message is taken.
+    triggers.stop();
+    let version = current.load_full();
+    let drain = version.limits.drain_timeout;
+    tracing::info!(
+        drain_timeout_ms = drain.as_millis(),
+        "shutting down: no new connections; finishing the requests and handler calls in flight"
+    );
+    shutdown.cancel();
+    version.tasks.close();
+    let drained = tokio::time::timeout(drain, async {
+        let _ = tokio::join!(http, admin);
+        version.tasks.wait().await;
+        for version in &retired {
+            version.tasks.wait().await;
+        }
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("drained; stopped"),
+        Err(_) => tracing::warn!(
+            still_running = version.tasks.len(),
+            "drain timeout: what still runs is dropped (queue messages stay unacknowledged and are delivered again)"
+        ),
+    }
+    Ok(())
+}
+
+/// The signals `serve` handles, installed before startup: their default actions (ending the
+/// process at once) would lose a reload or the drain.
+struct Signals {
+    hangup: Signal,
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers of SIGHUP, SIGTERM and SIGINT.
+    ///
+    /// # Errors
+    /// A handler cannot be installed (not in practice on Unix).
+    fn install() -> Result<Self> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot install a {name} handler"))
+        };
+        Ok(Self {
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+            terminate: install(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: install(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+}
+
+/// Prints the routes and triggers of `version`.
+fn print_routes(version: &AppVersion, addr: SocketAddr) {
+    println!("Available routes:");
+    for (route, target) in version.router.entries() {
+        match &target.target {
+            HttpTarget::Component(index) => {
+                println!("  {}: http://{addr}{route}", version.components[*index].id);
+            }
+            HttpTarget::Fixed(fixed) => {
+                println!("  ({}): http://{addr}{route}", fixed.status);
+            }
+            HttpTarget::Files(files) => {
+                println!("  (files in {}): http://{addr}{route}", files.dir.display());
+            }
+        }
+    }
+    if !version.app.queue_triggers.is_empty() {
+        println!("Queue triggers:");
+        for trigger in &version.app.queue_triggers {
+            let source = match &trigger.topic {
+                Some(topic) => format!("topic `{topic}` (queue `{}`)", trigger.queue),
+                None => format!("queue `{}`", trigger.queue),
+            };
+            println!(
+                "  {}: {source} (dead letters: `{}`)",
+                version.components[trigger.component].id, trigger.dead_letter
+            );
+        }
+    }
+    if !version.app.cron_triggers.is_empty() {
+        println!("Cron triggers:");
+        for trigger in &version.app.cron_triggers {
+            println!(
+                "  {}: `{}` ({})",
+                version.components[trigger.component].id, trigger.expression, trigger.timezone
+            );
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Layer 2, startup step 2: the `[[trigger.http]]` entries of the manifest, checked into
+//! [`HttpTrigger`]s (a route and a component, a redirect, a static response or static files).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::raw::{self, RawManifest};
+use super::{Doc, ManifestError, ManifestErrorKind};
+use crate::app::{FixedResponse, HttpTarget, HttpTrigger, StaticFiles};
+use crate::route::Route;
+
+/// Checks every `[[trigger.http]]`: its route (parsed, and not the same shape as an earlier
+/// one) and what answers it ([`check_http_target`]).
+pub(super) fn check_http_triggers(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+) -> Result<Vec<HttpTrigger>, ManifestError> {
+    let mut http_triggers = Vec::with_capacity(raw.trigger.http.len());
+    let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
+    for (i, trigger) in raw.trigger.http.iter().enumerate() {
+        let route: Route = trigger.route.get_ref().parse().map_err(|err| {
+            doc.error(
+                trigger.route.span(),
+                ManifestErrorKind::Route {
+                    index: i,
+                    error: err,
+                },
+            )
+        })?;
+        if let Some(first) = seen.insert(route.shape(), &trigger.route) {
+            return Err(doc.error(
+                trigger.route.span(),
+                ManifestErrorKind::DuplicateRoute {
+                    index: i,
+                    route: route.to_string(),
+                    first: first.get_ref().clone(),
+                    first_line: doc.location(first.span()).line,
+                },
+            ));
+        }
+        let target = check_http_target(doc, raw, index, i, trigger)?;
+        http_triggers.push(HttpTrigger { route, target });
+    }
+    Ok(http_triggers)
+}
+
+/// Checks what answers `[[trigger.http]]` number `i`: exactly one of a defined component, a
+/// redirect to a valid URI with a redirect status, a static response with a valid status and
+/// headers, or the files of an existing directory on a wildcard route.
+fn check_http_target(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+    i: usize,
+    trigger: &raw::RawHttpTrigger,
+) -> Result<HttpTarget, ManifestError> {
+    let error = |span: Range<usize>, field, message: String| {
+        doc.error(
+            span,
+            ManifestErrorKind::HttpTarget {
+                index: i,
+                field,
+                message,
+            },
+        )
+    };
+    let given = [
+        trigger.component.is_some(),
+        trigger.redirect.is_some(),
+        trigger.static_response.is_some(),
+        trigger.static_files.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(error(
+            trigger.route.span(),
+            "",
+            "give exactly one of `component`, `redirect`, `static_response` and `static_files`"
+                .to_owned(),
+        ));
+    }
+    if let Some(dir) = &trigger.static_files {
+        if !trigger.route.get_ref().ends_with("/...") {
+            return Err(error(
+                trigger.route.span(),
+                ".route",
+                "a `static_files` route must end in `/...` (the tail names the file)".to_owned(),
+            ));
+        }
+        let base = doc.0.file.parent().unwrap_or(Path::new("/"));
+        let path = base.join(dir.get_ref());
+        if !path.is_dir() {
+            return Err(error(
+                dir.span(),
+                ".static_files",
+                format!("`{}` is not a directory", path.display()),
+            ));
+        }
+        return Ok(HttpTarget::Files(Arc::new(StaticFiles::new(path))));
+    }
+    if let Some(component) = &trigger.component {
+        let Some(&found) = index.get(component.get_ref()) else {
+            return Err(doc.error(
+                component.span(),
+                ManifestErrorKind::UnknownComponent {
+                    trigger: "http",
+                    index: i,
+                    id: component.get_ref().clone(),
+                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+                },
+            ));
+        };
+        return Ok(HttpTarget::Component(found));
+    }
+    let mut headers = http::HeaderMap::new();
+    let (status, body) = if let Some(redirect) = &trigger.redirect {
+        let status = redirect.status.as_ref().map_or(302, |s| *s.get_ref());
+        if ![301, 302, 303, 307, 308].contains(&status) {
+            let span = redirect.status.as_ref().map_or(0..0, Spanned::span);
+            return Err(error(
+                span,
+                ".redirect.status",
+                format!("{status} is not a redirect status (301, 302, 303, 307 or 308)"),
+            ));
+        }
+        let to = redirect.to.get_ref();
+        let location = to
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|_| http::HeaderValue::from_str(to).ok())
+            .ok_or_else(|| {
+                error(
+                    redirect.to.span(),
+                    ".redirect.to",
+                    format!("`{to}` is not a URI"),
+                )
+            })?;
+        headers.insert(http::header::LOCATION, location);
+        (status, bytes::Bytes::new())
+    } else {
+        let fixed = trigger
+            .static_response
+            .as_ref()
+            .expect("exactly one target is given");
+        let status = fixed.status.as_ref().map_or(200, |s| *s.get_ref());
+        if !(100..=599).contains(&status) {
+            let span = fixed.status.as_ref().map_or(0..0, Spanned::span);
+            return Err(error(
+                span,
+                ".static_response.status",
+                format!("{status} is not an HTTP status"),
+            ));
+        }
+        for (name, value) in &fixed.headers {
+            let name_ok = http::HeaderName::try_from(name.get_ref().as_str());
+            let value_ok = http::HeaderValue::from_str(value.get_ref());
+            match (name_ok, value_ok) {
+                (Ok(name), Ok(value)) => {
+                    headers.append(name, value);
+                }
+                (Err(_), _) => {
+                    return Err(error(
+                        name.span(),
+                        ".static_response.headers",
+                        format!("`{}` is not a header name", name.get_ref()),
+                    ));
+                }
+                (_, Err(_)) => {
+                    return Err(error(
+                        value.span(),
+                        ".static_response.headers",
+                        format!("the value of `{}` is not a header value", name.get_ref()),
+                    ));
+                }
+            }
+        }
+        let body = fixed.body.clone().unwrap_or_default();
+        (status, bytes::Bytes::from(body))
+    };
+    Ok(HttpTarget::Fixed(Arc::new(FixedResponse {
+        status: http::StatusCode::from_u16(status).expect("checked above"),
+        headers,
+        body,
+    })))
+}
