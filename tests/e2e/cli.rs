@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use wasmhost_tests::{guests, run};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{guests, run, wasmhost_binary};
 
 fn write(dir: &Path, text: &str) -> String {
     let path = dir.join("wasmhost.toml");
@@ -21,7 +19,7 @@ fn bad_manifest_fails_with_file_line_and_field() {
         "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"nope\"\n",
     );
     let (ok, _, stderr) = run(
-        Path::new(BIN),
+        wasmhost_binary(),
         &["serve", &manifest, "--listen", "127.0.0.1:0"],
     )
     .unwrap();
@@ -41,7 +39,7 @@ fn missing_component_file_names_the_source_field() {
         dir.path(),
         "manifest_version = 1\n[application]\nname = \"x\"\n[component.a]\nsource = \"missing.wasm\"\n",
     );
-    let (ok, _, stderr) = run(Path::new(BIN), &["serve", &manifest]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["serve", &manifest]).unwrap();
     assert!(!ok);
     assert!(
         stderr.contains(&format!("{manifest}:5:10: `component.a.source`: file")),
@@ -59,7 +57,7 @@ fn a_file_that_is_not_a_component_is_named() {
     );
     let cache = dir.path().join("cache");
     let (ok, _, stderr) = run(
-        Path::new(BIN),
+        wasmhost_binary(),
         &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()],
     )
     .unwrap();
@@ -81,7 +79,7 @@ fn serve_error(wasm: &[u8]) -> String {
     );
     let cache = dir.path().join("cache");
     let (ok, _, stderr) = run(
-        Path::new(BIN),
+        wasmhost_binary(),
         &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()],
     )
     .unwrap();
@@ -119,7 +117,7 @@ fn build_runs_each_command_in_its_directory() {
             guests::HELLO
         ),
     );
-    let (ok, _, stderr) = run(Path::new(BIN), &["build", &manifest]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["build", &manifest]).unwrap();
     assert!(ok, "{stderr}");
     assert!(dir.path().join("sub/a.wasm").is_file());
     assert!(stderr.contains("[1/1] Building component `a`"), "{stderr}");
@@ -135,7 +133,7 @@ fn failing_build_names_the_component_and_exits_non_zero() {
          [component.broken]\nsource = \"b.wasm\"\n\
          [component.broken.build]\ncommand = \"echo compiler says no >&2; exit 3\"\n",
     );
-    let (ok, _, stderr) = run(Path::new(BIN), &["build", &manifest]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["build", &manifest]).unwrap();
     assert!(!ok);
     assert!(
         stderr.contains("compiler says no"),
@@ -156,7 +154,7 @@ fn check(manifest: &str) -> (bool, String, String) {
     let path = write(dir.path(), manifest);
     let cache = dir.path().join("cache");
     let (ok, stdout, stderr) = run(
-        Path::new(BIN),
+        wasmhost_binary(),
         &["check", &path, "--cache-dir", cache.to_str().unwrap()],
     )
     .unwrap();

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use wasmhost_tests::{Server, guests, run, shared_compile_cache};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, run, shared_compile_cache, wasmhost_binary};
 
 fn write_manifest(dir: &std::path::Path, body: &str) -> String {
     let manifest = format!(
@@ -69,7 +67,7 @@ async fn schedules_fire_skip_overlaps_and_count_failures() {
         "--admin-listen",
         "127.0.0.1:0",
     ];
-    let server = Server::start(BIN.as_ref(), &args).unwrap();
+    let server = Server::start(wasmhost_binary(), &args).unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let stdout = server.stdout();
     assert!(stdout.contains("ticker: `* * * * * *` (UTC)"), "{stdout}");
@@ -137,7 +135,7 @@ fn a_bad_schedule_fails_at_startup_naming_trigger_line_and_expression() {
         probe("ticker", "")
     );
     let manifest = write_manifest(dir.path(), &body);
-    let (ok, _, stderr) = run(BIN.as_ref(), &["serve", &manifest]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["serve", &manifest]).unwrap();
     assert!(!ok);
     assert!(
         stderr.contains(
@@ -154,7 +152,7 @@ fn a_cron_trigger_needs_a_cron_component() {
     let manifest = write_manifest(dir.path(), body);
     let cache = shared_compile_cache();
     let (ok, _, stderr) = run(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &["serve", &manifest, "--cache-dir", cache.to_str().unwrap()],
     )
     .unwrap();

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use wasmhost_tests::{Server, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, wasmhost_binary};
 
 /// Writes an app with every test guest to `dir` and returns the manifest's path.
 fn write_app(dir: &Path) -> PathBuf {
@@ -77,7 +75,7 @@ source = "{}"
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
-    let server = Server::start_app(Path::new(BIN), &manifest, extra).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &manifest, extra).unwrap();
     (dir, server)
 }
 
@@ -295,13 +293,13 @@ async fn warm_compile_cache_skips_compilation() {
         cache.to_str().unwrap(),
     ];
 
-    let cold = Server::start(Path::new(BIN), &args).unwrap();
+    let cold = Server::start(wasmhost_binary(), &args).unwrap();
     assert_eq!(get(cold.url("/hello/cold")).await.0, 200);
     let log = cold.stop();
     assert_eq!(log.matches("cache=miss").count(), 5, "{log}");
     assert_eq!(log.matches("cache=hit").count(), 0, "{log}");
 
-    let warm = Server::start(Path::new(BIN), &args).unwrap();
+    let warm = Server::start(wasmhost_binary(), &args).unwrap();
     assert_eq!(get(warm.url("/hello/warm")).await.0, 200);
     let log = warm.stop();
     assert_eq!(log.matches("cache=hit").count(), 5, "{log}");
@@ -311,7 +309,7 @@ async fn warm_compile_cache_skips_compilation() {
     for entry in std::fs::read_dir(&cache).unwrap() {
         std::fs::write(entry.unwrap().path(), b"not a compiled component").unwrap();
     }
-    let repaired = Server::start(Path::new(BIN), &args).unwrap();
+    let repaired = Server::start(wasmhost_binary(), &args).unwrap();
     assert_eq!(get(repaired.url("/hello/again")).await.0, 200);
     let log = repaired.stop();
     assert_eq!(log.matches("cache=miss").count(), 5, "{log}");
@@ -367,7 +365,7 @@ async fn static_files_have_types_etags_ranges_and_no_way_out() {
          [[trigger.http]]\nroute = \"/files/...\"\nstatic_files = \"public\"\n",
     )
     .unwrap();
-    let server = Server::start_app(BIN.as_ref(), &manifest, &[]).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &manifest, &[]).unwrap();
     let client = reqwest::Client::new();
 
     let css = client

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, wasmhost_binary};
 
 /// The host's own limits for these tests: wall-clock 3 s (not 30, so the endless body ends
 /// soon), bodies up to 1 MiB.
@@ -58,7 +56,7 @@ max_concurrent_requests = 2
     ];
     args.extend_from_slice(extra);
     let server = Server::start_app_with_env(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &path,
         &args,
         // As in production: no host backtrace captured per trap (a RUST_BACKTRACE=1 in the

@@ -8,9 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{RedisServer, Server, guests, run};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{RedisServer, Server, guests, run, wasmhost_binary};
 
 /// Where an app's stores live.
 enum Backend {
@@ -117,7 +115,7 @@ fn serve(dir: &Path, backend: &Backend) -> Server {
     if matches!(backend, Backend::Redis(_)) {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
-    Server::start_app(Path::new(BIN), &dir.join("wasmhost.toml"), &args).unwrap()
+    Server::start_app(wasmhost_binary(), &dir.join("wasmhost.toml"), &args).unwrap()
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
@@ -441,7 +439,7 @@ fn serve_fails(label: &str, config: &str) -> (tempfile::TempDir, String) {
     let runtime_config = dir.path().join("runtime.toml");
     std::fs::write(&runtime_config, config).unwrap();
     let (ok, _, stderr) = run(
-        Path::new(BIN),
+        wasmhost_binary(),
         &[
             "serve",
             manifest.to_str().unwrap(),

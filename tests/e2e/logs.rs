@@ -1,9 +1,7 @@
 //! End-to-end tests of logs and request ids: the real `wasmhost` binary with
 //! `--log-format json`, whose stderr is parsed line by line, and `x-request-id` handling.
 
-use wasmhost_tests::{Server, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, wasmhost_binary};
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
@@ -41,7 +39,7 @@ source = "{log}"
     );
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let server = Server::start_app(BIN.as_ref(), &path, extra).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, extra).unwrap();
     (dir, server)
 }
 

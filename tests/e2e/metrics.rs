@@ -6,9 +6,7 @@
 use std::time::{Duration, Instant};
 
 use prometheus_parse::{Sample, Scrape, Value};
-use wasmhost_tests::{Server, Upstream, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, Upstream, guests, wasmhost_binary};
 
 fn start(upstream: &Upstream) -> (tempfile::TempDir, Server) {
     let manifest = format!(
@@ -50,7 +48,7 @@ allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
     let server =
-        Server::start_app(BIN.as_ref(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
+        Server::start_app(wasmhost_binary(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
     (dir, server)
 }
 

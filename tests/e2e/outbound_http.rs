@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use wasmhost_tests::{Server, Upstream, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, Upstream, guests, wasmhost_binary};
 
 /// Four instances of http-probe with different grants, and `hello` to chain to:
 /// - `open`: any port on 127.0.0.1, and `hello.internal`; 3 outbound requests per invocation;
@@ -58,7 +56,7 @@ source = "{probe}"
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wasmhost.toml");
     std::fs::write(&path, manifest).unwrap();
-    let server = Server::start_app(BIN.as_ref(), &path, &[]).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, &[]).unwrap();
     (dir, server)
 }
 

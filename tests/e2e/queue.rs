@@ -8,9 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{RedisServer, Server, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{RedisServer, Server, guests, wasmhost_binary};
 
 /// Queues: `jobs` (2 retries, 100 ms backoff, its dead letters consumed too), `bulk` (batches
 /// of up to 8), `crash` (batches of 32, only counted), `cli` (no retry; its dead letters left
@@ -178,7 +176,7 @@ fn serve(dir: &Path) -> Server {
     if config.exists() {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
-    Server::start_app(BIN.as_ref(), &dir.join("wasmhost.toml"), &args).unwrap()
+    Server::start_app(wasmhost_binary(), &dir.join("wasmhost.toml"), &args).unwrap()
 }
 
 /// Generates, for each test function `f(App)`, `sled::f` and `redis::f`.
@@ -577,7 +575,7 @@ async fn the_queue_commands_peek_and_redrive_dead_letters(mut app: App) {
         if config.exists() {
             all.extend(["--runtime-config", config.to_str().unwrap()]);
         }
-        wasmhost_tests::run(BIN.as_ref(), &all).unwrap()
+        wasmhost_tests::run(wasmhost_binary(), &all).unwrap()
     };
     let json = |line: &str| -> serde_json::Value { serde_json::from_str(line).unwrap() };
 

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, guests, new_project};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, new_project, wasmhost_binary};
 
 /// Writes the manifest of version `version`: `config-probe` answering `GET /var/version` with
 /// it.
@@ -26,7 +24,7 @@ fn write_version(dir: &Path, version: &str) {
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
-    Server::start_app(BIN.as_ref(), &dir.join("wasmhost.toml"), extra).unwrap()
+    Server::start_app(wasmhost_binary(), &dir.join("wasmhost.toml"), extra).unwrap()
 }
 
 /// Sends `GET <path>` back to back until `stop`; returns (answers, failures).
@@ -182,7 +180,7 @@ fn write_source(project: &Path, version: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_rebuilds_with_cargo_five_times_under_load_and_a_broken_edit_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
-    let project = new_project(BIN.as_ref(), dir.path(), "http", "swap");
+    let project = new_project(wasmhost_binary(), dir.path(), "http", "swap");
     write_source(&project, "v1");
     let server = start(&project, &["--build", "--watch"]);
     let (path, rebuild) = ("/hello/x", Duration::from_secs(120));

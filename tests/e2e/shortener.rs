@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, repo_root};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, repo_root, wasmhost_binary};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn links_redirect_and_their_clicks_are_counted_through_the_queue() {
@@ -24,7 +22,7 @@ async fn links_redirect_and_their_clicks_are_counted_through_the_queue() {
     std::fs::write(&runtime_config, config).unwrap();
     let manifest = repo_root().join("apps/shortener/wasmhost.toml");
     let server = Server::start_app(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &manifest,
         &["--runtime-config", runtime_config.to_str().unwrap()],
     )

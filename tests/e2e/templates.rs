@@ -6,13 +6,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, new_project, run};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, new_project, run, wasmhost_binary};
 
 /// Creates, builds and serves template `template` as project `name`.
 fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
-    let project = new_project(BIN.as_ref(), dir, template, name);
+    let project = new_project(wasmhost_binary(), dir, template, name);
     for file in [
         "Cargo.toml",
         "wasmhost.toml",
@@ -22,10 +20,10 @@ fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
     ] {
         assert!(project.join(file).is_file(), "{file} missing");
     }
-    let (ok, _, stderr) = run(BIN.as_ref(), &["build", project.to_str().unwrap()]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["build", project.to_str().unwrap()]).unwrap();
     assert!(ok, "{stderr}");
     assert!(stderr.contains("Built 1 component(s)"), "{stderr}");
-    Server::start_app(BIN.as_ref(), &project.join("wasmhost.toml"), &[]).unwrap()
+    Server::start_app(wasmhost_binary(), &project.join("wasmhost.toml"), &[]).unwrap()
 }
 
 async fn get(server: &Server, path: &str) -> (u16, String) {
@@ -86,7 +84,7 @@ async fn every_template_builds_serves_and_answers() {
 
 #[test]
 fn list_names_every_template_and_bad_input_is_refused() {
-    let (ok, stdout, _) = run(BIN.as_ref(), &["new", "--list"]).unwrap();
+    let (ok, stdout, _) = run(wasmhost_binary(), &["new", "--list"]).unwrap();
     assert!(ok);
     for template in ["http", "kv", "queue-worker", "cron"] {
         assert!(stdout.lines().any(|l| l.starts_with(template)), "{stdout}");
@@ -94,11 +92,15 @@ fn list_names_every_template_and_bad_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("x");
     let target = target.to_str().unwrap();
-    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "nope", "x", "--dir", target]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["new", "nope", "x", "--dir", target]).unwrap();
     assert!(!ok && stderr.contains("no template `nope`") && stderr.contains("queue-worker"));
-    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "http", "Bad_Name", "--dir", target]).unwrap();
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &["new", "http", "Bad_Name", "--dir", target],
+    )
+    .unwrap();
     assert!(!ok && stderr.contains("kebab-case"), "{stderr}");
     std::fs::create_dir(target).unwrap();
-    let (ok, _, stderr) = run(BIN.as_ref(), &["new", "http", "x", "--dir", target]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["new", "http", "x", "--dir", target]).unwrap();
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
 }

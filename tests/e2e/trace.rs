@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use wasmhost_tests::collector::attribute;
-use wasmhost_tests::{Collector, Server, Upstream, guests};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Collector, Server, Upstream, guests, wasmhost_binary};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -46,7 +44,7 @@ source = "{trap}"
     }
     // Export batches every 100 ms rather than every 5 s.
     let server = Server::start_app_with_env(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &path,
         &args,
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],

@@ -2,9 +2,7 @@
 //! `tests/guests/config-probe`, whose `wasi:config/store` keys are templates over the app's
 //! `[variables]`, set by defaults, `WASMHOST_VAR_<NAME>` and `--var`.
 
-use wasmhost_tests::{Server, guests, run, shared_compile_cache};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, guests, run, shared_compile_cache, wasmhost_binary};
 
 /// A secret value that must never reach the host's logs.
 const SECRET: &str = "hunter2-s3cr3t-value";
@@ -51,7 +49,7 @@ source = "{probe}"
 }
 
 fn start(manifest: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-    Server::start_app_with_env(BIN.as_ref(), manifest.as_ref(), args, env).unwrap()
+    Server::start_app_with_env(wasmhost_binary(), manifest.as_ref(), args, env).unwrap()
 }
 
 async fn get(server: &Server, path: &str) -> (u16, String) {
@@ -108,7 +106,7 @@ async fn a_component_reads_only_the_keys_its_manifest_gives_it() {
 fn a_required_variable_without_value_fails_at_startup_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
-    let (ok, _, stderr) = run(BIN.as_ref(), &["serve", &manifest]).unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["serve", &manifest]).unwrap();
     assert!(!ok);
     assert!(
         stderr.contains("variable `api_key` is required"),
@@ -123,12 +121,20 @@ fn var_flags_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(dir.path());
     let undeclared = format!("nope={SECRET}");
-    let (ok, _, stderr) = run(BIN.as_ref(), &["serve", &manifest, "--var", &undeclared]).unwrap();
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &["serve", &manifest, "--var", &undeclared],
+    )
+    .unwrap();
     assert!(!ok);
     assert!(stderr.contains("declares no variable `nope`"), "{stderr}");
     assert!(!stderr.contains(SECRET), "the value leaked: {stderr}");
     let badly_named = format!("API_KEY={SECRET}");
-    let (ok, _, stderr) = run(BIN.as_ref(), &["serve", &manifest, "--var", &badly_named]).unwrap();
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &["serve", &manifest, "--var", &badly_named],
+    )
+    .unwrap();
     assert!(!ok);
     assert!(
         stderr.contains("`API_KEY` is not a variable name"),
@@ -180,7 +186,7 @@ fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret
     std::fs::write(&path, manifest).unwrap();
     let cache = shared_compile_cache();
     let (ok, _, stderr) = run(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &[
             "serve",
             &path,

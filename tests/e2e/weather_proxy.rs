@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, Upstream, repo_root};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wasmhost");
+use wasmhost_tests::{Server, Upstream, repo_root, wasmhost_binary};
 
 async fn weather(server: &Server, city: &str) -> (u16, String, String) {
     let response = reqwest::get(server.url(&format!("/weather/{city}")))
@@ -38,7 +36,7 @@ async fn caches_upstream_answers_and_the_cron_job_refreshes_them() {
     let manifest = repo_root().join("apps/weather-proxy/wasmhost.toml");
     let upstream_url = format!("upstream_url={}", upstream.url(""));
     let server = Server::start_app(
-        BIN.as_ref(),
+        wasmhost_binary(),
         &manifest,
         &[
             "--runtime-config",

@@ -61,6 +61,83 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// The `wasmhost` binary under test: `wasmhost` in the cargo profile directory of the
+/// running test binary (`target/debug/wasmhost` for `cargo test`). `cargo test --workspace`
+/// builds it (the `wasmhost` package has an integration test, so cargo builds its binary
+/// first). If it is missing, or older than a source file of `host/`, it is built here once per
+/// test process with `cargo build -p wasmhost --bin wasmhost`, so a test never runs a stale
+/// binary.
+///
+/// # Panics
+/// If cargo cannot build it; the build's own output says why.
+pub fn wasmhost_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/e2e-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary is in target/<profile>/deps")
+            .to_owned();
+        let binary = profile_dir.join(format!("wasmhost{}", std::env::consts::EXE_SUFFIX));
+        if is_fresh(&binary) {
+            return binary;
+        }
+        let target_dir = profile_dir.parent().expect("target/<profile>");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build
+            .args([
+                "build",
+                "-p",
+                "wasmhost",
+                "--bin",
+                "wasmhost",
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .current_dir(repo_root());
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "cargo could not build the wasmhost binary"
+        );
+        binary
+    })
+}
+
+/// Whether `binary` exists and is newer than every file under `host/` (sources, templates,
+/// `Cargo.toml`) and `wit/`.
+fn is_fresh(binary: &Path) -> bool {
+    /// The newest modification time of `path`, a file or a directory tree.
+    fn newest(path: &Path) -> std::time::SystemTime {
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        match std::fs::read_dir(path) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|entry| newest(&entry.path()))
+                .fold(modified, std::time::SystemTime::max),
+            Err(_) => modified,
+        }
+    }
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = repo_root();
+    ["host/src", "host/templates", "host/Cargo.toml", "wit"]
+        .iter()
+        .all(|part| newest(&root.join(part)) <= built)
+}
+
 /// A compile cache shared by the tests that do not test the cache itself, so each component
 /// is compiled once per run rather than once per test.
 pub fn shared_compile_cache() -> PathBuf {

@@ -97,10 +97,15 @@ fn publish(req: Request) -> Response {
     let topic_name = req.param("topic").unwrap_or_default().to_owned();
     let count: usize = header("x-count").and_then(|n| n.parse().ok()).unwrap_or(1);
     let ty = header("x-type").unwrap_or_else(|| "test.event".to_owned());
-    let body = String::from_utf8_lossy(&req.into_body().into_bytes().unwrap_or_default()).into_owned();
+    let body =
+        String::from_utf8_lossy(&req.into_body().into_bytes().unwrap_or_default()).into_owned();
     let published = (0..count)
         .map(|i| {
-            let subject = if count == 1 { body.clone() } else { format!("{body}-{i}") };
+            let subject = if count == 1 {
+                body.clone()
+            } else {
+                format!("{body}-{i}")
+            };
             let event = Event::new(ty.as_str(), subject.as_str())
                 .content_type("text/plain")
                 .subject(subject);

@@ -1,0 +1,19 @@
+//! The end-to-end tests: the real `wasmhost` binary on real sockets, real guest components
+//! compiled from Rust, real HTTP clients and a real `redis-server`, one module per area. One
+//! test binary, so the support crate and the tests are linked once.
+
+mod cli;
+mod cron;
+mod http;
+mod isolation;
+mod key_value;
+mod logs;
+mod metrics;
+mod outbound_http;
+mod queue;
+mod reload;
+mod shortener;
+mod templates;
+mod trace;
+mod variables;
+mod weather_proxy;
