@@ -43,12 +43,20 @@ fn create(store: &Store, req: Request) -> Result<Response, String> {
         return Ok((StatusCode::BAD_REQUEST, "cannot read the body\n").into_response());
     };
     let url = String::from_utf8_lossy(&body).trim().to_owned();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
-        return Ok((StatusCode::BAD_REQUEST, "the body must be one http:// or https:// URL\n").into_response());
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.contains(char::is_whitespace)
+    {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "the body must be one http:// or https:// URL\n",
+        )
+            .into_response());
     }
     let n = store.increment("next-code", 1).map_err(|e| e.to_string())?;
     let code = base62(n);
-    store.set(&format!("link:{code}"), url.as_bytes()).map_err(|e| e.to_string())?;
+    store
+        .set(&format!("link:{code}"), url.as_bytes())
+        .map_err(|e| e.to_string())?;
     let event = Event::new(LINK_CREATED, url)
         .content_type("text/uri-list")
         .subject(code.as_str());
@@ -62,7 +70,10 @@ fn create(store: &Store, req: Request) -> Result<Response, String> {
 }
 
 fn follow(store: &Store, code: &str) -> Result<Response, String> {
-    let Some(url) = store.get(&format!("link:{code}")).map_err(|e| e.to_string())? else {
+    let Some(url) = store
+        .get(&format!("link:{code}"))
+        .map_err(|e| e.to_string())?
+    else {
         return Ok((StatusCode::NOT_FOUND, "no such link\n").into_response());
     };
     // The redirect matters more than the count: a click that cannot be queued is logged.
@@ -117,7 +128,9 @@ fn count(batch: Vec<Delivery>) -> Result<(), String> {
             "links" if delivery.event_attribute("type") == Some(LINK_CREATED) => {
                 let code = delivery.event_attribute("subject").unwrap_or_default();
                 let time = delivery.event_attribute("time").unwrap_or_default();
-                store.set(&format!("created:{code}"), time).map_err(|e| e.to_string())?;
+                store
+                    .set(&format!("created:{code}"), time)
+                    .map_err(|e| e.to_string())?;
             }
             other => eprintln!("ignoring a delivery from `{other}`"),
         }

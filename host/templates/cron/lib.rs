@@ -13,6 +13,8 @@ fn tick(_tick: Tick) -> Result<(), Error> {
 
 #[http_component]
 fn handle(_req: Request) -> Result<String, Error> {
-    let ticks = Store::open_default()?.get("ticks")?.unwrap_or_else(|| b"0".to_vec());
+    let ticks = Store::open_default()?
+        .get("ticks")?
+        .unwrap_or_else(|| b"0".to_vec());
     Ok(format!("{}\n", String::from_utf8_lossy(&ticks)))
 }

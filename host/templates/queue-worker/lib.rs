@@ -17,11 +17,13 @@ fn handle(req: Request) -> Response {
                 Err(err) => (StatusCode::SERVICE_UNAVAILABLE, format!("{err}\n")).into_response(),
             }
         }
-        (Method::GET, "/jobs/last") => match Store::open_default().and_then(|s| s.get("last-job")) {
-            Ok(Some(job)) => job.into_response(),
-            Ok(None) => (StatusCode::NOT_FOUND, "no job handled yet\n").into_response(),
-            Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
-        },
+        (Method::GET, "/jobs/last") => {
+            match Store::open_default().and_then(|s| s.get("last-job")) {
+                Ok(Some(job)) => job.into_response(),
+                Ok(None) => (StatusCode::NOT_FOUND, "no job handled yet\n").into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+            }
+        }
         _ => (StatusCode::METHOD_NOT_ALLOWED, "").into_response(),
     }
 }
@@ -32,7 +34,9 @@ fn work(batch: Vec<Delivery>) -> Result<(), String> {
     let store = Store::open_default().map_err(|e| e.to_string())?;
     for job in batch {
         println!("job {} (attempt {})", job.id, job.attempt);
-        store.set("last-job", &job.body).map_err(|e| e.to_string())?;
+        store
+            .set("last-job", &job.body)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
