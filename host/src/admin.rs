@@ -61,11 +61,11 @@ pub async fn serve(
         &limits,
         current,
         shutdown,
-        |runtime, _client, req| {
+        |version, _client, req| {
             async move {
                 match req.uri().path() {
                     HEALTH_PATH => text(StatusCode::OK, "ok\n"),
-                    READY_PATH => match unready_backends(&runtime).await {
+                    READY_PATH => match unready_backends(&version).await {
                         problems if problems.is_empty() => text(StatusCode::OK, "ready\n"),
                         problems => text(
                             StatusCode::SERVICE_UNAVAILABLE,
@@ -73,7 +73,7 @@ pub async fn serve(
                         ),
                     },
                     METRICS_PATH => {
-                        for queue in runtime.queues.all() {
+                        for queue in version.queues.all() {
                             // A backend that does not answer keeps its last figures.
                             if let Ok((pending, in_flight)) = queue.backend.depth().await {
                                 let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -84,12 +84,12 @@ pub async fn serve(
                         response(
                             StatusCode::OK,
                             HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                            runtime.metrics.encode(runtime.live_instances()),
+                            version.metrics.encode(version.live_instances()),
                         )
                     }
                     path if path.starts_with(TOPICS_PATH) && req.method() == http::Method::POST => {
                         let topic = path[TOPICS_PATH.len()..].to_owned();
-                        publish(&runtime, &topic, req).await
+                        publish(&version, &topic, req).await
                     }
                     _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
                 }
@@ -101,11 +101,11 @@ pub async fn serve(
 
 /// Publishes the CloudEvent of `req` to `topic` (the topic ingress).
 async fn publish(
-    runtime: &AppVersion,
+    version: &AppVersion,
     topic: &str,
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<HyperOutgoingBody> {
-    let Some(open) = runtime.queues.topic(topic) else {
+    let Some(open) = version.queues.topic(topic) else {
         return text(
             StatusCode::NOT_FOUND,
             format!("topic `{topic}` is not one of this app's topics\n"),
@@ -127,7 +127,7 @@ async fn publish(
             );
         }
     };
-    let source = format!("/{}/ingress", runtime.app_name);
+    let source = format!("/{}/ingress", version.app_name);
     let event = match topic::event_from_http(parts.headers, body, &source) {
         Ok(event) => event,
         Err(err) => return text(StatusCode::BAD_REQUEST, format!("{err}\n")),
@@ -154,12 +154,12 @@ async fn publish(
 
 /// One line per key-value store or queue whose backend does not answer a ping in time, naming
 /// it.
-async fn unready_backends(runtime: &AppVersion) -> Vec<String> {
-    let stores = runtime.key_value.stores().map(|store| {
+async fn unready_backends(version: &AppVersion) -> Vec<String> {
+    let stores = version.key_value.stores().map(|store| {
         let name = format!("key-value store `{}` ({})", store.label, store.description);
         unanswered(name, store.backend.ping())
     });
-    let queues = runtime.queues.all().map(|queue| {
+    let queues = version.queues.all().map(|queue| {
         let name = format!("queue `{}` ({})", queue.name, queue.description);
         unanswered(name, queue.backend.ping())
     });

@@ -30,7 +30,7 @@ use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolic
 use crate::capability::queue::{self, Queues};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, RequestId, TraceContext};
 use crate::limits::{CpuSlices, Limits, LongLane, MemoryLimiter, ResolvedLimits};
 use crate::metrics::{Metrics, TriggerMetrics};
 use crate::route::{Router, headers};
@@ -75,6 +75,18 @@ pub struct LoadedComponent {
     pub limits: ResolvedLimits,
     /// Its count of `memory.grow`s refused by [`ResolvedLimits::memory_bytes`].
     pub memory_refused: prometheus_client::metrics::counter::Counter,
+}
+
+impl LoadedComponent {
+    /// A new invocation of this component with `request_id` and `trace`: its outbound budget
+    /// is the component's `max_requests` ([`OutboundPolicy::budget`]).
+    pub fn invocation(&self, request_id: RequestId, trace: TraceContext) -> Invocation {
+        Invocation {
+            request_id,
+            budget: self.grants.outbound_http.budget(),
+            trace,
+        }
+    }
 }
 
 /// One loaded version of the app: what every invocation reads, shared behind an `Arc`.

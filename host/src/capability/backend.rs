@@ -1,19 +1,35 @@
-//! What the capabilities with backends (key-value stores and queues) share, in layer 4: the
-//! error every backend operation can fail with ([`BackendError`]), the one Redis connection
-//! setup ([`connection_manager`]), the sled databases opened so far ([`SledDatabases`]), and
-//! the wall clock backends stamp messages with ([`now_ms`]).
+//! What the capabilities with backends (key-value stores and queues) share, in layer 4: where
+//! their backends live and count ([`BackendContext`]), the error every backend operation can
+//! fail with ([`BackendError`]), the one Redis connection setup ([`connection_manager`]), the
+//! sled databases opened so far ([`SledDatabases`]), and the wall clock backends stamp
+//! messages with ([`now_ms`]).
 //!
 //! Used at startup (opening backends) and per call (errors, clock); nothing here knows a
 //! trigger or a loaded app.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::runtime_config::RedisUrl;
+use crate::metrics::Metrics;
+use crate::runtime_config::{RedisUrl, RuntimeConfig};
+
+/// What every capability with backends keeps from one app version to the next: the runtime
+/// config that says where each store or queue lives, the metrics they count in, and the sled
+/// databases opened so far. Cloning shares them.
+#[derive(Clone, Default)]
+pub struct BackendContext {
+    /// Where each store and queue lives.
+    pub config: RuntimeConfig,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The sled databases opened so far.
+    pub sled: SledDatabases,
+}
 
 /// What a backend operation (a key-value store's or a queue's) can fail with.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -7,11 +7,10 @@
 //!
 //! Every capability has the same host-side shape (as wasmtime's `wasi-config` crate), so the
 //! next one (blob storage, Spin's interfaces) is written the same way:
-//! - **state resolved at load**: a context of shared state opened once per app version. With
-//!   backends, it is opened by `async fn open(app: &App, config: &RuntimeConfig, metrics:
-//!   &Arc<Metrics>) -> Result<Self>` and extended for the next version by `async fn reopen(&self,
-//!   app: &App) -> Result<Self>` ([`key_value::KeyValueStores`], [`queue::Queues`]); each
-//!   component's grants are resolved from it once into an `Arc`-cloned value in [`Grants`];
+//! - **state resolved at load**: a context of shared state opened once per app version; with
+//!   backends, it implements [`Open`] (`open(app, config, metrics)` for the first version,
+//!   `reopen(app)` for the next); each component's grants are resolved from it once into an
+//!   `Arc`-cloned value in [`Grants`];
 //! - **a borrowed view**, `…View<'a>`, made per call from the instance's
 //!   [`crate::state::InstanceState`], which implements the generated `Host` traits
 //!   ([`key_value::KeyValueView`], [`config::ConfigView`], [`queue::QueueView`]);
@@ -37,10 +36,52 @@ pub mod key_value;
 pub mod outbound_http;
 pub mod queue;
 
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::app::App;
+use crate::capability::backend::{BackendContext, SledDatabases};
 use crate::capability::config::ComponentConfig;
 use crate::capability::key_value::KeyValueGrants;
 use crate::capability::outbound_http::OutboundPolicy;
 use crate::capability::queue::QueueGrants;
+use crate::metrics::Metrics;
+use crate::runtime_config::RuntimeConfig;
+
+/// The state of a capability with backends, opened once per app version: the one `open` (and
+/// `reopen`) every such capability has ([`key_value::KeyValueStores`], [`queue::Queues`]).
+pub trait Open: Sized + Send + Sync {
+    /// The state with nothing open yet: its backends will be where `context` says.
+    fn empty(context: BackendContext) -> Self;
+
+    /// The state of `app`, a new version of the app this state was opened for: what is open
+    /// here is shared as it is; what `app` newly names is opened.
+    ///
+    /// # Errors
+    /// As [`Open::open`], for what is opened now.
+    fn reopen(&self, app: &App) -> impl Future<Output = Result<Self>> + Send;
+
+    /// Opens every backend `app` names (a grant, a trigger, a dead-letter queue), where
+    /// `config` says; each counts its operations in `metrics`.
+    ///
+    /// # Errors
+    /// A backend that cannot be opened: a sled directory held by another process or not
+    /// writable, a queue whose trees cannot be recovered, a Redis URL the client rejects. Each
+    /// error names the store or queue.
+    fn open(
+        app: &App,
+        config: &RuntimeConfig,
+        metrics: &Arc<Metrics>,
+    ) -> impl Future<Output = Result<Self>> + Send {
+        let empty = Self::empty(BackendContext {
+            config: config.clone(),
+            metrics: metrics.clone(),
+            sled: SledDatabases::default(),
+        });
+        async move { empty.reopen(app).await }
+    }
+}
 
 /// What one component's manifest grants, resolved at startup. Every instance of the component
 /// gets a clone (reference-count increments only).
@@ -51,7 +92,7 @@ pub struct Grants {
     /// Its rendered `wasi:config` keys.
     pub config: ComponentConfig,
     /// Where it may send HTTP requests, and its pooled client.
-    pub outbound_http: std::sync::Arc<OutboundPolicy>,
+    pub outbound_http: Arc<OutboundPolicy>,
     /// The queues it may send to.
     pub queues: QueueGrants,
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::app::App;
+use crate::capability::Open;
 use crate::capability::queue::{OpenQueue, Queues, StoredMessage};
 use crate::manifest;
 use crate::metrics::Metrics;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::app_version::{AppVersion, Backends, Shared};
+use crate::capability::Open;
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;

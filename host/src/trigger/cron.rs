@@ -22,7 +22,7 @@ use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use crate::app::CronTrigger;
 use crate::app_version::AppVersion;
-use crate::invocation::{Invocation, RequestId};
+use crate::invocation::RequestId;
 use crate::metrics::Outcome;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
@@ -44,29 +44,29 @@ impl TickClaims for LocalClaims {
     }
 }
 
-/// Runs every cron trigger of `runtime`'s app until the returned future is dropped. Returns
+/// Runs every cron trigger of `version`'s app until the returned future is dropped. Returns
 /// at once (pending forever) if the app has none.
-pub async fn run_all(runtime: Arc<AppVersion>, claims: Arc<dyn TickClaims>) {
-    let schedulers = runtime
+pub async fn run_all(version: Arc<AppVersion>, claims: Arc<dyn TickClaims>) {
+    let schedulers = version
         .app
         .cron_triggers
         .iter()
         .enumerate()
-        .map(|(index, _)| schedule(runtime.clone(), index, claims.clone()));
+        .map(|(index, _)| schedule(version.clone(), index, claims.clone()));
     futures::future::join_all(schedulers).await;
     std::future::pending::<()>().await;
 }
 
 /// The scheduler of trigger `index`: sleeps until each tick and starts its run.
-async fn schedule(runtime: Arc<AppVersion>, index: usize, claims: Arc<dyn TickClaims>) {
-    let trigger = &runtime.app.cron_triggers[index];
-    let component = &runtime.components[trigger.component].id;
-    let stats = runtime
+async fn schedule(version: Arc<AppVersion>, index: usize, claims: Arc<dyn TickClaims>) {
+    let trigger = &version.app.cron_triggers[index];
+    let component = &version.components[trigger.component].id;
+    let stats = version
         .metrics
         .cron(component.as_str(), &trigger.expression);
     let running = Arc::new(AtomicBool::new(false));
     tracing::info!(
-        app = %runtime.app.name,
+        app = %version.app.name,
         trigger = "cron",
         index,
         component = %component,
@@ -93,7 +93,7 @@ async fn schedule(runtime: Arc<AppVersion>, index: usize, claims: Arc<dyn TickCl
             stats.skips.inc();
             let skips = stats.skips.get();
             tracing::warn!(
-                app = %runtime.app.name,
+                app = %version.app.name,
                 trigger = "cron",
                 index,
                 component = %component,
@@ -104,9 +104,9 @@ async fn schedule(runtime: Arc<AppVersion>, index: usize, claims: Arc<dyn TickCl
             continue;
         }
         stats.runs.inc();
-        let (runtime, running, tasks) = (runtime.clone(), running.clone(), runtime.tasks.clone());
+        let (version, running, tasks) = (version.clone(), running.clone(), version.tasks.clone());
         tasks.spawn(async move {
-            run_once(&runtime, index, tick).await;
+            run_once(&version, index, tick).await;
             running.store(false, Ordering::Release);
         });
     }
@@ -123,9 +123,9 @@ pub fn next_tick(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
 }
 
 /// One run of trigger `index` for `tick`: instantiate, call `handle`, count it, log a failure.
-async fn run_once(runtime: &AppVersion, index: usize, tick: DateTime<Utc>) {
-    let trigger = &runtime.app.cron_triggers[index];
-    let component = &runtime.components[trigger.component];
+async fn run_once(version: &AppVersion, index: usize, tick: DateTime<Utc>) {
+    let trigger = &version.app.cron_triggers[index];
+    let component = &version.components[trigger.component];
     let Some(export) = &component.cron else {
         unreachable!("AppVersion::load checks that every cron component exports cron-handler")
     };
@@ -137,7 +137,7 @@ async fn run_once(runtime: &AppVersion, index: usize, tick: DateTime<Utc>) {
             otel.name = %format_args!("cron {}", trigger.expression),
             otel.kind = "internal",
             otel.status_code = tracing::field::Empty,
-            wasmhost.app = %runtime.app_name,
+            wasmhost.app = %version.app_name,
             wasmhost.component = %component.id,
             wasmhost.trigger = "cron",
             wasmhost.request_id = %run_id,
@@ -145,17 +145,13 @@ async fn run_once(runtime: &AppVersion, index: usize, tick: DateTime<Utc>) {
             wasmhost.outcome = tracing::field::Empty,
         )
     });
-    let invocation = Invocation {
-        request_id: run_id.clone(),
-        budget: component.grants.outbound_http.budget(),
-        trace,
-    };
+    let invocation = component.invocation(run_id.clone(), trace);
     let scheduled_time = Datetime {
         seconds: u64::try_from(tick.timestamp()).unwrap_or_default(),
         nanoseconds: tick.timestamp_subsec_nanos(),
     };
     let cron = Cron { index, tick };
-    let (_, result) = invoke::start(runtime, component, export, invocation, span, cron)
+    let (_, result) = invoke::start(version, component, export, invocation, span, cron)
         .run(move |instance, store| {
             Box::pin(async move {
                 instance
@@ -167,7 +163,7 @@ async fn run_once(runtime: &AppVersion, index: usize, tick: DateTime<Utc>) {
         .await;
     if result.is_ok() {
         tracing::debug!(
-            app = %runtime.app.name,
+            app = %version.app.name,
             trigger = "cron",
             index,
             component = %component.id,

@@ -109,37 +109,26 @@ pub trait Pre: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send;
 }
 
-impl Pre for ProxyPre<InstanceState> {
-    type Instance = Proxy;
+/// `Pre` for each typed pre-instantiation the host's bindings generate.
+macro_rules! typed_pre {
+    ($($pre:ty => $instance:ty),* $(,)?) => {$(
+        impl Pre for $pre {
+            type Instance = $instance;
 
-    fn instantiate(
-        &self,
-        store: &mut Store<InstanceState>,
-    ) -> impl Future<Output = wasmtime::Result<Proxy>> + Send {
-        self.instantiate_async(store)
-    }
+            fn instantiate(
+                &self,
+                store: &mut Store<InstanceState>,
+            ) -> impl Future<Output = wasmtime::Result<$instance>> + Send {
+                self.instantiate_async(store)
+            }
+        }
+    )*};
 }
 
-impl Pre for CronComponentPre<InstanceState> {
-    type Instance = CronComponent;
-
-    fn instantiate(
-        &self,
-        store: &mut Store<InstanceState>,
-    ) -> impl Future<Output = wasmtime::Result<CronComponent>> + Send {
-        self.instantiate_async(store)
-    }
-}
-
-impl Pre for QueueComponentPre<InstanceState> {
-    type Instance = QueueComponent;
-
-    fn instantiate(
-        &self,
-        store: &mut Store<InstanceState>,
-    ) -> impl Future<Output = wasmtime::Result<QueueComponent>> + Send {
-        self.instantiate_async(store)
-    }
+typed_pre! {
+    ProxyPre<InstanceState> => Proxy,
+    CronComponentPre<InstanceState> => CronComponent,
+    QueueComponentPre<InstanceState> => QueueComponent,
 }
 
 /// A guest invocation under way: instantiate, then call the export; it owns its store, so

@@ -36,7 +36,7 @@ use crate::app_version::AppVersion;
 use crate::bindings::wasmhost::host::queue_types::Delivery;
 use crate::capability::backend::now_ms;
 use crate::capability::queue::{OpenQueue, StoredMessage, TRACEPARENT_ATTRIBUTE};
-use crate::invocation::{Invocation, RequestId};
+use crate::invocation::RequestId;
 use crate::metrics::Outcome;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
@@ -49,26 +49,26 @@ pub const ERROR_ATTRIBUTE: &str = "wasmhost-error";
 /// The attribute a dead-lettered message gets with its number of attempts.
 pub const ATTEMPTS_ATTRIBUTE: &str = "wasmhost-attempts";
 
-/// Runs every queue trigger of `runtime`'s app until `stop` is cancelled (then returns once
+/// Runs every queue trigger of `version`'s app until `stop` is cancelled (then returns once
 /// no consumer is between taking messages and starting their handler, whose calls go on in
 /// [`AppVersion::tasks`]). Until then pending, even if the app has no queue trigger.
-pub async fn run_all(runtime: Arc<AppVersion>, stop: CancellationToken) {
+pub async fn run_all(version: Arc<AppVersion>, stop: CancellationToken) {
     let consumers =
-        (0..runtime.app.queue_triggers.len()).map(|i| consume(runtime.clone(), i, stop.clone()));
+        (0..version.app.queue_triggers.len()).map(|i| consume(version.clone(), i, stop.clone()));
     futures::future::join_all(consumers).await;
     stop.cancelled().await;
 }
 
 /// The consumer of trigger `index`, until `stop`.
-async fn consume(runtime: Arc<AppVersion>, index: usize, stop: CancellationToken) {
-    let trigger = &runtime.app.queue_triggers[index];
-    let queue = runtime.queues.get(&trigger.queue).clone();
+async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken) {
+    let trigger = &version.app.queue_triggers[index];
+    let queue = version.queues.get(&trigger.queue).clone();
     let permits = Arc::new(Semaphore::new(trigger.max_concurrency as usize));
     tracing::info!(
-        app = %runtime.app_name,
+        app = %version.app_name,
         trigger = "queue",
         queue = %trigger.queue,
-        component = %runtime.components[trigger.component].id,
+        component = %version.components[trigger.component].id,
         batch_size = trigger.batch_size,
         max_concurrency = trigger.max_concurrency,
         "queue consumer started",
@@ -90,9 +90,9 @@ async fn consume(runtime: Arc<AppVersion>, index: usize, stop: CancellationToken
         sent.as_mut().enable();
         match queue.backend.receive(trigger.batch_size as usize).await {
             Ok(batch) if !batch.is_empty() => {
-                let runtime = runtime.clone();
-                let tasks = runtime.tasks.clone();
-                tasks.spawn(async move { handle(&runtime, index, batch, permit).await });
+                let version = version.clone();
+                let tasks = version.tasks.clone();
+                tasks.spawn(async move { handle(&version, index, batch, permit).await });
             }
             Ok(_) => {
                 drop(permit);
@@ -118,13 +118,13 @@ async fn consume(runtime: Arc<AppVersion>, index: usize, stop: CancellationToken
 /// One handler call for `batch` of trigger `index`, then the acknowledgement, retries or
 /// dead-lettering it leads to. `_permit` holds a place in `max_concurrency` until the end.
 async fn handle(
-    runtime: &AppVersion,
+    version: &AppVersion,
     index: usize,
     batch: Vec<StoredMessage>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let trigger = &runtime.app.queue_triggers[index];
-    let component = &runtime.components[trigger.component];
+    let trigger = &version.app.queue_triggers[index];
+    let component = &version.components[trigger.component];
     let Some(export) = &component.queue else {
         unreachable!("AppVersion::load checks that every queue component exports queue-handler")
     };
@@ -139,21 +139,17 @@ async fn handle(
             otel.status_code = tracing::field::Empty,
             messaging.destination.name = %trigger.queue,
             messaging.batch.message_count = batch.len(),
-            wasmhost.app = %runtime.app_name,
+            wasmhost.app = %version.app_name,
             wasmhost.component = %component.id,
             wasmhost.trigger = "queue",
             wasmhost.request_id = %request_id,
             wasmhost.outcome = tracing::field::Empty,
         )
     });
-    let invocation = Invocation {
-        request_id: request_id.clone(),
-        budget: component.grants.outbound_http.budget(),
-        trace,
-    };
+    let invocation = component.invocation(request_id.clone(), trace);
     let source = trigger.topic.as_deref().unwrap_or(&trigger.queue);
     let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(source, m)).collect();
-    let queue = runtime.queues.get(&trigger.queue);
+    let queue = version.queues.get(&trigger.queue);
     let now = now_ms();
     for message in &batch {
         let delay_ms = now.saturating_sub(message.due_ms);
@@ -163,7 +159,7 @@ async fn handle(
         queue: trigger.queue.clone(),
         messages: batch.len(),
     };
-    let (_, result) = invoke::start(runtime, component, export, invocation, span, consumer)
+    let (_, result) = invoke::start(version, component, export, invocation, span, consumer)
         .run(move |instance, store| {
             Box::pin(async move {
                 instance
@@ -187,7 +183,7 @@ async fn handle(
         return;
     };
     let failure = failure.to_string();
-    let dead_letters = runtime.queues.get(&trigger.dead_letter);
+    let dead_letters = version.queues.get(&trigger.dead_letter);
     for message in batch {
         fail(trigger, queue, dead_letters, message, &failure).await;
     }

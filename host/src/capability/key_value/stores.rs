@@ -1,4 +1,4 @@
-//! Startup, for the key-value capability: [`KeyValueStores::open`] opens every store some
+//! Startup, for the key-value capability: [`Open::open`] opens every store some
 //! component is granted, as the runtime config says, and [`KeyValueStores::grants`] resolves
 //! each component's `key_value_stores` into its [`KeyValueGrants`] once. A third backend is one
 //! more file that implements [`KeyValueBackend`], and one more arm in `open_backend`.
@@ -13,9 +13,10 @@ use super::backend::KeyValueBackend;
 use super::redis::RedisStore;
 use super::sled::SledStore;
 use crate::app::{App, Component, ComponentId};
-use crate::capability::backend::SledDatabases;
-use crate::metrics::{KeyValueMetrics, Metrics};
-use crate::runtime_config::{Backend, RuntimeConfig};
+use crate::capability::Open;
+use crate::capability::backend::{BackendContext, SledDatabases};
+use crate::metrics::KeyValueMetrics;
+use crate::runtime_config::Backend;
 
 /// An open store: its label, its backend, and a description of where it lives for logs (a
 /// Redis password is never in it).
@@ -35,67 +36,26 @@ pub struct KeyValueStore {
 #[derive(Default)]
 pub struct KeyValueStores {
     stores: BTreeMap<String, Arc<KeyValueStore>>,
-    config: RuntimeConfig,
     app_dir: PathBuf,
-    sled: SledDatabases,
-    metrics: Arc<Metrics>,
+    context: BackendContext,
 }
 
 impl KeyValueStores {
-    /// Opens every store some component of `app` is granted, where `config` says; each
-    /// store counts its operations in `metrics`.
-    ///
-    /// Redis stores connect lazily (a node may start before Redis is up); an unreachable one is
-    /// logged as a warning here, and its operations fail until it answers.
-    ///
-    /// # Errors
-    /// A sled directory that cannot be opened (in use by another process, no permission).
-    pub async fn open(app: &App, config: &RuntimeConfig, metrics: &Arc<Metrics>) -> Result<Self> {
-        let none = Self {
-            config: config.clone(),
-            metrics: metrics.clone(),
-            ..Self::default()
-        };
-        none.reopen(app).await
-    }
-
-    /// The stores of `app` (a new version of the app these were opened for): the stores open
-    /// here are shared; only the labels `app` newly grants are opened, as
-    /// [`KeyValueStores::open`] does.
-    ///
-    /// # Errors
-    /// As [`KeyValueStores::open`], for the stores opened now.
-    pub async fn reopen(&self, app: &App) -> Result<Self> {
-        let mut stores = Self {
-            config: self.config.clone(),
-            app_dir: app.base_dir().to_owned(),
-            stores: self.stores.clone(),
-            sled: self.sled.clone(),
-            metrics: self.metrics.clone(),
-        };
-        for component in &app.components {
-            for grant in &component.key_value_stores {
-                stores.get_or_open(&grant.label).await?;
-            }
-        }
-        Ok(stores)
-    }
-
     /// The store `label`, opened now if it was not yet.
     ///
     /// # Errors
-    /// As [`KeyValueStores::open`].
+    /// As [`Open::open`].
     pub async fn get_or_open(&mut self, label: &str) -> Result<Arc<KeyValueStore>> {
         if let Some(store) = self.stores.get(label) {
             return Ok(store.clone());
         }
-        let backend = self.config.key_value_backend(label, &self.app_dir);
+        let backend = self.context.config.key_value_backend(label, &self.app_dir);
         let store = Arc::new(
             open_backend(
                 label,
                 &backend,
-                &mut self.sled,
-                self.metrics.key_value(label),
+                &mut self.context.sled,
+                self.context.metrics.key_value(label),
             )
             .with_context(|| format!("key-value store `{label}`"))?,
         );
@@ -119,7 +79,7 @@ impl KeyValueStores {
     /// The stores `component` is granted, resolved once at startup.
     ///
     /// # Panics
-    /// If a granted store was not opened, which [`KeyValueStores::open`] rules out.
+    /// If a granted store was not opened, which [`Open::open`] rules out.
     pub fn grants(&self, component: &Component) -> KeyValueGrants {
         let stores = component
             .key_value_stores
@@ -138,8 +98,8 @@ impl KeyValueStores {
     /// # Errors
     /// A store that cannot be opened, or a backend that fails the write.
     pub async fn seed(&mut self, label: &str, key: &str, value: &[u8]) -> Result<()> {
-        if let Some(file) = &self.config.file
-            && !self.config.defines_key_value_store(label)
+        if let Some(file) = &self.context.config.file
+            && !self.context.config.defines_key_value_store(label)
         {
             anyhow::bail!(
                 "--key-value: store `{label}` is not defined in the runtime config `{}`",
@@ -152,6 +112,38 @@ impl KeyValueStores {
             .set(key, value)
             .await
             .with_context(|| format!("cannot seed key `{key}` in key-value store `{label}`"))
+    }
+}
+
+/// Opened at startup: every store some component of the app is granted, where the runtime config
+/// says (Redis stores connect lazily, a node may start before Redis is up: an unreachable one is
+/// logged as a warning, and its operations fail until it answers).
+impl Open for KeyValueStores {
+    fn empty(context: BackendContext) -> Self {
+        Self {
+            context,
+            ..Self::default()
+        }
+    }
+
+    /// The stores of `app` (a new version of the app these were opened for): the stores open
+    /// here are shared; only the labels `app` newly grants are opened, as
+    /// [`Open::open`] does.
+    ///
+    /// # Errors
+    /// As [`Open::open`], for the stores opened now.
+    async fn reopen(&self, app: &App) -> Result<Self> {
+        let mut stores = Self {
+            app_dir: app.base_dir().to_owned(),
+            stores: self.stores.clone(),
+            context: self.context.clone(),
+        };
+        for component in &app.components {
+            for grant in &component.key_value_stores {
+                stores.get_or_open(&grant.label).await?;
+            }
+        }
+        Ok(stores)
     }
 }
 

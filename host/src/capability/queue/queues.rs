@@ -1,4 +1,4 @@
-//! Startup, for the queue capability: [`Queues::open`] opens every queue the app names (in a
+//! Startup, for the queue capability: [`Open::open`] opens every queue the app names (in a
 //! component's `queues`, in a `[[trigger.queue]]`, as a dead-letter queue, or as a topic
 //! subscription's queue), moving the messages a crashed run left in flight back to pending,
 //! and [`Queues::grants`] resolves each component's `queues` and `topics` once.
@@ -14,9 +14,10 @@ use super::redis::RedisQueue;
 use super::sled::SledQueue;
 use super::topic::OpenTopic;
 use crate::app::{App, Component};
-use crate::capability::backend::{BackendError, SledDatabases};
-use crate::metrics::{Metrics, QueueMetrics};
-use crate::runtime_config::{Backend, RuntimeConfig};
+use crate::capability::Open;
+use crate::capability::backend::{BackendContext, BackendError};
+use crate::metrics::QueueMetrics;
+use crate::runtime_config::Backend;
 
 /// An open queue: its name, backend, the wake-up of its consumers, and its metrics.
 pub struct OpenQueue {
@@ -51,107 +52,14 @@ impl OpenQueue {
 pub struct Queues {
     queues: BTreeMap<String, Arc<OpenQueue>>,
     topics: BTreeMap<String, Arc<OpenTopic>>,
-    sled: SledDatabases,
-    config: RuntimeConfig,
-    metrics: Arc<Metrics>,
+    context: BackendContext,
 }
 
 impl Queues {
-    /// Opens every queue `app` names where `config` says (by default sled, under
-    /// `.wasmhost/queues` next to the manifest), the queues of topic subscriptions included
-    /// (where the topic's `[topic.<name>]` says); each counts in `metrics`. Redis queues
-    /// connect lazily.
-    ///
-    /// # Errors
-    /// A sled database that cannot be opened (held by another process, no permission), or a
-    /// queue whose trees cannot be opened or recovered.
-    pub async fn open(app: &App, config: &RuntimeConfig, metrics: &Arc<Metrics>) -> Result<Self> {
-        let none = Self {
-            config: config.clone(),
-            metrics: metrics.clone(),
-            ..Self::default()
-        };
-        none.reopen(app).await
-    }
-
-    /// The queues and topics of `app` (a new version of the app these were opened for): the
-    /// queues open here are shared, as they are (their in-flight messages stay in flight for
-    /// the handlers still running); only the ones `app` newly names are opened, as
-    /// [`Queues::open`] does.
-    ///
-    /// # Errors
-    /// As [`Queues::open`], for the queues opened now.
-    pub async fn reopen(&self, app: &App) -> Result<Self> {
-        let mut names: Vec<&str> = app
-            .components
-            .iter()
-            .flat_map(|c| c.queues.iter().map(String::as_str))
-            .collect();
-        for trigger in &app.queue_triggers {
-            names.extend([trigger.queue.as_str(), trigger.dead_letter.as_str()]);
-        }
-        names.sort_unstable();
-        names.dedup();
-        let mut sled = self.sled.clone();
-        let mut queues = BTreeMap::new();
-        for name in names {
-            if let Some(open) = self.queues.get(name) {
-                queues.insert(name.to_owned(), open.clone());
-                continue;
-            }
-            let settings = self.config.queue_backend(name, app.base_dir());
-            let (description, backend): (String, Arc<dyn QueueBackend>) = match &settings.backend {
-                Backend::Sled { path } => {
-                    let db = sled.open(path)?;
-                    let queue = SledQueue::open(&db, name)
-                        .with_context(|| format!("queue `{name}`: cannot open it"))?;
-                    (format!("sled {}", path.display()), Arc::new(queue))
-                }
-                Backend::Redis { url, prefix } => {
-                    let queue = RedisQueue::open(url, prefix, name, settings.visibility_timeout)
-                        .with_context(|| format!("queue `{name}`"))?;
-                    (format!("redis {url} prefix {prefix}"), Arc::new(queue))
-                }
-            };
-            tracing::info!(queue = name, backend = %description, "queue open");
-            queues.insert(
-                name.to_owned(),
-                Arc::new(OpenQueue {
-                    name: name.into(),
-                    description,
-                    backend,
-                    sent: Notify::new(),
-                    metrics: self.metrics.queue(name),
-                }),
-            );
-        }
-        let mut topics: BTreeMap<String, Arc<OpenTopic>> = BTreeMap::new();
-        let granted = app.components.iter().flat_map(|c| c.topics.iter());
-        for name in app.topics.keys().chain(granted) {
-            topics.entry(name.clone()).or_insert_with(|| {
-                let subscriptions = app.topics.get(name).map_or(&[][..], Vec::as_slice);
-                if subscriptions.is_empty() {
-                    tracing::warn!(topic = %name, "topic has no subscription: events published to it are kept nowhere");
-                }
-                Arc::new(OpenTopic {
-                    name: name.as_str().into(),
-                    subscriptions: subscriptions.iter().map(|q| queues[q].clone()).collect(),
-                })
-            });
-        }
-        Ok(Self {
-            queues,
-            topics,
-            sled,
-            config: self.config.clone(),
-            metrics: self.metrics.clone(),
-        })
-    }
-
     /// The queue `name`.
     ///
     /// # Panics
-    /// If it was not opened; [`Queues::open`] opens every queue the app names.
+    /// If it was not opened; [`Open::open`] opens every queue the app names.
     pub fn get(&self, name: &str) -> &Arc<OpenQueue> {
         &self.queues[name]
     }
@@ -182,6 +90,90 @@ impl Queues {
                 .collect(),
             source: format!("/{app_name}/{}", component.id),
         }))
+    }
+}
+
+/// Opened at startup: every queue the app names, where the runtime config says (by default sled,
+/// under `.wasmhost/queues` next to the manifest), the queues of topic subscriptions included
+/// (where the topic's `[topic.<name>]` says). Redis queues connect lazily.
+impl Open for Queues {
+    fn empty(context: BackendContext) -> Self {
+        Self {
+            context,
+            ..Self::default()
+        }
+    }
+
+    /// The queues and topics of `app` (a new version of the app these were opened for): the
+    /// queues open here are shared, as they are (their in-flight messages stay in flight for
+    /// the handlers still running); only the ones `app` newly names are opened, as
+    /// [`Open::open`] does.
+    ///
+    /// # Errors
+    /// As [`Open::open`], for the queues opened now.
+    async fn reopen(&self, app: &App) -> Result<Self> {
+        let mut names: Vec<&str> = app
+            .components
+            .iter()
+            .flat_map(|c| c.queues.iter().map(String::as_str))
+            .collect();
+        for trigger in &app.queue_triggers {
+            names.extend([trigger.queue.as_str(), trigger.dead_letter.as_str()]);
+        }
+        names.sort_unstable();
+        names.dedup();
+        let mut context = self.context.clone();
+        let mut queues = BTreeMap::new();
+        for name in names {
+            if let Some(open) = self.queues.get(name) {
+                queues.insert(name.to_owned(), open.clone());
+                continue;
+            }
+            let settings = context.config.queue_backend(name, app.base_dir());
+            let (description, backend): (String, Arc<dyn QueueBackend>) = match &settings.backend {
+                Backend::Sled { path } => {
+                    let db = context.sled.open(path)?;
+                    let queue = SledQueue::open(&db, name)
+                        .with_context(|| format!("queue `{name}`: cannot open it"))?;
+                    (format!("sled {}", path.display()), Arc::new(queue))
+                }
+                Backend::Redis { url, prefix } => {
+                    let queue = RedisQueue::open(url, prefix, name, settings.visibility_timeout)
+                        .with_context(|| format!("queue `{name}`"))?;
+                    (format!("redis {url} prefix {prefix}"), Arc::new(queue))
+                }
+            };
+            tracing::info!(queue = name, backend = %description, "queue open");
+            queues.insert(
+                name.to_owned(),
+                Arc::new(OpenQueue {
+                    name: name.into(),
+                    description,
+                    backend,
+                    sent: Notify::new(),
+                    metrics: context.metrics.queue(name),
+                }),
+            );
+        }
+        let mut topics: BTreeMap<String, Arc<OpenTopic>> = BTreeMap::new();
+        let granted = app.components.iter().flat_map(|c| c.topics.iter());
+        for name in app.topics.keys().chain(granted) {
+            topics.entry(name.clone()).or_insert_with(|| {
+                let subscriptions = app.topics.get(name).map_or(&[][..], Vec::as_slice);
+                if subscriptions.is_empty() {
+                    tracing::warn!(topic = %name, "topic has no subscription: events published to it are kept nowhere");
+                }
+                Arc::new(OpenTopic {
+                    name: name.as_str().into(),
+                    subscriptions: subscriptions.iter().map(|q| queues[q].clone()).collect(),
+                })
+            });
+        }
+        Ok(Self {
+            queues,
+            topics,
+            context,
+        })
     }
 }
 

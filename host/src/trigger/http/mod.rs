@@ -144,11 +144,7 @@ pub async fn handle<B: RequestBody>(
     let (span, trace) = TraceContext::start(Some(&parts.headers), || {
         invocation_span(&parts, &component.id, &target.route_header)
     });
-    let invocation = Invocation {
-        request_id: request_id.clone(),
-        budget: component.grants.outbound_http.budget(),
-        trace,
-    };
+    let invocation = component.invocation(request_id.clone(), trace);
     let (body, exceeded) = LimitedBody::new(body, max_body);
     let mut response = invoke(
         version,
