@@ -152,13 +152,11 @@ async fn run_once(version: &AppVersion, index: usize, tick: DateTime<Utc>) {
     };
     let cron = Cron { index, tick };
     let (_, result) = invoke::start(version, component, export, invocation, span, cron)
-        .run(move |instance, store| {
-            Box::pin(async move {
-                instance
-                    .wasmhost_host_cron_handler()
-                    .call_handle(store, scheduled_time)
-                    .await
-            })
+        .run(move |instance, mut store| async move {
+            instance
+                .wasmhost_host_cron_handler()
+                .call_handle(&mut store, scheduled_time)
+                .await
         })
         .await;
     if result.is_ok() {

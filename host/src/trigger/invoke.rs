@@ -135,10 +135,6 @@ typed_pre! {
 /// dropping it stops the instance where it is.
 pub type Guest<T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send>>;
 
-/// The call of an export on a new instance: gets the instance and its store, returns the
-/// export's result.
-pub type Call<'s, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 's>>;
-
 /// An invocation whose store is made and whose guest has not started.
 pub struct Started<K: Trigger, P: Pre> {
     /// The new instance's store. The HTTP trigger puts the request and its response-outparam
@@ -191,15 +187,15 @@ pub fn start<K: Trigger, P: Pre>(
 
 impl<K: Trigger, P: Pre> Started<K, P> {
     /// The guest: instantiates from the pre-instantiated component (counting the time it
-    /// took), then runs `call` on the instance, inside the invocation's span; and the
+    /// took), then runs `call` on the instance and its store (which the call's future owns, so
+    /// the store lives exactly as long as the guest), inside the invocation's span; and the
     /// invocation's [`End`]. The guest runs when it is polled: on the trigger's task, or on one
     /// of its own.
-    pub fn call<T, F>(self, call: F) -> (Guest<T>, End<K>)
+    pub fn call<T, F, C>(self, call: F) -> (Guest<T>, End<K>)
     where
         T: Send + 'static,
-        F: for<'s> FnOnce(P::Instance, &'s mut Store<InstanceState>) -> Call<'s, T>
-            + Send
-            + 'static,
+        F: FnOnce(P::Instance, Store<InstanceState>) -> C + Send + 'static,
+        C: Future<Output = wasmtime::Result<T>> + Send + 'static,
     {
         let Self {
             mut store,
@@ -212,7 +208,7 @@ impl<K: Trigger, P: Pre> Started<K, P> {
         let guest = async move {
             let instance = pre.instantiate(&mut store).await?;
             metrics.instantiated(started.elapsed());
-            call(instance, &mut store).await
+            call(instance, store).await
         };
         (Box::pin(guest.instrument(span)), end)
     }
@@ -220,14 +216,10 @@ impl<K: Trigger, P: Pre> Started<K, P> {
     /// The whole invocation, for an export that returns `result<_, string>` and whose work
     /// ends when it returns (cron, queue): [`Started::call`], run to the deadline, then
     /// [`End::finish`]. Returns the outcome and, if it failed, why.
-    pub async fn run<F>(self, call: F) -> (Outcome, Result<(), Failure>)
+    pub async fn run<F, C>(self, call: F) -> (Outcome, Result<(), Failure>)
     where
-        F: for<'s> FnOnce(
-                P::Instance,
-                &'s mut Store<InstanceState>,
-            ) -> Call<'s, Result<(), String>>
-            + Send
-            + 'static,
+        F: FnOnce(P::Instance, Store<InstanceState>) -> C + Send + 'static,
+        C: Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'static,
     {
         let deadline = self.deadline;
         let (guest, end) = self.call(call);

@@ -160,13 +160,11 @@ async fn handle(
         messages: batch.len(),
     };
     let (_, result) = invoke::start(version, component, export, invocation, span, consumer)
-        .run(move |instance, store| {
-            Box::pin(async move {
-                instance
-                    .wasmhost_host_queue_handler()
-                    .call_handle(store, &deliveries)
-                    .await
-            })
+        .run(move |instance, mut store| async move {
+            instance
+                .wasmhost_host_queue_handler()
+                .call_handle(&mut store, &deliveries)
+                .await
         })
         .await;
     let Err(failure) = result else {

@@ -324,13 +324,11 @@ async fn invoke<B: RequestBody>(
         Err(_) => return text(StatusCode::BAD_REQUEST, "the request has no Host header\n"),
     };
     let deadline = started.deadline;
-    let (guest, end) = started.call(move |proxy, store| {
-        Box::pin(async move {
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(store, request, response_out)
-                .await
-        })
+    let (guest, end) = started.call(move |proxy, mut store| async move {
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, response_out)
+            .await
     });
 
     let Ok(ran) = tokio::time::timeout_at(deadline, run_until_response(guest, receiver)).await
