@@ -26,6 +26,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "queue-probe",
             "hostile",
             "missing-import",
+            "raw-hostile",
         ],
     ),
 ];

@@ -533,3 +533,40 @@ async fn a_client_that_goes_away_cancels_its_guest() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A guest that drops its `response-outparam` without setting it, and goes on running, gets
+/// its client a 500 (not an empty reply), is counted as failed once it returns, and the host
+/// goes on serving (issue 18, finding 1: the host panicked there).
+#[tokio::test]
+async fn a_dropped_response_outparam_answers_500_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"raw\"\n\
+         [[trigger.http]]\nroute = \"/raw/...\"\ncomponent = \"raw\"\n\
+         [[trigger.http]]\nroute = \"/h/...\"\ncomponent = \"hostile\"\n\
+         [component.raw]\nsource = \"{}\"\n[component.hostile]\nsource = \"{}\"\n",
+        guests::RAW_HOSTILE,
+        guests::HOSTILE
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server =
+        Server::start_app(wasmhost_binary(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
+    let response = reqwest::get(server.url("/raw/drop-outparam"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let errors = r#"wasmhost_invocations_total{component="raw",trigger="http",outcome="error"}"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.metric(errors) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the invocation was never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.metric(errors), 1.0);
+    assert_eq!(get(&server, "/h/ok").await, (200, "ok\n".to_owned()));
+    let log = server.stderr();
+    assert!(!log.contains("panicked"), "{log}");
+}

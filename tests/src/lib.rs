@@ -51,6 +51,9 @@ pub mod guests {
     /// `tests/guests/missing-import`: a component importing `test:missing/gadget`, which no
     /// host provides.
     pub const MISSING_IMPORT: &str = env!("WASMHOST_GUEST_MISSING_IMPORT");
+    /// `tests/guests/raw-hostile`: `wasi:http` misbehaviour the SDK cannot express (a dropped
+    /// `response-outparam`), with the `wasip2` crate only.
+    pub const RAW_HOSTILE: &str = env!("WASMHOST_GUEST_RAW_HOSTILE");
 }
 
 /// The repository's root directory.

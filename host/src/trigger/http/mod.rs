@@ -379,15 +379,21 @@ async fn invoke<B: RequestBody>(
             }
             text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
-        // The store (and so the sender) was dropped before a response was set: the guest
-        // returned, trapped, or could not be instantiated.
-        (Err(_), run) => {
-            let result = match run {
-                GuestRun::Done(result) => result,
-                GuestRun::Streaming(_) => unreachable!("the sender lives as long as the guest"),
-            };
+        // The sender was dropped before a response was set: the guest returned, trapped or
+        // could not be instantiated (its store, and so the sender, is gone), or it dropped its
+        // `response-outparam` and runs on. The client gets its answer now; a guest still
+        // running goes on to its deadline on a task of its own and is counted when it ends.
+        (Err(_), GuestRun::Done(result)) => {
             let answered = "guest returned without a response".to_owned();
             failed(end.finish(&Err(answered_or_trapped(result, answered))))
+        }
+        (Err(_), GuestRun::Streaming(guest)) => {
+            version.tasks.spawn(async move {
+                let answered = "guest dropped its response-outparam without a response".to_owned();
+                let result = until(deadline, guest).await;
+                end.finish(&Err(answered_or_trapped(result, answered)));
+            });
+            text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
     }
 }
