@@ -222,7 +222,7 @@ pub struct KeyValueGrant {
 
 /// Whether `label` is a valid store label: 1 to 64 ASCII letters, digits, `-` or `_`.
 ///
-/// Labels become sled tree names and part of Redis keys (`<prefix>:<label>:<key>`), so they
+/// Labels become sled tree names and part of Redis keys (`<prefix>:kv:<label>:<key>`), so they
 /// hold no separator or glob character.
 pub fn is_label(label: &str) -> bool {
     (1..=64).contains(&label.len())

@@ -458,3 +458,74 @@ fn manifest_text_with_store(label: &str) -> String {
         guests::KV_COUNTER
     )
 }
+
+/// A key-value store labelled `queue`, on the same Redis and prefix as a queue, cannot reach
+/// the queue's keys: it neither reads the queue's id counter nor replaces its stream (issue 18,
+/// finding 2: before, keys were `<prefix>:<label>:<key>` and queues `<prefix>:queue:<name>`,
+/// and a `set` there lost every pending message without a queue grant).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_label_cannot_alias_a_queue() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        r#"manifest_version = 1
+[application]
+name = "alias"
+
+[[trigger.http]]
+route = "/send/:queue"
+component = "sender"
+[[trigger.http]]
+route = "/set/:store/:key"
+component = "kv-probe"
+[[trigger.http]]
+route = "/get/:store/:key"
+component = "kv-probe"
+
+[component.sender]
+source = "{}"
+queues = ["clicks"]
+key_value_stores = ["default"]
+
+[component.kv-probe]
+source = "{}"
+key_value_stores = ["queue"]
+"#,
+        guests::QUEUE_PROBE,
+        guests::KV_PROBE
+    );
+    std::fs::write(dir.path().join("wasmhost.toml"), manifest).unwrap();
+    let config = format!(
+        "[key_value_store.queue]\ntype = \"redis\"\nurl = \"{url}\"\n\n\
+         [queue.clicks]\ntype = \"redis\"\nurl = \"{url}\"\n",
+        url = redis.url()
+    );
+    let runtime_config = dir.path().join("runtime.toml");
+    std::fs::write(&runtime_config, config).unwrap();
+    let server = Server::start_app(
+        wasmhost_binary(),
+        &dir.path().join("wasmhost.toml"),
+        &["--runtime-config", runtime_config.to_str().unwrap()],
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let sent = send(client.post(server.url("/send/clicks")).body("first")).await;
+    assert_eq!(sent.0, 200, "{}", sent.1);
+    // The queue's id counter and stream are out of the store's reach.
+    assert_eq!(get(server.url("/get/queue/clicks:seq")).await.0, 404);
+    assert_eq!(get(server.url("/get/queue/clicks")).await.0, 404);
+    let set = send(
+        client
+            .put(server.url("/set/queue/clicks"))
+            .body("overwritten"),
+    )
+    .await;
+    assert_eq!(set.0, 204, "{}", set.1);
+    assert_eq!(
+        get(server.url("/get/queue/clicks")).await,
+        (200, "overwritten".to_owned())
+    );
+    // The queue still takes messages after the store's write.
+    let again = send(client.post(server.url("/send/clicks")).body("second")).await;
+    assert_eq!(again.0, 200, "{}", again.1);
+}

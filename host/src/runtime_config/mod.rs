@@ -9,7 +9,7 @@
 //! [key_value_store.sessions]
 //! type = "redis"
 //! url = "redis://127.0.0.1:6379"    # redis://[user:password@]host[:port][/db], rediss://, unix://
-//! prefix = "shop"                   # optional; keys are `<prefix>:<label>:<key>`, default `wasmhost`
+//! prefix = "shop"                   # optional; keys are `<prefix>:kv:<label>:<key>`, default `wasmhost`
 //! ```
 //!
 //! Queues are the same, in `[queue.<name>]` tables (`type`, `path` or `url` and `prefix`, and
@@ -87,7 +87,7 @@ pub enum Backend {
         path: PathBuf,
     },
     /// `type = "redis"`: a Redis server shared by every node; the store's keys are
-    /// `<prefix>:<label>:<key>`.
+    /// `<prefix>:kv:<label>:<key>`.
     Redis {
         /// The server's URL.
         url: RedisUrl,
@@ -512,7 +512,7 @@ fn check_store(
 }
 
 /// A Redis key prefix: non-empty, without the separator `:`, whitespace or glob characters
-/// (so that a `SCAN MATCH <prefix>:<label>:*` pattern needs no escaping).
+/// (so that a `SCAN MATCH <prefix>:kv:<label>:*` pattern needs no escaping).
 fn is_redis_prefix(prefix: &str) -> bool {
     !prefix.is_empty()
         && !prefix

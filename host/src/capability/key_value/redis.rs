@@ -1,6 +1,6 @@
 //! The shared key-value backend: Redis, for stores several nodes use at once.
 //!
-//! Store `label`'s key `k` is the Redis key `<prefix>:<label>:<k>`. One [`ConnectionManager`]
+//! Store `label`'s key `k` is the Redis key `<prefix>:kv:<label>:<k>`. One [`ConnectionManager`]
 //! per store multiplexes every instance's calls on one connection and reconnects after a
 //! failure; while Redis is down, calls fail within [`CONNECT_TIMEOUT`](crate::capability::backend::CONNECT_TIMEOUT) /
 //! [`RESPONSE_TIMEOUT`](crate::capability::backend::RESPONSE_TIMEOUT)
@@ -8,7 +8,7 @@
 //! acknowledges them.
 //!
 //! Counters are `INCRBY`; compare-and-swap is a Lua script, atomic on the server; `list-keys`
-//! is `SCAN MATCH <prefix>:<label>:*` with Redis's own cursor (a key may come twice across
+//! is `SCAN MATCH <prefix>:kv:<label>:*` with Redis's own cursor (a key may come twice across
 //! pages, as `SCAN` documents); the batch calls are single `MGET` / `MSET` / `DEL` commands.
 
 use anyhow::Result;
@@ -35,16 +35,16 @@ return 1
 /// One store on a Redis server.
 pub struct RedisStore {
     connection: ConnectionManager,
-    /// `<prefix>:<label>:`.
+    /// `<prefix>:kv:<label>:`.
     namespace: String,
-    /// `<prefix>:<label>:*`, the `SCAN MATCH` pattern (labels and prefixes hold no glob
+    /// `<prefix>:kv:<label>:*`, the `SCAN MATCH` pattern (labels and prefixes hold no glob
     /// character, so nothing needs escaping).
     pattern: String,
     compare_and_swap: Script,
 }
 
 impl RedisStore {
-    /// A store whose keys are `<prefix>:<label>:<key>` on the server at `url`. Connects lazily,
+    /// A store whose keys are `<prefix>:kv:<label>:<key>` on the server at `url`. Connects lazily,
     /// on first use; must be called inside a tokio runtime.
     ///
     /// # Errors
@@ -52,8 +52,8 @@ impl RedisStore {
     pub fn open(url: &RedisUrl, prefix: &str, label: &str) -> Result<Self> {
         Ok(Self {
             connection: connection_manager(url)?,
-            namespace: format!("{prefix}:{label}:"),
-            pattern: format!("{prefix}:{label}:*"),
+            namespace: format!("{prefix}:kv:{label}:"),
+            pattern: format!("{prefix}:kv:{label}:*"),
             compare_and_swap: Script::new(COMPARE_AND_SWAP),
         })
     }

@@ -4,7 +4,9 @@
 //! - `GET /suite/:store`: runs the capability suite on the store; 200 `ok`, or 500 naming the
 //!   first check that failed;
 //! - `GET /open/:store`: 200 `ok`, or 403 / 404 / 500 with the error;
-//! - `POST /claim/:store/:key`: compare-and-swap from "absent" to the body; `won` or `lost`.
+//! - `POST /claim/:store/:key`: compare-and-swap from "absent" to the body; `won` or `lost`;
+//! - `PUT /set/:store/:key`: sets the key to the body; 204, or 500 with the error;
+//! - `GET /get/:store/:key`: the value, 404 if absent, or 500 with the error.
 
 use wasmhost_sdk::http::StatusCode;
 use wasmhost_sdk::key_value::{Error, Store};
@@ -37,6 +39,26 @@ fn handle(req: Request) -> Response {
             match claim {
                 Ok(true) => "won\n".into_response(),
                 Ok(false) => "lost\n".into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+            }
+        }
+        "/set/:store/:key" => {
+            let key = req.param("key").unwrap_or_default().to_owned();
+            let set = req
+                .into_body()
+                .into_bytes()
+                .map_err(|e| Error::Other(e.to_string()))
+                .and_then(|body| Store::open(&store)?.set(&key, &body));
+            match set {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+            }
+        }
+        "/get/:store/:key" => {
+            let key = req.param("key").unwrap_or_default();
+            match Store::open(&store).and_then(|s| s.get(key)) {
+                Ok(Some(value)) => value.into_response(),
+                Ok(None) => StatusCode::NOT_FOUND.into_response(),
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
             }
         }
