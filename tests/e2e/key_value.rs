@@ -529,3 +529,39 @@ key_value_stores = ["queue"]
     let again = send(client.post(server.url("/send/clicks")).body("second")).await;
     assert_eq!(again.0, 200, "{}", again.1);
 }
+
+/// A Redis password given the `unix://` way (`?pass=`), which redis-rs reads, never shows: not
+/// in the log line of the store's opening, not in the readiness answer that names the store
+/// (issue 18, finding 8).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unix_socket_redis_password_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
+    let socket = dir.path().join("no-redis.sock");
+    let config = format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"unix://{}?db=0&pass=hunter2\"\n\n\
+         [key_value_store.sessions]\ntype = \"sled\"\npath = \"kv\"\n",
+        socket.display()
+    );
+    let runtime_config = dir.path().join("runtime.toml");
+    std::fs::write(&runtime_config, config).unwrap();
+    let server = Server::start_app(
+        wasmhost_binary(),
+        &dir.path().join("wasmhost.toml"),
+        &[
+            "--runtime-config",
+            runtime_config.to_str().unwrap(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .unwrap();
+    let admin = server.admin_addr.unwrap();
+    let (status, body) = get(format!("http://{admin}/.well-known/wasmhost/ready")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("key-value store `default`"), "{body}");
+    assert!(!body.contains("hunter2"), "{body}");
+    let log = server.stderr();
+    assert!(log.contains("key-value store open"), "{log}");
+    assert!(!log.contains("hunter2"), "{log}");
+}

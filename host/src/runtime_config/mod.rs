@@ -108,20 +108,33 @@ impl RedisUrl {
 }
 
 impl fmt::Display for RedisUrl {
+    /// The URL with every credential form redis-rs reads masked as `***`: the password of the
+    /// user info (`redis://user:***@host`) and the `pass` / `password` query parameters
+    /// (`unix:///run/redis.sock?pass=***`). A URL that does not parse shows only its scheme.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // scheme://user:password@host... → scheme://user:***@host...
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return f.write_str(&self.0);
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            let scheme = self
+                .0
+                .split_once("://")
+                .map_or("redis", |(scheme, _)| scheme);
+            return write!(f, "{scheme}://***");
         };
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => {
-                let user = rest[..at].split(':').next().unwrap_or_default();
-                let password = if rest[..at].contains(':') { ":***" } else { "" };
-                write!(f, "{scheme}://{user}{password}@{}", &rest[at + 1..])
-            }
-            None => f.write_str(&self.0),
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
         }
+        if url.query().is_some() {
+            let masked: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(name, value)| {
+                    let secret =
+                        name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password");
+                    let value = if secret { "***".into() } else { value };
+                    (name.into_owned(), value.into_owned())
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(masked);
+        }
+        write!(f, "{url}")
     }
 }
 

@@ -68,6 +68,14 @@ fn redis_password_never_shown() {
         RedisUrl("redis://user@host".into()).to_string(),
         "redis://user@host"
     );
+    assert_eq!(
+        RedisUrl("unix:///run/redis.sock?db=1&pass=hunter2".into()).to_string(),
+        "unix:///run/redis.sock?db=1&pass=***"
+    );
+    assert_eq!(
+        RedisUrl("redis+unix:///s.sock?password=hunter2&user=u".into()).to_string(),
+        "redis+unix:///s.sock?password=***&user=u"
+    );
 }
 
 #[test]
