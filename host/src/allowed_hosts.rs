@@ -72,6 +72,20 @@ pub enum AllowedHostError {
     NoDefaultPort,
 }
 
+impl AllowedHostError {
+    /// Why the entry does not parse, without quoting any of it: for an entry rendered from a
+    /// secret, where the text itself must not be shown.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Scheme => "expected `http://`, `https://` or `*://` followed by a host",
+            Self::Path(_) => "only scheme, host and port are allowed, and it has a path",
+            Self::Host(_) => "its host is not a name, `*.domain`, an IP address or `*`",
+            Self::Port(_) => "its port is not a number from 1 to 65535, or `*`",
+            Self::NoDefaultPort => "`*://` has no default port: add `:PORT` or `:*`",
+        }
+    }
+}
+
 impl std::str::FromStr for AllowedHost {
     type Err = AllowedHostError;
 

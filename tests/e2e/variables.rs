@@ -210,3 +210,42 @@ fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret
     );
     assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
 }
+
+/// A secret rendered into the host part of an `allowed_outbound_hosts` entry that then fails to
+/// parse: the error names the entry and why, and shows no part of the rendered text (issue 18,
+/// finding 9: the error said `<secret>`, then printed the host it could not parse).
+#[test]
+fn a_secret_in_a_bad_outbound_host_never_shows_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_app(dir.path());
+    let manifest = std::fs::read_to_string(&path).unwrap().replace(
+        "[component.bare]\n",
+        "[component.bare]\nallowed_outbound_hosts = [\"https://{{ api_key }}.exa mple.com\"]\n",
+    );
+    std::fs::write(&path, manifest).unwrap();
+    let cache = shared_compile_cache();
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &[
+            "serve",
+            &path,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--var",
+            &format!("api_key={SECRET}"),
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "`component.bare.allowed_outbound_hosts`: `https://{{ api_key }}.exa mple.com` renders to <secret>"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("its host is not a name"),
+        "the reason: {stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+}

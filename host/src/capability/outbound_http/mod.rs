@@ -40,7 +40,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::allowed_hosts::{AllowedHost, INTERNAL_SUFFIX};
+use crate::allowed_hosts::{AllowedHost, AllowedHostError, INTERNAL_SUFFIX};
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::invocation::{Budget, Invocation};
 use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
@@ -189,14 +189,16 @@ fn render_entry(
             location,
         } => {
             let rendered = crate::variables::render(template, variables);
-            let pattern: AllowedHost = rendered.text.parse().map_err(|err| {
-                let shown = if rendered.secret {
-                    "<secret>".to_owned()
+            let pattern: AllowedHost = rendered.text.parse().map_err(|err: AllowedHostError| {
+                // A secret went into it: neither the rendered text nor any part of it (the
+                // error quotes the part it could not parse) is shown.
+                let (shown, why) = if rendered.secret {
+                    ("<secret>".to_owned(), err.reason().to_owned())
                 } else {
-                    format!("`{}`", rendered.text)
+                    (format!("`{}`", rendered.text), err.to_string())
                 };
                 anyhow::anyhow!(
-                    "{location}: `component.{component}.allowed_outbound_hosts`: `{text}` renders to {shown}: {err}"
+                    "{location}: `component.{component}.allowed_outbound_hosts`: `{text}` renders to {shown}: {why}"
                 )
             })?;
             let label = if rendered.secret {
