@@ -259,3 +259,24 @@ async fn https_checks_the_upstream_certificate() {
         "the TCP connection was made, then refused"
     );
 }
+
+/// Denied requests are charged to the invocation's budget and the limit is logged once: a guest
+/// that loops over a denied destination writes at most `max_requests` denial lines and one
+/// limit line, not one line per attempt (issue 18, finding 6: one request wrote 20 000 lines).
+#[tokio::test]
+async fn a_denied_loop_cannot_flood_the_log() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = start(&upstream);
+    // `strict` may reach only the upstream's port; port 1 is denied. Its budget: 100.
+    let (status, body) = probe(&server, "/strict/repeat", "http://127.0.0.1:1/", 2000).await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("ok=0 failed=2000 "), "{body}");
+    assert!(
+        body.contains("outbound request limit reached: 100"),
+        "{body}"
+    );
+    let log = server.log_with("outbound request limit reached");
+    let denials = log.matches("denied: not in allowed_outbound_hosts").count();
+    let limits = log.matches("outbound request limit reached").count();
+    assert_eq!((denials, limits), (100, 1), "{log}");
+}

@@ -11,7 +11,7 @@ pub mod request_id;
 pub mod trace_context;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub use request_id::RequestId;
 
@@ -33,21 +33,51 @@ pub struct Invocation {
 /// Outbound requests left to one invocation, shared along a chain of internal calls.
 /// Cloning shares it.
 #[derive(Clone, Debug)]
-pub struct Budget(Arc<AtomicU32>);
+pub struct Budget(Arc<BudgetState>);
+
+#[derive(Debug)]
+struct BudgetState {
+    left: AtomicU32,
+    /// Whether a request was already refused for want of budget.
+    refused: AtomicBool,
+}
+
+/// What [`Budget::take`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// One request taken.
+    Taken,
+    /// None left, for the first time in this invocation (worth one log line).
+    FirstRefusal,
+    /// None left, again.
+    Refused,
+}
 
 impl Budget {
     /// A budget of `max_requests` outbound requests.
     pub fn new(max_requests: u32) -> Self {
-        Self(Arc::new(AtomicU32::new(max_requests)))
+        Self(Arc::new(BudgetState {
+            left: AtomicU32::new(max_requests),
+            refused: AtomicBool::new(false),
+        }))
     }
 
-    /// Takes one request; `false` once none are left.
-    pub fn take(&self) -> bool {
-        self.0
+    /// Takes one request, or says that none are left, and whether that is news.
+    pub fn take(&self) -> Take {
+        let taken = self
+            .0
+            .left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(1)
             })
-            .is_ok()
+            .is_ok();
+        if taken {
+            Take::Taken
+        } else if self.0.refused.swap(true, Ordering::Relaxed) {
+            Take::Refused
+        } else {
+            Take::FirstRefusal
+        }
     }
 }
 
@@ -76,9 +106,10 @@ mod tests {
     fn a_budget_is_shared_and_runs_out() {
         let budget = Budget::new(2);
         let chained = budget.clone();
-        assert!(budget.take());
-        assert!(chained.take());
-        assert!(!budget.take());
-        assert!(!chained.take());
+        assert_eq!(budget.take(), Take::Taken);
+        assert_eq!(chained.take(), Take::Taken);
+        assert_eq!(budget.take(), Take::FirstRefusal);
+        assert_eq!(chained.take(), Take::Refused);
+        assert_eq!(budget.take(), Take::Refused);
     }
 }

@@ -3,12 +3,12 @@
 //!
 //! wasmtime-wasi-http implements the interface and calls [`OutboundHttp::send_request`] for
 //! each request a guest sends. In order:
-//! 1. the request's scheme, host and port are matched against the component's
-//!    [`allowed_hosts`] patterns; no match is the WIT error `HTTP-request-denied`, before any
-//!    DNS lookup or connection;
-//! 2. the invocation's [`Budget`] is charged; past `max_requests` (default 100 per incoming
-//!    request, shared with the components it chains to) the request fails with
-//!    `internal-error("outbound request limit ...")`;
+//! 1. the invocation's [`Budget`] is charged, denied requests included; past `max_requests`
+//!    (default 100 per incoming request, shared with the components it chains to) the request
+//!    fails with `internal-error("outbound request limit ...")`, logged once per invocation;
+//! 2. the request's scheme, host and port are matched against the component's allowed-host
+//!    patterns ([`crate::allowed_hosts`]); no match is the WIT error `HTTP-request-denied`,
+//!    before any DNS lookup or connection;
 //! 3. `http://<component-id>.internal/...` goes to that component of the same app without a
 //!    network hop, through the [`ChainHandler`] the HTTP trigger gives each instance when it
 //!    makes its store (this capability never calls a trigger); anything else goes out through
@@ -42,7 +42,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allowed_hosts::{AllowedHost, AllowedHostError, INTERNAL_SUFFIX};
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
-use crate::invocation::{Budget, Invocation};
+use crate::invocation::{Budget, Invocation, Take};
 use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
 use crate::variables::Value;
 use timeout_body::TimeoutBody;
@@ -300,7 +300,28 @@ async fn send(
     let port = uri
         .port_u16()
         .unwrap_or(if scheme == "http" { 80 } else { 443 });
-    let Some((destination, counters)) = policy.destination(&scheme, &host, port) else {
+    // Charged before anything is logged, denied requests included, so a guest that loops over
+    // a denied destination writes at most `max_requests` lines per invocation.
+    let allowed = policy.destination(&scheme, &host, port);
+    let take = invocation.budget.take();
+    if take != Take::Taken {
+        allowed
+            .map_or(&policy.denied, |(_, counters)| counters)
+            .count(OutboundOutcome::Limited);
+        if take == Take::FirstRefusal {
+            tracing::warn!(
+                component = %policy.component,
+                request_id = %invocation.request_id,
+                max = policy.limits.max_requests,
+                "outbound request limit reached; further requests of this invocation fail unlogged",
+            );
+        }
+        return Err(Error::InternalError(Some(format!(
+            "outbound request limit reached: {} per incoming request",
+            policy.limits.max_requests
+        ))));
+    }
+    let Some((destination, counters)) = allowed else {
         policy.denied.count(OutboundOutcome::Denied);
         tracing::warn!(
             component = %policy.component,
@@ -309,19 +330,6 @@ async fn send(
         );
         return Err(Error::HttpRequestDenied);
     };
-    if !invocation.budget.take() {
-        counters.count(OutboundOutcome::Limited);
-        tracing::warn!(
-            component = %policy.component,
-            request_id = %invocation.request_id,
-            max = policy.limits.max_requests,
-            "outbound request limit reached",
-        );
-        return Err(Error::InternalError(Some(format!(
-            "outbound request limit reached: {} per incoming request",
-            policy.limits.max_requests
-        ))));
-    }
     invocation.trace.inject(request.headers_mut());
     let result = match destination {
         Destination::Component(target) => chain.handle(target, request, invocation).await,
