@@ -418,19 +418,29 @@ async fn static_files_have_types_etags_ranges_and_no_way_out() {
         "/files/%2e%2e/secret.txt",
         "/files/docs/../../secret.txt",
     ] {
-        let addr = server.addr;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
-        let answer = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream.write_all(request.as_bytes()).unwrap();
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            answer
-        })
-        .await
-        .unwrap();
+        let answer = raw_get(server.addr, path).await;
         assert!(!answer.contains("not for you"), "{path}: {answer}");
         assert!(!answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
     }
+    // `..` inside the directory is refused too, as documented (issue 18, finding 11: it
+    // answered 200).
+    for path in ["/files/docs/../style.css", "/files/docs/%2E%2e/style.css"] {
+        let answer = raw_get(server.addr, path).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+}
+
+/// `GET path`, sent raw over TCP so that no client normalizes `..` away; the whole answer.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap()
 }

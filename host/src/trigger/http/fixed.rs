@@ -29,6 +29,14 @@ pub(super) async fn static_file(
     tail: String,
     parts: http::request::Parts,
 ) -> Response<HyperOutgoingBody> {
+    // `..` (percent-encoded or not) is refused even where it would stay inside the directory,
+    // as documented: a path names one file, one way.
+    if tail
+        .split('/')
+        .any(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy() == "..")
+    {
+        return text(StatusCode::NOT_FOUND, "no such file\n");
+    }
     let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).cloned();
     let mut request = Request::new(());
     *request.method_mut() = parts.method;
