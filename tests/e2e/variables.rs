@@ -175,13 +175,14 @@ async fn secrets_never_reach_the_logs() {
     );
 }
 
-#[test]
-fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret() {
+/// Serves the app with `entries` as the `allowed_outbound_hosts` of component `bare` and
+/// `--var api_key=<SECRET>`; whether it started, and its stderr.
+fn serve_with_outbound_hosts(entries: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_app(dir.path());
     let manifest = std::fs::read_to_string(&path).unwrap().replace(
         "[component.bare]\n",
-        "[component.bare]\nallowed_outbound_hosts = [\"https://{{ host }}\", \"{{ api_key }}\"]\n",
+        &format!("[component.bare]\nallowed_outbound_hosts = {entries}\n"),
     );
     std::fs::write(&path, manifest).unwrap();
     let cache = shared_compile_cache();
@@ -197,6 +198,12 @@ fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret
         ],
     )
     .unwrap();
+    (ok, stderr)
+}
+
+#[test]
+fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret() {
+    let (ok, stderr) = serve_with_outbound_hosts(r#"["https://{{ host }}", "{{ api_key }}"]"#);
     assert!(!ok);
     assert!(
         stderr.contains(
@@ -216,26 +223,7 @@ fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret
 /// finding 9: the error said `<secret>`, then printed the host it could not parse).
 #[test]
 fn a_secret_in_a_bad_outbound_host_never_shows_in_the_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_app(dir.path());
-    let manifest = std::fs::read_to_string(&path).unwrap().replace(
-        "[component.bare]\n",
-        "[component.bare]\nallowed_outbound_hosts = [\"https://{{ api_key }}.exa mple.com\"]\n",
-    );
-    std::fs::write(&path, manifest).unwrap();
-    let cache = shared_compile_cache();
-    let (ok, _, stderr) = run(
-        wasmhost_binary(),
-        &[
-            "serve",
-            &path,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--var",
-            &format!("api_key={SECRET}"),
-        ],
-    )
-    .unwrap();
+    let (ok, stderr) = serve_with_outbound_hosts(r#"["https://{{ api_key }}.exa mple.com"]"#);
     assert!(!ok);
     assert!(
         stderr.contains(
