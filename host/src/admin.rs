@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app_version::AppVersion;
-use crate::capability::queue::{MAX_BODY_BYTES, topic};
+use crate::capability::queue::{MAX_MESSAGE_BYTES, message_bytes, topic};
 use crate::server::serve_current;
 use crate::trigger::http::{response, text};
 
@@ -134,10 +134,17 @@ async fn publish(
     };
     let id = event.id().to_owned();
     let message = topic::event_message(event, Vec::new(), 0);
-    if message.body.len() > MAX_BODY_BYTES {
+    let size = message_bytes(
+        &message.body,
+        message.content_type.as_deref(),
+        &message.attributes,
+    );
+    if size > MAX_MESSAGE_BYTES {
         return text(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the event's data is larger than {MAX_BODY_BYTES} bytes\n"),
+            format!(
+                "the event is {size} bytes (data, content type and attributes); the limit is {MAX_MESSAGE_BYTES}\n"
+            ),
         );
     }
     match open.publish(message).await {

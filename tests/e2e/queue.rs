@@ -761,3 +761,40 @@ async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
         total - 3000
     );
 }
+
+/// The 1 MiB message limit counts the attributes and the content type, not only the body: a
+/// body just under 1 MiB with a 60 KB attribute is refused as `invalid` (400 from the probe),
+/// and nothing is stored (issue 18, finding 7: a 20 MB attribute was stored and delivered).
+#[tokio::test]
+async fn the_message_limit_counts_attributes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"limit\"\n\
+         [[trigger.http]]\nroute = \"/send/:queue\"\ncomponent = \"probe\"\n\
+         [component.probe]\nsource = \"{}\"\nqueues = [\"sink\"]\nkey_value_stores = [\"default\"]\n",
+        guests::QUEUE_PROBE
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, &[]).unwrap();
+    let client = reqwest::Client::new();
+    let send = |body: Vec<u8>, attribute: String| {
+        client
+            .post(server.url("/send/sink"))
+            .header("x-attribute", attribute)
+            .body(body)
+            .send()
+    };
+    let big = send(vec![b'x'; 1_000_000], format!("big={}", "a".repeat(60_000)))
+        .await
+        .unwrap();
+    let status = big.status().as_u16();
+    let text = big.text().await.unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("the limit is 1048576"), "{text}");
+    // The same body with a small attribute fits.
+    let fits = send(vec![b'x'; 1_000_000], "small=1".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(fits.status().as_u16(), 200);
+}

@@ -15,7 +15,7 @@ use wasmtime::component::{HasData, Linker};
 use super::backend::StoredMessage;
 use super::queues::{OpenQueue, QueueGrants};
 use super::topic;
-use super::{MAX_ATTRIBUTES, MAX_BODY_BYTES, TRACEPARENT_ATTRIBUTE};
+use super::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, TRACEPARENT_ATTRIBUTE, message_bytes};
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::backend::BackendError;
 use crate::trace::TraceContext;
@@ -67,10 +67,16 @@ impl QueueView<'_> {
         &self,
         message: queue_types::Message,
     ) -> Result<queue_types::Message, queue_types::Error> {
-        if message.body.len() > MAX_BODY_BYTES {
+        let size = message_bytes(
+            &message.body,
+            message.content_type.as_deref(),
+            &message.attributes,
+        );
+        if size > MAX_MESSAGE_BYTES {
             return Err(queue_types::Error::Invalid(format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                message.body.len()
+                "the message is {size} bytes (body {}, content type and attributes {}); the limit is {MAX_MESSAGE_BYTES}",
+                message.body.len(),
+                size - message.body.len()
             )));
         }
         if message.attributes.len() > MAX_ATTRIBUTES {

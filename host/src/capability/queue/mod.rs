@@ -18,8 +18,23 @@ pub use backend::{QueueBackend, StoredMessage};
 pub use host::{QueueError, QueueView, add_to_linker};
 pub use queues::{GrantedQueues, OpenQueue, QueueGrants, Queues};
 
-/// The largest message body, in bytes: 1 MiB.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The largest message, in bytes: its body, content type and attributes (names and values)
+/// together: 1 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The size of a message as [`MAX_MESSAGE_BYTES`] counts it, in bytes: its `body`, its
+/// `content_type` and its `attributes` (names and values).
+pub fn message_bytes(
+    body: &[u8],
+    content_type: Option<&str>,
+    attributes: &[(String, String)],
+) -> usize {
+    let attributes: usize = attributes
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    body.len() + content_type.map_or(0, str::len) + attributes
+}
 /// The most attributes a message may have: 64.
 pub const MAX_ATTRIBUTES: usize = 64;
 /// The attribute that carries the sender's W3C `traceparent`.
