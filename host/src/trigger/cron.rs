@@ -151,7 +151,7 @@ async fn run_once(version: &AppVersion, index: usize, tick: DateTime<Utc>) {
         nanoseconds: tick.timestamp_subsec_nanos(),
     };
     let cron = Cron { index, tick };
-    let (_, result) = invoke::start(version, component, export, invocation, span, cron)
+    let result = invoke::start(version, component, export, invocation, span, cron)
         .run(move |instance, mut store| async move {
             instance
                 .wasmhost_host_cron_handler()

@@ -144,7 +144,6 @@ pub struct Started<K: Trigger, P: Pre> {
     /// out, counted from [`start`].
     pub deadline: tokio::time::Instant,
     pre: P,
-    span: tracing::Span,
     /// What counting and logging the end needs.
     pub end: End<K>,
 }
@@ -173,7 +172,6 @@ pub fn start<K: Trigger, P: Pre>(
         store,
         deadline: tokio::time::Instant::from_std(started) + component.limits.timeout,
         pre: export.pre.clone(),
-        span: span.clone(),
         end: End {
             started,
             metrics: export.metrics.clone(),
@@ -200,11 +198,10 @@ impl<K: Trigger, P: Pre> Started<K, P> {
         let Self {
             mut store,
             pre,
-            span,
             end,
             ..
         } = self;
-        let (started, metrics) = (end.started, end.metrics.clone());
+        let (started, metrics, span) = (end.started, end.metrics.clone(), end.span.clone());
         let guest = async move {
             let instance = pre.instantiate(&mut store).await?;
             metrics.instantiated(started.elapsed());
@@ -215,8 +212,8 @@ impl<K: Trigger, P: Pre> Started<K, P> {
 
     /// The whole invocation, for an export that returns `result<_, string>` and whose work
     /// ends when it returns (cron, queue): [`Started::call`], run to the deadline, then
-    /// [`End::finish`]. Returns the outcome and, if it failed, why.
-    pub async fn run<F, C>(self, call: F) -> (Outcome, Result<(), Failure>)
+    /// [`End::finish`]. Returns why it failed, if it did.
+    pub async fn run<F, C>(self, call: F) -> Result<(), Failure>
     where
         F: FnOnce(P::Instance, Store<InstanceState>) -> C + Send + 'static,
         C: Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'static,
@@ -224,7 +221,8 @@ impl<K: Trigger, P: Pre> Started<K, P> {
         let deadline = self.deadline;
         let (guest, end) = self.call(call);
         let result = Failure::of_call(until(deadline, guest).await);
-        (end.finish(&result), result)
+        end.finish(&result);
+        result
     }
 }
 

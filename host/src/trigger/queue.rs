@@ -159,7 +159,7 @@ async fn handle(
         queue: trigger.queue.clone(),
         messages: batch.len(),
     };
-    let (_, result) = invoke::start(version, component, export, invocation, span, consumer)
+    let result = invoke::start(version, component, export, invocation, span, consumer)
         .run(move |instance, mut store| async move {
             instance
                 .wasmhost_host_queue_handler()

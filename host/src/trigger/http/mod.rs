@@ -2,7 +2,8 @@
 //!
 //! Layer 6. accept → [`Router::at`] → routing headers → the invocation recipe
 //! ([`crate::trigger::invoke`]: store, instantiate from the `ProxyPre`, call
-//! `wasi:http/incoming-handler.handle`) → stream the response body → drop the store. Request and response bodies stream both ways. The guest runs on the request's own
+//! `wasi:http/incoming-handler.handle`) → stream the response body → drop the store. Request
+//! and response bodies stream both ways. The guest runs on the request's own
 //! task until it sets its response; a body it has already finished by then (up to 64 KiB) goes
 //! out in one piece with a `content-length`, anything longer or slower streams.
 //!
@@ -366,34 +367,46 @@ async fn invoke<B: RequestBody>(
         }
         (Ok(Err(code)), run) => {
             let answered = format!("guest answered with error code {code:?}");
-            match run {
-                GuestRun::Done(result) => {
-                    end.finish(&Err(answered_or_trapped(result, answered)));
-                }
-                GuestRun::Streaming(guest) => {
-                    version.tasks.spawn(async move {
-                        let result = until(deadline, guest).await;
-                        end.finish(&Err(answered_or_trapped(result, answered)));
-                    });
-                }
-            }
+            end_answered(version, run, deadline, end, answered);
             text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
         }
         // The sender was dropped before a response was set: the guest returned, trapped or
         // could not be instantiated (its store, and so the sender, is gone), or it dropped its
         // `response-outparam` and runs on. The client gets its answer now; a guest still
         // running goes on to its deadline on a task of its own and is counted when it ends.
-        (Err(_), GuestRun::Done(result)) => {
-            let answered = "guest returned without a response".to_owned();
-            failed(end.finish(&Err(answered_or_trapped(result, answered))))
+        (Err(_), run) => {
+            let answered = match run {
+                GuestRun::Done(_) => "guest returned without a response",
+                GuestRun::Streaming(_) => "guest dropped its response-outparam without a response",
+            };
+            let outcome = end_answered(version, run, deadline, end, answered.to_owned());
+            failed(outcome.unwrap_or(Outcome::Error))
         }
-        (Err(_), GuestRun::Streaming(guest)) => {
+    }
+}
+
+/// Ends an invocation whose guest answered wrongly (`answered` says how; its trap instead, if
+/// it trapped): at once if the guest is done, returning the outcome; else when the guest ends,
+/// by `deadline`, on a task of `version`'s own (`None`).
+fn end_answered(
+    version: &AppVersion,
+    run: GuestRun,
+    deadline: tokio::time::Instant,
+    end: invoke::End<Http>,
+    answered: String,
+) -> Option<Outcome> {
+    let failure = move |result: wasmtime::Result<()>| match result {
+        Ok(()) => Failure::Answered(answered),
+        Err(trap) => Failure::Trapped(trap),
+    };
+    match run {
+        GuestRun::Done(result) => Some(end.finish(&Err(failure(result)))),
+        GuestRun::Streaming(guest) => {
             version.tasks.spawn(async move {
-                let answered = "guest dropped its response-outparam without a response".to_owned();
                 let result = until(deadline, guest).await;
-                end.finish(&Err(answered_or_trapped(result, answered)));
+                end.finish(&Err(failure(result)));
             });
-            text(StatusCode::INTERNAL_SERVER_ERROR, "the component failed\n")
+            None
         }
     }
 }
@@ -429,15 +442,6 @@ impl Trigger for Http {
                 "{message}"
             ),
         }
-    }
-}
-
-/// The failure of a guest that answered wrongly (`answered` says how): its trap if it then
-/// trapped, else the answer.
-fn answered_or_trapped(result: wasmtime::Result<()>, answered: String) -> Failure {
-    match result {
-        Ok(()) => Failure::Answered(answered),
-        Err(trap) => Failure::Trapped(trap),
     }
 }
 
