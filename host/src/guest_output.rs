@@ -13,6 +13,7 @@
 //!
 //! The guest never waits on its output: writes are always accepted.
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,6 +31,25 @@ use crate::invocation::RequestId;
 
 /// The longest line kept, in bytes: 16 KiB.
 pub const MAX_LINE: usize = 16 << 10;
+/// `text`, cut to [`MAX_LINE`] bytes (at a character boundary) and followed by
+/// ` … [truncated_bytes=N]` when it is longer: how every guest-provided string (a handler's
+/// error text, an error code, a trap's account, a host name) is logged or stored, so a guest
+/// cannot write megabyte lines into the host's log or its queues.
+pub fn cut(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_LINE {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_LINE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{} … [truncated_bytes={}]",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
 /// Lines per second a component may log, sustained.
 pub const LINES_PER_SECOND: u32 = 100;
 /// Lines a component may log at once before the rate applies.

@@ -184,8 +184,8 @@ impl Trigger for Cron {
 
     fn log_failure(&self, who: &Who, outcome: Outcome, failure: &Failure) {
         let failure = match failure {
-            Failure::Answered(message) => message.clone(),
-            Failure::Trapped(trap) => format!("trapped: {trap:?}"),
+            Failure::Answered(_) => failure.detail(),
+            Failure::Trapped(_) => format!("trapped: {}", failure.detail()),
         };
         tracing::error!(
             app = %who.app,

@@ -26,6 +26,7 @@ use crate::app::ComponentId;
 use crate::app_version::{AppVersion, Export, LoadedComponent};
 use crate::bindings::queue_component::{QueueComponent, QueueComponentPre};
 use crate::bindings::{CronComponent, CronComponentPre};
+use crate::guest_output;
 use crate::invocation::{Invocation, RequestId, until};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::state::InstanceState;
@@ -83,12 +84,24 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// For the log: the guest's answer, or the trap with its causes and its Wasm backtrace;
+    /// cut to 16 KiB ([`guest_output::cut`]).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Answered(message) => guest_output::cut(message).into_owned(),
+            Self::Trapped(trap) => guest_output::cut(&format!("{trap:?}")).into_owned(),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
-    /// The guest's answer, or `trapped: ` and the trap with its causes on one line.
+    /// The guest's answer, or `trapped: ` and the trap with its causes on one line; cut to
+    /// 16 KiB ([`guest_output::cut`]), as it is logged and stored with a queue message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Answered(message) => f.write_str(message),
-            Self::Trapped(trap) => write!(f, "trapped: {trap:#}"),
+            Self::Answered(message) => f.write_str(&guest_output::cut(message)),
+            Self::Trapped(trap) => f.write_str(&guest_output::cut(&format!("trapped: {trap:#}"))),
         }
     }
 }

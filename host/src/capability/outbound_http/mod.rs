@@ -326,7 +326,8 @@ async fn send(
         tracing::warn!(
             component = %policy.component,
             request_id = %invocation.request_id,
-            "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts",
+            "outbound request to {scheme}://{}:{port} denied: not in allowed_outbound_hosts",
+            crate::guest_output::cut(&host),
         );
         return Err(Error::HttpRequestDenied);
     };

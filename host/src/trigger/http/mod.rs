@@ -426,20 +426,22 @@ impl Trigger for Http {
                 request_id = %who.request_id,
                 "request rejected with 503: the instance pool is full"
             ),
-            (Failure::Trapped(err), _) => tracing::error!(
+            (Failure::Trapped(_), _) => tracing::error!(
                 app = %who.app,
                 trigger = Self::NAME,
                 component = %who.component,
                 request_id = %who.request_id,
                 outcome = outcome.as_str(),
-                "guest trapped: {err:?}"
+                "guest trapped: {}",
+                failure.detail()
             ),
-            (Failure::Answered(message), _) => tracing::error!(
+            (Failure::Answered(_), _) => tracing::error!(
                 app = %who.app,
                 trigger = Self::NAME,
                 component = %who.component,
                 request_id = %who.request_id,
-                "{message}"
+                "{}",
+                failure.detail()
             ),
         }
     }
