@@ -11,6 +11,7 @@ mod logs;
 mod metrics;
 mod outbound_http;
 mod queue;
+mod redis_queue;
 mod reload;
 mod shortener;
 mod templates;

@@ -78,10 +78,19 @@ batch_size = 32
 queue = "other"
 component = "consumer"
 
+[[trigger.queue]]
+queue = "hang"
+component = "probe"
+max_retries = 1
+
+[[trigger.queue]]
+queue = "hang-dead-letter"
+component = "probe"
+
 [component.probe]
 source = "{probe}"
 key_value_stores = ["default"]
-queues = ["jobs", "bulk", "crash", "cli"]
+queues = ["jobs", "bulk", "crash", "cli", "hang"]
 topics = ["news"]
 
 [component.consumer]
@@ -115,7 +124,7 @@ enum Backend {
 }
 
 /// The runtime config putting every queue of [`manifest`] and the `default` store on `redis`,
-/// with a 1 s visibility timeout.
+/// with a visibility timeout of [`VISIBILITY_MS`].
 fn redis_config(redis: &RedisServer) -> String {
     let url = redis.url();
     let mut config =
@@ -129,12 +138,14 @@ fn redis_config(redis: &RedisServer) -> String {
         "other-dead-letter",
         "cli",
         "cli-dead-letter",
+        "hang",
+        "hang-dead-letter",
         "news-a-dead-letter",
         "news-b-dead-letter",
         "news-c-dead-letter",
     ] {
         config += &format!(
-            "[queue.{queue}]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\nvisibility_timeout_ms = 1000\n"
+            "[queue.{queue}]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\nvisibility_timeout_ms = {VISIBILITY_MS}\n"
         );
     }
     config += &format!("[topic.news]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\n");
@@ -170,9 +181,14 @@ impl App {
     }
 }
 
+/// Every handler's wall-clock timeout here (`--timeout-ms`): 2 s.
+const TIMEOUT_MS: &str = "2000";
+/// Every Redis queue's visibility timeout here: the handler's timeout plus the 1 s margin.
+const VISIBILITY_MS: u64 = 3000;
+
 fn serve(dir: &Path) -> Server {
     let config = dir.join("runtime.toml");
-    let mut args = vec!["--admin-listen", "127.0.0.1:0"];
+    let mut args = vec!["--admin-listen", "127.0.0.1:0", "--timeout-ms", TIMEOUT_MS];
     if config.exists() {
         args.extend(["--runtime-config", config.to_str().unwrap()]);
     }
@@ -214,6 +230,8 @@ on_both_backends!(
     a_handler_that_loops_or_runs_out_of_memory_is_retried_and_the_consumer_goes_on,
     a_topic_gives_every_subscription_every_event_once,
     the_queue_commands_peek_and_redrive_dead_letters,
+    a_message_that_crashes_the_host_ends_in_the_dead_letter_queue,
+    a_huge_handler_error_is_cut_where_it_is_logged_and_stored,
 );
 
 /// POSTs `body` to `/send/<queue>` with `headers`; the status and the body.
@@ -686,9 +704,124 @@ async fn kill_9_mid_stream_loses_no_message(mut app: App) {
     assert!(total >= keys);
 }
 
-/// Two hosts on one Redis, one queue trigger each on the same queue: every message is handled
-/// once, by one of them. Then one is killed with SIGKILL while it holds messages; the other
-/// claims them after the visibility timeout (1 s here), and none is lost.
+/// A message whose handling kills the host (here: killed with SIGKILL while its handler runs,
+/// every time) is delivered again after each restart, its lost delivery counted, and goes to
+/// the dead-letter queue once its retries are used up (`max_retries = 1`: two deliveries),
+/// instead of coming back forever.
+async fn a_message_that_crashes_the_host_ends_in_the_dead_letter_queue(mut app: App) {
+    let body = "sleep1500-crash";
+    assert_eq!(send(&app.server, "hang", body, &[]).await.0, 200);
+    for delivery in ["1", "2"] {
+        wait_for(&app.server, &format!("seen:{body}"), delivery).await;
+        assert_eq!(
+            kv(&app.server, &format!("attempt:{body}")).await.as_deref(),
+            Some(delivery)
+        );
+        app.kill_and_restart();
+    }
+    let dead = wait_some(&app.server, &format!("dead:{body}")).await;
+    assert!(
+        dead.starts_with("2|the delivery ended without an outcome"),
+        "{dead}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        kv(&app.server, &format!("seen:{body}")).await.as_deref(),
+        Some("2")
+    );
+}
+
+/// A handler's error text of 3 MB is cut to 16 KiB, with the bytes cut counted, in the log
+/// line and in the dead-letter queue's `wasmhost-error`.
+async fn a_huge_handler_error_is_cut_where_it_is_logged_and_stored(app: App) {
+    assert_eq!(send(&app.server, "jobs", "failbig-1", &[]).await.0, 200);
+    let dead = wait_some(&app.server, "dead:failbig-1").await;
+    assert!(dead.starts_with("3|asked to fail"), "{}", &dead[..80]);
+    assert!(dead.len() < 17 << 10, "{} bytes stored", dead.len());
+    // "asked to fail on failbig-1: " and 3 MiB of `x`, cut at 16 KiB.
+    let cut = "asked to fail on failbig-1: ".len() + (3 << 20) - (16 << 10);
+    let tail = format!("[truncated_bytes={cut}]");
+    assert!(dead.ends_with(&tail), "{}", &dead[dead.len() - 80..]);
+    let log = app
+        .server
+        .log_with("message moved to the dead-letter queue");
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 17 << 10, "a log line of {longest} bytes");
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("queue handler failed"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{log}");
+    assert!(
+        failed.iter().all(|line| line.contains(&tail)),
+        "{}",
+        failed[0]
+    );
+}
+
+/// An entry of a Redis queue that does not decode as a message (written there by another
+/// program) goes to the dead-letter queue with the reason, and the messages after it flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_entry_goes_to_the_dead_letter_queue_and_the_rest_flows() {
+    let app = App::start(Backend::Redis(RedisServer::start()));
+    let Backend::Redis(redis) = &app.backend else {
+        unreachable!()
+    };
+    assert_eq!(send(&app.server, "jobs", "before-bad", &[]).await.0, 200);
+    wait_for(&app.server, "seen:before-bad", "1").await;
+    redis.cli(&["XADD", "e2e:queue:jobs", "*", "m", "garbage"]);
+    redis.cli(&["XADD", "e2e:queue:jobs", "*", "other", "field"]);
+    assert_eq!(send(&app.server, "jobs", "after-bad", &[]).await.0, 200);
+    wait_for(&app.server, "seen:after-bad", "1").await;
+    let garbage = wait_some(&app.server, "dead:garbage").await;
+    assert!(
+        garbage.starts_with("0|undecodable message: corrupt message"),
+        "{garbage}"
+    );
+    let fieldless = wait_some(&app.server, "dead:").await;
+    assert!(
+        fieldless.contains("has no message field `m`"),
+        "{fieldless}"
+    );
+    assert_eq!(redis.cli(&["XLEN", "e2e:queue:jobs"]), "0");
+}
+
+/// A Redis queue whose visibility timeout a handler can outlast is refused at load, by
+/// `check` as by `serve`, at the line that sets it: its messages would be delivered again
+/// while their handler still runs.
+#[test]
+fn a_visibility_timeout_shorter_than_the_handler_timeout_is_refused() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
+    let config = redis_config(&redis).replace(
+        &format!("visibility_timeout_ms = {VISIBILITY_MS}"),
+        "visibility_timeout_ms = 1000",
+    );
+    let runtime = dir.path().join("runtime.toml");
+    std::fs::write(&runtime, config).unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    let (ok, _, stderr) = wasmhost_tests::run(
+        wasmhost_binary(),
+        &[
+            "check",
+            manifest.to_str().unwrap(),
+            "--runtime-config",
+            runtime.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("runtime.toml:")
+            && stderr.contains("the visibility timeout (1000 ms) must be at least component `probe`'s timeout_ms (30000 ms) plus 1000 ms"),
+        "{stderr}"
+    );
+}
+
+/// Two hosts on one Redis, one queue trigger each on the same queue, each its own consumer
+/// (the runtime config's `node`): every message is handled once, by one of them. Then one is killed with SIGKILL while it holds messages; the other
+/// claims them after the visibility timeout (3 s here), and none is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
     let mut first = App::start(Backend::Redis(RedisServer::start()));
@@ -697,7 +830,9 @@ async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
     };
     let second_dir = tempfile::tempdir().unwrap();
     std::fs::write(second_dir.path().join("wasmhost.toml"), manifest()).unwrap();
-    std::fs::write(second_dir.path().join("runtime.toml"), redis_config(redis)).unwrap();
+    // The second node is named in its runtime config; the first takes the host name.
+    let config = format!("node = \"second-node\"\n{}", redis_config(redis));
+    std::fs::write(second_dir.path().join("runtime.toml"), config).unwrap();
     let second = serve(second_dir.path());
 
     let seen = |server: &Server| {
@@ -744,6 +879,8 @@ async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
         metric(&second, acked).await,
     );
     assert_eq!(by_first + by_second, 1000.0);
+    let consumers = redis.cli(&["XINFO", "CONSUMERS", "e2e:queue:crash", "wasmhost"]);
+    assert!(consumers.contains("second-node"), "{consumers}");
     eprintln!("two nodes: {by_first} handled by the first, {by_second} by the second");
 
     // The first dies mid-stream; the second finishes its work.

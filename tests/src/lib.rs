@@ -456,8 +456,9 @@ pub fn new_project(bin: &Path, dir: &Path, template: &str, name: &str) -> PathBu
     project
 }
 
-/// A `redis-server` of a test's own: a free port on loopback, a temporary directory, no
-/// persistence. Killed when dropped.
+/// A `redis-server` of a test's own: a free port on loopback, a temporary directory, and an
+/// append-only file written through on every write (`appendonly yes`, `appendfsync always`),
+/// so a killed server restarts with every write it acknowledged. Killed when dropped.
 pub struct RedisServer {
     child: Option<Child>,
     /// Its port on 127.0.0.1.
@@ -506,7 +507,14 @@ impl RedisServer {
         self.kill();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -529,6 +537,21 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `redis-cli` on this server with `args`; returns its output, trimmed.
+    ///
+    /// # Panics
+    /// If `redis-cli` cannot run or fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli (installed with redis-server)");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
     fn answers_ping(&self) -> bool {

@@ -219,11 +219,14 @@ async fn redrive(dead: &OpenQueue, target: &OpenQueue, max: usize) -> Result<usi
     };
     let mut moved = 0;
     while moved < max {
-        let batch = dead
+        let received = dead
             .backend
             .receive((max - moved).min(100))
             .await
             .map_err(|err| failed(dead, err))?;
+        // An entry that does not decode goes back as its bytes.
+        let undecodable = received.undecodable.into_iter().map(|bad| bad.entry);
+        let batch: Vec<StoredMessage> = received.messages.into_iter().chain(undecodable).collect();
         if batch.is_empty() {
             break;
         }

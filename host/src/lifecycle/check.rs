@@ -38,7 +38,7 @@ pub struct CheckReport {
 /// missing export.
 pub fn check(options: LoadOptions) -> Result<CheckReport> {
     let (loader, app) = Loader::new(options)?;
-    loader.runtime_config.check_grants(&app)?;
+    loader.check_runtime_config(&app)?;
     manifest::check_sources(&app)?;
     let shared = &loader.shared;
     let linker = linker(&shared.engine)?;

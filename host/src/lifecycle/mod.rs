@@ -145,7 +145,7 @@ impl Loader {
     /// bad component, a store or queue that cannot be opened.
     pub async fn load(&self, app: App, old: Option<&AppVersion>) -> Result<Arc<AppVersion>> {
         let options = &self.options;
-        self.runtime_config.check_grants(&app)?;
+        self.check_runtime_config(&app)?;
         let variables = resolve_variables(&app, &options.vars)?;
         if options.build || (options.watch && old.is_some()) {
             blocking(|| build_app(&app))?;
@@ -170,6 +170,18 @@ impl Loader {
             }
         };
         blocking(|| AppVersion::load(app, &self.shared, backends, &variables))
+    }
+
+    /// Checks `app` against the runtime config: every granted store defined, every consumed
+    /// queue's visibility timeout longer than its handler's timeout.
+    ///
+    /// # Errors
+    /// The first undefined store or too short visibility timeout, with its file and line.
+    fn check_runtime_config(&self, app: &App) -> Result<()> {
+        self.runtime_config.check_grants(app)?;
+        self.runtime_config
+            .check_visibility(app, self.options.limits.timeout)?;
+        Ok(())
     }
 
     /// The options this loader was made with.

@@ -13,8 +13,10 @@
 //! ```
 //!
 //! Queues are the same, in `[queue.<name>]` tables (`type`, `path` or `url` and `prefix`, and
-//! for Redis `visibility_timeout_ms`, default 30 000); a queue without a table is sled under
-//! `.wasmhost/queues`. A `[topic.<name>]` table, of the same shape, says where the queues of
+//! `visibility_timeout_ms`, default 60 000, which must exceed the handler's `timeout_ms` by
+//! [`VISIBILITY_MARGIN`]); a queue without a table is sled under `.wasmhost/queues`. The
+//! top-level `node = "<name>"` names this node's consumer of every Redis queue (default: the
+//! host name). A `[topic.<name>]` table, of the same shape, says where the queues of
 //! the topic's subscriptions live.
 //!
 //! Read in two stages like the manifest: raw serde types (`raw`), then the checked
@@ -51,6 +53,8 @@ pub const DEFAULT_REDIS_PREFIX: &str = "wasmhost";
 pub struct RuntimeConfig {
     /// The file it was read from; `None` when no runtime config was given.
     pub file: Option<PathBuf>,
+    /// `node`: this node's consumer name in every Redis queue; `None`: the host name.
+    pub node: Option<String>,
     /// `[key_value_store.<label>]` tables, by label.
     pub key_value_stores: BTreeMap<String, Backend>,
     /// `[queue.<name>]` tables, by name.
@@ -65,13 +69,21 @@ pub struct QueueBackendConfig {
     /// `type = "sled"` (`path`) or `type = "redis"` (`url`, `prefix`): the stream is
     /// `<prefix>:queue:<name>`.
     pub backend: Backend,
-    /// Redis only: how long a message may stay unacknowledged with a consumer before another
-    /// node claims it (`visibility_timeout_ms`, default 30 000 ms).
+    /// How long a message may stay in flight with a consumer without a renewal before it is
+    /// delivered again, its delivery counted as failed (`visibility_timeout_ms`, default
+    /// 60 000 ms). More than the longest `timeout_ms` of the queue's handlers plus
+    /// [`VISIBILITY_MARGIN`].
     pub visibility_timeout: Duration,
+    /// Where `visibility_timeout_ms` is written; `None` for the default.
+    pub visibility_location: Option<Location>,
 }
 
-/// The default visibility timeout of a Redis queue: 30 s.
-pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default visibility timeout of a queue: 60 s.
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How much longer than its handlers' `timeout_ms` a queue's visibility timeout must be: 1 s
+/// (the time to instantiate a handler and to acknowledge, retry or dead-letter its batch).
+pub const VISIBILITY_MARGIN: Duration = Duration::from_secs(1);
 
 /// Where sled queues live when the runtime config does not say: this directory under the
 /// manifest's.
@@ -94,6 +106,16 @@ pub enum Backend {
         /// The key prefix.
         prefix: String,
     },
+}
+
+impl Backend {
+    /// Its `type`: `sled` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sled { .. } => "sled",
+            Self::Redis { .. } => "redis",
+        }
+    }
 }
 
 /// A Redis URL. `Debug` and `Display` hide its password, so it can be logged.
@@ -227,6 +249,15 @@ pub enum RuntimeConfigErrorKind {
         /// The Redis client's reason.
         reason: String,
     },
+    /// A `node` name that is empty, longer than 255 bytes, or holds a space or control
+    /// character.
+    #[error("`node`: `{0}` must be 1 to 255 printable ASCII characters without spaces")]
+    Node(String),
+    /// A visibility timeout a queue handler can outlast: its message would be delivered again
+    /// while the handler still runs. The text names the queue, both values, the component and
+    /// the table to change.
+    #[error("{0}")]
+    Visibility(String),
     /// A Redis prefix that is empty or holds `:`, whitespace or a glob character.
     #[error(
         "`{table}.{label}.prefix`: `{prefix}` must be non-empty, without `:`, whitespace, `*`, `?`, `[`, `]` or `\\`"
@@ -239,6 +270,11 @@ pub enum RuntimeConfigErrorKind {
         /// The prefix given.
         prefix: String,
     },
+}
+
+/// Whether `name` may name a node: 1 to 255 printable ASCII characters, no space.
+fn is_node_name(name: &str) -> bool {
+    (1..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// What a table of the runtime config defines, for messages: `store` or `queue`.
@@ -321,30 +357,20 @@ impl RuntimeConfig {
                 };
                 let backend = check_store(table, &name, store, base)
                     .map_err(|(span, kind)| error(span, kind))?;
-                let visibility_timeout = match (&backend, visibility) {
-                    (_, None) => DEFAULT_VISIBILITY_TIMEOUT,
-                    (Backend::Redis { .. }, Some(ms)) if *ms.get_ref() > 0 => {
-                        Duration::from_millis(*ms.get_ref())
-                    }
-                    (Backend::Redis { .. }, Some(ms)) => {
+                let (visibility_timeout, visibility_location) = match visibility {
+                    None => (DEFAULT_VISIBILITY_TIMEOUT, None),
+                    Some(ms) if *ms.get_ref() > 0 => (
+                        Duration::from_millis(*ms.get_ref()),
+                        Some(doc.location(ms.span())),
+                    ),
+                    Some(ms) => {
                         return Err(error(
                             ms.span(),
                             RuntimeConfigErrorKind::MissingField {
                                 table,
                                 label: name,
                                 field: "visibility_timeout_ms of at least 1",
-                                kind: "redis",
-                            },
-                        ));
-                    }
-                    (Backend::Sled { .. }, Some(ms)) => {
-                        return Err(error(
-                            ms.span(),
-                            RuntimeConfigErrorKind::FieldNotForType {
-                                table,
-                                label: name,
-                                field: "visibility_timeout_ms",
-                                kind: "sled",
+                                kind: backend.kind(),
                             },
                         ));
                     }
@@ -354,12 +380,23 @@ impl RuntimeConfig {
                     QueueBackendConfig {
                         backend,
                         visibility_timeout,
+                        visibility_location,
                     },
                 );
             }
         }
+        let node = match raw.node {
+            Some(node) if !is_node_name(node.get_ref()) => {
+                return Err(error(
+                    node.span(),
+                    RuntimeConfigErrorKind::Node(node.into_inner()),
+                ));
+            }
+            node => node.map(Spanned::into_inner),
+        };
         Ok(Self {
             file: Some(file.to_owned()),
+            node,
             key_value_stores,
             queues,
             topics,
@@ -393,6 +430,71 @@ impl RuntimeConfig {
         Ok(())
     }
 
+    /// Checks that every queue consumed by a trigger of `app` has a visibility timeout of at
+    /// least its handler's `timeout_ms` (`default_timeout` where the component sets none) plus
+    /// [`VISIBILITY_MARGIN`].
+    ///
+    /// # Errors
+    /// [`RuntimeConfigErrorKind::Visibility`], at `visibility_timeout_ms` where it is written,
+    /// else at the file (line 0), else at the handler's component in the manifest.
+    pub fn check_visibility(
+        &self,
+        app: &App,
+        default_timeout: Duration,
+    ) -> Result<(), RuntimeConfigError> {
+        for trigger in &app.queue_triggers {
+            let component = &app.components[trigger.component];
+            let timeout = component.limits.timeout.unwrap_or(default_timeout);
+            let settings = self.queue_backend(&trigger.queue, app.base_dir());
+            if settings.visibility_timeout >= timeout.saturating_add(VISIBILITY_MARGIN) {
+                continue;
+            }
+            let (table, label) = match trigger.queue.split_once('.') {
+                Some((topic, _)) => ("topic", topic),
+                None => ("queue", trigger.queue.as_str()),
+            };
+            let location = settings.visibility_location.clone().unwrap_or_else(|| {
+                self.file.as_ref().map_or_else(
+                    || component.source_location.clone(),
+                    |file| Location {
+                        file: file.clone(),
+                        line: 0,
+                        column: 0,
+                    },
+                )
+            });
+            return Err(RuntimeConfigError {
+                location,
+                kind: RuntimeConfigErrorKind::Visibility(format!(
+                    "queue `{}`: the visibility timeout ({} ms{}) must be at least component `{}`'s timeout_ms ({} ms) plus {} ms, or a message is delivered again while its handler still runs; set `visibility_timeout_ms` in `[{table}.{label}]` of the runtime config, or lower `timeout_ms`",
+                    trigger.queue,
+                    settings.visibility_timeout.as_millis(),
+                    if settings.visibility_location.is_none() {
+                        ", the default"
+                    } else {
+                        ""
+                    },
+                    component.id,
+                    timeout.as_millis(),
+                    VISIBILITY_MARGIN.as_millis(),
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// This node's consumer name in every Redis queue: `node`, else the host name, else
+    /// `wasmhost`.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            hostname::get()
+                .ok()
+                .and_then(|name| name.into_string().ok())
+                .filter(|name| is_node_name(name))
+                .unwrap_or_else(|| "wasmhost".to_owned())
+        })
+    }
+
     /// Whether store `label` may be used: always without a runtime config file (every store is
     /// then sled), and with one if it is `default` or has a `[key_value_store.<label>]` table.
     pub fn defines_key_value_store(&self, label: &str) -> bool {
@@ -414,6 +516,7 @@ impl RuntimeConfig {
                 path: app_dir.join(DEFAULT_QUEUE_DIR),
             },
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+            visibility_location: None,
         })
     }
 

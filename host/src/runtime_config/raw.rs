@@ -10,6 +10,8 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RawRuntimeConfig {
     #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    #[serde(default)]
     pub key_value_store: BTreeMap<Spanned<String>, RawStore>,
     #[serde(default)]
     pub queue: BTreeMap<Spanned<String>, RawQueue>,

@@ -10,6 +10,11 @@
 //! nothing due, the task sleeps until a send wakes it or the next delayed message is due (at
 //! most 1 s).
 //!
+//! While a handler runs, its batch is renewed in flight every third of the queue's
+//! visibility timeout. Before a call, an entry that does not decode, and a message whose
+//! deliveries were lost (the host stopped, crashed or hung) until its retries ran out, go to
+//! the dead-letter queue with `wasmhost-error`; the rest of the batch flows.
+//!
 //! Outcome of a call (the rules of `queue-types` in `wit/wasmhost.wit`):
 //! - `ok`: every message of the batch is acknowledged;
 //! - `err` or a trap (a timeout included): each message is put back, due after an exponential
@@ -22,6 +27,7 @@
 //! `traceparent` attribute. Counts: `wasmhost_invocations_total{trigger="queue"}` and the
 //! `wasmhost_queue_*` metrics ([`crate::metrics`]).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +41,7 @@ use crate::app::QueueTrigger;
 use crate::app_version::AppVersion;
 use crate::bindings::wasmhost::host::queue_types::Delivery;
 use crate::capability::backend::now_ms;
-use crate::capability::queue::{OpenQueue, StoredMessage, TRACEPARENT_ATTRIBUTE};
+use crate::capability::queue::{OpenQueue, Received, StoredMessage, TRACEPARENT_ATTRIBUTE};
 use crate::invocation::RequestId;
 use crate::metrics::Outcome;
 use crate::trace::TraceContext;
@@ -43,6 +49,9 @@ use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
 /// The longest an idle consumer sleeps before looking at its queue again: 1 s.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The shortest interval between two renewals of messages in flight: 100 ms.
+const MIN_RENEWAL: Duration = Duration::from_millis(100);
 
 /// The attribute a dead-lettered message gets with its last failure.
 pub const ERROR_ATTRIBUTE: &str = "wasmhost-error";
@@ -89,10 +98,10 @@ async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken
         tokio::pin!(sent);
         sent.as_mut().enable();
         match queue.backend.receive(trigger.batch_size as usize).await {
-            Ok(batch) if !batch.is_empty() => {
+            Ok(received) if !received.messages.is_empty() || !received.undecodable.is_empty() => {
                 let version = version.clone();
                 let tasks = version.tasks.clone();
-                tasks.spawn(async move { handle(&version, index, batch, permit).await });
+                tasks.spawn(async move { handle(&version, index, received, permit).await });
             }
             Ok(_) => {
                 drop(permit);
@@ -115,15 +124,35 @@ async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken
     }
 }
 
-/// One handler call for `batch` of trigger `index`, then the acknowledgement, retries or
+/// What trigger `index` took: its undecodable entries and the messages whose lost deliveries
+/// used up their retries go to the dead-letter queue; the other messages go to one handler
+/// call, renewed in flight while it runs, then to the acknowledgement, retries or
 /// dead-lettering it leads to. `_permit` holds a place in `max_concurrency` until the end.
 async fn handle(
     version: &AppVersion,
     index: usize,
-    batch: Vec<StoredMessage>,
+    received: Received,
     _permit: OwnedSemaphorePermit,
 ) {
     let trigger = &version.app.queue_triggers[index];
+    let queue = version.queues.get(&trigger.queue);
+    let dead_letters = version.queues.get(&trigger.dead_letter);
+    for bad in received.undecodable {
+        let error = format!("undecodable message: {}", bad.error);
+        dead_letter(trigger, queue, dead_letters, bad.entry, &error).await;
+    }
+    // A message whose handling crashed or hung the host until its retries ran out.
+    let (batch, exhausted): (Vec<_>, Vec<_>) = received
+        .messages
+        .into_iter()
+        .partition(|message| message.failures <= trigger.max_retries);
+    for message in exhausted {
+        let error = message.last_error.clone().unwrap_or_default();
+        dead_letter(trigger, queue, dead_letters, message, &error).await;
+    }
+    if batch.is_empty() {
+        return;
+    }
     let component = &version.components[trigger.component];
     let Some(export) = &component.queue else {
         unreachable!("AppVersion::load checks that every queue component exports queue-handler")
@@ -149,7 +178,6 @@ async fn handle(
     let invocation = component.invocation(request_id.clone(), trace);
     let source = trigger.topic.as_deref().unwrap_or(&trigger.queue);
     let deliveries: Vec<Delivery> = batch.iter().map(|m| delivery(source, m)).collect();
-    let queue = version.queues.get(&trigger.queue);
     let now = now_ms();
     for message in &batch {
         let delay_ms = now.saturating_sub(message.due_ms);
@@ -159,14 +187,18 @@ async fn handle(
         queue: trigger.queue.clone(),
         messages: batch.len(),
     };
-    let result = invoke::start(version, component, export, invocation, span, consumer)
-        .run(move |instance, mut store| async move {
+    let call = invoke::start(version, component, export, invocation, span, consumer).run(
+        move |instance, mut store| async move {
             instance
                 .wasmhost_host_queue_handler()
                 .call_handle(&mut store, &deliveries)
                 .await
-        })
-        .await;
+        },
+    );
+    let result = tokio::select! {
+        result = call => result,
+        never = renew(queue, &batch) => match never {},
+    };
     let Err(failure) = result else {
         match queue.backend.ack(&batch).await {
             Ok(()) => {
@@ -181,7 +213,6 @@ async fn handle(
         return;
     };
     let failure = failure.to_string();
-    let dead_letters = version.queues.get(&trigger.dead_letter);
     for message in batch {
         fail(trigger, queue, dead_letters, message, &failure).await;
     }
@@ -230,11 +261,39 @@ async fn fail(
             Err(err) => tracing::warn!(
                 queue = %trigger.queue,
                 id = message.id,
-                "cannot schedule the retry; the message will be delivered again on restart: {err}"
+                "cannot schedule the retry; the message is delivered again after its visibility timeout: {err}"
             ),
         }
         return;
     }
+    dead_letter(trigger, queue, dead_letters, message, failure).await;
+}
+
+/// Renews `batch` in flight every third of `queue`'s visibility timeout, for as long as it is
+/// polled: while its handler runs.
+async fn renew(queue: &OpenQueue, batch: &[StoredMessage]) -> Infallible {
+    let every = (queue.visibility / 3).max(MIN_RENEWAL);
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(err) = queue.backend.renew(batch).await {
+            tracing::warn!(
+                queue = %queue.name,
+                messages = batch.len(),
+                "cannot renew messages in flight; another consumer may take them: {err}"
+            );
+        }
+    }
+}
+
+/// Sends `message` of `trigger`'s queue to its dead-letter queue with `error` (and its
+/// failures as attempts), then acknowledges it there.
+async fn dead_letter(
+    trigger: &QueueTrigger,
+    queue: &OpenQueue,
+    dead_letters: &OpenQueue,
+    message: StoredMessage,
+    error: &str,
+) {
     let id = message.id;
     let mut dead = StoredMessage::new(
         message.body.clone(),
@@ -246,10 +305,10 @@ async fn fail(
     dead.attributes
         .retain(|(name, _)| name != ERROR_ATTRIBUTE && name != ATTEMPTS_ATTRIBUTE);
     dead.attributes.extend([
-        (ERROR_ATTRIBUTE.to_owned(), failure.to_owned()),
+        (ERROR_ATTRIBUTE.to_owned(), error.to_owned()),
         (ATTEMPTS_ATTRIBUTE.to_owned(), message.failures.to_string()),
     ]);
-    dead.last_error = message.last_error.clone();
+    dead.last_error = Some(error.to_owned());
     // Stored in the dead-letter queue first, acknowledged after: a crash in between leaves a
     // copy in both, never in neither.
     match dead_letters.send(vec![dead]).await {
@@ -261,7 +320,7 @@ async fn fail(
                     dead_letter = %trigger.dead_letter,
                     id,
                     attempts = message.failures,
-                    "message moved to the dead-letter queue"
+                    "message moved to the dead-letter queue: {error}"
                 );
             }
             Err(err) => {
@@ -272,7 +331,7 @@ async fn fail(
             queue = %trigger.queue,
             dead_letter = %trigger.dead_letter,
             id,
-            "cannot dead-letter the message; it stays in flight until restart: {err}"
+            "cannot dead-letter the message; it is delivered again after its visibility timeout: {err}"
         ),
     }
 }

@@ -55,13 +55,49 @@ impl StoredMessage {
     }
 }
 
+/// What one [`QueueBackend::receive`] took, now in flight with this consumer.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The messages, oldest first. A message whose previous delivery was lost (its consumer
+    /// stopped, crashed or hung past the visibility timeout) counts that delivery in
+    /// `failures`, with [`LOST_DELIVERY`] as its `last_error` unless it has a later one.
+    pub messages: Vec<StoredMessage>,
+    /// The entries that do not decode as a message (written by another program, or corrupted):
+    /// for the dead-letter queue, so they block nothing.
+    pub undecodable: Vec<Undecodable>,
+}
+
+/// A stored entry that does not decode as a [`StoredMessage`].
+#[derive(Debug)]
+pub struct Undecodable {
+    /// Its raw bytes as `body`, with the `id` and `receipt` that acknowledge it (nothing else
+    /// is known).
+    pub entry: StoredMessage,
+    /// Why it does not decode.
+    pub error: String,
+}
+
+/// The `last_error` of a message whose delivery ended without an outcome: its consumer
+/// stopped, crashed or hung past the visibility timeout.
+pub const LOST_DELIVERY: &str = "the delivery ended without an outcome: the host stopped, crashed or hung past the visibility timeout";
+
 /// A queue's backend. Every operation is atomic; `send` is durable when it returns.
+///
+/// A message taken by `receive` is in flight with this consumer until `ack` or `retry`, or
+/// until the visibility timeout passes without `renew`: it is then due again, with one more
+/// failure (so a message whose handling crashes the host reaches the dead-letter queue after
+/// `max_retries`). An `ack`, `retry` or `renew` of a message another consumer has taken since
+/// does nothing.
 #[async_trait::async_trait]
 pub trait QueueBackend: Send + Sync + 'static {
     /// Stores `messages` in order, durable together; returns their new ids.
     async fn send(&self, messages: Vec<StoredMessage>) -> Result<Vec<u64>, BackendError>;
-    /// Takes up to `max` due messages, oldest first, and holds them in flight.
-    async fn receive(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
+    /// Takes up to `max` due entries, oldest first, and holds them in flight for the
+    /// visibility timeout.
+    async fn receive(&self, max: usize) -> Result<Received, BackendError>;
+    /// Holds `messages` (as `receive` returned them) in flight for another visibility timeout,
+    /// from now; those another consumer took meanwhile are left alone.
+    async fn renew(&self, messages: &[StoredMessage]) -> Result<(), BackendError>;
     /// Forgets in-flight messages (as `receive` returned them) for good: handled, or
     /// dead-lettered.
     async fn ack(&self, messages: &[StoredMessage]) -> Result<(), BackendError>;
@@ -70,9 +106,10 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn retry(&self, message: &StoredMessage) -> Result<(), BackendError>;
     /// When the first pending message is due (ms since the Unix epoch), if there is one.
     async fn next_due_ms(&self) -> Result<Option<u64>, BackendError>;
-    /// Up to `max` pending messages, in queue order, without taking them.
+    /// Up to `max` pending messages, in queue order, without taking them (entries that do not
+    /// decode are left out).
     async fn peek(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError>;
-    /// Pending and in-flight counts (for metrics; may scan).
+    /// Pending and in-flight counts (for metrics, on every scrape: no scan).
     async fn depth(&self) -> Result<(u64, u64), BackendError>;
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), BackendError>;

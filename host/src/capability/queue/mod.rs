@@ -14,7 +14,7 @@ pub mod redis;
 pub mod sled;
 pub mod topic;
 
-pub use backend::{QueueBackend, StoredMessage};
+pub use backend::{LOST_DELIVERY, QueueBackend, Received, StoredMessage, Undecodable};
 pub use host::{QueueError, QueueView, add_to_linker};
 pub use queues::{GrantedQueues, OpenQueue, QueueGrants, Queues};
 

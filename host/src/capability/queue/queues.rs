@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::sync::Notify;
@@ -27,6 +28,9 @@ pub struct OpenQueue {
     pub description: String,
     /// The backend.
     pub backend: Arc<dyn QueueBackend>,
+    /// How long a taken message stays in flight without a renewal (`visibility_timeout_ms`);
+    /// a consumer renews every third of it while its handler runs.
+    pub visibility: Duration,
     /// Woken (`notify_waiters`) after each send, so an idle consumer takes the message at once.
     pub sent: Notify,
     /// Its counters and gauges.
@@ -133,12 +137,14 @@ impl Open for Queues {
             let (description, backend): (String, Arc<dyn QueueBackend>) = match &settings.backend {
                 Backend::Sled { path } => {
                     let db = context.sled.open(path)?;
-                    let queue = SledQueue::open(&db, name)
+                    let queue = SledQueue::open(&db, name, settings.visibility_timeout)
                         .with_context(|| format!("queue `{name}`: cannot open it"))?;
                     (format!("sled {}", path.display()), Arc::new(queue))
                 }
                 Backend::Redis { url, prefix } => {
-                    let queue = RedisQueue::open(url, prefix, name, settings.visibility_timeout)
+                    let node = context.config.node_name();
+                    let visibility = settings.visibility_timeout;
+                    let queue = RedisQueue::open(url, prefix, name, &node, visibility)
                         .with_context(|| format!("queue `{name}`"))?;
                     (format!("redis {url} prefix {prefix}"), Arc::new(queue))
                 }
@@ -150,6 +156,7 @@ impl Open for Queues {
                     name: name.into(),
                     description,
                     backend,
+                    visibility: settings.visibility_timeout,
                     sent: Notify::new(),
                     metrics: context.metrics.queue(name),
                 }),

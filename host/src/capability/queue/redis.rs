@@ -1,25 +1,36 @@
 //! The shared queue backend: Redis Streams, for queues several nodes consume at once.
 //!
 //! Queue `name` is the stream `<prefix>:queue:<name>` with one consumer group, `wasmhost`;
-//! every node is a consumer of its own (a random name per process). Ids come from
-//! `INCRBY <stream>:seq`. Delayed messages and retries wait in the sorted set
-//! `<stream>:delayed` (score: due time in ms), and are moved into the stream by a Lua script
-//! when due, so no worker blocks on a retry.
+//! every node is a consumer named after it (the runtime config's `node`, by default the host
+//! name), so a restarted node keeps its name; consumers that hold nothing and have been idle
+//! for ten visibility timeouts are removed. Ids come from `INCRBY <stream>:seq`. Delayed messages and retries
+//! wait in the sorted set `<stream>:delayed` (score: due time in ms), and are moved into the
+//! stream by a Lua script when due, so no worker blocks on a retry.
 //!
 //! - `send`: one atomic `MULTI` of `XADD`s (due now) and `ZADD`s (delayed); durable once Redis
-//!   acknowledges it;
+//!   acknowledges it (and persists it: see `docs/deploying.md`);
 //! - `receive`: move the due delayed messages, then `XAUTOCLAIM` the entries another consumer
-//!   has held longer than the visibility timeout (a dead node's messages go to a live one),
-//!   then `XREADGROUP ... >` for new ones;
-//! - `ack`: `XACK` and `XDEL`; `retry`: `XACK`, `XDEL` and `ZADD` in one `MULTI`.
+//!   has held longer than the visibility timeout (a dead or hung node's messages go to a live
+//!   one; the cursor is kept between calls), counting each lost delivery as a failure (from
+//!   the entry's delivery count), then `XREADGROUP ... >` for new ones;
+//! - `renew`: `XCLAIM ... JUSTID` of the entries this consumer still holds, which restarts
+//!   their visibility timeout;
+//! - `ack`: `XACK` and `XDEL`; `retry`: `XACK`, `XDEL` and `ZADD`; both in a Lua script that
+//!   does nothing for an entry this consumer no longer holds (another one claimed it).
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamPendingCountReply,
+    StreamReadReply,
+};
 use redis::{Script, Value};
 
+use super::backend::{LOST_DELIVERY, Received, Undecodable};
 use super::{QueueBackend, StoredMessage};
 use crate::capability::backend::{BackendError, connection_manager, now_ms};
 use crate::runtime_config::RedisUrl;
@@ -29,6 +40,13 @@ pub const GROUP: &str = "wasmhost";
 
 /// How often an idle consumer looks at a Redis queue (other nodes' sends wake no one here).
 pub const IDLE_POLL_MS: u64 = 100;
+
+/// How many visibility timeouts a consumer that holds nothing may stay idle before another
+/// node removes it: 10 (a live consumer reads at least every second).
+pub const DEAD_CONSUMER_IDLE: u64 = 10;
+
+/// How often a node looks for dead consumers: every 5 min.
+const CLEANUP_EVERY_MS: u64 = 300_000;
 
 /// `KEYS[1]` = stream, `KEYS[2]` = delayed set, `ARGV[1]` = now (ms), `ARGV[2]` = at most.
 /// Moves the due members of the set into the stream; returns how many.
@@ -41,6 +59,53 @@ end
 return #due
 ";
 
+/// The Lua function every held-entry script starts with: whether consumer `ARGV[2]` of group
+/// `ARGV[1]` still holds entry `id` of stream `KEYS[1]`.
+const HELD: &str = r"
+local function held(id)
+  return #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0
+end
+";
+
+/// `KEYS[1]` = stream, `ARGV[1]` = group, `ARGV[2]` = consumer, `ARGV[3..]` = entry ids.
+/// Acknowledges and deletes the entries the consumer holds; returns how many.
+const ACK: &str = r"
+local done = 0
+for i = 3, #ARGV do
+  if held(ARGV[i]) then
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    done = done + 1
+  end
+end
+return done
+";
+
+/// `KEYS[1]` = stream, `KEYS[2]` = delayed set, `ARGV[1]` = group, `ARGV[2]` = consumer,
+/// `ARGV[3]` = entry id, `ARGV[4]` = due (ms), `ARGV[5]` = the message to retry. If the
+/// consumer holds the entry: acknowledges and deletes it, and adds the message to the set.
+const RETRY: &str = r"
+if not held(ARGV[3]) then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return 1
+";
+
+/// `KEYS[1]` = stream, `ARGV[1]` = group, `ARGV[2]` = consumer, `ARGV[3..]` = entry ids.
+/// Restarts the idle time of the entries the consumer holds (`XCLAIM ... JUSTID`, which does
+/// not count a delivery); returns how many.
+const RENEW: &str = r"
+local done = 0
+for i = 3, #ARGV do
+  if held(ARGV[i]) then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    done = done + 1
+  end
+end
+return done
+";
+
 /// One queue on a Redis server.
 pub struct RedisQueue {
     connection: ConnectionManager,
@@ -50,6 +115,13 @@ pub struct RedisQueue {
     consumer: String,
     visibility_ms: u64,
     promote: Script,
+    ack: Script,
+    retry: Script,
+    renew: Script,
+    /// Where the next `XAUTOCLAIM` starts (`0-0` after a full pass).
+    cursor: Mutex<String>,
+    /// When this node last looked for dead consumers (ms since the Unix epoch).
+    cleaned_ms: AtomicU64,
 }
 
 fn classify(err: redis::RedisError) -> BackendError {
@@ -61,46 +133,86 @@ fn encode(message: &StoredMessage) -> Result<Vec<u8>, BackendError> {
 }
 
 /// The message of stream entry `entry`, with the entry id as its receipt.
-fn decode(entry: &StreamId) -> Result<StoredMessage, BackendError> {
+///
+/// # Errors
+/// An entry without an `m` field of bytes, or whose bytes are not a postcard-encoded
+/// [`StoredMessage`]: why, in words; never a panic.
+pub fn decode(entry: &StreamId) -> Result<StoredMessage, String> {
     let Some(Value::BulkString(bytes)) = entry.map.get("m") else {
-        return Err(BackendError::Unavailable(format!(
-            "redis: stream entry {} has no message",
+        return Err(format!(
+            "stream entry {} has no message field `m`",
             entry.id
-        )));
+        ));
     };
-    let mut message: StoredMessage = postcard::from_bytes(bytes)
-        .map_err(|err| BackendError::Unavailable(format!("corrupt message: {err}")))?;
+    let mut message: StoredMessage =
+        postcard::from_bytes(bytes).map_err(|err| format!("corrupt message: {err}"))?;
     message.receipt = entry.id.clone();
     Ok(message)
 }
 
+/// Stream entry `entry`, which does not decode for `error`: its `m` bytes (if any) as its
+/// body, its id as its receipt.
+fn undecodable(entry: &StreamId, error: String) -> Undecodable {
+    let body = match entry.map.get("m") {
+        Some(Value::BulkString(bytes)) => bytes.clone(),
+        _ => Vec::new(),
+    };
+    let mut raw = StoredMessage::new(body, None, Vec::new(), 0);
+    raw.receipt = entry.id.clone();
+    Undecodable { entry: raw, error }
+}
+
 impl RedisQueue {
-    /// Queue `name` on the server at `url`, under `prefix`; entries another consumer holds
-    /// longer than `visibility` are claimed. Connects lazily; must be called inside a tokio
-    /// runtime.
+    /// Queue `name` on the server at `url`, under `prefix`, consumed here as consumer
+    /// `consumer` (the node's name); entries a consumer holds longer than `visibility`
+    /// without a renewal are claimed. Connects lazily; must be called inside a tokio runtime.
     ///
     /// # Errors
     /// A URL the Redis client does not accept (checked with the runtime config already).
-    pub fn open(url: &RedisUrl, prefix: &str, name: &str, visibility: Duration) -> Result<Self> {
+    pub fn open(
+        url: &RedisUrl,
+        prefix: &str,
+        name: &str,
+        consumer: &str,
+        visibility: Duration,
+    ) -> Result<Self> {
         let connection = connection_manager(url)?;
         let stream = format!("{prefix}:queue:{name}");
-        let mut consumer = uuid::Uuid::encode_buffer();
         Ok(Self {
             connection,
             delayed: format!("{stream}:delayed"),
             seq: format!("{stream}:seq"),
             stream,
-            consumer: uuid::Uuid::new_v4()
-                .simple()
-                .encode_lower(&mut consumer)
-                .to_owned(),
+            consumer: consumer.to_owned(),
             visibility_ms: u64::try_from(visibility.as_millis()).unwrap_or(u64::MAX),
             promote: Script::new(PROMOTE),
+            ack: Script::new(&format!("{HELD}{ACK}")),
+            retry: Script::new(&format!("{HELD}{RETRY}")),
+            renew: Script::new(&format!("{HELD}{RENEW}")),
+            cursor: Mutex::new("0-0".to_owned()),
+            cleaned_ms: AtomicU64::new(0),
         })
     }
 
     fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// Runs `script` (one of the held-entry scripts) on the entries of `messages`.
+    async fn held(&self, script: &Script, messages: &[StoredMessage]) -> Result<(), BackendError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = script.key(&self.stream);
+        invocation.arg(GROUP).arg(&self.consumer);
+        for message in messages {
+            invocation.arg(&message.receipt);
+        }
+        invocation
+            .invoke_async::<i64>(&mut self.connection())
+            .await
+            .map(drop)
+            .map_err(classify)
     }
 
     /// Creates the consumer group (and the stream) if they do not exist yet.
@@ -119,7 +231,9 @@ impl RedisQueue {
         }
     }
 
-    async fn take(&self, max: usize) -> Result<Vec<StreamId>, redis::RedisError> {
+    /// Takes up to `max` entries: claimed ones first, then new ones; each with its lost
+    /// deliveries (0 for a new one).
+    async fn take(&self, max: usize) -> Result<Vec<(StreamId, u32)>, redis::RedisError> {
         let mut connection = self.connection();
         self.promote
             .key(&self.stream)
@@ -128,17 +242,25 @@ impl RedisQueue {
             .arg(max)
             .invoke_async::<i64>(&mut connection)
             .await?;
+        let cursor = self
+            .cursor
+            .lock()
+            .map_or_else(|_| "0-0".to_owned(), |c| c.clone());
         let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
             .arg(&self.stream)
             .arg(GROUP)
             .arg(&self.consumer)
             .arg(self.visibility_ms)
-            .arg("0-0")
+            .arg(&cursor)
             .arg("COUNT")
             .arg(max)
             .query_async(&mut connection)
             .await?;
-        let mut entries = claimed.claimed;
+        if let Ok(mut cursor) = self.cursor.lock() {
+            cursor.clone_from(&claimed.next_stream_id);
+        }
+        let lost = self.deliveries(&claimed.claimed).await?;
+        let mut entries: Vec<(StreamId, u32)> = claimed.claimed.into_iter().zip(lost).collect();
         if entries.len() < max {
             let read: Option<StreamReadReply> = redis::cmd("XREADGROUP")
                 .arg("GROUP")
@@ -151,9 +273,75 @@ impl RedisQueue {
                 .arg(">")
                 .query_async(&mut connection)
                 .await?;
-            entries.extend(read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids));
+            let new = read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+            entries.extend(new.map(|entry| (entry, 0)));
         }
         Ok(entries)
+    }
+
+    /// How many deliveries of each of the `claimed` entries were lost: its delivery count
+    /// (`XPENDING`) less this one.
+    async fn deliveries(&self, claimed: &[StreamId]) -> Result<Vec<u32>, redis::RedisError> {
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for entry in claimed {
+            pipe.cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(GROUP)
+                .arg(&entry.id)
+                .arg(&entry.id)
+                .arg(1);
+        }
+        let replies: Vec<StreamPendingCountReply> =
+            pipe.query_async(&mut self.connection()).await?;
+        Ok(replies
+            .iter()
+            .map(|reply| {
+                let delivered = reply.ids.first().map_or(1, |p| p.times_delivered);
+                u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX)
+            })
+            .collect())
+    }
+
+    /// At the first call, then every [`CLEANUP_EVERY_MS`]: removes the consumers of the group
+    /// that hold nothing and have been idle for [`DEAD_CONSUMER_IDLE`] visibility timeouts
+    /// (stopped or renamed nodes; a live one that is removed is made again by its next read).
+    async fn remove_dead_consumers(&self) -> Result<(), redis::RedisError> {
+        let now = now_ms();
+        let last = self.cleaned_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < CLEANUP_EVERY_MS
+            || self
+                .cleaned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let mut connection = self.connection();
+        let info: StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&self.stream)
+            .arg(GROUP)
+            .query_async(&mut connection)
+            .await?;
+        let dead_after = self.visibility_ms.saturating_mul(DEAD_CONSUMER_IDLE);
+        for dead in info
+            .consumers
+            .iter()
+            .filter(|c| c.pending == 0 && c.idle as u64 >= dead_after && c.name != self.consumer)
+        {
+            redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(&self.stream)
+                .arg(GROUP)
+                .arg(&dead.name)
+                .query_async::<()>(&mut connection)
+                .await?;
+            tracing::info!(stream = %self.stream, consumer = %dead.name, "removed a dead queue consumer");
+        }
+        Ok(())
     }
 }
 
@@ -197,7 +385,13 @@ impl QueueBackend for RedisQueue {
         Ok(ids)
     }
 
-    async fn receive(&self, max: usize) -> Result<Vec<StoredMessage>, BackendError> {
+    async fn receive(&self, max: usize) -> Result<Received, BackendError> {
+        if max == 0 {
+            return Ok(Received::default());
+        }
+        if let Err(err) = self.remove_dead_consumers().await {
+            tracing::debug!(stream = %self.stream, "cannot look for dead consumers: {err}");
+        }
         let entries = match self.take(max).await {
             Err(err) if err.code() == Some("NOGROUP") => {
                 // A new stream, or a Redis that lost its data: make the group, then read.
@@ -206,50 +400,43 @@ impl QueueBackend for RedisQueue {
             }
             other => other.map_err(classify)?,
         };
-        entries.iter().map(decode).collect()
+        let mut received = Received::default();
+        for (entry, lost) in &entries {
+            match decode(entry) {
+                Ok(mut message) => {
+                    if *lost > 0 {
+                        message.failures = message.failures.saturating_add(*lost);
+                        message.last_error = Some(LOST_DELIVERY.to_owned());
+                    }
+                    received.messages.push(message);
+                }
+                Err(error) => received.undecodable.push(undecodable(entry, error)),
+            }
+        }
+        Ok(received)
+    }
+
+    async fn renew(&self, messages: &[StoredMessage]) -> Result<(), BackendError> {
+        self.held(&self.renew, messages).await
     }
 
     async fn ack(&self, messages: &[StoredMessage]) -> Result<(), BackendError> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let receipts: Vec<&str> = messages.iter().map(|m| m.receipt.as_str()).collect();
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&self.stream)
-            .arg(GROUP)
-            .arg(&receipts)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&self.stream)
-            .arg(&receipts)
-            .ignore()
-            .query_async::<()>(&mut self.connection())
-            .await
-            .map_err(classify)
+        self.held(&self.ack, messages).await
     }
 
     async fn retry(&self, message: &StoredMessage) -> Result<(), BackendError> {
         let bytes = encode(message)?;
-        redis::pipe()
-            .atomic()
-            .cmd("XACK")
-            .arg(&self.stream)
+        self.retry
+            .key(&self.stream)
+            .key(&self.delayed)
             .arg(GROUP)
+            .arg(&self.consumer)
             .arg(&message.receipt)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&self.stream)
-            .arg(&message.receipt)
-            .ignore()
-            .cmd("ZADD")
-            .arg(&self.delayed)
             .arg(message.due_ms)
             .arg(bytes)
-            .ignore()
-            .query_async::<()>(&mut self.connection())
+            .invoke_async::<i64>(&mut self.connection())
             .await
+            .map(drop)
             .map_err(classify)
     }
 
@@ -279,7 +466,7 @@ impl QueueBackend for RedisQueue {
             .query_async(&mut self.connection())
             .await
             .map_err(classify)?;
-        entries.ids.iter().map(decode).collect()
+        Ok(entries.ids.iter().filter_map(|e| decode(e).ok()).collect())
     }
 
     async fn depth(&self) -> Result<(u64, u64), BackendError> {

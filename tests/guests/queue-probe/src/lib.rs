@@ -20,8 +20,9 @@
 //! body `b`: increments `seen:b`, sets `attempt:b` to the
 //! attempt number, `trace:b` to its `traceparent` attribute and `at:b` to the ms since the Unix
 //! epoch it was handled at, appends that time to `times:b`, and appends `b` to `order` and the batch size to `batches` (both
-//! space-separated). A batch holding a body that starts with `fail` returns `err`; one that
-//! starts with `trap` panics.
+//! space-separated). A batch holding a body that starts with `fail` returns `err` (`failbig`:
+//! an error text of 3 MB); one that starts with `trap` panics; `sleep<ms>` sleeps that many ms
+//! (wall-clock time, not CPU) after recording it.
 
 use std::time::{Duration, SystemTime};
 
@@ -235,7 +236,16 @@ fn consume(batch: Vec<Delivery>) -> Result<(), String> {
                 hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
             }
         }
-        if body.starts_with("fail") {
+        if let Some(ms) = body
+            .strip_prefix("sleep")
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|ms| ms.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        if body.starts_with("failbig") {
+            fail = Some(format!("asked to fail on {body}: {}", "x".repeat(3 << 20)));
+        } else if body.starts_with("fail") {
             fail = Some(format!("asked to fail on {body}"));
         }
     }
