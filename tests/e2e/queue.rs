@@ -902,8 +902,9 @@ async fn two_nodes_share_a_redis_queue_and_survive_one_dying() {
 /// The 1 MiB message limit counts the attributes and the content type, not only the body: a
 /// body just under 1 MiB with a 60 KB attribute is refused as `invalid` (400 from the probe),
 /// and nothing is stored (issue 18, finding 7: a 20 MB attribute was stored and delivered).
+/// A `send-batch` holds at most 100 messages and 4 MiB.
 #[tokio::test]
-async fn the_message_limit_counts_attributes_too() {
+async fn the_message_limit_counts_attributes_too_and_a_batch_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = format!(
         "manifest_version = 1\n[application]\nname = \"limit\"\n\
@@ -934,4 +935,27 @@ async fn the_message_limit_counts_attributes_too() {
         .await
         .unwrap();
     assert_eq!(fits.status().as_u16(), 200);
+
+    // `send-batch` is bounded by count (100) and by bytes (4 MiB).
+    let batch = |count: usize, body: Vec<u8>| {
+        client
+            .post(server.url("/send/sink"))
+            .header("x-count", count.to_string())
+            .body(body)
+            .send()
+    };
+    for (count, size, refusal) in [
+        (101, 1, "101 messages in one batch; the limit is 100"),
+        (5, 1_000_000, "the limit is 4194304"),
+    ] {
+        let response = batch(count, vec![b'x'; size]).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains(refusal), "{text}");
+    }
+    assert_eq!(
+        batch(100, vec![b'x'; 1000]).await.unwrap().status().as_u16(),
+        200
+    );
 }

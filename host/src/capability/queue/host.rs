@@ -3,7 +3,8 @@
 //! [`add_to_linker`] adds them once at startup.
 //!
 //! `send` compares the queue name with the few granted ones (an ungranted name is
-//! `access-denied`, whether or not such a queue exists), checks the message, adds the
+//! `access-denied`, whether or not such a queue exists), checks the message (`send-batch`:
+//! at most [`MAX_BATCH_MESSAGES`] messages and [`MAX_BATCH_BYTES`] bytes), adds the
 //! invocation's W3C `traceparent` attribute, stores it durably, and wakes the queue's
 //! consumers. `publish` does the same for a topic, as a CloudEvent.
 
@@ -15,7 +16,10 @@ use wasmtime::component::{HasData, Linker};
 use super::backend::StoredMessage;
 use super::queues::{OpenQueue, QueueGrants};
 use super::topic;
-use super::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, TRACEPARENT_ATTRIBUTE, message_bytes};
+use super::{
+    MAX_ATTRIBUTES, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, TRACEPARENT_ATTRIBUTE,
+    message_bytes,
+};
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::backend::BackendError;
 use crate::trace::TraceContext;
@@ -164,6 +168,23 @@ impl queue::Host for QueueView<'_> {
         messages: Vec<queue_types::Message>,
     ) -> Result<Vec<String>, QueueError> {
         let queue = self.queue(&queue)?.clone();
+        if messages.len() > MAX_BATCH_MESSAGES {
+            return Err(queue_types::Error::Invalid(format!(
+                "{} messages in one batch; the limit is {MAX_BATCH_MESSAGES}",
+                messages.len()
+            ))
+            .into());
+        }
+        let bytes: usize = messages
+            .iter()
+            .map(|m| message_bytes(&m.body, m.content_type.as_deref(), &m.attributes))
+            .sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(queue_types::Error::Invalid(format!(
+                "the batch is {bytes} bytes; the limit is {MAX_BATCH_BYTES}"
+            ))
+            .into());
+        }
         let messages = messages
             .into_iter()
             .map(|m| self.message(m))

@@ -35,6 +35,13 @@ pub fn message_bytes(
         .sum();
     body.len() + content_type.map_or(0, str::len) + attributes
 }
+/// The most messages one `send-batch` may send: 100.
+pub const MAX_BATCH_MESSAGES: usize = 100;
+
+/// The most bytes one `send-batch` may send, its messages counted as [`message_bytes`] does:
+/// 4 MiB.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// The most attributes a message may have: 64.
 pub const MAX_ATTRIBUTES: usize = 64;
 /// The attribute that carries the sender's W3C `traceparent`.
