@@ -20,6 +20,8 @@
 //! | request head, bytes | 64 KiB | `--max-header-bytes` | 431 (HTTP/2: the stream is refused) |
 //! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | 408 and the connection is closed (a connection's later requests: closed) |
 //! | draining on SIGTERM or SIGINT | 10 000 ms | `--drain-timeout-ms` | what still runs is dropped; queue messages stay unacknowledged |
+//! | host resources an instance holds at once (streams, pollables, header sets, ...) | [`MAX_RESOURCES`] = 1 000 | | the call that makes one more traps: 500 |
+//! | one header set a guest builds (wasmtime-wasi-http's in-memory count) | [`MAX_FIELDS_BYTES`] = 32 KiB | | the call traps: 500 |
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +32,17 @@ use wasmtime::{ResourceLimiter, UpdateDeadline};
 
 use crate::app::Component;
 use crate::engine::{EPOCH_TICK, EngineSettings};
+
+/// The most host resources (streams, pollables, header sets, key-value stores, ...) one
+/// instance may hold at once: 1 000 (wasmtime's own default is a million). With
+/// [`MAX_FIELDS_BYTES`], it bounds what a guest's header sets take of host memory, outside its
+/// linear memory, to about 32 MiB.
+pub const MAX_RESOURCES: usize = 1_000;
+
+/// The largest header set a guest may build, in bytes as wasmtime-wasi-http counts them (names
+/// and values, and their in-memory overhead): 32 KiB, the request-header limit of Cloudflare
+/// Workers (wasmtime's own default is 128 KiB).
+pub const MAX_FIELDS_BYTES: usize = 32 << 10;
 
 /// The operator's limits, for every component unless its manifest says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::capability::outbound_http::OutboundHttp;
 use crate::capability::queue::QueueView;
 use crate::guest_output::GuestOutput;
 use crate::invocation::RequestId;
-use crate::limits::MemoryLimiter;
+use crate::limits::{MAX_FIELDS_BYTES, MAX_RESOURCES, MemoryLimiter};
 use crate::trace::TraceContext;
 
 /// The state of one instance.
@@ -48,10 +48,14 @@ impl InstanceState {
             .stdout(output.for_stream("stdout"))
             .stderr(output.for_stream("stderr"))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
         Self {
-            table: ResourceTable::new(),
+            table,
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             outbound_http,
             grants,
             request_id,

@@ -539,19 +539,7 @@ async fn a_client_that_goes_away_cancels_its_guest() {
 /// goes on serving (issue 18, finding 1: the host panicked there).
 #[tokio::test]
 async fn a_dropped_response_outparam_answers_500_and_is_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = format!(
-        "manifest_version = 1\n[application]\nname = \"raw\"\n\
-         [[trigger.http]]\nroute = \"/raw/...\"\ncomponent = \"raw\"\n\
-         [[trigger.http]]\nroute = \"/h/...\"\ncomponent = \"hostile\"\n\
-         [component.raw]\nsource = \"{}\"\n[component.hostile]\nsource = \"{}\"\n",
-        guests::RAW_HOSTILE,
-        guests::HOSTILE
-    );
-    let path = dir.path().join("wasmhost.toml");
-    std::fs::write(&path, manifest).unwrap();
-    let server =
-        Server::start_app(wasmhost_binary(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
+    let (_dir, server) = serve_raw_hostile();
     let response = reqwest::get(server.url("/raw/drop-outparam"))
         .await
         .unwrap();
@@ -569,4 +557,43 @@ async fn a_dropped_response_outparam_answers_500_and_is_counted() {
     assert_eq!(get(&server, "/h/ok").await, (200, "ok\n".to_owned()));
     let log = server.stderr();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// The `raw-hostile` guest at `/raw/...` and the `hostile` one at `/h/...`, served with an
+/// admin listener; the app's directory lives as long as the first value.
+fn serve_raw_hostile() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"raw\"\n\
+         [[trigger.http]]\nroute = \"/raw/...\"\ncomponent = \"raw\"\n\
+         [[trigger.http]]\nroute = \"/h/...\"\ncomponent = \"hostile\"\n\
+         [component.raw]\nsource = \"{}\"\n[component.hostile]\nsource = \"{}\"\n",
+        guests::RAW_HOSTILE,
+        guests::HOSTILE
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server =
+        Server::start_app(wasmhost_binary(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
+    (dir, server)
+}
+
+/// Header sets a guest builds live in host memory, outside its linear memory limit: one set
+/// is at most 32 KiB, and an instance holds at most 1 000 host resources, so a guest that
+/// makes 1 000 sets of 127 KiB traps (500) at the first, and one that makes 1 000 sets of
+/// 31 KiB traps at the cap; sets within both limits are made, and the host goes on serving.
+/// What header sets can take of host memory is so bounded by about 32 MiB per instance
+/// (issue 18, finding 5: one request took about 110 MB).
+#[tokio::test]
+async fn a_guest_cannot_grow_host_memory_with_header_sets() {
+    let (_dir, server) = serve_raw_hostile();
+    let (status, body) = get(&server, "/raw/headers/1000/127").await;
+    assert_eq!(status, 500, "the size limit traps the guest: {body}");
+    let (status, body) = get(&server, "/raw/headers/1000/31").await;
+    assert_eq!(status, 500, "the resource cap traps the guest: {body}");
+    let log = server.log_with("total size of fields exceeds limit");
+    assert!(log.contains("resource table has no free keys"), "{log}");
+    let (status, body) = get(&server, "/raw/headers/100/16").await;
+    assert_eq!((status, body.as_str()), (200, "made 100\n"));
+    assert_eq!(get(&server, "/h/ok").await, (200, "ok\n".to_owned()));
 }

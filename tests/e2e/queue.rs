@@ -955,7 +955,11 @@ async fn the_message_limit_counts_attributes_too_and_a_batch_is_bounded() {
         assert!(text.contains(refusal), "{text}");
     }
     assert_eq!(
-        batch(100, vec![b'x'; 1000]).await.unwrap().status().as_u16(),
+        batch(100, vec![b'x'; 1000])
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
         200
     );
 }
