@@ -49,6 +49,12 @@ component = "kv-probe"
 [[trigger.http]]
 route = "/claim/:store/:key"
 component = "kv-probe"
+[[trigger.http]]
+route = "/set/:store/:key"
+component = "kv-probe"
+[[trigger.http]]
+route = "/get-many/:store/:key/:count"
+component = "kv-probe"
 
 [component.kv-counter]
 source = "{}"
@@ -160,7 +166,101 @@ on_both_backends!(
     keys_in_paths_and_non_utf8_keys,
     ungranted_store_is_access_denied,
     seeded_key_is_served,
+    keys_values_and_batches_are_bounded,
 );
+
+/// PUTs `body` to `/set/<store>/<key>`.
+async fn set(app: &App, store: &str, key: &str, body: Vec<u8>) -> (u16, String) {
+    let url = app.url(&format!("/set/{store}/{key}"));
+    send(reqwest::Client::new().put(url).body(body)).await
+}
+
+/// Keys are at most 256 bytes and values at most 1 MiB by default (as Spin); a batch call
+/// names at most 1 000 keys, and `get-many` returns at most 16 MiB; past each, the call fails
+/// with `other` saying which limit (issue 18, finding 5: nothing bounded them).
+async fn keys_values_and_batches_are_bounded(app: App) {
+    let long_key = "k".repeat(257);
+    let (status, body) = set(&app, "default", &long_key, b"v".to_vec()).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("a key of 257 bytes; key-value store `default` takes keys of at most 256 bytes (max_key_bytes)"),
+        "{body}"
+    );
+    let (status, body) = set(&app, "default", "big", vec![b'v'; (1 << 20) + 1]).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("takes values of at most 1048576 bytes (max_value_bytes)"),
+        "{body}"
+    );
+    assert_eq!(
+        set(&app, "default", "big", vec![b'v'; 1 << 20]).await.0,
+        204
+    );
+    assert_eq!(
+        get(app.url("/get-many/default/big/16")).await,
+        (200, "16777216\n".to_owned())
+    );
+    let (status, body) = get(app.url("/get-many/default/big/17")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("one call returns at most 16777216"), "{body}");
+    let (status, body) = get(app.url("/get-many/default/none/1001")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("1001 keys in one batch call; the limit is 1000"),
+        "{body}"
+    );
+}
+
+/// A store's `max_key_bytes` and `max_value_bytes` in the runtime config replace the defaults;
+/// a limit out of range stops startup at its line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_sets_its_own_size_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmhost.toml"), manifest()).unwrap();
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(
+        &config,
+        "[key_value_store.sessions]\ntype = \"sled\"\npath = \"kv\"\nmax_key_bytes = 8\nmax_value_bytes = 4\n",
+    )
+    .unwrap();
+    let server = Server::start_app(
+        wasmhost_binary(),
+        &dir.path().join("wasmhost.toml"),
+        &["--runtime-config", config.to_str().unwrap()],
+    )
+    .unwrap();
+    let put = |key: &str, body: &'static [u8]| {
+        let url = server.url(&format!("/set/sessions/{key}"));
+        send(reqwest::Client::new().put(url).body(body))
+    };
+    assert_eq!(put("12345678", b"1234").await.0, 204);
+    let (status, body) = put("123456789", b"1").await;
+    assert!(
+        status == 500 && body.contains("at most 8 bytes (max_key_bytes)"),
+        "{body}"
+    );
+    let (status, body) = put("k", b"12345").await;
+    assert!(
+        status == 500 && body.contains("at most 4 bytes (max_value_bytes)"),
+        "{body}"
+    );
+    // The `default` store keeps the defaults.
+    let url = server.url("/set/default/k");
+    assert_eq!(
+        send(reqwest::Client::new().put(url).body("12345")).await.0,
+        204
+    );
+
+    let (dir, stderr) = serve_fails(
+        "sessions",
+        "[key_value_store.sessions]\ntype = \"sled\"\npath = \"kv\"\nmax_value_bytes = 0\n",
+    );
+    let want = format!(
+        "{}:4:19: `key_value_store.sessions.max_value_bytes`: 0 is out of range (1 to 536870912)",
+        dir.path().join("runtime.toml").display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
 
 /// The capability suite inside kv-probe: get/set/delete/exists, 0-byte and 1 MiB values,
 /// increment, compare-and-swap, the batch calls, list-keys paging over 10 000 keys. Stores

@@ -57,6 +57,8 @@ pub struct RuntimeConfig {
     pub node: Option<String>,
     /// `[key_value_store.<label>]` tables, by label.
     pub key_value_stores: BTreeMap<String, Backend>,
+    /// The size limits of the stores whose table sets any, by label.
+    pub key_value_limits: BTreeMap<String, KeyValueLimits>,
     /// `[queue.<name>]` tables, by name.
     pub queues: BTreeMap<String, QueueBackendConfig>,
     /// `[topic.<name>]` tables, by name: where the queues of the topic's subscriptions live.
@@ -88,6 +90,26 @@ pub const VISIBILITY_MARGIN: Duration = Duration::from_secs(1);
 /// Where sled queues live when the runtime config does not say: this directory under the
 /// manifest's.
 pub const DEFAULT_QUEUE_DIR: &str = ".wasmhost/queues";
+
+/// The size limits of one key-value store (`max_key_bytes`, `max_value_bytes` in its
+/// `[key_value_store.<label>]`). Past them an operation fails with `other(..)` and reaches no
+/// backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyValueLimits {
+    /// The longest key, in bytes (UTF-8): default 256, as Spin; 1 to 65 536.
+    pub max_key_bytes: usize,
+    /// The largest value, in bytes: default 1 MiB, as Spin; 1 to 512 MiB (Redis's own limit).
+    pub max_value_bytes: usize,
+}
+
+impl Default for KeyValueLimits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 256,
+            max_value_bytes: 1 << 20,
+        }
+    }
+}
 
 /// Where a key-value store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +280,22 @@ pub enum RuntimeConfigErrorKind {
     /// the table to change.
     #[error("{0}")]
     Visibility(String),
+    /// A number out of its range.
+    #[error("`{table}.{label}.{field}`: {value} is out of range ({min} to {max})")]
+    Range {
+        /// `key_value_store`.
+        table: &'static str,
+        /// The store.
+        label: String,
+        /// The field.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// A Redis prefix that is empty or holds `:`, whitespace or a glob character.
     #[error(
         "`{table}.{label}.prefix`: `{prefix}` must be non-empty, without `:`, whitespace, `*`, `?`, `[`, `]` or `\\`"
@@ -333,10 +371,57 @@ impl RuntimeConfig {
             }
         };
         let mut key_value_stores = BTreeMap::new();
+        let mut key_value_limits = BTreeMap::new();
         for (label, store) in raw.key_value_store {
             let name = check_name("key_value_store", &label)?;
+            let range = |field, value: Option<Spanned<u64>>, default: usize, max: u64| {
+                let Some(value) = value else {
+                    return Ok(default);
+                };
+                let given = *value.get_ref();
+                if (1..=max).contains(&given) {
+                    Ok(usize::try_from(given).unwrap_or(usize::MAX))
+                } else {
+                    Err(error(
+                        value.span(),
+                        RuntimeConfigErrorKind::Range {
+                            table: "key_value_store",
+                            label: name.clone(),
+                            field,
+                            value: given,
+                            min: 1,
+                            max,
+                        },
+                    ))
+                }
+            };
+            let defaults = KeyValueLimits::default();
+            let sets_limits = store.max_key_bytes.is_some() || store.max_value_bytes.is_some();
+            let limits = KeyValueLimits {
+                max_key_bytes: range(
+                    "max_key_bytes",
+                    store.max_key_bytes,
+                    defaults.max_key_bytes,
+                    1 << 16,
+                )?,
+                max_value_bytes: range(
+                    "max_value_bytes",
+                    store.max_value_bytes,
+                    defaults.max_value_bytes,
+                    512 << 20,
+                )?,
+            };
+            let store = RawStore {
+                kind: store.kind,
+                path: store.path,
+                url: store.url,
+                prefix: store.prefix,
+            };
             let backend = check_store("key_value_store", &name, store, base)
                 .map_err(|(span, kind)| error(span, kind))?;
+            if sets_limits {
+                key_value_limits.insert(name.clone(), limits);
+            }
             key_value_stores.insert(name, backend);
         }
         let mut queues = BTreeMap::new();
@@ -398,6 +483,7 @@ impl RuntimeConfig {
             file: Some(file.to_owned()),
             node,
             key_value_stores,
+            key_value_limits,
             queues,
             topics,
         })
@@ -518,6 +604,14 @@ impl RuntimeConfig {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             visibility_location: None,
         })
+    }
+
+    /// The size limits of store `label`: its table's, or the defaults.
+    pub fn key_value_limits(&self, label: &str) -> KeyValueLimits {
+        self.key_value_limits
+            .get(label)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Where store `label` lives: its `[key_value_store.<label>]` table, or else a sled tree in

@@ -12,7 +12,7 @@ pub struct RawRuntimeConfig {
     #[serde(default)]
     pub node: Option<Spanned<String>>,
     #[serde(default)]
-    pub key_value_store: BTreeMap<Spanned<String>, RawStore>,
+    pub key_value_store: BTreeMap<Spanned<String>, RawKeyValueStore>,
     #[serde(default)]
     pub queue: BTreeMap<Spanned<String>, RawQueue>,
     #[serde(default)]
@@ -36,7 +36,26 @@ pub struct RawQueue {
     pub visibility_timeout_ms: Option<Spanned<u64>>,
 }
 
-/// One `[key_value_store.<label>]`. The fields allowed depend on `type`; they are checked after
+/// One `[key_value_store.<label>]`: a store's fields and its size limits (no
+/// `#[serde(flatten)]`: spans do not survive it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyValueStore {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_key_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub max_value_bytes: Option<Spanned<u64>>,
+}
+
+/// Where a store or queue lives. The fields allowed depend on `type`; they are checked after
 /// parsing so that each misplaced field gets its own line and column.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,19 @@ use super::BackendError;
 /// Keys a `list-keys` call returns at most per page.
 pub const LIST_PAGE: usize = 1000;
 
+/// Keys one `get-many`, `set-many` or `delete-many` call may name: 1 000.
+pub const MAX_BATCH_KEYS: usize = 1000;
+
+/// Value bytes one `get-many` call may return, all values together: 16 MiB.
+pub const MAX_GET_MANY_BYTES: usize = 16 << 20;
+
+/// The [`BackendError::Invalid`] of a `get-many` whose values come to `total` bytes or more.
+pub fn get_many_too_big(total: usize) -> BackendError {
+    BackendError::Invalid(format!(
+        "get-many: the values come to {total} bytes or more; one call returns at most {MAX_GET_MANY_BYTES}"
+    ))
+}
+
 /// One page of `list-keys`: the keys, and the cursor of the next page (`None` on the last).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPage {
@@ -49,8 +62,16 @@ pub trait KeyValueBackend: Send + Sync + 'static {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, BackendError>;
-    /// The values of `keys`, in order.
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
+    /// The values of `keys`, in order, if they come to at most `max_bytes` together.
+    ///
+    /// # Errors
+    /// [`BackendError::Invalid`] if they come to more (nothing more is copied to the host than
+    /// the backend's reply).
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>, BackendError>;
     /// Sets every pair, atomically where the backend can (both here can).
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), BackendError>;
     /// Deletes every key.

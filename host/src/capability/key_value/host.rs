@@ -5,13 +5,17 @@
 //!
 //! `store.open(label)` compares the label with the few granted ones and pushes a [`Bucket`]
 //! into the resource table; a label not granted gets `access-denied`, whether or not such a
-//! store exists. Every other call goes straight to the backend.
+//! store exists. Every other call checks its keys and values against the store's limits
+//! (`max_key_bytes`, `max_value_bytes`; a batch call names at most [`MAX_BATCH_KEYS`] keys, and
+//! `get-many` returns at most [`MAX_GET_MANY_BYTES`]), then goes straight to the backend; a
+//! call past a limit fails with `other(..)` saying which, counted as `invalid`.
 
 use std::sync::Arc;
 
 use anyhow::Result;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+use super::backend::{MAX_BATCH_KEYS, MAX_GET_MANY_BYTES};
 use super::stores::{KeyValueGrants, KeyValueStore};
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
@@ -89,6 +93,43 @@ impl KeyValueView<'_> {
     }
 }
 
+/// Checks `key` against `store`'s `max_key_bytes`.
+fn fits_key(store: &KeyValueStore, key: &str) -> Result<(), BackendError> {
+    let max = store.limits.max_key_bytes;
+    if key.len() > max {
+        return Err(BackendError::Invalid(format!(
+            "a key of {} bytes; key-value store `{}` takes keys of at most {max} bytes (max_key_bytes)",
+            key.len(),
+            store.label
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `key` and `value` against `store`'s `max_key_bytes` and `max_value_bytes`.
+fn fits(store: &KeyValueStore, key: &str, value: &[u8]) -> Result<(), BackendError> {
+    fits_key(store, key)?;
+    let max = store.limits.max_value_bytes;
+    if value.len() > max {
+        return Err(BackendError::Invalid(format!(
+            "a value of {} bytes; key-value store `{}` takes values of at most {max} bytes (max_value_bytes)",
+            value.len(),
+            store.label
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the number of keys of one batch call against [`MAX_BATCH_KEYS`].
+fn fits_batch(keys: usize) -> Result<(), BackendError> {
+    if keys > MAX_BATCH_KEYS {
+        return Err(BackendError::Invalid(format!(
+            "{keys} keys in one batch call; the limit is {MAX_BATCH_KEYS}"
+        )));
+    }
+    Ok(())
+}
+
 impl store::Host for KeyValueView<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KeyValueError> {
         let store = self
@@ -117,7 +158,11 @@ impl store::HostBucket for KeyValueView<'_> {
     ) -> Result<Option<Vec<u8>>, KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.get(&key).await;
+            let result = async {
+                fits_key(&store, &key)?;
+                store.backend.get(&key).await
+            }
+            .await;
             self.check(&store, "get", result)
         }
     }
@@ -130,7 +175,11 @@ impl store::HostBucket for KeyValueView<'_> {
     ) -> Result<(), KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.set(&key, &value).await;
+            let result = async {
+                fits(&store, &key, &value)?;
+                store.backend.set(&key, &value).await
+            }
+            .await;
             self.check(&store, "set", result)
         }
     }
@@ -138,7 +187,11 @@ impl store::HostBucket for KeyValueView<'_> {
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.delete(&key).await;
+            let result = async {
+                fits_key(&store, &key)?;
+                store.backend.delete(&key).await
+            }
+            .await;
             self.check(&store, "delete", result)
         }
     }
@@ -150,7 +203,11 @@ impl store::HostBucket for KeyValueView<'_> {
     ) -> Result<bool, KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.exists(&key).await;
+            let result = async {
+                fits_key(&store, &key)?;
+                store.backend.exists(&key).await
+            }
+            .await;
             self.check(&store, "exists", result)
         }
     }
@@ -186,7 +243,11 @@ impl atomics::Host for KeyValueView<'_> {
     ) -> Result<u64, KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.increment(&key, delta).await;
+            let result = async {
+                fits_key(&store, &key)?;
+                store.backend.increment(&key, delta).await
+            }
+            .await;
             self.check(&store, "increment", result)
         }
     }
@@ -202,10 +263,14 @@ impl keyvalue_cas::Host for KeyValueView<'_> {
     ) -> Result<bool, KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store
-                .backend
-                .compare_and_swap(&key, expected.as_deref(), &value)
-                .await;
+            let result = async {
+                fits(&store, &key, &value)?;
+                store
+                    .backend
+                    .compare_and_swap(&key, expected.as_deref(), &value)
+                    .await
+            }
+            .await;
             self.check(&store, "compare-and-swap", result)
         }
     }
@@ -219,7 +284,14 @@ impl batch::Host for KeyValueView<'_> {
     ) -> Result<Vec<Option<(String, Vec<u8>)>>, KeyValueError> {
         let values = {
             let store = self.store(&bucket)?;
-            let result = store.backend.get_many(&keys).await;
+            let result = async {
+                fits_batch(keys.len())?;
+                for key in &keys {
+                    fits_key(&store, key)?;
+                }
+                store.backend.get_many(&keys, MAX_GET_MANY_BYTES).await
+            }
+            .await;
             self.check(&store, "get-many", result)
         }?;
         Ok(keys
@@ -236,7 +308,14 @@ impl batch::Host for KeyValueView<'_> {
     ) -> Result<(), KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.set_many(&key_values).await;
+            let result = async {
+                fits_batch(key_values.len())?;
+                for (key, value) in &key_values {
+                    fits(&store, key, value)?;
+                }
+                store.backend.set_many(&key_values).await
+            }
+            .await;
             self.check(&store, "set-many", result)
         }
     }
@@ -248,7 +327,14 @@ impl batch::Host for KeyValueView<'_> {
     ) -> Result<(), KeyValueError> {
         {
             let store = self.store(&bucket)?;
-            let result = store.backend.delete_many(&keys).await;
+            let result = async {
+                fits_batch(keys.len())?;
+                for key in &keys {
+                    fits_key(&store, key)?;
+                }
+                store.backend.delete_many(&keys).await
+            }
+            .await;
             self.check(&store, "delete-many", result)
         }
     }

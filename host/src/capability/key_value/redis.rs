@@ -9,12 +9,14 @@
 //!
 //! Counters are `INCRBY`; compare-and-swap is a Lua script, atomic on the server; `list-keys`
 //! is `SCAN MATCH <prefix>:kv:<label>:*` with Redis's own cursor (a key may come twice across
-//! pages, as `SCAN` documents); the batch calls are single `MGET` / `MSET` / `DEL` commands.
+//! pages, as `SCAN` documents); `get-many` is a Lua script that stops past its byte limit;
+//! `set-many` and `delete-many` are single `MSET` / `DEL` commands.
 
 use anyhow::Result;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use super::backend::get_many_too_big;
 use super::{BackendError, KeyPage, KeyValueBackend, LIST_PAGE};
 use crate::capability::backend::connection_manager;
 use crate::runtime_config::RedisUrl;
@@ -32,6 +34,24 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// `KEYS` = keys, `ARGV[1]` = the most value bytes to return. Returns the values (nil for a
+/// missing key), or the error `TOOBIG <bytes so far>` once they come to more.
+const GET_MANY: &str = r"
+local total = 0
+local values = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value then
+    total = total + #value
+    if total > tonumber(ARGV[1]) then
+      return redis.error_reply('TOOBIG ' .. total)
+    end
+  end
+  values[i] = value
+end
+return values
+";
+
 /// One store on a Redis server.
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -41,6 +61,7 @@ pub struct RedisStore {
     /// character, so nothing needs escaping).
     pattern: String,
     compare_and_swap: Script,
+    get_many: Script,
 }
 
 impl RedisStore {
@@ -55,6 +76,7 @@ impl RedisStore {
             namespace: format!("{prefix}:kv:{label}:"),
             pattern: format!("{prefix}:kv:{label}:*"),
             compare_and_swap: Script::new(COMPARE_AND_SWAP),
+            get_many: Script::new(GET_MANY),
         })
     }
 
@@ -160,15 +182,26 @@ impl KeyValueBackend for RedisStore {
         Ok(written == 1)
     }
 
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        redis::cmd("MGET")
-            .arg(self.keys(keys))
-            .query_async(&mut self.connection())
-            .await
-            .map_err(classify)
+        let mut invocation = self.get_many.prepare_invoke();
+        invocation.arg(max_bytes);
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        match invocation.invoke_async(&mut self.connection()).await {
+            Err(err) if err.code() == Some("TOOBIG") => {
+                let total = err.detail().and_then(|d| d.trim().parse().ok());
+                Err(get_many_too_big(total.unwrap_or(max_bytes)))
+            }
+            other => other.map_err(classify),
+        }
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), BackendError> {

@@ -8,6 +8,7 @@
 use anyhow::{Context, Result};
 use sled::{CompareAndSwapError, IVec, Tree};
 
+use super::backend::get_many_too_big;
 use super::{BackendError, KeyPage, KeyValueBackend, LIST_PAGE};
 
 /// One store: a tree of a sled database.
@@ -127,10 +128,19 @@ impl KeyValueBackend for SledStore {
         }
     }
 
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+    async fn get_many(
+        &self,
+        keys: &[String],
+        max_bytes: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let mut total = 0usize;
         keys.iter()
             .map(|key| {
                 let value = self.tree.get(key).map_err(unavailable)?;
+                total = total.saturating_add(value.as_ref().map_or(0, |v| v.len()));
+                if total > max_bytes {
+                    return Err(get_many_too_big(total));
+                }
                 Ok(value.map(|value| value.to_vec()))
             })
             .collect()

@@ -16,7 +16,7 @@ use crate::app::{App, Component, ComponentId};
 use crate::capability::Open;
 use crate::capability::backend::{BackendContext, SledDatabases};
 use crate::metrics::KeyValueMetrics;
-use crate::runtime_config::Backend;
+use crate::runtime_config::{Backend, KeyValueLimits};
 
 /// An open store: its label, its backend, and a description of where it lives for logs (a
 /// Redis password is never in it).
@@ -29,6 +29,8 @@ pub struct KeyValueStore {
     pub backend: Arc<dyn KeyValueBackend>,
     /// Its operation counters.
     pub metrics: KeyValueMetrics,
+    /// Its key and value size limits.
+    pub limits: KeyValueLimits,
 }
 
 /// Every store the app uses, opened at startup, by label. `default()` has none (and fresh
@@ -50,15 +52,15 @@ impl KeyValueStores {
             return Ok(store.clone());
         }
         let backend = self.context.config.key_value_backend(label, &self.app_dir);
-        let store = Arc::new(
-            open_backend(
-                label,
-                &backend,
-                &mut self.context.sled,
-                self.context.metrics.key_value(label),
-            )
-            .with_context(|| format!("key-value store `{label}`"))?,
-        );
+        let mut store = open_backend(
+            label,
+            &backend,
+            &mut self.context.sled,
+            self.context.metrics.key_value(label),
+        )
+        .with_context(|| format!("key-value store `{label}`"))?;
+        store.limits = self.context.config.key_value_limits(label);
+        let store = Arc::new(store);
         if let Err(err) = store.backend.ping().await {
             tracing::warn!(
                 store = label,
@@ -173,6 +175,7 @@ fn open_backend(
         description,
         backend,
         metrics,
+        limits: KeyValueLimits::default(),
     })
 }
 

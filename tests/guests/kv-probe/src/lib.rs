@@ -6,7 +6,9 @@
 //! - `GET /open/:store`: 200 `ok`, or 403 / 404 / 500 with the error;
 //! - `POST /claim/:store/:key`: compare-and-swap from "absent" to the body; `won` or `lost`;
 //! - `PUT /set/:store/:key`: sets the key to the body; 204, or 500 with the error;
-//! - `GET /get/:store/:key`: the value, 404 if absent, or 500 with the error.
+//! - `GET /get/:store/:key`: the value, 404 if absent, or 500 with the error;
+//! - `GET /get-many/:store/:key/:count`: `get-many` of `key` named `count` times; the bytes
+//!   returned in all, or 500 with the error.
 
 use wasmhost_sdk::http::StatusCode;
 use wasmhost_sdk::key_value::{Error, Store};
@@ -59,6 +61,18 @@ fn handle(req: Request) -> Response {
             match Store::open(&store).and_then(|s| s.get(key)) {
                 Ok(Some(value)) => value.into_response(),
                 Ok(None) => StatusCode::NOT_FOUND.into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+            }
+        }
+        "/get-many/:store/:key/:count" => {
+            let key = req.param("key").unwrap_or_default().to_owned();
+            let count = req.param("count").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let keys = vec![key; count];
+            match Store::open(&store).and_then(|s| s.get_many(&keys)) {
+                Ok(values) => {
+                    let total: usize = values.iter().flatten().map(Vec::len).sum();
+                    format!("{total}\n").into_response()
+                }
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
             }
         }
