@@ -177,7 +177,7 @@ async fn secrets_never_reach_the_logs() {
 
 /// Serves the app with `entries` as the `allowed_outbound_hosts` of component `bare` and
 /// `--var api_key=<SECRET>`; whether it started, and its stderr.
-fn serve_with_outbound_hosts(entries: &str) -> (bool, String) {
+fn run_with_outbound_hosts(command: &str, entries: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_app(dir.path());
     let manifest = std::fs::read_to_string(&path).unwrap().replace(
@@ -189,7 +189,7 @@ fn serve_with_outbound_hosts(entries: &str) -> (bool, String) {
     let (ok, _, stderr) = run(
         wasmhost_binary(),
         &[
-            "serve",
+            command,
             &path,
             "--cache-dir",
             cache.to_str().unwrap(),
@@ -201,39 +201,47 @@ fn serve_with_outbound_hosts(entries: &str) -> (bool, String) {
     (ok, stderr)
 }
 
+/// `check` and `serve` alike (issue 18, finding 9: `check` passed an app `serve` rejects).
 #[test]
 fn a_templated_outbound_host_that_renders_badly_names_the_entry_but_not_a_secret() {
-    let (ok, stderr) = serve_with_outbound_hosts(r#"["https://{{ host }}", "{{ api_key }}"]"#);
-    assert!(!ok);
-    assert!(
-        stderr.contains(
-            "`component.bare.allowed_outbound_hosts`: `{{ api_key }}` renders to <secret>"
-        ),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("wasmhost.toml:30:49:"),
-        "the entry's line: {stderr}"
-    );
-    assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+    for command in ["check", "serve"] {
+        let (ok, stderr) =
+            run_with_outbound_hosts(command, r#"["https://{{ host }}", "{{ api_key }}"]"#);
+        assert!(!ok, "{command} passed");
+        assert!(
+            stderr.contains(
+                "`component.bare.allowed_outbound_hosts`: `{{ api_key }}` renders to <secret>"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("wasmhost.toml:30:49:"),
+            "the entry's line: {stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+    }
 }
 
 /// A secret rendered into the host part of an `allowed_outbound_hosts` entry that then fails to
 /// parse: the error names the entry and why, and shows no part of the rendered text (issue 18,
-/// finding 9: the error said `<secret>`, then printed the host it could not parse).
+/// finding 9: the error said `<secret>`, then printed the host it could not parse); `check`
+/// and `serve` alike.
 #[test]
 fn a_secret_in_a_bad_outbound_host_never_shows_in_the_error() {
-    let (ok, stderr) = serve_with_outbound_hosts(r#"["https://{{ api_key }}.exa mple.com"]"#);
-    assert!(!ok);
-    assert!(
+    for command in ["check", "serve"] {
+        let (ok, stderr) =
+            run_with_outbound_hosts(command, r#"["https://{{ api_key }}.exa mple.com"]"#);
+        assert!(!ok, "{command} passed");
+        assert!(
         stderr.contains(
             "`component.bare.allowed_outbound_hosts`: `https://{{ api_key }}.exa mple.com` renders to <secret>"
         ),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("its host is not a name"),
-        "the reason: {stderr}"
-    );
-    assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+        assert!(
+            stderr.contains("its host is not a name"),
+            "the reason: {stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "the secret leaked: {stderr}");
+    }
 }

@@ -21,6 +21,10 @@ pub struct CheckCommand {
     /// Directory of the compile cache. Default: `.wasmhost/cache` next to the manifest.
     #[arg(long, env = "WASMHOST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Set an application variable, as `serve --var NAME=VALUE`. Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
 }
 
 impl CheckCommand {
@@ -33,6 +37,7 @@ impl CheckCommand {
             path: self.path,
             runtime_config: self.runtime_config,
             cache_dir: self.cache_dir,
+            vars: super::serve::parse_vars(&self.vars)?,
             ..LoadOptions::default()
         })?;
         for (location, warning) in &report.warnings {

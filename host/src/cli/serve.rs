@@ -107,6 +107,17 @@ pub struct ServeCommand {
     pub vars: Vec<String>,
 }
 
+/// Every `--var NAME=VALUE` of `args`, split.
+///
+/// # Errors
+/// One that is not `NAME=VALUE` with a valid name; the error names the variable, never the
+/// value.
+pub(super) fn parse_vars(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|arg| parse_var(arg).map(|(name, value)| (name.to_owned(), value.to_owned())))
+        .collect()
+}
+
 /// Splits `NAME=VALUE` for `--var`. The error names the variable, never the value.
 fn parse_var(arg: &str) -> Result<(&str, &str)> {
     let Some((name, value)) = arg.split_once('=') else {
@@ -151,11 +162,7 @@ impl ServeCommand {
     /// # Errors
     /// A `--var` that is not `NAME=VALUE`, and whatever [`lifecycle::serve()`] reports.
     pub fn run(self) -> Result<()> {
-        let vars = self
-            .vars
-            .iter()
-            .map(|arg| parse_var(arg).map(|(name, value)| (name.to_owned(), value.to_owned())))
-            .collect::<Result<_>>()?;
+        let vars = parse_vars(&self.vars)?;
         let load = LoadOptions {
             limits: self.limits(),
             path: self.path,

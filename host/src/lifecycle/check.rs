@@ -1,7 +1,9 @@
 //! Layer 7: `wasmhost check`, every startup check that does not need a backend, without
 //! serving:
 //! - the manifest and the runtime config (errors name file:line:col and the field);
-//! - every granted store defined;
+//! - every granted store defined, every consumed queue's visibility timeout long enough;
+//! - every variable given a value (`--var`, `WASMHOST_VAR_<NAME>`, defaults), and every
+//!   templated `allowed_outbound_hosts` entry rendered with them and parsed;
 //! - every component file present, compiled (through the compile cache), linked against
 //!   every capability, and exporting what its triggers call.
 //!
@@ -13,9 +15,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{LoadOptions, Loader};
+use super::{LoadOptions, Loader, resolve_variables};
 use crate::app::{Component, Location};
 use crate::app_version::{check_component, linker};
+use crate::capability::outbound_http::check_allowed_hosts;
 use crate::manifest;
 
 /// What [`check()`] found in an app that passes every check.
@@ -39,6 +42,10 @@ pub struct CheckReport {
 pub fn check(options: LoadOptions) -> Result<CheckReport> {
     let (loader, app) = Loader::new(options)?;
     loader.check_runtime_config(&app)?;
+    let variables = resolve_variables(&app, &loader.options.vars)?;
+    for component in &app.components {
+        check_allowed_hosts(component, &variables)?;
+    }
     manifest::check_sources(&app)?;
     let shared = &loader.shared;
     let linker = linker(&shared.engine)?;

@@ -173,6 +173,21 @@ impl OutboundPolicy {
     }
 }
 
+/// Renders every templated `allowed_outbound_hosts` entry of `component` with `variables`, as
+/// [`OutboundPolicy::new`] does, without making a client: for `wasmhost check`.
+///
+/// # Errors
+/// As [`OutboundPolicy::new`].
+pub fn check_allowed_hosts(
+    component: &Component,
+    variables: &BTreeMap<String, Value>,
+) -> anyhow::Result<()> {
+    for entry in &component.outbound_http.allowed_hosts {
+        render_entry(&component.id, entry, variables)?;
+    }
+    Ok(())
+}
+
 /// An `allowed_outbound_hosts` entry as a pattern (literal ones as they are, templated ones
 /// rendered with `variables` and parsed) and its metrics label (the pattern, or the template
 /// as written if a secret went into it).
