@@ -268,17 +268,28 @@ pub enum HttpTarget {
 pub struct StaticFiles {
     /// The directory, absolute.
     pub dir: PathBuf,
+    /// `dir` with every symbolic link resolved: where a served file must be, unless
+    /// `follow_symlinks`.
+    pub root: PathBuf,
+    /// `follow_symlinks = true`: serve a file a symbolic link leads to outside `root` too.
+    pub follow_symlinks: bool,
     /// Serves the files under `dir`.
     pub server: hyper_staticfile::Static,
 }
 
 impl StaticFiles {
-    /// The file server of `dir` (absolute).
-    pub fn new(dir: PathBuf) -> Self {
-        Self {
+    /// The file server of `dir` (absolute, an existing directory); with `follow_symlinks`, a
+    /// symbolic link may lead out of it.
+    ///
+    /// # Errors
+    /// `dir`'s real path cannot be found (it vanished, or a link in it is broken).
+    pub fn new(dir: PathBuf, follow_symlinks: bool) -> std::io::Result<Self> {
+        Ok(Self {
             server: hyper_staticfile::Static::new(&dir),
+            root: std::fs::canonicalize(&dir)?,
+            follow_symlinks,
             dir,
-        }
+        })
     }
 }
 

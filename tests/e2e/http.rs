@@ -430,6 +430,72 @@ async fn static_files_have_types_etags_ranges_and_no_way_out() {
     }
 }
 
+/// A directory named without its trailing `/` is redirected to the request's own path with it,
+/// route prefix and query kept; a symbolic link out of the directory (to a file, to a
+/// directory, or as a directory's `index.html`) is 404 unless the route sets
+/// `follow_symlinks = true`; a link that stays inside is served (issue 18, finding 11: the
+/// redirect went to `/sub/` without the prefix, and a link out of the root was served).
+#[tokio::test]
+async fn static_files_redirect_with_the_prefix_and_keep_to_their_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("public");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(public.join("docs")).unwrap();
+    std::fs::create_dir_all(public.join("linked-index")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(public.join("docs/index.html"), "<h1>docs</h1>\n").unwrap();
+    std::fs::write(public.join("inside.txt"), "inside\n").unwrap();
+    std::fs::write(outside.join("secret.txt"), "not for you").unwrap();
+    std::fs::write(outside.join("index.html"), "not for you").unwrap();
+    let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, public.join(name));
+    link(&outside.join("secret.txt"), "file-link.txt").unwrap();
+    link(&outside, "dir-link").unwrap();
+    link(&public.join("inside.txt"), "inside-link.txt").unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("index.html"),
+        public.join("linked-index/index.html"),
+    )
+    .unwrap();
+    let manifest = dir.path().join("wasmhost.toml");
+    std::fs::write(
+        &manifest,
+        "manifest_version = 1\n[application]\nname = \"files\"\n\
+         [[trigger.http]]\nroute = \"/files/...\"\nstatic_files = \"public\"\n\
+         [[trigger.http]]\nroute = \"/open/...\"\nstatic_files = \"public\"\nfollow_symlinks = true\n",
+    )
+    .unwrap();
+    let server = Server::start_app(wasmhost_binary(), &manifest, &[]).unwrap();
+
+    let answer = raw_get(server.addr, "/files/docs?lang=en").await;
+    assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("location: /files/docs/?lang=en\r\n"),
+        "{answer}"
+    );
+    for path in [
+        "/files/file-link.txt",
+        "/files/dir-link/secret.txt",
+        "/files/dir-link/",
+        "/files/linked-index/",
+    ] {
+        let answer = raw_get(server.addr, path).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        assert!(!answer.contains("not for you"), "{path}: {answer}");
+    }
+    let answer = raw_get(server.addr, "/files/inside-link.txt").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("inside\n"),
+        "{answer}"
+    );
+    let answer = raw_get(server.addr, "/open/file-link.txt").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("not for you"),
+        "{answer}"
+    );
+}
+
 /// `GET path`, sent raw over TCP so that no client normalizes `..` away; the whole answer.
 async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");

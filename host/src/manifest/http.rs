@@ -83,6 +83,13 @@ fn check_http_target(
                 .to_owned(),
         ));
     }
+    if let (Some(follow), None) = (&trigger.follow_symlinks, &trigger.static_files) {
+        return Err(error(
+            follow.span(),
+            ".follow_symlinks",
+            "only a `static_files` route takes `follow_symlinks`".to_owned(),
+        ));
+    }
     if let Some(dir) = &trigger.static_files {
         if !trigger.route.get_ref().ends_with("/...") {
             return Err(error(
@@ -100,7 +107,18 @@ fn check_http_target(
                 format!("`{}` is not a directory", path.display()),
             ));
         }
-        return Ok(HttpTarget::Files(Arc::new(StaticFiles::new(path))));
+        let follow = trigger
+            .follow_symlinks
+            .as_ref()
+            .is_some_and(|f| *f.get_ref());
+        let files = StaticFiles::new(path, follow).map_err(|err| {
+            error(
+                dir.span(),
+                ".static_files",
+                format!("cannot resolve the directory: {err}"),
+            )
+        })?;
+        return Ok(HttpTarget::Files(Arc::new(files)));
     }
     if let Some(component) = &trigger.component {
         let Some(&found) = index.get(component.get_ref()) else {

@@ -110,6 +110,8 @@ pub struct RawHttpTrigger {
     pub static_response: Option<RawStaticResponse>,
     #[serde(default)]
     pub static_files: Option<Spanned<String>>,
+    #[serde(default)]
+    pub follow_symlinks: Option<Spanned<bool>>,
 }
 
 /// `redirect = { to = "..", status = 301 }`.

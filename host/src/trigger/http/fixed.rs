@@ -23,7 +23,9 @@ pub(super) fn fixed_response(fixed: &FixedResponse) -> Response<HyperOutgoingBod
 
 /// The file at `tail` under `files.dir` (hyper-staticfile: content type from the extension,
 /// ETag and Last-Modified with `If-None-Match` / `If-Modified-Since` → 304, `Range` → 206, an
-/// `index.html` for a directory; `..` cannot leave the directory). A missing file is 404.
+/// `index.html` for a directory, and a directory named without its trailing `/` redirected
+/// (301) to the request's own path with it). A missing file is 404, and so is a path with a
+/// `..` segment, or one a symbolic link leads out of the directory (unless `follow_symlinks`).
 pub(super) async fn static_file(
     files: &StaticFiles,
     tail: String,
@@ -37,6 +39,15 @@ pub(super) async fn static_file(
     {
         return text(StatusCode::NOT_FOUND, "no such file\n");
     }
+    if !files.follow_symlinks && leaves_root(files, &tail).await {
+        return text(StatusCode::NOT_FOUND, "no such file\n");
+    }
+    // A directory named without its `/` is redirected to the request's own path with it (the
+    // file server knows only the tail, not the route's prefix).
+    let with_slash = match parts.uri.query() {
+        Some(query) => format!("{}/?{query}", parts.uri.path()),
+        None => format!("{}/", parts.uri.path()),
+    };
     let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).cloned();
     let mut request = Request::new(());
     *request.method_mut() = parts.method;
@@ -63,6 +74,14 @@ pub(super) async fn static_file(
                     .insert(http::header::ETAG, etag.clone());
                 return not_modified;
             }
+            let mut response = response;
+            if response.status() == StatusCode::MOVED_PERMANENTLY
+                && let Ok(location) = HeaderValue::from_str(&with_slash)
+            {
+                response
+                    .headers_mut()
+                    .insert(http::header::LOCATION, location);
+            }
             response.map(|body| {
                 body.map_err(|err| wasmtime_wasi_http::Error::InternalError(Some(err.to_string())))
                     .boxed_unsync()
@@ -72,6 +91,29 @@ pub(super) async fn static_file(
             tracing::warn!(dir = %files.dir.display(), "static file failed: {err}");
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n")
         }
+    }
+}
+
+/// Whether the file `tail` names (percent-decoded), or a directory's `index.html`, is a
+/// symbolic link, or under one, that leads out of `files.root`. A path that does not resolve
+/// is left to the file server (a 404).
+async fn leaves_root(files: &StaticFiles, tail: &str) -> bool {
+    let relative: std::path::PathBuf = tail
+        .split('/')
+        .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy())
+        .filter(|segment| !segment.is_empty() && segment != ".")
+        .map(|segment| segment.into_owned())
+        .collect();
+    let Ok(real) = tokio::fs::canonicalize(files.dir.join(relative)).await else {
+        return false;
+    };
+    if !real.starts_with(&files.root) {
+        return true;
+    }
+    let index = real.join("index.html");
+    match tokio::fs::canonicalize(&index).await {
+        Ok(real_index) => !real_index.starts_with(&files.root),
+        Err(_) => false,
     }
 }
 
