@@ -56,9 +56,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let limits = current.load().limits.clone();
+    let connections = current.load().metrics.connections("admin");
     serve_current(
         listener,
         &limits,
+        connections,
         current,
         shutdown,
         |version, _client, req| {

@@ -20,6 +20,8 @@
 //! | request head, bytes | 64 KiB | `--max-header-bytes` | 431 (HTTP/2: the stream is refused) |
 //! | time to read a request head | 10 000 ms | `--header-read-timeout-ms` | 408 and the connection is closed (a connection's later requests: closed) |
 //! | draining on SIGTERM or SIGINT | 10 000 ms | `--drain-timeout-ms` | what still runs is dropped; queue messages stay unacknowledged |
+//! | open connections per listener | 10 000 | `--max-connections` | the new connection is closed at once (counted in `wasmhost_connections_refused_total`) |
+//! | a connection without a new request (HTTP/1.1 keep-alive, HTTP/2) | 60 000 ms | `--idle-timeout-ms` | closed gracefully (HTTP/2: GOAWAY) after the responses in flight; HTTP/2 also pings every 20 s and closes a peer that does not answer within 20 s |
 //! | host resources an instance holds at once (streams, pollables, header sets, ...) | [`MAX_RESOURCES`] = 1 000 | | the call that makes one more traps: 500 |
 //! | one header set a guest builds (wasmtime-wasi-http's in-memory count) | [`MAX_FIELDS_BYTES`] = 32 KiB | | the call traps: 500 |
 
@@ -70,6 +72,12 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long a shutdown waits for requests and handler calls in flight.
     pub drain_timeout: Duration,
+    /// Connections one listener keeps open at once; one more is closed as soon as it is
+    /// accepted, and counted.
+    pub max_connections: usize,
+    /// How long a connection may go without starting a request (HTTP/1.1 keep-alive or
+    /// HTTP/2); then it is closed gracefully (HTTP/2: GOAWAY), after the responses in flight.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +93,8 @@ impl Default for Limits {
             max_header_bytes: 64 << 10,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -27,6 +27,8 @@
 //! | `wasmhost_queue_handled_total` | counter | `queue`, `outcome` (`acked`, `retried`, `dead_lettered`) |
 //! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
 //! | `wasmhost_queue_delivery_delay_seconds` | histogram | `queue` |
+//! | `wasmhost_connections` | gauge | `listener` (`http`, `admin`) |
+//! | `wasmhost_connections_refused_total` | counter | `listener`: past `--max-connections` |
 
 use std::time::Duration;
 
@@ -204,6 +206,20 @@ struct CronLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+/// The connection counts of one listener ([`Metrics::connections`]).
+#[derive(Clone, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections closed at once because `--max-connections` were open.
+    pub refused: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     queue: String,
 }
@@ -246,6 +262,8 @@ pub struct Metrics {
     queue_depth: Family<QueueLabels, Gauge>,
     queue_in_flight: Family<QueueLabels, Gauge>,
     queue_delivery_delay: HistogramFamily<QueueLabels>,
+    connections: Family<ListenerLabels, Gauge>,
+    connections_refused: Family<ListenerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -356,8 +374,22 @@ impl Metrics {
             "Messages of each queue a handler has and has not acknowledged",
             queue_in_flight.clone(),
         );
+        let connections = Family::default();
+        registry.register(
+            "connections",
+            "Connections open now, per listener",
+            connections.clone(),
+        );
+        let connections_refused = Family::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed as soon as accepted because the listener had --max-connections open",
+            connections_refused.clone(),
+        );
         Self {
             registry,
+            connections,
+            connections_refused,
             queue_sent,
             queue_handled,
             queue_depth,
@@ -436,6 +468,15 @@ impl Metrics {
         CronMetrics {
             runs: self.cron_runs.get_or_create_owned(&labels),
             skips: self.cron_skips.get_or_create_owned(&labels),
+        }
+    }
+
+    /// The handles of listener `listener` (`http`, `admin`).
+    pub fn connections(&self, listener: &'static str) -> ConnectionMetrics {
+        let labels = ListenerLabels { listener };
+        ConnectionMetrics {
+            open: self.connections.get_or_create_owned(&labels),
+            refused: self.connections_refused.get_or_create_owned(&labels),
         }
     }
 

@@ -7,7 +7,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
@@ -15,13 +17,15 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::limits::Limits;
+use crate::metrics::ConnectionMetrics;
 
 /// Binds `addr` for serving.
 ///
@@ -36,11 +40,18 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 /// Accepts connections on `listener` until `shutdown` is cancelled, serving each on its own
 /// task with the header limits of `limits` ([`Limits::max_headers`],
 /// [`Limits::max_header_bytes`], [`Limits::header_read_timeout`]: a first request head not
-/// sent in time gets 408). `handler` gets the
-/// client's address (as a header value, made once per connection) and the request. After
-/// `shutdown`, it stops accepting, asks every connection to finish the request it is on (HTTP/1.1
-/// keep-alive ends, HTTP/2 sends GOAWAY), and returns once they all have: wrap it in the drain
-/// timeout.
+/// sent in time gets 408). `handler` gets the client's address (as a header value, made once
+/// per connection) and the request.
+///
+/// At most [`Limits::max_connections`] connections are open at once: one more is closed as
+/// soon as it is accepted and counted in `connections.refused`. A connection that starts no
+/// request for [`Limits::idle_timeout`] is closed gracefully (HTTP/1.1: after the response in
+/// flight; HTTP/2: GOAWAY, then after the streams in flight); HTTP/2 also pings every
+/// [`H2_KEEP_ALIVE`] and closes a peer that does not answer within as long.
+///
+/// After `shutdown`, it stops accepting, asks every connection to finish the requests it is on
+/// (HTTP/1.1 keep-alive ends, HTTP/2 sends GOAWAY), and returns once they all have: wrap it in
+/// the drain timeout.
 ///
 /// # Errors
 /// None in practice: a failed accept (for example, out of file descriptors) is logged and
@@ -48,6 +59,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn accept_loop<H, F>(
     listener: TcpListener,
     limits: &Limits,
+    connections: ConnectionMetrics,
     shutdown: CancellationToken,
     handler: H,
 ) -> Result<()>
@@ -65,8 +77,11 @@ where
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEP_ALIVE))
+        .keep_alive_timeout(H2_KEEP_ALIVE)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let tasks = TaskTracker::new();
     loop {
         let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -79,29 +94,160 @@ where
             },
             () = shutdown.cancelled() => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            connections.refused.inc();
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let client = client_header(peer);
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (builder, shutdown, connections) =
+            (builder.clone(), shutdown.clone(), connections.clone());
         let (timeout, max_head) = (limits.header_read_timeout, limits.max_header_bytes);
-        tokio::spawn(async move {
-            let Some(head) = first_head(&mut stream, timeout, max_head).await else {
-                return;
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let response = handler(client.clone(), req);
-                async move { Ok::<_, Infallible>(response.await) }
-            });
-            let io = TokioIo::new(Prefixed::new(head, stream));
-            let connection = watcher.watch(builder.serve_connection(io, service).into_owned());
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, "connection ended with an error: {err}");
+        let idle_timeout = limits.idle_timeout;
+        tasks.spawn(async move {
+            let _permit = permit;
+            connections.open.inc();
+            if let Some(head) = first_head(&mut stream, timeout, max_head).await {
+                let activity = Activity::new();
+                let seen = activity.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let in_flight = seen.request_started();
+                    let response = handler(client.clone(), req);
+                    async move {
+                        let response = response.await;
+                        Ok::<_, Infallible>(response.map(|body| Tracked {
+                            body,
+                            _in_flight: in_flight,
+                        }))
+                    }
+                });
+                let io = TokioIo::new(Prefixed::new(head, stream));
+                let mut connection = std::pin::pin!(builder.serve_connection(io, service));
+                // Served to its end. At shutdown, or once it has had no request in flight for
+                // `idle_timeout`, it is asked to finish gracefully (the responses in flight go
+                // on); if it has none in flight and does not end within `CLOSE_GRACE` (an
+                // HTTP/2 peer that does not answer the GOAWAY's ping), it is dropped.
+                let mut asked = false;
+                let ended = loop {
+                    let wake = if asked {
+                        Instant::now() + CLOSE_GRACE
+                    } else {
+                        activity.idle_at(idle_timeout)
+                    };
+                    tokio::select! {
+                        ended = connection.as_mut() => break ended,
+                        () = shutdown.cancelled(), if !asked => {
+                            connection.as_mut().graceful_shutdown();
+                            asked = true;
+                        }
+                        () = tokio::time::sleep_until(wake.into()) => {
+                            if asked && activity.in_flight() == 0 {
+                                break Ok(());
+                            }
+                            if !asked && activity.idle_at(idle_timeout) <= Instant::now() {
+                                connection.as_mut().graceful_shutdown();
+                                asked = true;
+                            }
+                        }
+                    }
+                };
+                if let Err(err) = ended {
+                    tracing::debug!(%peer, "connection ended with an error: {err}");
+                }
             }
+            connections.open.dec();
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    tasks.close();
+    tasks.wait().await;
     Ok(())
+}
+
+/// How often an HTTP/2 connection is pinged, and how long the peer has to answer: 20 s.
+pub const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// How long a connection asked to finish, with no response in flight, may take to close
+/// before it is dropped: 1 s.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// A connection's requests: how many have a response still going, and when the last one
+/// started (in ms since the connection was accepted).
+#[derive(Clone)]
+struct Activity {
+    accepted: Instant,
+    last_ms: Arc<AtomicU64>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            accepted: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Notes a request's start; it is in flight until the returned guard drops (with its
+    /// response body).
+    fn request_started(&self) -> InFlight {
+        let ms = u64::try_from(self.accepted.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// When the connection is idle for `timeout`, unless a request starts before: `timeout`
+    /// after the last request started, or from now while one is in flight.
+    fn idle_at(&self, timeout: Duration) -> Instant {
+        if self.in_flight() > 0 {
+            return Instant::now() + timeout;
+        }
+        self.accepted + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+struct Tracked<B> {
+    body: B,
+    /// Held, not read: dropping it ends the request.
+    _in_flight: InFlight,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// [`accept_loop`] for whatever `current` holds now (an app version): each request takes the
@@ -113,6 +259,7 @@ where
 pub async fn serve_current<T, H, F>(
     listener: TcpListener,
     limits: &Limits,
+    connections: ConnectionMetrics,
     current: Arc<ArcSwap<T>>,
     shutdown: CancellationToken,
     handler: H,
@@ -122,9 +269,13 @@ where
     H: Fn(Arc<T>, HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
 {
-    accept_loop(listener, limits, shutdown, move |client, req| {
-        handler(current.load_full(), client, req)
-    })
+    accept_loop(
+        listener,
+        limits,
+        connections,
+        shutdown,
+        move |client, req| handler(current.load_full(), client, req),
+    )
     .await
 }
 

@@ -510,3 +510,87 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     .await
     .unwrap()
 }
+
+/// Reads from `stream` until the server closes it; whether it did within `within`.
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// An HTTP/2 (h2c) connection that sends only the preface and its settings, then nothing, is
+/// closed after `--idle-timeout-ms`, as is an HTTP/1.1 keep-alive connection after its last
+/// request (issue 18, finding 10: the h2c connection stayed open).
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    use std::io::Write;
+    let (_dir, server) = start(&[
+        "--idle-timeout-ms",
+        "1000",
+        "--header-read-timeout-ms",
+        "30000",
+    ]);
+    let addr = server.addr;
+    let (h2, h1) = tokio::task::spawn_blocking(move || {
+        let mut h2 = std::net::TcpStream::connect(addr).unwrap();
+        h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .unwrap();
+        let mut h1 = std::net::TcpStream::connect(addr).unwrap();
+        h1.write_all(b"GET /hello/idle HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        (
+            closed_within(&mut h2, Duration::from_secs(10)),
+            closed_within(&mut h1, Duration::from_secs(10)),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(h2, "the idle HTTP/2 connection is still open after 10 s");
+    assert!(h1, "the idle HTTP/1.1 connection is still open after 10 s");
+}
+
+/// With `--max-connections 2`, a third connection is closed as soon as it is accepted and
+/// counted; once one of the two closes, a new one is served (issue 18, finding 10: nothing
+/// capped connections).
+#[tokio::test]
+async fn connections_past_the_maximum_are_refused_and_counted() {
+    use std::io::Write;
+    let (_dir, server) = start(&["--max-connections", "2", "--admin-listen", "127.0.0.1:0"]);
+    let addr = server.addr;
+    let (mut first, second) = (
+        std::net::TcpStream::connect(addr).unwrap(),
+        std::net::TcpStream::connect(addr).unwrap(),
+    );
+    first.write_all(b"GET /hel").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut third = std::net::TcpStream::connect(addr).unwrap();
+        closed_within(&mut third, Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    assert!(refused, "the third connection was kept");
+    assert_eq!(
+        server.metric(r#"wasmhost_connections_refused_total{listener="http"}"#),
+        1.0
+    );
+    drop((first, second));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(response) = reqwest::get(server.url("/hello/again")).await
+            && response.status() == 200
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

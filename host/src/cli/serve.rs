@@ -100,6 +100,16 @@ pub struct ServeCommand {
     #[arg(long, default_value_t = 10_000, env = "WASMHOST_DRAIN_TIMEOUT_MS")]
     pub drain_timeout_ms: u64,
 
+    /// Connections each listener keeps open at once; one more is closed at once and counted
+    /// (`wasmhost_connections_refused_total`). Keep the open-file limit (`ulimit -n`) above it.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), env = "WASMHOST_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+
+    /// How long a connection (HTTP/1.1 keep-alive or HTTP/2) may go without a new request
+    /// before it is closed gracefully, after its responses in flight.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), env = "WASMHOST_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: u64,
+
     /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
     /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
     /// Checked after parsing, so that no error message ever shows the value.
@@ -193,6 +203,8 @@ impl ServeCommand {
             max_header_bytes: self.max_header_bytes,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            max_connections: self.max_connections as usize,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
         }
     }
 }

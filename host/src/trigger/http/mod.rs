@@ -82,9 +82,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let limits = current.load().limits.clone();
+    let connections = current.load().metrics.connections("http");
     crate::server::serve_current(
         listener,
         &limits,
+        connections,
         current,
         shutdown,
         |version, client, req| async move { handle(&version, client, req).await },
