@@ -13,12 +13,18 @@
 //!   CloudEvent, 404 for a topic the app does not name, 413 for a body too large, 503 if a
 //!   backend failed.
 //!
+//! Health, readiness and metrics are open to whoever reaches the (private) admin address. The
+//! write endpoints (the topic ingress, and the workflow management API to come) need
+//! `Authorization: Bearer <token>`, the token of `--admin-token-file` or
+//! `WASMHOST_ADMIN_TOKEN` ([`AdminToken`]), compared in constant time: 401 without it or with
+//! another, 403 when the node has no token (write endpoints off).
+//!
 //! None of them touches a guest.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use cloudevents::AttributesReader;
 use http::{HeaderValue, Response, StatusCode};
@@ -46,13 +52,91 @@ pub const TOPICS_PATH: &str = "/.well-known/wasmhost/topics/";
 /// structured-mode envelope (and base64): 2 MiB.
 pub const MAX_EVENT_BYTES: usize = 2 << 20;
 
-/// Serves the admin endpoints of the app version in `current` on `listener` until `shutdown`.
+/// The bearer token the admin write endpoints require. `Debug` never shows it.
+#[derive(Clone)]
+pub struct AdminToken(Vec<u8>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+/// The environment variable that holds the admin token when no file is given.
+pub const ADMIN_TOKEN_ENV: &str = "WASMHOST_ADMIN_TOKEN";
+
+impl AdminToken {
+    /// The token in `file` (surrounding whitespace trimmed), else in `WASMHOST_ADMIN_TOKEN`,
+    /// else none (the write endpoints are off).
+    ///
+    /// # Errors
+    /// `file` cannot be read, or the token is empty or not visible ASCII; the error names the
+    /// file or the variable, never the token.
+    pub fn resolve(file: Option<&std::path::Path>) -> Result<Option<Self>> {
+        let (token, from) = match file {
+            Some(file) => (
+                std::fs::read_to_string(file).with_context(|| {
+                    format!("--admin-token-file: cannot read `{}`", file.display())
+                })?,
+                format!("--admin-token-file `{}`", file.display()),
+            ),
+            None => match std::env::var(ADMIN_TOKEN_ENV) {
+                Ok(token) => (token, ADMIN_TOKEN_ENV.to_owned()),
+                Err(_) => return Ok(None),
+            },
+        };
+        let token = token.trim();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            anyhow::bail!("{from}: the admin token must be visible ASCII characters, at least one");
+        }
+        Ok(Some(Self(token.as_bytes().to_vec())))
+    }
+
+    /// Whether `authorization` is `Bearer <this token>`, compared in constant time.
+    fn allows(&self, authorization: Option<&HeaderValue>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(given) = authorization.and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        else {
+            return false;
+        };
+        bool::from(given.ct_eq(&self.0))
+    }
+}
+
+/// Whether a write endpoint may go on for `req`: `None` if so, else the 401 or 403 answer.
+fn refused_write<B>(
+    token: Option<&AdminToken>,
+    req: &http::Request<B>,
+) -> Option<Response<HyperOutgoingBody>> {
+    let Some(token) = token else {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            "the admin write endpoints are off: start wasmhost with --admin-token-file\n",
+        ));
+    };
+    if token.allows(req.headers().get(http::header::AUTHORIZATION)) {
+        return None;
+    }
+    let mut refused = text(
+        StatusCode::UNAUTHORIZED,
+        "this admin endpoint needs `Authorization: Bearer <token>`\n",
+    );
+    refused.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer"),
+    );
+    Some(refused)
+}
+
+/// Serves the admin endpoints of the app version in `current` on `listener` until `shutdown`;
+/// the write endpoints need `token`.
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
     listener: TcpListener,
     current: Arc<ArcSwap<AppVersion>>,
+    token: Option<AdminToken>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let limits = current.load().limits.clone();
@@ -63,7 +147,8 @@ pub async fn serve(
         connections,
         current,
         shutdown,
-        |version, _client, req| {
+        move |version, _client, req| {
+            let token = token.clone();
             async move {
                 match req.uri().path() {
                     HEALTH_PATH => text(StatusCode::OK, "ok\n"),
@@ -90,6 +175,9 @@ pub async fn serve(
                         )
                     }
                     path if path.starts_with(TOPICS_PATH) && req.method() == http::Method::POST => {
+                        if let Some(refused) = refused_write(token.as_ref(), &req) {
+                            return refused;
+                        }
                         let topic = path[TOPICS_PATH.len()..].to_owned();
                         publish(&version, &topic, req).await
                     }

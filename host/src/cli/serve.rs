@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::admin::AdminToken;
 use crate::lifecycle::{self, LoadOptions, Seed, ServeOptions};
 use crate::limits::Limits;
 use crate::runtime_config::DEFAULT_KEY_VALUE_STORE;
@@ -27,6 +28,12 @@ pub struct ServeCommand {
     /// given; keep it on loopback or a private network.
     #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+
+    /// A file holding the bearer token the admin write endpoints (the topic ingress) require
+    /// (`Authorization: Bearer <token>`). Without it, `WASMHOST_ADMIN_TOKEN` holds the token;
+    /// without either, the write endpoints answer 403. Health, readiness and metrics need none.
+    #[arg(long, env = "WASMHOST_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// Directory of the compile cache. Default: `.wasmhost/cache` next to the manifest.
     #[arg(long, env = "WASMHOST_CACHE_DIR")]
@@ -187,6 +194,7 @@ impl ServeCommand {
             load,
             listen: self.listen,
             admin_listen: self.admin_listen,
+            admin_token: AdminToken::resolve(self.admin_token_file.as_deref())?,
         })
     }
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::AdminToken;
 use crate::app::App;
 use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
@@ -74,6 +75,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// The admin listener's address, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The bearer token of the admin write endpoints; none: they are off.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// One `--key-value` seed: a key set in a store before serving, for development.

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::watch::Watch;
 use super::{Loader, ServeOptions, Triggers};
+use crate::admin::AdminToken;
 use crate::app::HttpTarget;
 use crate::app_version::AppVersion;
 use crate::{admin, server, trigger};
@@ -32,6 +33,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         load,
         listen,
         admin_listen,
+        admin_token,
     } = options;
     let (loader, app) = Loader::new(load)?;
     tokio::runtime::Builder::new_multi_thread()
@@ -44,7 +46,8 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             // served must drain them.
             let signals = Signals::install()?;
             let version = loader.load(app, None).await?;
-            run(version, &loader, listen, admin_listen, signals).await
+            let admin = admin_listen.map(|addr| (addr, admin_token));
+            run(version, &loader, listen, admin, signals).await
         })
 }
 
@@ -54,7 +57,7 @@ async fn run(
     version: Arc<AppVersion>,
     loader: &Loader,
     listen: SocketAddr,
-    admin_listen: Option<SocketAddr>,
+    admin_listen: Option<(SocketAddr, Option<AdminToken>)>,
     signals: Signals,
 ) -> Result<()> {
     let Signals {
@@ -65,16 +68,21 @@ async fn run(
     let listener = server::bind(listen).await?;
     let addr = listener.local_addr()?;
     let admin = match admin_listen {
-        Some(admin_addr) => Some(server::bind(admin_addr).await?),
+        Some((admin_addr, token)) => Some((server::bind(admin_addr).await?, token)),
         None => None,
     };
 
     println!("Serving http://{addr}");
     print_routes(&version, addr);
-    if let Some(admin) = &admin {
+    if let Some((admin, token)) = &admin {
         let admin_addr = admin.local_addr()?;
+        let writes = if token.is_some() {
+            "with the bearer token"
+        } else {
+            "off: no --admin-token-file"
+        };
         println!(
-            "Admin endpoints on http://{admin_addr} ({}, {}, {}, POST {}<topic>)",
+            "Admin endpoints on http://{admin_addr} ({}, {}, {}, POST {}<topic> {writes})",
             admin::HEALTH_PATH,
             admin::READY_PATH,
             admin::METRICS_PATH,
@@ -93,7 +101,7 @@ async fn run(
         let (current, shutdown) = (current.clone(), shutdown.clone());
         async move {
             match admin {
-                Some(admin) => admin::serve(admin, current, shutdown).await,
+                Some((admin, token)) => admin::serve(admin, current, token, shutdown).await,
                 None => {
                     shutdown.cancelled().await;
                     Ok(())
