@@ -3,7 +3,8 @@
 //! - `GET /.well-known/wasmhost/health`: 200 `ok` while the process serves (liveness);
 //! - `GET /.well-known/wasmhost/ready`: 200 `ready` when every component is pre-instantiated
 //!   (the admin listener only starts after that) and every key-value and queue backend answers
-//!   a ping within [`READY_PING_TIMEOUT`]; otherwise 503, naming each one that does not;
+//!   a ping within [`READY_PING_TIMEOUT`]; otherwise 503, naming each one that does not; either
+//!   way followed by a `warning:` line per queue whose Redis keeps no append-only file;
 //! - `GET /metrics`: every metric of [`crate::metrics`], in the Prometheus text format
 //!   (OpenMetrics 1.0);
 //! - `POST /.well-known/wasmhost/topics/<topic>`: publishes the CloudEvent in the request
@@ -152,13 +153,22 @@ pub async fn serve(
             async move {
                 match req.uri().path() {
                     HEALTH_PATH => text(StatusCode::OK, "ok\n"),
-                    READY_PATH => match unready_backends(&version).await {
-                        problems if problems.is_empty() => text(StatusCode::OK, "ready\n"),
-                        problems => text(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!("not ready:\n{}", problems.concat()),
-                        ),
-                    },
+                    READY_PATH => {
+                        let (problems, warnings) = futures::future::join(
+                            unready_backends(&version),
+                            durability_warnings(&version),
+                        )
+                        .await;
+                        let warnings = warnings.concat();
+                        if problems.is_empty() {
+                            text(StatusCode::OK, format!("ready\n{warnings}"))
+                        } else {
+                            text(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("not ready:\n{}{warnings}", problems.concat()),
+                            )
+                        }
+                    }
                     METRICS_PATH => {
                         for queue in version.queues.all() {
                             // A backend that does not answer keeps its last figures.
@@ -247,6 +257,27 @@ async fn publish(
             )
         }
     }
+}
+
+/// One `warning:` line per queue whose backend could lose acknowledged messages (Redis without
+/// an append-only file), naming it; a backend that does not answer in time is left out (the
+/// readiness check names it).
+async fn durability_warnings(version: &AppVersion) -> Vec<String> {
+    let queues = version.queues.all().map(|queue| async move {
+        let checked = tokio::time::timeout(READY_PING_TIMEOUT, queue.backend.durability_warning());
+        match checked.await {
+            Ok(Ok(Some(warning))) => Some(format!(
+                "warning: queue `{}` ({}): {warning}\n",
+                queue.name, queue.description
+            )),
+            _ => None,
+        }
+    });
+    futures::future::join_all(queues)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// One line per key-value store or queue whose backend does not answer a ping in time, naming

@@ -798,6 +798,38 @@ async fn the_topic_ingress_needs_the_admin_token() {
     );
 }
 
+/// A queue on a Redis without an append-only file could lose acknowledged messages: the log
+/// says so at startup, and readiness (still 200) adds a warning line per queue; with
+/// `appendonly yes` neither does (issue 18, by reading: durability depended on Redis
+/// persistence, silently).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_without_an_append_only_file_is_warned_about() {
+    let mut app = App::start(Backend::Redis(RedisServer::start()));
+    let ready = format!(
+        "http://{}/.well-known/wasmhost/ready",
+        app.server.admin_addr.unwrap()
+    );
+    let get = |url: String| async move {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(get(ready.clone()).await, (200, "ready\n".to_owned()));
+    let Backend::Redis(redis) = &app.backend else {
+        unreachable!()
+    };
+    redis.cli(&["CONFIG", "SET", "appendonly", "no"]);
+    let (status, body) = get(ready).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("ready\nwarning: queue `")
+            && body.contains("its Redis keeps no append-only file (appendonly no)"),
+        "{body}"
+    );
+    app.kill_and_restart();
+    let log = app.server.log_with("keeps no append-only file");
+    assert!(log.contains("set `appendonly yes`"), "{log}");
+}
+
 /// A message whose handling kills the host (here: killed with SIGKILL while its handler runs,
 /// every time) is delivered again after each restart, its lost delivery counted, and goes to
 /// the dead-letter queue once its retries are used up (`max_retries = 1`: two deliveries),

@@ -113,4 +113,10 @@ pub trait QueueBackend: Send + Sync + 'static {
     async fn depth(&self) -> Result<(u64, u64), BackendError>;
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), BackendError>;
+    /// Why a message acknowledged to its sender could still be lost with the backend's server
+    /// (Redis without an append-only file), if it could; `None` for a backend that persists
+    /// every write itself (sled).
+    async fn durability_warning(&self) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
 }

@@ -144,9 +144,12 @@ impl Open for Queues {
                 Backend::Redis { url, prefix } => {
                     let node = context.config.node_name();
                     let visibility = settings.visibility_timeout;
-                    let queue = RedisQueue::open(url, prefix, name, &node, visibility)
-                        .with_context(|| format!("queue `{name}`"))?;
-                    (format!("redis {url} prefix {prefix}"), Arc::new(queue))
+                    let queue = Arc::new(
+                        RedisQueue::open(url, prefix, name, &node, visibility)
+                            .with_context(|| format!("queue `{name}`"))?,
+                    );
+                    warn_if_not_durable(name, queue.clone());
+                    (format!("redis {url} prefix {prefix}"), queue)
                 }
             };
             tracing::info!(queue = name, backend = %description, "queue open");
@@ -182,6 +185,21 @@ impl Open for Queues {
             context,
         })
     }
+}
+
+/// Logs, once the server answers (on a task of its own, so startup does not wait for Redis),
+/// a warning if queue `name`'s backend could lose acknowledged messages.
+fn warn_if_not_durable(name: &str, backend: Arc<dyn QueueBackend>) {
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        match backend.durability_warning().await {
+            Ok(Some(warning)) => tracing::warn!(queue = %name, "queue `{name}`: {warning}"),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::debug!(queue = %name, "cannot read the queue's persistence settings: {err}")
+            }
+        }
+    });
 }
 
 /// The queues and topics one component may use; cloning is an `Arc` increment.

@@ -508,4 +508,23 @@ impl QueueBackend for RedisQueue {
             .await
             .map_err(classify)
     }
+
+    /// `CONFIG GET appendonly`: without an append-only file, Redis loses the writes since its
+    /// last snapshot (messages included) when it restarts. A server that refuses `CONFIG`
+    /// (managed Redis often does) is not second-guessed.
+    async fn durability_warning(&self) -> Result<Option<String>, BackendError> {
+        let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut self.connection())
+            .await;
+        match reply {
+            Ok(pair) if pair.get(1).is_some_and(|value| value == "no") => Ok(Some(
+                "its Redis keeps no append-only file (appendonly no): messages acknowledged to their senders are lost if Redis restarts; set `appendonly yes`".to_owned(),
+            )),
+            Ok(_) => Ok(None),
+            Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => Ok(None),
+            Err(err) => Err(classify(err)),
+        }
+    }
 }
