@@ -150,7 +150,44 @@ fn parse_host(host: &str) -> Result<HostPattern, AllowedHostError> {
     if valid { Ok(pattern) } else { Err(bad()) }
 }
 
+/// Whether `ip` is an address of this machine or its private networks, which an allowed
+/// name or `*` must not lead to (server-side request forgery, cloud metadata endpoints):
+/// unspecified, loopback, private (RFC 1918; IPv6 unique local, RFC 4193), link-local
+/// (169.254.0.0/16, where cloud metadata lives; fe80::/10), shared (100.64.0.0/10, RFC 6598),
+/// broadcast, multicast, and IPv4-mapped IPv6 forms of those.
+pub fn is_internal_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal_address(v4.into()),
+            None => {
+                v6.is_unspecified()
+                    || v6.is_loopback()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+                    || v6.is_multicast()
+            }
+        },
+    }
+}
+
 impl AllowedHost {
+    /// Whether this entry names `host` (lowercase, IPv6 without brackets) exactly: not with
+    /// `*` or `*.domain`.
+    pub fn names_exactly(&self, host: &str) -> bool {
+        matches!(&self.host, HostPattern::Exact(name) if name == host)
+    }
+
     /// Whether a request to `scheme://host:port` matches. `host` is lowercase, IPv6 without
     /// brackets; `port` is explicit or the scheme's default.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
@@ -210,6 +247,37 @@ impl fmt::Display for AllowedHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Loopback, private, link-local (cloud metadata), shared and unspecified addresses are
+    /// internal, in IPv4, IPv6 and IPv4-mapped IPv6; public ones are not.
+    #[test]
+    fn internal_addresses() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_internal_address(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal_address(public.parse().unwrap()), "{public}");
+        }
+    }
 
     fn allows(pattern: &str, scheme: &str, host: &str, port: u16) -> bool {
         pattern

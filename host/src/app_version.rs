@@ -132,6 +132,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Makes the internal-chaining handler of a version from a weak reference to it.
     pub chain: fn(Weak<AppVersion>) -> Arc<dyn ChainHandler>,
+    /// The runtime config's `[outbound_http] allow_private_networks`.
+    pub allow_private_networks: bool,
 }
 
 /// The backends a version's capabilities use: opened for the first version, shared (and
@@ -169,6 +171,7 @@ impl AppVersion {
             cache,
             metrics,
             chain,
+            allow_private_networks,
         } = shared;
         let Backends { key_value, queues } = backends;
         let tls = TlsSettings::new()?;
@@ -198,7 +201,12 @@ impl AppVersion {
                     key_value: key_value.grants(component),
                     config: ComponentConfig::render(component, variables),
                     outbound_http: Arc::new(OutboundPolicy::new(
-                        &app, component, &tls, variables, metrics,
+                        &app,
+                        component,
+                        &tls,
+                        *allow_private_networks,
+                        variables,
+                        metrics,
                     )?),
                     queues: queues.grants(&app.name, component),
                 },

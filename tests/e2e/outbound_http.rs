@@ -9,8 +9,9 @@ use wasmhost_tests::{Server, Upstream, guests, wasmhost_binary};
 /// Four instances of http-probe with different grants, and `hello` to chain to:
 /// - `open`: any port on 127.0.0.1, and `hello.internal`; 3 outbound requests per invocation;
 /// - `strict`: only `http://127.0.0.1:<upstream port>`;
-/// - `hasty`: any port on 127.0.0.1, with 300 ms connect, first-byte and between-bytes
-///   timeouts;
+/// - `hasty`: any port on 127.0.0.1, with 300 ms connect and between-bytes timeouts and a
+///   600 ms first-byte timeout (which includes connecting: longer, so that a connect that
+///   hangs always meets the connect timeout first);
 /// - `closed`: no grant at all.
 fn start(upstream: &Upstream) -> (tempfile::TempDir, Server) {
     let port = upstream.addr.port();
@@ -44,7 +45,7 @@ source = "{probe}"
 allowed_outbound_hosts = ["http://127.0.0.1:*", "https://127.0.0.1:*"]
 [component.hasty.outbound_http]
 connect_timeout_ms = 300
-first_byte_timeout_ms = 300
+first_byte_timeout_ms = 600
 between_bytes_timeout_ms = 300
 
 [component.closed]
@@ -279,4 +280,72 @@ async fn a_denied_loop_cannot_flood_the_log() {
     let denials = log.matches("denied: not in allowed_outbound_hosts").count();
     let limits = log.matches("outbound request limit reached").count();
     assert_eq!((denials, limits), (100, 1), "{log}");
+}
+
+/// Serves http-probe as `any` (`http://*:*`) and `local` (`http://localhost:*`), with runtime
+/// config `runtime` if given.
+fn start_internal(runtime: Option<&str>) -> (tempfile::TempDir, Server) {
+    let mut manifest = String::from("manifest_version = 1\n[application]\nname = \"ssrf\"\n");
+    for id in ["any", "local"] {
+        manifest += &format!("[[trigger.http]]\nroute = \"/{id}/proxy\"\ncomponent = \"{id}\"\n");
+    }
+    manifest += &format!(
+        "[component.any]\nsource = \"{probe}\"\nallowed_outbound_hosts = [\"http://*:*\"]\n\
+         [component.local]\nsource = \"{probe}\"\nallowed_outbound_hosts = [\"http://localhost:*\"]\n",
+        probe = guests::HTTP_PROBE,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let mut args = Vec::new();
+    let config = dir.path().join("runtime.toml");
+    if let Some(runtime) = runtime {
+        std::fs::write(&config, runtime).unwrap();
+        args.extend(["--runtime-config", config.to_str().unwrap()]);
+    }
+    let server = Server::start_app(wasmhost_binary(), &path, &args).unwrap();
+    (dir, server)
+}
+
+/// A name or `*` in `allowed_outbound_hosts` does not reach this machine's or its private
+/// networks' addresses (loopback here; cloud metadata at 169.254.169.254 alike): an IP literal
+/// is refused before connecting, a name that resolves only to such addresses when it resolves
+/// (`destination-IP-prohibited`); an entry naming `localhost` (or the address) literally
+/// reaches it, and so does everything once the runtime config sets
+/// `[outbound_http] allow_private_networks = true` (issue 18, by reading: `*` reached
+/// 127.0.0.1).
+#[tokio::test]
+async fn internal_addresses_need_a_literal_grant() {
+    let upstream = Upstream::start().await;
+    let port = upstream.addr.port();
+    let literal = upstream.url("/hello");
+    let named = format!("http://localhost:{port}/hello");
+    let metadata = "http://169.254.169.254/latest/meta-data/".to_owned();
+
+    let (_dir, server) = start_internal(None);
+    for target in [&literal, &named, &metadata] {
+        let (status, body) = probe(&server, "/any/proxy", target, 1).await;
+        assert_eq!(status, 502, "{target}: {body}");
+        assert!(body.contains("DestinationIpProhibited"), "{target}: {body}");
+    }
+    assert_eq!(
+        probe(&server, "/local/proxy", &named, 1).await,
+        (200, "hello from upstream".into())
+    );
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "only the literal grant connected"
+    );
+    let log = server.log_with("an internal address that allowed_outbound_hosts does not name");
+    assert!(log.contains("169.254.169.254"), "{log}");
+
+    let (_dir, open) = start_internal(Some("[outbound_http]\nallow_private_networks = true\n"));
+    for target in [&literal, &named] {
+        assert_eq!(
+            probe(&open, "/any/proxy", target, 1).await,
+            (200, "hello from upstream".into()),
+            "{target}"
+        );
+    }
 }

@@ -118,6 +118,7 @@ impl Loader {
             cache,
             metrics: Arc::new(Metrics::new()),
             chain: InternalChain::handler,
+            allow_private_networks: runtime_config.allow_private_networks,
         };
         let loader = Self {
             options,

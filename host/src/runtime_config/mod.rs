@@ -16,7 +16,8 @@
 //! `visibility_timeout_ms`, default 60 000, which must exceed the handler's `timeout_ms` by
 //! [`VISIBILITY_MARGIN`]); a queue without a table is sled under `.wasmhost/queues`. The
 //! top-level `node = "<name>"` names this node's consumer of every Redis queue (default: the
-//! host name). A `[topic.<name>]` table, of the same shape, says where the queues of
+//! host name). `[outbound_http] allow_private_networks = true` lets guests reach internal
+//! addresses through names and `*` (default: only addresses and `localhost` named literally). A `[topic.<name>]` table, of the same shape, says where the queues of
 //! the topic's subscriptions live.
 //!
 //! Read in two stages like the manifest: raw serde types (`raw`), then the checked
@@ -55,6 +56,10 @@ pub struct RuntimeConfig {
     pub file: Option<PathBuf>,
     /// `node`: this node's consumer name in every Redis queue; `None`: the host name.
     pub node: Option<String>,
+    /// `[outbound_http] allow_private_networks = true`: guests granted a name or `*` may reach
+    /// loopback, private and link-local addresses too
+    /// ([`crate::allowed_hosts::is_internal_address`]); default `false`.
+    pub allow_private_networks: bool,
     /// `[key_value_store.<label>]` tables, by label.
     pub key_value_stores: BTreeMap<String, Backend>,
     /// The size limits of the stores whose table sets any, by label.
@@ -482,6 +487,9 @@ impl RuntimeConfig {
         Ok(Self {
             file: Some(file.to_owned()),
             node,
+            allow_private_networks: raw
+                .outbound_http
+                .is_some_and(|outbound| outbound.allow_private_networks),
             key_value_stores,
             key_value_limits,
             queues,

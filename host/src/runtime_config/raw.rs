@@ -12,11 +12,21 @@ pub struct RawRuntimeConfig {
     #[serde(default)]
     pub node: Option<Spanned<String>>,
     #[serde(default)]
+    pub outbound_http: Option<RawOutboundHttp>,
+    #[serde(default)]
     pub key_value_store: BTreeMap<Spanned<String>, RawKeyValueStore>,
     #[serde(default)]
     pub queue: BTreeMap<Spanned<String>, RawQueue>,
     #[serde(default)]
     pub topic: BTreeMap<Spanned<String>, RawQueue>,
+}
+
+/// `[outbound_http]`: the operator's outbound settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutboundHttp {
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 /// One `[queue.<name>]` or `[topic.<name>]`: a store's fields and the visibility timeout (no `#[serde(flatten)]`:

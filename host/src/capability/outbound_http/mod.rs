@@ -11,7 +11,13 @@
 //!    before any DNS lookup or connection;
 //! 3. `http://<component-id>.internal/...` goes to that component of the same app without a
 //!    network hop, through the [`ChainHandler`] the HTTP trigger gives each instance when it
-//!    makes its store (this capability never calls a trigger); anything else goes out through
+//!    makes its store (this capability never calls a trigger);
+//! 4. an internal address (loopback, private, link-local: [`crate::allowed_hosts::is_internal_address`])
+//!    is reached only where the matching entry names that address (or `localhost`) exactly, or
+//!    the runtime config sets `[outbound_http] allow_private_networks = true`: an IP literal is
+//!    checked here, a name when it resolves ([`resolve`]: the connection goes to the checked
+//!    addresses only, so DNS rebinding does not get through); else `destination-IP-prohibited`;
+//!    anything else goes out through
 //!    the component's pooled [`hyper_util`] client (one pool per component, connections kept
 //!    per scheme, host and port), HTTP/1.1 or HTTP/2 (ALPN) over TLS with the webpki roots.
 //!
@@ -28,6 +34,7 @@
 //! `TLS-certificate-error` / `TLS-alert-received` / `TLS-protocol-error`, and
 //! `destination-unavailable` for other connect failures (DNS included).
 
+mod resolve;
 mod timeout_body;
 
 use std::collections::BTreeMap;
@@ -45,10 +52,11 @@ use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::invocation::{Budget, Invocation, Take};
 use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
 use crate::variables::Value;
+use resolve::CheckedResolver;
 use timeout_body::TimeoutBody;
 
 /// The pooled client of one component.
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>, WasiBody>;
 
 /// What one component may send, built at startup and shared by all its instances.
 pub struct OutboundPolicy {
@@ -61,6 +69,8 @@ pub struct OutboundPolicy {
     /// The counters of requests no entry allows.
     denied: OutboundMetrics,
     limits: OutboundLimits,
+    /// `[outbound_http] allow_private_networks` of the runtime config.
+    allow_private_networks: bool,
     client: HttpClient,
 }
 
@@ -100,12 +110,13 @@ impl OutboundPolicy {
         app: &App,
         component: &Component,
         tls: &TlsSettings,
+        allow_private_networks: bool,
         variables: &BTreeMap<String, Value>,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let grant = &component.outbound_http;
         let id = component.id.as_str();
-        let allowed_hosts = grant
+        let allowed_hosts: Vec<(AllowedHost, OutboundMetrics)> = grant
             .allowed_hosts
             .iter()
             .map(|entry| {
@@ -113,7 +124,13 @@ impl OutboundPolicy {
                 Ok((pattern, metrics.outbound(id, &label)))
             })
             .collect::<anyhow::Result<_>>()?;
-        let mut http = HttpConnector::new();
+        let localhost_named = allowed_hosts
+            .iter()
+            .any(|(allowed, _)| allowed.names_exactly("localhost"));
+        let mut http = HttpConnector::new_with_resolver(CheckedResolver::new(
+            allow_private_networks,
+            localhost_named,
+        ));
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(grant.limits.connect_timeout));
@@ -140,6 +157,7 @@ impl OutboundPolicy {
                 .collect(),
             denied: metrics.outbound(id, ""),
             limits: grant.limits,
+            allow_private_networks,
             client,
         })
     }
@@ -166,10 +184,19 @@ impl OutboundPolicy {
                 .filter(|_| scheme == "http")
                 .map(|(_, target, counters)| (Destination::Component(*target), counters));
         }
-        self.allowed_hosts
+        let (allowed, counters) = self
+            .allowed_hosts
             .iter()
-            .find(|(allowed, _)| allowed.allows(scheme, host, port))
-            .map(|(_, counters)| (Destination::Network, counters))
+            .find(|(allowed, _)| allowed.allows(scheme, host, port))?;
+        // An internal address is reached only where the entry names it, or the operator allows
+        // private networks; names are checked when they resolve ([`CheckedResolver`]).
+        let internal = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(crate::allowed_hosts::is_internal_address);
+        if internal && !self.allow_private_networks && !allowed.names_exactly(host) {
+            return Some((Destination::Prohibited, counters));
+        }
+        Some((Destination::Network, counters))
     }
 }
 
@@ -229,6 +256,8 @@ fn render_entry(
 enum Destination {
     Network,
     Component(usize),
+    /// An internal address that the matching entry names only through `*`.
+    Prohibited,
 }
 
 /// Internal chaining: serves a request a component sent to `http://<id>.internal/...`, in
@@ -348,6 +377,14 @@ async fn send(
     };
     invocation.trace.inject(request.headers_mut());
     let result = match destination {
+        Destination::Prohibited => {
+            tracing::warn!(
+                component = %policy.component,
+                request_id = %invocation.request_id,
+                "outbound request to {scheme}://{host}:{port} denied: an internal address that allowed_outbound_hosts does not name",
+            );
+            Err(Error::DestinationIpProhibited)
+        }
         Destination::Component(target) => chain.handle(target, request, invocation).await,
         Destination::Network => {
             let limits = effective_limits(policy.limits, options);
@@ -401,6 +438,8 @@ fn client_error(err: hyper_util::client::legacy::Error) -> Error {
         return match io_kind {
             Some(std::io::ErrorKind::TimedOut) => Error::ConnectionTimeout,
             Some(std::io::ErrorKind::ConnectionRefused) => Error::ConnectionRefused,
+            // The resolver found only internal addresses.
+            Some(std::io::ErrorKind::PermissionDenied) => Error::DestinationIpProhibited,
             _ => Error::DestinationUnavailable,
         };
     }
