@@ -207,10 +207,12 @@ impl Activity {
     /// When the connection is idle for `timeout`, unless a request starts before: `timeout`
     /// after the last request started, or from now while one is in flight.
     fn idle_at(&self, timeout: Duration) -> Instant {
-        if self.in_flight() > 0 {
-            return Instant::now() + timeout;
-        }
-        self.accepted + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+        let since = if self.in_flight() > 0 {
+            Instant::now()
+        } else {
+            self.accepted + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+        };
+        crate::invocation::deadline(since.into(), timeout).into_std()
     }
 }
 
@@ -293,7 +295,7 @@ async fn first_head(
     timeout: std::time::Duration,
     max: usize,
 ) -> Option<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = crate::invocation::deadline(tokio::time::Instant::now(), timeout);
     let mut head = Vec::with_capacity(4096);
     loop {
         let searched = head.len().saturating_sub(3);

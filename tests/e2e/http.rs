@@ -594,3 +594,29 @@ async fn connections_past_the_maximum_are_refused_and_counted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Timeouts of `u64::MAX` ms mean no deadline, never an overflow: requests are served and
+/// nothing panics (the deadlines were `now + timeout`, which overflowed per request).
+#[tokio::test]
+async fn the_largest_timeouts_are_served_without_a_panic() {
+    let max = u64::MAX.to_string();
+    let (_dir, server) = start(&[
+        "--timeout-ms",
+        &max,
+        "--idle-timeout-ms",
+        &max,
+        "--header-read-timeout-ms",
+        &max,
+    ]);
+    let response = reqwest::get(server.url("/hello/forever")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .starts_with("hello, forever!\n")
+    );
+    let log = server.stderr();
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -12,6 +12,7 @@ pub mod trace_context;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 pub use request_id::RequestId;
 
@@ -86,6 +87,17 @@ impl Budget {
 #[derive(Debug, thiserror::Error)]
 #[error("the invocation ran past its wall-clock deadline")]
 pub struct WallClockTimeout;
+
+/// About thirty years: a deadline that never comes.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// `start` + `timeout`, or about thirty years on where that would overflow (a configured
+/// timeout of `u64::MAX` ms means no deadline, never a panic).
+pub fn deadline(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + FAR_FUTURE)
+}
 
 /// `invocation`'s result, or a [`WallClockTimeout`] failure if it has not finished by
 /// `deadline` (it is then dropped, and its instance with it).

@@ -27,7 +27,7 @@ use crate::app_version::{AppVersion, Export, LoadedComponent};
 use crate::bindings::queue_component::{QueueComponent, QueueComponentPre};
 use crate::bindings::{CronComponent, CronComponentPre};
 use crate::guest_output;
-use crate::invocation::{Invocation, RequestId, until};
+use crate::invocation::{Invocation, RequestId, deadline, until};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::state::InstanceState;
 
@@ -183,7 +183,10 @@ pub fn start<K: Trigger, P: Pre>(
     let store = version.new_store(component, invocation);
     Started {
         store,
-        deadline: tokio::time::Instant::from_std(started) + component.limits.timeout,
+        deadline: deadline(
+            tokio::time::Instant::from_std(started),
+            component.limits.timeout,
+        ),
         pre: export.pre.clone(),
         end: End {
             started,

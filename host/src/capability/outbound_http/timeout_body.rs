@@ -47,7 +47,9 @@ impl Body for TimeoutBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.deadline.as_mut().reset(Instant::now() + this.timeout);
+                this.deadline
+                    .as_mut()
+                    .reset(crate::invocation::deadline(Instant::now(), this.timeout));
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(Error::from(err)))),
