@@ -144,3 +144,274 @@ fn grants_need_a_defined_store_once_a_config_is_given() {
         .check_grants(&app(&["default", "carts"]))
         .unwrap();
 }
+
+/// Fuzzing by property: no text makes the runtime config checker panic (arbitrary text, and
+/// tables of the real names with arbitrary fields, so the checks past TOML parsing run too),
+/// and a valid config reads back as the backends it was written from. 256 cases per property
+/// per run (`PROPTEST_CASES` overrides).
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `text` as a TOML string (a quoted key or a value).
+    fn quoted(text: &str) -> String {
+        toml::Value::String(text.to_owned()).to_string()
+    }
+
+    /// A TOML value: mostly strings near the real ones (types, Redis URLs, paths, prefixes),
+    /// else a number of any size, a boolean, an array or an inline table.
+    fn value() -> impl Strategy<Value = String> {
+        let text = prop_oneof![
+            Just("sled".to_owned()),
+            Just("redis".to_owned()),
+            "(redis|rediss|unix|redis\\+unix|http)://[a-z:@/?=&%.*\\[\\]0-9 ]{0,16}",
+            "[a-z/:.@*?\\[\\]\\\\ _-]{0,12}",
+            "\\PC{0,12}",
+        ];
+        prop_oneof![
+            8 => text.prop_map(|s| quoted(&s)),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => prop_oneof![
+                Just("18446744073709551616".to_owned()),
+                Just("1.5e300".to_owned()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                Just("[\"sled\"]".to_owned()),
+                Just("{ type = \"sled\" }".to_owned()),
+            ],
+        ]
+    }
+
+    /// A `node` line or not, then `[<table>.<name>]` tables of the real names (rarely an
+    /// unknown one), names valid or not, each real field present or not (rarely an unknown
+    /// field), each value mostly of the field's type but arbitrary.
+    fn tables() -> impl Strategy<Value = String> {
+        let table = prop_oneof![
+            10 => proptest::sample::select(&["key_value_store", "queue", "topic"][..]),
+            1 => Just("stores"),
+        ];
+        let name = prop_oneof![
+            8 => "[a-z_-]{1,4}",
+            1 => "\\PC{0,4}",
+            1 => "a{64,66}",
+        ];
+        let field = |name: &'static str, present, typed: BoxedStrategy<String>| {
+            let value = prop_oneof![4 => typed, 1 => value()];
+            proptest::option::weighted(present, value.prop_map(move |v| format!("{name} = {v}\n")))
+        };
+        let kind = proptest::sample::select(&["\"sled\"", "\"redis\""][..]).prop_map(str::to_owned);
+        let text = value().boxed();
+        let number = || {
+            prop_oneof![0..=70_000_i64, -1..=i64::MAX]
+                .prop_map(|n| n.to_string())
+                .boxed()
+        };
+        let fields = (
+            field("type", 0.9, kind.boxed()),
+            field("path", 0.4, text.clone()),
+            field("url", 0.4, text.clone()),
+            field("prefix", 0.4, text.clone()),
+            field("visibility_timeout_ms", 0.3, number()),
+            field("max_key_bytes", 0.2, number()),
+            field("max_value_bytes", 0.2, number()),
+            field("typ", 0.05, text.clone()),
+        );
+        let table = (table, name, fields).prop_map(|(table, name, fields)| {
+            let (kind, path, url, prefix, visibility, key, value, typo) = fields;
+            let fields: String = [kind, path, url, prefix, visibility, key, value, typo]
+                .into_iter()
+                .flatten()
+                .collect();
+            format!("[{table}.{}]\n{fields}", quoted(&name))
+        });
+        let node = field("node", 0.3, node().prop_map(|n| quoted(&n)).boxed());
+        (node, proptest::collection::vec(table, 1..4))
+            .prop_map(|(node, tables)| node.unwrap_or_default() + &tables.concat())
+    }
+
+    /// A valid `node`: 1 to 20 printable ASCII characters, no space.
+    fn node() -> impl Strategy<Value = String> {
+        "[!-~]{1,20}"
+    }
+
+    /// A valid store: its TOML fields and the backend they describe (a sled path relative to
+    /// the directory of [`FILE`], a Redis URL with a password that starts `S3cr`).
+    fn store() -> impl Strategy<Value = (String, Backend)> {
+        let sled = "[a-z]{1,6}(/[a-z]{1,6}){0,2}".prop_map(|path| {
+            let backend = Backend::Sled {
+                path: Path::new(FILE).parent().unwrap().join(&path),
+            };
+            (
+                format!("type = \"sled\"\npath = {}\n", quoted(&path)),
+                backend,
+            )
+        });
+        let redis = (
+            "[a-z]{1,6}",
+            "[a-z0-9]{4,8}",
+            "[a-z]{1,8}",
+            1..=u16::MAX,
+            0..16_u8,
+            proptest::option::of("[a-zA-Z0-9_.-]{1,8}"),
+        )
+            .prop_map(|(user, password, host, port, db, prefix)| {
+                let url = format!("redis://{user}:S3cr{password}@{host}:{port}/{db}");
+                let mut text = format!("type = \"redis\"\nurl = {}\n", quoted(&url));
+                if let Some(prefix) = &prefix {
+                    text += &format!("prefix = {}\n", quoted(prefix));
+                }
+                let prefix = prefix.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
+                (
+                    text,
+                    Backend::Redis {
+                        url: RedisUrl(url),
+                        prefix,
+                    },
+                )
+            });
+        prop_oneof![sled, redis]
+    }
+
+    /// A valid key-value store: its TOML fields, and the backend and size limits (if it
+    /// sets any) they describe.
+    fn key_value_store() -> impl Strategy<Value = (String, (Backend, Option<KeyValueLimits>))> {
+        let limit = |max: u64| proptest::option::of(1..=max);
+        (store(), limit(1 << 16), limit(512 << 20)).prop_map(|((mut text, backend), key, value)| {
+            let defaults = KeyValueLimits::default();
+            for (field, given) in [("max_key_bytes", key), ("max_value_bytes", value)] {
+                if let Some(given) = given {
+                    text += &format!("{field} = {given}\n");
+                }
+            }
+            let limits = (key.is_some() || value.is_some()).then(|| KeyValueLimits {
+                max_key_bytes: key.map_or(defaults.max_key_bytes, |n| n as usize),
+                max_value_bytes: value.map_or(defaults.max_value_bytes, |n| n as usize),
+            });
+            (text, (backend, limits))
+        })
+    }
+
+    /// A queue or topic as the tests compare it: its backend, its visibility timeout, and the
+    /// line of the runtime config where that is written (if it is).
+    type Queue = (Backend, Duration, Option<String>);
+
+    /// A valid queue or topic: its TOML fields and what they describe.
+    fn queue() -> impl Strategy<Value = (String, Queue)> {
+        (store(), proptest::option::of(1..=u64::MAX)).prop_map(|((mut text, backend), ms)| {
+            let line = ms.map(|ms| format!("visibility_timeout_ms = {ms}"));
+            if let Some(line) = &line {
+                text += &format!("{line}\n");
+            }
+            let visibility_timeout = ms.map_or(DEFAULT_VISIBILITY_TIMEOUT, Duration::from_millis);
+            (text, (backend, visibility_timeout, line))
+        })
+    }
+
+    /// `queues` of a config read from `text`, as [`Queue`]s.
+    fn as_read(
+        text: &str,
+        queues: &BTreeMap<String, QueueBackendConfig>,
+    ) -> BTreeMap<String, Queue> {
+        let line = |location: &Location| text.lines().nth(location.line - 1).map(str::to_owned);
+        queues
+            .iter()
+            .map(|(name, queue)| {
+                let written = queue.visibility_location.as_ref().and_then(line);
+                (
+                    name.clone(),
+                    (queue.backend.clone(), queue.visibility_timeout, written),
+                )
+            })
+            .collect()
+    }
+
+    /// Up to three valid entries of one table, by distinct valid names: the TOML of their
+    /// tables `[<table>.<name>]`, and what each describes.
+    fn entries<T: std::fmt::Debug>(
+        table: &'static str,
+        entry: impl Strategy<Value = (String, T)>,
+    ) -> impl Strategy<Value = (String, BTreeMap<String, T>)> {
+        proptest::collection::btree_map("[a-zA-Z0-9_-]{1,8}", entry, 0..4).prop_map(
+            move |entries| {
+                let mut text = String::new();
+                let mut described = BTreeMap::new();
+                for (name, (fields, value)) in entries {
+                    text += &format!("[{table}.{name}]\n{fields}");
+                    described.insert(name, value);
+                }
+                (text, described)
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text is a runtime config or an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = RuntimeConfig::parse(Path::new(FILE), &text);
+        }
+
+        /// Tables of the real names with arbitrary fields are a config or an error, never a
+        /// panic; an accepted config has only valid names, Redis prefixes and timeouts.
+        #[test]
+        fn tables_of_real_names_never_panic(text in tables()) {
+            let Ok(config) = RuntimeConfig::parse(Path::new(FILE), &text) else {
+                return Ok(());
+            };
+            let queues = config.queues.iter().chain(&config.topics);
+            let backends = config
+                .key_value_stores
+                .iter()
+                .chain(queues.clone().map(|(name, queue)| (name, &queue.backend)));
+            for (name, backend) in backends {
+                prop_assert!(is_label(name), "{:?}", name);
+                if let Backend::Redis { prefix, .. } = backend {
+                    prop_assert!(is_redis_prefix(prefix), "{:?}", prefix);
+                }
+            }
+            for (_, queue) in queues {
+                prop_assert!(queue.visibility_timeout > Duration::ZERO);
+            }
+            for limits in config.key_value_limits.values() {
+                prop_assert!((1..=1 << 16).contains(&limits.max_key_bytes), "{:?}", limits);
+                prop_assert!((1..=512 << 20).contains(&limits.max_value_bytes), "{:?}", limits);
+            }
+            if let Some(node) = &config.node {
+                prop_assert!(is_node_name(node), "{:?}", node);
+            }
+        }
+
+        /// A valid config reads back as the node, stores (with their size limits), queues
+        /// and topics (with where their visibility timeout is written) it was written from,
+        /// and its `Debug` never shows a Redis password.
+        #[test]
+        fn valid_configs_read_back(
+            node in proptest::option::of(node()),
+            (stores_text, stores) in entries("key_value_store", key_value_store()),
+            (queues_text, queues) in entries("queue", queue()),
+            (topics_text, topics) in entries("topic", queue()),
+        ) {
+            let node_text = node.as_ref().map(|n| format!("node = {}\n", quoted(n)));
+            let text = format!(
+                "{}{stores_text}{queues_text}{topics_text}",
+                node_text.unwrap_or_default()
+            );
+            let config = RuntimeConfig::parse(Path::new(FILE), &text).unwrap();
+            prop_assert_eq!(&config.node, &node);
+            let backends: BTreeMap<_, _> =
+                stores.iter().map(|(name, (backend, _))| (name.clone(), backend.clone())).collect();
+            prop_assert_eq!(&config.key_value_stores, &backends);
+            let limits: BTreeMap<_, _> = stores
+                .iter()
+                .filter_map(|(name, (_, limits))| Some((name.clone(), (*limits)?)))
+                .collect();
+            prop_assert_eq!(&config.key_value_limits, &limits);
+            prop_assert_eq!(as_read(&text, &config.queues), queues);
+            prop_assert_eq!(as_read(&text, &config.topics), topics);
+            let shown = format!("{config:?}");
+            prop_assert!(!shown.contains("S3cr"), "{}", shown);
+        }
+    }
+}
