@@ -289,9 +289,10 @@ const REQUEST_TIMEOUT: &[u8] =
 /// the HTTP/2 preface has too), or `max` bytes, or what came before the client closed. A client
 /// that does not get that far within `timeout` (slowloris) gets a 408 and the connection is
 /// closed: `None`. Later heads on a kept-alive connection fall to hyper's own header read
-/// timeout, which closes the connection.
-async fn first_head(
-    stream: &mut tokio::net::TcpStream,
+/// timeout, which closes the connection. Generic over the stream so that tests can drive it
+/// without a socket.
+async fn first_head<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     timeout: std::time::Duration,
     max: usize,
 ) -> Option<Vec<u8>> {
