@@ -396,3 +396,179 @@ impl AsyncWrite for Prefixed {
 fn client_header(peer: SocketAddr) -> HeaderValue {
     HeaderValue::from_str(&peer.to_string()).expect("a socket address is a valid header value")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// How a [`Script`] ends once its chunks are read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum End {
+        /// The client closes the connection.
+        Close,
+        /// A read fails.
+        Fail,
+        /// The client sends nothing more and keeps the connection open.
+        Hang,
+    }
+
+    /// An in-memory connection: each read gives what fits of the next chunk, then `end`. It
+    /// logs every non-empty read and keeps what is written to it.
+    struct Script {
+        chunks: VecDeque<Vec<u8>>,
+        end: End,
+        reads: Vec<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl AsyncRead for Script {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let this = &mut *self;
+            let Some(chunk) = this.chunks.front_mut() else {
+                return match this.end {
+                    End::Close => Poll::Ready(Ok(())),
+                    End::Fail => Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into())),
+                    End::Hang => Poll::Pending,
+                };
+            };
+            let read: Vec<u8> = chunk.drain(..buf.remaining().min(chunk.len())).collect();
+            if chunk.is_empty() {
+                this.chunks.pop_front();
+            }
+            buf.put_slice(&read);
+            this.reads.push(read);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Script {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Whether `bytes` hold the blank line that ends a head.
+    fn has_blank_line(bytes: &[u8]) -> bool {
+        bytes.windows(4).any(|w| w == b"\r\n\r\n")
+    }
+
+    /// What a client sends: bytes (often none or few) rich in `\r` and `\n`, with the
+    /// blank line inserted somewhere or not, cut into non-empty chunks at arbitrary points.
+    fn chunks() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let byte = prop_oneof![2 => any::<u8>(), 1 => Just(b'\r'), 1 => Just(b'\n')];
+        let bytes = prop_oneof![
+            proptest::collection::vec(byte.clone(), 0..8),
+            proptest::collection::vec(byte, 0..300),
+        ];
+        (
+            bytes,
+            proptest::option::of(any::<proptest::sample::Index>()),
+            proptest::collection::vec(any::<proptest::sample::Index>(), 0..16),
+        )
+            .prop_map(|(mut bytes, blank_line, cuts)| {
+                if let Some(at) = blank_line {
+                    let at = at.index(bytes.len() + 1);
+                    bytes.splice(at..at, *b"\r\n\r\n");
+                }
+                let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+                cuts.extend([0, bytes.len()]);
+                cuts.sort_unstable();
+                cuts.dedup();
+                cuts.windows(2)
+                    .map(|w| bytes[w[0]..w[1]].to_vec())
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// `first_head` stops reading at the first read that reaches `max` bytes or the blank
+        /// line, or else at the end: it returns exactly the bytes read (`None` when the read
+        /// failed or timed out, after a 408 if something came), so never more than `max` plus
+        /// one read, and always the whole blank line when it was sent within `max` bytes.
+        #[test]
+        fn first_head_stops_at_the_blank_line_or_max(
+            chunks in chunks(),
+            max in prop_oneof![0..16_usize, 0..400_usize, Just(8192_usize)],
+            max_at_a_cut in proptest::option::of(any::<proptest::sample::Index>()),
+            end in proptest::sample::select(&[End::Close, End::Fail, End::Hang][..]),
+        ) {
+            let sent = chunks.concat();
+            // Sometimes `max` falls exactly where a chunk ends.
+            let max = max_at_a_cut.map_or(max, |at| {
+                chunks[..at.index(chunks.len() + 1)].iter().map(Vec::len).sum()
+            });
+            let mut script = Script {
+                chunks: chunks.into(),
+                end,
+                reads: Vec::new(),
+                written: Vec::new(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let timeout = Duration::from_millis(1);
+            let head = runtime.block_on(first_head(&mut script, timeout, max));
+
+            // Where it had to stop: after the first read that completes a head, or at the end.
+            let mut read = Vec::new();
+            let stop = script.reads.iter().position(|r| {
+                read.extend_from_slice(r);
+                read.len() >= max || has_blank_line(&read)
+            });
+            let read = script.reads.concat();
+            prop_assert_eq!(&read[..], &sent[..read.len()]);
+            match stop {
+                Some(last) => {
+                    prop_assert_eq!(last + 1, script.reads.len(), "read past a complete head");
+                    prop_assert_eq!(head.as_ref(), Some(&read));
+                    prop_assert!(read.len() <= max + script.reads[last].len());
+                    prop_assert!(script.written.is_empty());
+                }
+                None => {
+                    prop_assert_eq!(read.len(), sent.len(), "stopped before the end");
+                    let expected = (end == End::Close).then(|| read.clone());
+                    prop_assert_eq!(head.as_ref(), expected.as_ref());
+                    let answered = end == End::Hang && !read.is_empty();
+                    let written: &[u8] = if answered { REQUEST_TIMEOUT } else { b"" };
+                    prop_assert_eq!(&script.written[..], written);
+                }
+            }
+            if let Some(at) = sent.windows(4).position(|w| w == b"\r\n\r\n")
+                && at + 4 <= max
+            {
+                prop_assert!(head.is_some_and(|h| h.starts_with(&sent[..at + 4])));
+            }
+        }
+    }
+}
