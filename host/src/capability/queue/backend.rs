@@ -120,3 +120,68 @@ pub trait QueueBackend: Send + Sync + 'static {
         Ok(None)
     }
 }
+
+/// Generators for the property tests of the backends' stored-message decoders.
+#[cfg(test)]
+pub(super) mod strategy {
+    use proptest::prelude::*;
+
+    use super::StoredMessage;
+
+    /// Any message as a backend stores it: fields of any value, some of them empty, some
+    /// text not ASCII (the receipt stays empty: it is not stored).
+    pub fn stored_message() -> impl Strategy<Value = StoredMessage> {
+        let text = || prop_oneof!["\\PC{0,12}", Just(String::new())];
+        (
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::option::of(text()),
+            proptest::collection::vec((text(), text()), 0..4),
+            any::<u32>(),
+            (any::<u64>(), any::<u64>()),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(id, body, content_type, attributes, failures, (first, due), last_error)| {
+                    StoredMessage {
+                        id,
+                        body,
+                        content_type,
+                        attributes,
+                        failures,
+                        first_enqueued_ms: first,
+                        due_ms: due,
+                        last_error,
+                        receipt: String::new(),
+                    }
+                },
+            )
+    }
+
+    /// Bytes a backend may find where a message should be: arbitrary ones, or a message as
+    /// `encode` writes it, then cut short, with a byte changed, with a length of 2^64 - 1
+    /// put in, with bytes added at the end, or intact.
+    pub fn stored_bytes(encode: fn(&StoredMessage) -> Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+        /// Postcard's varint for `u64::MAX`: a length or count no input can hold.
+        const HUGE: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let at = any::<proptest::sample::Index>();
+        let damaged = (stored_message(), 0..5_u8, at, any::<u8>()).prop_map(
+            move |(message, damage, at, byte)| {
+                let mut bytes = encode(&message);
+                let i = at.index(bytes.len() + 1);
+                match damage {
+                    0 => bytes.truncate(i),
+                    1 if i < bytes.len() => bytes[i] = byte,
+                    2 => {
+                        let tail = bytes.split_off(i);
+                        bytes.extend(HUGE.into_iter().chain(tail));
+                    }
+                    3 => bytes.extend([byte; 3]),
+                    _ => {}
+                }
+                bytes
+            },
+        );
+        prop_oneof![1 => proptest::collection::vec(any::<u8>(), 0..64), 3 => damaged]
+    }
+}

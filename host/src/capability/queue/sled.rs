@@ -487,4 +487,59 @@ mod tests {
         queue.ack(&first[1..]).await.unwrap();
         assert_eq!(queue.depth().await.unwrap(), (0, 0));
     }
+
+    /// Fuzzing by property: the decoder of stored messages (256 cases per property per run).
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::capability::queue::backend::strategy::{stored_bytes, stored_message};
+
+        /// [`encode`], which cannot fail for a message.
+        fn encoded(message: &StoredMessage) -> Vec<u8> {
+            encode(message).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any bytes decode to a message or an error, never a panic; a message decoded
+            /// from them encodes to bytes that decode to it again.
+            #[test]
+            fn any_bytes_decode_or_err(bytes in stored_bytes(encoded)) {
+                if let Ok(message) = decode(&bytes) {
+                    prop_assert_eq!(decode(&encoded(&message)).unwrap(), message);
+                }
+            }
+
+            /// An encoded message decodes back to itself.
+            #[test]
+            fn a_message_round_trips(message in stored_message()) {
+                prop_assert_eq!(decode(&encoded(&message)).unwrap(), message);
+            }
+
+            /// An in-flight value reads back as its visibility time, token and payload; cut
+            /// anywhere, it reads what is whole and zero or nothing for the rest, never a
+            /// panic.
+            #[test]
+            fn in_flight_values_read_back(
+                visible_at in any::<u64>(),
+                held in any::<u64>(),
+                payload_bytes in stored_bytes(encoded),
+                cut in prop_oneof![0..24_usize, 0..200_usize],
+            ) {
+                let value = in_flight_value(visible_at, held, &payload_bytes);
+                prop_assert_eq!(u64_at(&value, 0), visible_at);
+                prop_assert_eq!(token(&value), held);
+                prop_assert_eq!(payload(&value), &payload_bytes[..]);
+                // Cut short: what is whole still reads, the rest as zero or empty.
+                let short = &value[..cut.min(value.len())];
+                let whole = |at: usize, n: u64| if short.len() >= at + 8 { n } else { 0 };
+                prop_assert_eq!(u64_at(short, 0), whole(0, visible_at));
+                prop_assert_eq!(token(short), whole(8, held));
+                prop_assert_eq!(pending_id(short), whole(8, held));
+                prop_assert_eq!(payload(short), value.get(16..short.len()).unwrap_or_default());
+            }
+        }
+    }
 }
