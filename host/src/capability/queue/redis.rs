@@ -528,3 +528,122 @@ impl QueueBackend for RedisQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+    use redis::FromRedisValue;
+    use redis::streams::StreamRangeReply;
+
+    use super::*;
+    use crate::capability::queue::backend::strategy::{stored_bytes, stored_message};
+
+    /// [`encode`], which cannot fail for a message.
+    fn encoded(message: &StoredMessage) -> Vec<u8> {
+        encode(message).unwrap()
+    }
+
+    /// Any Redis reply value, nested a little: integers and doubles at their extremes
+    /// included, and a bulk string holding a number too large for any type.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            Just(Value::Okay),
+            prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX)].prop_map(Value::Int),
+            prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY)].prop_map(Value::Double),
+            any::<bool>().prop_map(Value::Boolean),
+            "\\PC{0,8}".prop_map(Value::SimpleString),
+            proptest::collection::vec(any::<u8>(), 0..16).prop_map(Value::BulkString),
+            Just(Value::BulkString(
+                b"340282366920938463463374607431768211456".to_vec()
+            )),
+            stored_bytes(encoded).prop_map(Value::BulkString),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Set),
+                proptest::collection::vec((inner.clone(), inner), 0..4).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    /// A stream entry's field map: mostly an `m`, mostly a stored message whole or damaged,
+    /// else any value; other fields of any name and value.
+    fn fields() -> impl Strategy<Value = HashMap<String, Value>> {
+        let message = prop_oneof![
+            2 => stored_bytes(encoded).prop_map(Value::BulkString),
+            1 => value(),
+        ];
+        let others = proptest::collection::hash_map("\\PC{0,4}", value(), 0..3);
+        (proptest::option::weighted(0.8, message), others).prop_map(|(message, mut fields)| {
+            if let Some(message) = message {
+                fields.insert("m".to_owned(), message);
+            }
+            fields
+        })
+    }
+
+    /// `entry` decodes to a message with the entry id as its receipt, or to an error.
+    fn decodes_or_errs(entry: &StreamId) -> Result<(), TestCaseError> {
+        if let Ok(message) = decode(entry) {
+            prop_assert_eq!(&message.receipt, &entry.id);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A stream entry with any fields decodes to a message with the entry id as its
+        /// receipt, or an error, never a panic.
+        #[test]
+        fn any_stream_entry_decodes_or_errs(id in "\\PC{0,24}", map in fields()) {
+            decodes_or_errs(&StreamId { id, map, ..StreamId::default() })?;
+        }
+
+        /// Any `XRANGE` reply (any value, or entries of any fields) parses to entries that
+        /// each decode to a message (the entry id its receipt) or an error, or does not parse,
+        /// never a panic.
+        #[test]
+        fn any_range_reply_decodes_or_errs(
+            reply in prop_oneof![
+                value(),
+                proptest::collection::vec(("\\PC{0,8}", fields()), 0..4).prop_map(|entries| {
+                    Value::Array(
+                        entries
+                            .into_iter()
+                            .map(|(id, map)| {
+                                let fields = map
+                                    .into_iter()
+                                    .flat_map(|(name, value)| [Value::BulkString(name.into_bytes()), value]);
+                                Value::Array(vec![
+                                    Value::BulkString(id.into_bytes()),
+                                    Value::Array(fields.collect()),
+                                ])
+                            })
+                            .collect(),
+                    )
+                }),
+            ],
+        ) {
+            if let Ok(reply) = StreamRangeReply::from_redis_value(reply) {
+                for entry in &reply.ids {
+                    decodes_or_errs(entry)?;
+                }
+            }
+        }
+
+        /// An encoded message in an entry's `m` field decodes back to itself, with the entry
+        /// id as its receipt.
+        #[test]
+        fn a_message_round_trips(message in stored_message(), id in "[0-9]{1,13}-[0-9]{1,3}") {
+            let map = HashMap::from([("m".to_owned(), Value::BulkString(encoded(&message)))]);
+            let entry = StreamId { id: id.clone(), map, ..StreamId::default() };
+            let decoded = decode(&entry).unwrap();
+            prop_assert_eq!(decoded, StoredMessage { receipt: id, ..message });
+        }
+    }
+}
