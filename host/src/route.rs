@@ -72,8 +72,12 @@ pub enum RouteError {
         /// The repeated name.
         name: String,
     },
-    /// A character with a meaning in other routers' syntaxes (`{`, `}`, `*`), or `?` / `#`.
-    #[error("route `{route}`: character `{ch}` is not allowed in a route")]
+    /// A character with a meaning in other routers' syntaxes (`{`, `}`, `*`), `?` / `#`, or a
+    /// control character (which the `wasmhost-route` header could not carry).
+    #[error(
+        "route `{route}`: character `{}` is not allowed in a route",
+        ch.escape_debug()
+    )]
     BadChar {
         /// The whole route.
         route: String,
@@ -91,7 +95,7 @@ impl FromStr for Route {
         };
         if let Some(ch) = text
             .chars()
-            .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#'))
+            .find(|c| matches!(c, '{' | '}' | '*' | '?' | '#') || c.is_control())
         {
             return Err(RouteError::BadChar {
                 route: text.to_owned(),
@@ -448,6 +452,24 @@ mod tests {
         let routes = ["/users/:id", "/users/:name"].map(|r| (r.parse::<Route>().unwrap(), ()));
         let err = Router::new(routes).unwrap_err();
         assert_eq!((err.first, err.second), (0, 1));
+    }
+
+    /// Regression (found by `any_route_text_parses_or_errs`): a control character is refused
+    /// at parse time; a route `/\0` was accepted and the app's router then panicked making
+    /// its `wasmhost-route` header.
+    #[test]
+    fn control_characters_are_refused() {
+        let err = |s: &str| s.parse::<Route>().unwrap_err().to_string();
+        assert_eq!(
+            err("/\0"),
+            "route `/\0`: character `\\0` is not allowed in a route"
+        );
+        assert_eq!(
+            err("/a\u{7f}/:b"),
+            "route `/a\u{7f}/:b`: character `\\u{7f}` is not allowed in a route"
+        );
+        assert!("/a\t".parse::<Route>().is_err());
+        assert!("/caf\u{e9}/\u{1F600}".parse::<Route>().is_ok());
     }
 
     /// Fuzzing by property: parsing and matching never panic, and a route matches the paths
