@@ -344,20 +344,36 @@ mod properties {
         )
     }
 
+    /// `text` checked: the config, or `None` after checking that the error points into the
+    /// text (a line it has, a column of that line or just past it).
+    fn checked(text: &str) -> Result<Option<RuntimeConfig>, TestCaseError> {
+        let location = match RuntimeConfig::parse(Path::new(FILE), text) {
+            Ok(config) => return Ok(Some(config)),
+            Err(err) => err.location,
+        };
+        prop_assert_eq!(location.file.as_path(), Path::new(FILE));
+        let line = text.split('\n').nth(location.line.wrapping_sub(1));
+        prop_assert!(line.is_some(), "no line {} in {:?}", location.line, text);
+        let columns = line.unwrap_or_default().chars().count() + 1;
+        prop_assert!((1..=columns).contains(&location.column), "{:?}", location);
+        Ok(None)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
-        /// Any text is a runtime config or an error, never a panic.
+        /// Any text is a runtime config or an error that points into the text, never a panic.
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
-            let _ = RuntimeConfig::parse(Path::new(FILE), &text);
+            checked(&text)?;
         }
 
-        /// Tables of the real names with arbitrary fields are a config or an error, never a
-        /// panic; an accepted config has only valid names, Redis prefixes and timeouts.
+        /// Tables of the real names with arbitrary fields are a config or an error that
+        /// points into the text, never a panic; an accepted config has only valid names,
+        /// Redis prefixes and timeouts.
         #[test]
         fn tables_of_real_names_never_panic(text in tables()) {
-            let Ok(config) = RuntimeConfig::parse(Path::new(FILE), &text) else {
+            let Some(config) = checked(&text)? else {
                 return Ok(());
             };
             let queues = config.queues.iter().chain(&config.topics);
