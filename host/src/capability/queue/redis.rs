@@ -586,10 +586,21 @@ mod tests {
         })
     }
 
-    /// `entry` decodes to a message with the entry id as its receipt, or to an error.
+    /// `entry` decodes to a message with the entry id as its receipt, or to an error, and is
+    /// then kept as undecodable with the entry id as its receipt and its `m` bytes, if any,
+    /// as its body.
     fn decodes_or_errs(entry: &StreamId) -> Result<(), TestCaseError> {
-        if let Ok(message) = decode(entry) {
-            prop_assert_eq!(&message.receipt, &entry.id);
+        match decode(entry) {
+            Ok(message) => prop_assert_eq!(&message.receipt, &entry.id),
+            Err(error) => {
+                let kept = undecodable(entry, error);
+                prop_assert_eq!(&kept.entry.receipt, &entry.id);
+                let bytes = match entry.map.get("m") {
+                    Some(Value::BulkString(bytes)) => &bytes[..],
+                    _ => &[],
+                };
+                prop_assert_eq!(&kept.entry.body[..], bytes);
+            }
         }
         Ok(())
     }
@@ -598,7 +609,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         /// A stream entry with any fields decodes to a message with the entry id as its
-        /// receipt, or an error, never a panic.
+        /// receipt, or an error and an undecodable entry with that receipt, never a panic.
         #[test]
         fn any_stream_entry_decodes_or_errs(id in "\\PC{0,24}", map in fields()) {
             decodes_or_errs(&StreamId { id, map, ..StreamId::default() })?;
