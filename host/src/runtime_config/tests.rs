@@ -184,7 +184,8 @@ mod properties {
 
     /// A `node` line or not, then `[<table>.<name>]` tables of the real names (rarely an
     /// unknown one), names valid or not, each real field present or not (rarely an unknown
-    /// field), each value mostly of the field's type but arbitrary.
+    /// field), each value mostly of the field's type but arbitrary; an `[outbound_http]`
+    /// table or not.
     fn tables() -> impl Strategy<Value = String> {
         let table = prop_oneof![
             10 => proptest::sample::select(&["key_value_store", "queue", "topic"][..]),
@@ -225,8 +226,23 @@ mod properties {
             format!("[{table}.{}]\n{fields}", quoted(&name))
         });
         let node = field("node", 0.3, node().prop_map(|n| quoted(&n)).boxed());
-        (node, proptest::collection::vec(table, 1..4))
-            .prop_map(|(node, tables)| node.unwrap_or_default() + &tables.concat())
+        let boolean = any::<bool>().prop_map(|b| b.to_string()).boxed();
+        let outbound = (
+            field("allow_private_networks", 0.8, boolean),
+            field("typ", 0.05, text),
+        )
+            .prop_map(|(allow, typo)| {
+                format!(
+                    "[outbound_http]\n{}",
+                    allow.into_iter().chain(typo).collect::<String>()
+                )
+            });
+        let outbound = proptest::option::weighted(0.3, outbound);
+        (node, proptest::collection::vec(table, 1..4), outbound).prop_map(
+            |(node, tables, outbound)| {
+                node.unwrap_or_default() + &tables.concat() + &outbound.unwrap_or_default()
+            },
+        )
     }
 
     /// A valid `node`: 1 to 20 printable ASCII characters, no space.
@@ -400,22 +416,27 @@ mod properties {
         }
 
         /// A valid config reads back as the node, stores (with their size limits), queues
-        /// and topics (with where their visibility timeout is written) it was written from,
-        /// and its `Debug` never shows a Redis password.
+        /// and topics (with where their visibility timeout is written) and outbound setting
+        /// it was written from, and its `Debug` never shows a Redis password.
         #[test]
         fn valid_configs_read_back(
             node in proptest::option::of(node()),
             (stores_text, stores) in entries("key_value_store", key_value_store()),
             (queues_text, queues) in entries("queue", queue()),
             (topics_text, topics) in entries("topic", queue()),
+            private in proptest::option::of(any::<bool>()),
         ) {
             let node_text = node.as_ref().map(|n| format!("node = {}\n", quoted(n)));
+            let private_text =
+                private.map(|b| format!("[outbound_http]\nallow_private_networks = {b}\n"));
             let text = format!(
-                "{}{stores_text}{queues_text}{topics_text}",
-                node_text.unwrap_or_default()
+                "{}{stores_text}{queues_text}{topics_text}{}",
+                node_text.unwrap_or_default(),
+                private_text.unwrap_or_default(),
             );
             let config = RuntimeConfig::parse(Path::new(FILE), &text).unwrap();
             prop_assert_eq!(&config.node, &node);
+            prop_assert_eq!(config.allow_private_networks, private == Some(true));
             let backends: BTreeMap<_, _> =
                 stores.iter().map(|(name, (backend, _))| (name.clone(), backend.clone())).collect();
             prop_assert_eq!(&config.key_value_stores, &backends);
