@@ -212,10 +212,13 @@ impl fmt::Display for Route {
     }
 }
 
-/// A routing table from [`Route`]s to values of type `T`, built once at startup.
+/// A routing table from [`Route`]s to values of type `T`, built once at startup: one tree
+/// for the routes without the wildcard, looked up first, one for the wildcard routes (which
+/// matchit cannot hold beside a parameter at the same position).
 #[derive(Debug)]
 pub struct Router<T> {
     tree: matchit::Router<usize>,
+    wildcards: matchit::Router<usize>,
     entries: Vec<(Route, T)>,
 }
 
@@ -242,7 +245,7 @@ impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
     }
 
     /// For a wildcard route, the matched tail with its leading `/` (empty when the path was the
-    /// bare prefix); empty for other routes.
+    /// bare prefix, `/` when it was the prefix and a slash); `None` for other routes.
     pub fn path_info(&self) -> Option<&'p str> {
         if !self.route.is_wildcard() {
             return None;
@@ -250,7 +253,11 @@ impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
         // The tail is a suffix of the path; include the `/` just before it.
         let tail = self.params.get("tail").unwrap_or("");
         Some(if tail.is_empty() {
-            ""
+            if self.path.len() > 1 && self.path.ends_with('/') {
+                "/"
+            } else {
+                ""
+            }
         } else {
             &self.path[self.path.len() - tail.len() - 1..]
         })
@@ -276,30 +283,56 @@ impl<T> Router<T> {
     pub fn new(routes: impl IntoIterator<Item = (Route, T)>) -> Result<Self, RouteConflict> {
         let entries: Vec<(Route, T)> = routes.into_iter().collect();
         let mut tree = matchit::Router::new();
+        let mut wildcards = matchit::Router::new();
         let mut shapes = std::collections::HashMap::new();
+        let mut patterns = std::collections::HashMap::new();
         for (i, (route, _)) in entries.iter().enumerate() {
             if let Some(first) = shapes.insert(route.shape(), i) {
                 return Err(RouteConflict { first, second: i });
             }
-            tree.insert(route.matchit_pattern(), i)
-                .map_err(|_| RouteConflict {
-                    first: i,
+            let pattern = route.matchit_pattern();
+            let into = if route.is_wildcard() {
+                &mut wildcards
+            } else {
+                &mut tree
+            };
+            if let Err(err) = into.insert(pattern.clone(), i) {
+                let first = match err {
+                    matchit::InsertError::Conflict { with } => patterns.get(&with).copied(),
+                    _ => None,
+                };
+                return Err(RouteConflict {
+                    first: first.unwrap_or(i),
                     second: i,
-                })?;
+                });
+            }
+            patterns.insert(pattern, i);
         }
-        // The bare prefix of a wildcard (`/static` for `/static/...`) goes in last, where no
-        // exact route already claims it.
+        // The bare prefix of a wildcard (`/static` and `/static/` for `/static/...`, whose
+        // catch-all needs a non-empty tail) goes in last, where no other wildcard route
+        // already claims it.
         for (i, (route, _)) in entries.iter().enumerate() {
             if let Some(prefix) = route.matchit_prefix() {
-                let _ = tree.insert(prefix, i);
+                if prefix != "/" {
+                    let _ = wildcards.insert(format!("{prefix}/"), i);
+                }
+                let _ = wildcards.insert(prefix, i);
             }
         }
-        Ok(Self { tree, entries })
+        Ok(Self {
+            tree,
+            wildcards,
+            entries,
+        })
     }
 
     /// Finds the most specific route for `path` (the URI path, without the query).
     pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<RouteMatch<'r, 'p, T>> {
-        let matched = self.tree.at(path).ok()?;
+        let matched = self
+            .tree
+            .at(path)
+            .or_else(|_| self.wildcards.at(path))
+            .ok()?;
         let (route, value) = &self.entries[*matched.value];
         Some(RouteMatch {
             value,
@@ -438,6 +471,26 @@ mod tests {
     fn differently_named_params_at_one_position_coexist() {
         let r = router(&["/a/:x/b", "/a/:y/c"]);
         assert_eq!(matched(&r, "/a/1/c").unwrap().0, "/a/:y/c");
+    }
+
+    /// The docs' precedence example: a parameter and the wildcard at one position coexist
+    /// (matchit holds them in two trees); `/static/` is the wildcard's with the path info `/`.
+    #[test]
+    fn a_parameter_and_the_wildcard_at_one_position_coexist() {
+        let r = router(&["/users/me", "/users/:id", "/users/...", "/static/..."]);
+        assert_eq!(matched(&r, "/users/me").unwrap().0, "/users/me");
+        assert_eq!(matched(&r, "/users/42").unwrap().0, "/users/:id");
+        assert_eq!(
+            matched(&r, "/users/42/posts").unwrap(),
+            (
+                "/users/...".to_owned(),
+                vec![],
+                Some("/42/posts".to_owned())
+            )
+        );
+        assert_eq!(matched(&r, "/users").unwrap().0, "/users/...");
+        assert_eq!(matched(&r, "/static/").unwrap().2, Some("/".to_owned()));
+        assert_eq!(matched(&r, "/static").unwrap().2, Some(String::new()));
     }
 
     #[test]
@@ -614,9 +667,7 @@ mod tests {
             fn a_route_matches_its_own_paths(
                 segments in proptest::collection::vec(("[a-z]{1,4}", any::<bool>()), 1..4),
                 values in proptest::collection::vec("[^/]{1,6}", 4),
-                // Not the tail `/` alone: docs/routes.md says `/static/...` matches `/static/`, but
-                // it does not (matchit's catch-all needs a non-empty tail).
-                tail in proptest::option::of("(/[^/]{0,4}){0,3}".prop_filter("not `/`", |t| t != "/")),
+                tail in proptest::option::of("(/[^/]{0,4}){0,3}"),
             ) {
                 let mut route: String = segments
                     .iter()
