@@ -10,6 +10,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
+
 use crate::allowed_hosts::AllowedHost;
 use crate::route::Route;
 use crate::variables::{Template, Variable};
@@ -247,6 +249,47 @@ pub struct HttpTrigger {
     pub route: Route,
     /// What answers it.
     pub target: HttpTarget,
+    /// `private = true`: reachable only through internal chaining; 404 from outside.
+    pub private: bool,
+    /// `auth`, else `[application] auth`, else anonymous.
+    pub auth: AuthLevel,
+    /// `cors`, else `[application.cors]`, else none (no CORS headers, `OPTIONS` goes to the
+    /// target like any method).
+    pub cors: Option<Arc<CorsPolicy>>,
+}
+
+/// Who may call an HTTP route (`auth`), as Azure Functions' authorization levels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthLevel {
+    /// `anonymous`: anyone.
+    #[default]
+    Anonymous,
+    /// `function`: a key of the route's component, an app key or an admin key.
+    Function,
+    /// `admin`: an admin key only.
+    Admin,
+}
+
+/// A route's CORS policy (`cors = { .. }`), answered by the host (the Fetch standard's CORS
+/// protocol, <https://fetch.spec.whatwg.org/#http-cors-protocol>). Header values are made at
+/// startup.
+#[derive(Debug, Clone)]
+pub struct CorsPolicy {
+    /// `allowed_origins`: `None` for `*`, else the origins, lowercase (`https://app.example`).
+    pub origins: Option<Vec<String>>,
+    /// `allowed_methods`, joined (`GET, POST`); default `GET, HEAD, POST`.
+    pub methods: HeaderValue,
+    /// `allowed_headers`, joined; `None`: the preflight's `access-control-request-headers` is
+    /// echoed back when the list is `*`, and none are allowed when it is empty.
+    pub headers: Option<HeaderValue>,
+    /// `allowed_headers = ["*"]`.
+    pub any_header: bool,
+    /// `exposed_headers`, joined.
+    pub exposed_headers: Option<HeaderValue>,
+    /// `max_age_secs`.
+    pub max_age: Option<HeaderValue>,
+    /// `allow_credentials`: the origin is echoed, never `*` (checked at load).
+    pub credentials: bool,
 }
 
 /// What answers an HTTP route.

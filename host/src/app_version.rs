@@ -20,7 +20,7 @@ use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::app::{App, ComponentId, HttpTarget};
+use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget};
 use crate::bindings::CronComponentPre;
 use crate::bindings::queue_component::QueueComponentPre;
 use crate::capability::Grants;
@@ -393,6 +393,12 @@ pub struct HttpRoute {
     pub route_header: HeaderValue,
     /// `wasmhost-param-<name>` for each route parameter, in path order.
     pub param_headers: Vec<HeaderName>,
+    /// Reachable only through internal chaining.
+    pub private: bool,
+    /// Who may call it.
+    pub auth: AuthLevel,
+    /// Its CORS policy, answered by the host.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 /// Builds the routing table of `app`'s `[[trigger.http]]` entries (startup step 5).
@@ -418,6 +424,9 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
                 target: trigger.target.clone(),
                 route_header,
                 param_headers,
+                private: trigger.private,
+                auth: trigger.auth,
+                cors: trigger.cors.clone(),
             },
         )
     });

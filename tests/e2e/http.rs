@@ -620,3 +620,158 @@ async fn the_largest_timeouts_are_served_without_a_panic() {
     let log = server.stderr();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// An app with a private route, CORS routes and a probe that chains: `hello` at `/private/:name`
+/// (private) and at `/cors/:name` (credentials, listed origins) and `/open-cors/:name`
+/// (any origin), http-probe at `/probe/proxy` chaining to `hello.internal`.
+fn start_guarded() -> (tempfile::TempDir, Server) {
+    let manifest = format!(
+        r#"manifest_version = 1
+[application]
+name = "guarded"
+
+[[trigger.http]]
+route = "/private/:name"
+component = "hello"
+private = true
+
+[[trigger.http]]
+route = "/cors/:name"
+component = "hello"
+cors = {{ allowed_origins = ["https://app.example"], allowed_methods = ["GET", "PUT"], allowed_headers = ["x-token"], exposed_headers = ["x-request-id"], max_age_secs = 600, allow_credentials = true }}
+
+[[trigger.http]]
+route = "/open-cors/:name"
+component = "hello"
+cors = {{ allowed_origins = ["*"] }}
+
+[[trigger.http]]
+route = "/probe/proxy"
+component = "probe"
+
+[component.hello]
+source = "{hello}"
+[component.probe]
+source = "{probe}"
+allowed_outbound_hosts = ["http://hello.internal"]
+"#,
+        hello = guests::HELLO,
+        probe = guests::HTTP_PROBE,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server =
+        Server::start_app(wasmhost_binary(), &path, &["--admin-listen", "127.0.0.1:0"]).unwrap();
+    (dir, server)
+}
+
+/// A private route answers 404 from outside and 200 through internal chaining.
+#[tokio::test]
+async fn a_private_route_is_reachable_only_through_chaining() {
+    let (_dir, server) = start_guarded();
+    let outside = reqwest::get(server.url("/private/ann")).await.unwrap();
+    assert_eq!(outside.status(), 404);
+    let chained = reqwest::Client::new()
+        .get(server.url("/probe/proxy"))
+        .header("x-target", "http://hello.internal/private/ann")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chained.status(), 200);
+    assert!(chained.text().await.unwrap().starts_with("hello, ann!"));
+}
+
+/// CORS answered by the host: a preflight from an allowed origin gets 204 with the route's
+/// methods, headers and max age, and no guest runs; an actual request from it gets its origin
+/// echoed (with credentials, never `*`) and `vary: origin`; a disallowed origin gets no
+/// `access-control-allow-origin`; a route open to any origin answers `*`.
+#[tokio::test]
+async fn cors_is_answered_by_the_host() {
+    let (_dir, server) = start_guarded();
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, server.url("/cors/ann"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "x-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-methods"], "GET, PUT");
+    assert_eq!(h["access-control-allow-headers"], "x-token");
+    assert_eq!(h["access-control-max-age"], "600");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["vary"], "origin");
+    let invocations =
+        r#"wasmhost_invocations_total{component="hello",trigger="http",outcome="ok"}"#;
+    assert_eq!(
+        server.metric(invocations),
+        0.0,
+        "a guest answered the preflight"
+    );
+
+    let actual = client
+        .get(server.url("/cors/ann"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(actual.status(), 200);
+    let h = actual.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-expose-headers"], "x-request-id");
+    assert_eq!(h["vary"], "origin");
+
+    for (method, path) in [
+        (reqwest::Method::GET, "/cors/ann"),
+        (reqwest::Method::OPTIONS, "/cors/ann"),
+    ] {
+        let evil = client
+            .request(method, server.url(path))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !evil.headers().contains_key("access-control-allow-origin"),
+            "{:?}",
+            evil.headers()
+        );
+    }
+    let open = client
+        .get(server.url("/open-cors/ann"))
+        .header("origin", "https://anyone.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.headers()["access-control-allow-origin"], "*");
+}
+
+/// `allowed_origins = ["*"]` with `allow_credentials = true` is refused at load, at its line.
+#[test]
+fn cors_refuses_any_origin_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "manifest_version = 1\n[application]\nname = \"c\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"hello\"\n\
+             cors = {{ allowed_origins = [\"*\"], allow_credentials = true }}\n[component.hello]\nsource = \"{}\"\n",
+            guests::HELLO
+        ),
+    )
+    .unwrap();
+    let (ok, _, stderr) =
+        wasmhost_tests::run(wasmhost_binary(), &["check", path.to_str().unwrap()]).unwrap();
+    assert!(!ok);
+    assert!(
+        stderr.contains("wasmhost.toml:7:8: `trigger.http[0].cors`: `allowed_origins = [\"*\"]` cannot go with `allow_credentials = true`"),
+        "{stderr}"
+    );
+}

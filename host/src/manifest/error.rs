@@ -128,6 +128,14 @@ pub enum ManifestErrorKind {
         /// What is wrong, or what is allowed.
         message: &'static str,
     },
+    /// An `[application]` setting out of range (`auth`, `cors`).
+    #[error("`application.{field}`: {message}")]
+    Application {
+        /// The field (`auth`, `cors`).
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A `[[trigger.http]]` whose target is missing, doubled or malformed.
     #[error("`trigger.http[{index}]{field}`: {message}")]
     HttpTarget {

@@ -6,11 +6,12 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use toml::Spanned;
 
 use super::raw::{self, RawManifest};
 use super::{Doc, ManifestError, ManifestErrorKind};
-use crate::app::{FixedResponse, HttpTarget, HttpTrigger, StaticFiles};
+use crate::app::{AuthLevel, CorsPolicy, FixedResponse, HttpTarget, HttpTrigger, StaticFiles};
 use crate::route::Route;
 
 /// Checks every `[[trigger.http]]`: its route (parsed, and not the same shape as an earlier
@@ -20,6 +21,18 @@ pub(super) fn check_http_triggers(
     raw: &RawManifest,
     index: &HashMap<String, usize>,
 ) -> Result<Vec<HttpTrigger>, ManifestError> {
+    let app_error =
+        |span, field, message| doc.error(span, ManifestErrorKind::Application { field, message });
+    let default_auth = match &raw.application.auth {
+        Some(auth) => auth_level(auth).map_err(|m| app_error(auth.span(), "auth", m))?,
+        None => AuthLevel::Anonymous,
+    };
+    let default_cors = match &raw.application.cors {
+        Some(cors) => Some(Arc::new(
+            cors_policy(cors.get_ref()).map_err(|m| app_error(cors.span(), "cors", m))?,
+        )),
+        None => None,
+    };
     let mut http_triggers = Vec::with_capacity(raw.trigger.http.len());
     let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
     for (i, trigger) in raw.trigger.http.iter().enumerate() {
@@ -44,9 +57,112 @@ pub(super) fn check_http_triggers(
             ));
         }
         let target = check_http_target(doc, raw, index, i, trigger)?;
-        http_triggers.push(HttpTrigger { route, target });
+        let route_error = |span, field, message| {
+            doc.error(
+                span,
+                ManifestErrorKind::HttpTarget {
+                    index: i,
+                    field,
+                    message,
+                },
+            )
+        };
+        let auth = match &trigger.auth {
+            Some(auth) => auth_level(auth).map_err(|m| route_error(auth.span(), ".auth", m))?,
+            None => default_auth,
+        };
+        let cors = match &trigger.cors {
+            Some(cors) => Some(Arc::new(
+                cors_policy(cors.get_ref()).map_err(|m| route_error(cors.span(), ".cors", m))?,
+            )),
+            None => default_cors.clone(),
+        };
+        http_triggers.push(HttpTrigger {
+            route,
+            target,
+            private: trigger.private,
+            auth,
+            cors,
+        });
     }
     Ok(http_triggers)
+}
+
+/// `auth = "anonymous" | "function" | "admin"`.
+fn auth_level(auth: &Spanned<String>) -> Result<AuthLevel, String> {
+    match auth.get_ref().as_str() {
+        "anonymous" => Ok(AuthLevel::Anonymous),
+        "function" => Ok(AuthLevel::Function),
+        "admin" => Ok(AuthLevel::Admin),
+        other => Err(format!(
+            "`{other}` is not an authorization level: give `anonymous`, `function` or `admin`"
+        )),
+    }
+}
+
+/// Checks a `cors` table and makes its header values.
+fn cors_policy(raw: &raw::RawCors) -> Result<CorsPolicy, String> {
+    let any_origin = raw.allowed_origins.iter().any(|o| o == "*");
+    if any_origin && raw.allow_credentials {
+        return Err(
+            "`allowed_origins = [\"*\"]` cannot go with `allow_credentials = true` (browsers refuse `*` with credentials): list the origins".to_owned(),
+        );
+    }
+    if raw.allowed_origins.is_empty() {
+        return Err("`allowed_origins` is empty: list origins, or `*`".to_owned());
+    }
+    let mut origins = Vec::new();
+    for origin in raw.allowed_origins.iter().filter(|o| *o != "*") {
+        let parsed = url::Url::parse(origin).map_err(|_| bad_origin(origin))?;
+        let bare = parsed.origin().ascii_serialization();
+        if !matches!(parsed.scheme(), "http" | "https")
+            || bare != origin.to_ascii_lowercase().trim_end_matches('/')
+        {
+            return Err(bad_origin(origin));
+        }
+        origins.push(bare);
+    }
+    let methods = match &raw.allowed_methods {
+        Some(methods) => methods.clone(),
+        None => vec!["GET".into(), "HEAD".into(), "POST".into()],
+    };
+    for method in &methods {
+        if method != "*" {
+            http::Method::from_bytes(method.as_bytes())
+                .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+        }
+    }
+    let any_header = raw.allowed_headers.iter().any(|h| h == "*");
+    for header in raw.allowed_headers.iter().chain(&raw.exposed_headers) {
+        if header != "*" {
+            http::HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| format!("`{header}` is not a header name"))?;
+        }
+    }
+    let joined = |items: &[String]| {
+        (!items.is_empty())
+            .then(|| HeaderValue::from_str(&items.join(", ")).ok())
+            .flatten()
+    };
+    Ok(CorsPolicy {
+        origins: (!any_origin).then_some(origins),
+        methods: joined(&methods).unwrap_or(HeaderValue::from_static("GET, HEAD, POST")),
+        headers: if any_header {
+            None
+        } else {
+            joined(&raw.allowed_headers)
+        },
+        any_header,
+        exposed_headers: joined(&raw.exposed_headers),
+        max_age: raw.max_age_secs.map(HeaderValue::from),
+        credentials: raw.allow_credentials,
+    })
+}
+
+fn bad_origin(origin: &str) -> String {
+    format!(
+        "`{origin}` is not an origin: give `scheme://host[:port]` (http or https, no path), or `*`"
+    )
 }
 
 /// Checks what answers `[[trigger.http]]` number `i`: exactly one of a defined component, a

@@ -43,6 +43,27 @@ pub struct RawApplication {
     pub description: Option<String>,
     #[serde(default)]
     pub authors: Vec<String>,
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cors: Option<Spanned<RawCors>>,
+}
+
+/// `cors = { .. }` of a route, or `[application.cors]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub allowed_methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub exposed_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
+    #[serde(default)]
+    pub allow_credentials: bool,
 }
 
 /// `[trigger]`: one array of tables per trigger type.
@@ -112,6 +133,12 @@ pub struct RawHttpTrigger {
     pub static_files: Option<Spanned<String>>,
     #[serde(default)]
     pub follow_symlinks: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cors: Option<Spanned<RawCors>>,
 }
 
 /// `redirect = { to = "..", status = 301 }`.

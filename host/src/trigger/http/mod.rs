@@ -35,7 +35,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{ComponentId, HttpTarget};
+use crate::app::{AuthLevel, ComponentId, HttpTarget};
 use crate::app_version::{AppVersion, HttpRoute, LoadedComponent};
 use crate::capability::outbound_http::ChainHandler;
 use crate::invocation::request_id::{self, RequestId};
@@ -45,6 +45,7 @@ use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
 mod body;
+mod cors;
 mod fixed;
 
 pub use body::LimitedBody;
@@ -105,26 +106,67 @@ pub async fn handle<B: RequestBody>(
 ) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
     let Some(matched) = version.router.at(parts.uri.path()) else {
-        return text(StatusCode::NOT_FOUND, "no route matches this path\n");
+        return no_route();
     };
-    let target = matched.value;
-    let component_index = match &target.target {
-        HttpTarget::Component(index) => *index,
-        // A redirect, a static response or a file: no guest runs.
-        HttpTarget::Fixed(fixed) => return fixed_response(fixed),
-        HttpTarget::Files(files) => {
-            let tail = matched.path_info().unwrap_or_default().to_owned();
-            drop(matched);
-            return static_file(files, tail, parts).await;
-        }
-    };
-    remove_wasmhost_headers(&mut parts.headers);
-    parts.headers.insert(headers::CLIENT_ADDR, client);
-    if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
-        return InvalidPath::response();
+    let route = matched.value;
+    if route.private {
+        // Reachable through internal chaining only: from outside, as if it did not exist.
+        return no_route();
     }
-    let component = &version.components[component_index];
-    drop(matched);
+    let cors = route
+        .cors
+        .as_deref()
+        .and_then(|cors| Some((cors, parts.headers.get(http::header::ORIGIN)?.clone())));
+    if let Some((policy, _)) = &cors
+        && cors::is_preflight(&parts.method, &parts.headers)
+    {
+        return cors::preflight(policy, &parts.headers);
+    }
+    if route.auth != AuthLevel::Anonymous {
+        // Keys are not verified yet: a route that needs one is closed to everyone.
+        return text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+    }
+    let mut response = 'respond: {
+        let component_index = match &route.target {
+            HttpTarget::Component(index) => *index,
+            // A redirect, a static response or a file: no guest runs.
+            HttpTarget::Fixed(fixed) => break 'respond fixed_response(fixed),
+            HttpTarget::Files(files) => {
+                let tail = matched.path_info().unwrap_or_default().to_owned();
+                drop(matched);
+                break 'respond static_file(files, tail, parts).await;
+            }
+        };
+        remove_wasmhost_headers(&mut parts.headers);
+        parts.headers.insert(headers::CLIENT_ADDR, client);
+        if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
+            break 'respond InvalidPath::response();
+        }
+        let component = &version.components[component_index];
+        drop(matched);
+        serve_component(version, component, route, parts, body).await
+    };
+    if let Some((policy, origin)) = &cors {
+        cors::decorate(policy, origin, response.headers_mut());
+    }
+    response
+}
+
+/// The 404 of a path no public route matches.
+fn no_route() -> Response<HyperOutgoingBody> {
+    text(StatusCode::NOT_FOUND, "no route matches this path\n")
+}
+
+/// Serves a request (its routing headers set) with `component`, the target of `route`: the
+/// body limit, the request id, the trace context, then the invocation.
+async fn serve_component<B: RequestBody>(
+    version: &AppVersion,
+    component: &LoadedComponent,
+    route: &HttpRoute,
+    parts: http::request::Parts,
+    body: B,
+) -> Response<HyperOutgoingBody> {
+    let mut parts = parts;
     let max_body = component.limits.max_body_bytes;
     let declared = parts
         .headers
@@ -145,7 +187,7 @@ pub async fn handle<B: RequestBody>(
         .headers
         .insert(request_id::HEADER, request_id.header().clone());
     let (span, trace) = TraceContext::start(Some(&parts.headers), || {
-        invocation_span(&parts, &component.id, &target.route_header)
+        invocation_span(&parts, &component.id, &route.route_header)
     });
     let invocation = component.invocation(request_id.clone(), trace);
     let (body, exceeded) = LimitedBody::new(body, max_body);
