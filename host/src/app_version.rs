@@ -31,6 +31,7 @@ use crate::capability::queue::{self, Queues};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
 use crate::invocation::{Invocation, RequestId, TraceContext};
+use crate::keys::KeyRing;
 use crate::limits::{CpuSlices, Limits, LongLane, MemoryLimiter, ResolvedLimits};
 use crate::metrics::{Metrics, TriggerMetrics};
 use crate::route::{Router, headers};
@@ -101,6 +102,8 @@ pub struct AppVersion {
     pub key_value: KeyValueStores,
     /// The open queues.
     pub queues: Queues,
+    /// The app's keys, if a route needs one (none: such a route is closed).
+    pub keys: Option<Arc<KeyRing>>,
     /// The app's name, for log lines (cloning is a reference-count increment).
     pub app_name: Arc<str>,
     /// The process's metrics.
@@ -143,6 +146,8 @@ pub struct Backends {
     pub key_value: KeyValueStores,
     /// The open queues and topics.
     pub queues: Queues,
+    /// The app's keys, if a route needs one.
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 impl AppVersion {
@@ -173,7 +178,11 @@ impl AppVersion {
             chain,
             allow_private_networks,
         } = shared;
-        let Backends { key_value, queues } = backends;
+        let Backends {
+            key_value,
+            queues,
+            keys,
+        } = backends;
         let tls = TlsSettings::new()?;
         let linker = linker(engine)?;
 
@@ -223,6 +232,7 @@ impl AppVersion {
             router,
             key_value,
             queues,
+            keys,
             limits: limits.clone(),
             tasks: TaskTracker::new(),
             long_lane: LongLane::new(),

@@ -54,6 +54,7 @@ pub mod compile_cache;
 pub mod engine;
 pub mod guest_output;
 pub mod invocation;
+pub mod keys;
 pub mod lifecycle;
 pub mod limits;
 pub mod manifest;

@@ -27,6 +27,7 @@
 //! | `wasmhost_queue_handled_total` | counter | `queue`, `outcome` (`acked`, `retried`, `dead_lettered`) |
 //! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
 //! | `wasmhost_queue_delivery_delay_seconds` | histogram | `queue` |
+//! | `wasmhost_http_auth_failures_total` | counter | `outcome` (`unauthorized`, `rate_limited`) |
 //! | `wasmhost_connections` | gauge | `listener` (`http`, `admin`) |
 //! | `wasmhost_connections_refused_total` | counter | `listener`: past `--max-connections` |
 
@@ -264,6 +265,12 @@ pub struct Metrics {
     queue_delivery_delay: HistogramFamily<QueueLabels>,
     connections: Family<ListenerLabels, Gauge>,
     connections_refused: Family<ListenerLabels, Counter>,
+    auth_failures: Family<AuthFailureLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthFailureLabels {
+    outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -386,8 +393,15 @@ impl Metrics {
             "Connections closed as soon as accepted because the listener had --max-connections open",
             connections_refused.clone(),
         );
+        let auth_failures = Family::default();
+        registry.register(
+            "http_auth_failures",
+            "Requests to routes that need a key, refused: unauthorized (401) or rate_limited (429)",
+            auth_failures.clone(),
+        );
         Self {
             registry,
+            auth_failures,
             connections,
             connections_refused,
             queue_sent,
@@ -469,6 +483,12 @@ impl Metrics {
             runs: self.cron_runs.get_or_create_owned(&labels),
             skips: self.cron_skips.get_or_create_owned(&labels),
         }
+    }
+
+    /// The counter of refused keys with `outcome` (`unauthorized`, `rate_limited`).
+    pub fn auth_failures(&self, outcome: &'static str) -> Counter {
+        self.auth_failures
+            .get_or_create_owned(&AuthFailureLabels { outcome })
     }
 
     /// The handles of listener `listener` (`http`, `admin`).

@@ -2,6 +2,7 @@
 //! compiled from Rust, real HTTP clients and a real `redis-server`, one module per area. One
 //! test binary, so the support crate and the tests are linked once.
 
+mod auth;
 mod cli;
 mod cron;
 mod http;

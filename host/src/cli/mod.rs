@@ -3,6 +3,7 @@
 
 mod build;
 mod check;
+mod keys;
 mod new;
 mod queue;
 mod serve;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 pub use build::BuildCommand;
 pub use check::CheckCommand;
+pub use keys::KeysCommand;
 pub use new::NewCommand;
 pub use queue::{QueueAction, QueueCommand};
 pub use serve::ServeCommand;
@@ -69,6 +71,8 @@ pub enum Command {
     New(NewCommand),
     /// Validate an app (manifest, runtime config, components, grants) without serving it.
     Check(CheckCommand),
+    /// Manage the keys of an app's `function` and `admin` routes.
+    Keys(KeysCommand),
 }
 
 impl Cli {
@@ -83,6 +87,7 @@ impl Cli {
             Command::Queue(queue) => queue.run(),
             Command::New(new) => new.run(),
             Command::Check(check) => check.run(),
+            Command::Keys(keys) => keys.run(),
         }
     }
 }

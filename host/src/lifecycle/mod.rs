@@ -26,12 +26,13 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminToken;
-use crate::app::App;
+use crate::app::{App, AuthLevel};
 use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
+use crate::keys::{KeyRing, KeyStore};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::runtime_config::RuntimeConfig;
@@ -95,6 +96,7 @@ pub struct Loader {
     options: LoadOptions,
     runtime_config: RuntimeConfig,
     shared: Shared,
+    keys: std::sync::OnceLock<Arc<KeyRing>>,
 }
 
 impl Loader {
@@ -124,6 +126,7 @@ impl Loader {
             options,
             runtime_config,
             shared,
+            keys: std::sync::OnceLock::new(),
         };
         Ok((loader, app))
     }
@@ -159,6 +162,7 @@ impl Loader {
             Some(old) => Backends {
                 key_value: old.key_value.reopen(&app).await?,
                 queues: old.queues.reopen(&app).await?,
+                keys: self.keys(&app)?,
             },
             None => {
                 let metrics = &self.shared.metrics;
@@ -170,7 +174,11 @@ impl Loader {
                         .await?;
                 }
                 let queues = Queues::open(&app, &self.runtime_config, metrics).await?;
-                Backends { key_value, queues }
+                Backends {
+                    key_value,
+                    queues,
+                    keys: self.keys(&app)?,
+                }
             }
         };
         blocking(|| AppVersion::load(app, &self.shared, backends, &variables))
@@ -186,6 +194,46 @@ impl Loader {
         self.runtime_config
             .check_visibility(app, self.options.limits.timeout)?;
         Ok(())
+    }
+
+    /// The app's key ring, opened (and refreshed every [`crate::keys::REFRESH`] on a task of its
+    /// own) the first time a version has a route that needs a key; none before.
+    ///
+    /// # Errors
+    /// The key store cannot be created or read.
+    fn keys(&self, app: &App) -> Result<Option<Arc<KeyRing>>> {
+        if let Some(ring) = self.keys.get() {
+            return Ok(Some(ring.clone()));
+        }
+        if app
+            .http_triggers
+            .iter()
+            .all(|t| t.auth == AuthLevel::Anonymous)
+        {
+            return Ok(None);
+        }
+        let store = KeyStore::for_app(app.base_dir())?;
+        let ring = Arc::new(KeyRing::open(store, &self.shared.metrics)?);
+        let refreshed = Arc::downgrade(&ring);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Outside a runtime (a bench): the keys read now.
+            return Ok(Some(self.keys.get_or_init(|| ring).clone()));
+        };
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(crate::keys::REFRESH).await;
+                let Some(ring) = refreshed.upgrade() else {
+                    return;
+                };
+                let read = tokio::task::spawn_blocking(move || ring.refresh()).await;
+                if let Ok(Err(err)) = read {
+                    tracing::warn!(
+                        "cannot read the key store again; the last keys read stay: {err:#}"
+                    );
+                }
+            }
+        });
+        Ok(Some(self.keys.get_or_init(|| ring).clone()))
     }
 
     /// The options this loader was made with.

@@ -35,7 +35,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{AuthLevel, ComponentId, HttpTarget};
+use crate::app::{ComponentId, HttpTarget};
 use crate::app_version::{AppVersion, HttpRoute, LoadedComponent};
 use crate::capability::outbound_http::ChainHandler;
 use crate::invocation::request_id::{self, RequestId};
@@ -44,6 +44,7 @@ use crate::metrics::Outcome;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
+mod auth;
 mod body;
 mod cors;
 mod fixed;
@@ -105,6 +106,8 @@ pub async fn handle<B: RequestBody>(
     req: Request<B>,
 ) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
+    // Out of the request before anything else reads it: no guest, span or log line sees a key.
+    let key = auth::take_key(&mut parts);
     let Some(matched) = version.router.at(parts.uri.path()) else {
         return no_route();
     };
@@ -122,11 +125,16 @@ pub async fn handle<B: RequestBody>(
     {
         return cors::preflight(policy, &parts.headers);
     }
-    if route.auth != AuthLevel::Anonymous {
-        // Keys are not verified yet: a route that needs one is closed to everyone.
-        return text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-    }
     let mut response = 'respond: {
+        let target_id = match &route.target {
+            HttpTarget::Component(index) => version.components[*index].id.as_str(),
+            _ => "",
+        };
+        let keys = version.keys.as_deref();
+        let caller = match auth::authorize(keys, key.as_deref(), route.auth, target_id, &client) {
+            Ok(caller) => caller,
+            Err(refusal) => break 'respond auth::refused(refusal),
+        };
         let component_index = match &route.target {
             HttpTarget::Component(index) => *index,
             // A redirect, a static response or a file: no guest runs.
@@ -139,6 +147,10 @@ pub async fn handle<B: RequestBody>(
         };
         remove_wasmhost_headers(&mut parts.headers);
         parts.headers.insert(headers::CLIENT_ADDR, client);
+        if let Some(caller) = caller {
+            parts.headers.insert(auth::KEY_ID_HEADER, caller.id);
+            parts.headers.insert(auth::KEY_NAME_HEADER, caller.name);
+        }
         if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
             break 'respond InvalidPath::response();
         }

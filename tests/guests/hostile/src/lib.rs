@@ -12,7 +12,9 @@
 //! - `/panic-mid-stream`: answers 200, streams 64 KiB, then panics;
 //! - `/body`: reads the whole request body and answers its length;
 //! - `/fs`: lists `/`; `/env`: counts the environment variables it sees; `/socket/<port>`:
-//!   connects to `127.0.0.1:<port>`. Each answers what happened, `denied: ..` on an error.
+//!   connects to `127.0.0.1:<port>`. Each answers what happened, `denied: ..` on an error;
+//! - `/request`: answers the request as the guest sees it: `uri: <uri>`, then a line
+//!   `<name>: <value>` per header.
 
 use std::io::Read;
 use std::time::Duration;
@@ -28,6 +30,13 @@ fn handle(req: Request) -> Response {
     let arg = segments.next().unwrap_or_default();
     match what {
         "ok" => "ok\n".into_response(),
+        "request" => {
+            let mut seen = format!("uri: {}\n", req.uri());
+            for (name, value) in req.headers() {
+                seen += &format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes()));
+            }
+            seen.into_response()
+        }
         "trap" => panic!("hostile guest traps on purpose"),
         "loop" => {
             let mut n = 0u64;
