@@ -5,7 +5,9 @@
 //! of every request's own latency, and the combined rate.
 //!
 //! Run: `cargo bench -p wasmhost --bench parallel`. `BENCH_THREADS`, `BENCH_REQUESTS` and
-//! `BENCH_WARMUP` override the defaults (2, 20 000 per thread, 2 000 per thread); the
+//! `BENCH_WARMUP` override the defaults (2, 20 000 per thread, 2 000 per thread);
+//! `BENCH_KEY=1` puts the route behind `auth = "function"` and sends a key with each request;
+//! the
 //! callgrind instruction count in BENCHMARKS.md runs one thread at two request counts.
 
 use std::time::{Duration, Instant};
@@ -31,7 +33,13 @@ fn main() {
         setting("BENCH_REQUESTS", 20_000),
     );
     let dir = tempfile::tempdir().unwrap();
-    let runtime = common::hello_version(dir.path());
+    // BENCH_KEY=1: the route needs a key, and every request sends one.
+    let (runtime, key) = if std::env::var_os("BENCH_KEY").is_some() {
+        let (version, key) = common::hello_version_with_key(dir.path());
+        (version, Some(HeaderValue::from_str(&key).unwrap()))
+    } else {
+        (common::hello_version(dir.path()), None)
+    };
     let client = HeaderValue::from_static("127.0.0.1:1");
 
     let started = Instant::now();
@@ -40,6 +48,7 @@ fn main() {
             .map(|_| {
                 let runtime = &runtime;
                 let client = client.clone();
+                let key = key.clone();
                 scope.spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -49,7 +58,11 @@ fn main() {
                     for i in 0..warmup + requests {
                         let t = Instant::now();
                         rt.block_on(async {
-                            let response = handle(runtime, client.clone(), common::request()).await;
+                            let mut request = common::request();
+                            if let Some(key) = &key {
+                                request.headers_mut().insert("x-functions-key", key.clone());
+                            }
+                            let response = handle(runtime, client.clone(), request).await;
                             assert_eq!(response.status(), 200);
                             response.into_body().collect().await.unwrap();
                         });

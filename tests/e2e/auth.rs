@@ -265,3 +265,13 @@ async fn repeated_failures_from_one_address_get_429() {
     assert_eq!(other.status().as_u16(), 401);
     assert!(server.metric(r#"wasmhost_http_auth_failures_total{outcome="rate_limited"}"#) >= 1.0);
 }
+
+/// The example app `apps/secured` passes every startup check.
+#[test]
+fn the_secured_example_passes_check() {
+    let example = wasmhost_tests::repo_root().join("apps/secured");
+    let (ok, stdout, stderr) =
+        run(wasmhost_binary(), &["check", example.to_str().unwrap()]).unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("2 component(s) checked"), "{stdout}");
+}

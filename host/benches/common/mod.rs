@@ -29,6 +29,27 @@ pub fn hello_version(dir: &Path) -> Arc<AppVersion> {
     futures::executor::block_on(version(dir, &manifest, "", Vec::new()))
 }
 
+/// [`hello_version`] with `auth = "function"` on its route and one key of the `hello`
+/// component, made in the app's key store; the key, to send in `x-functions-key`.
+pub fn hello_version_with_key(dir: &Path) -> (Arc<AppVersion>, String) {
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"bench\"\nauth = \"function\"\n\
+         [[trigger.http]]\nroute = \"/hello/:name\"\ncomponent = \"hello\"\n\
+         [component.hello]\nsource = \"{}\"\n",
+        guests::HELLO
+    );
+    let store = wasmhost::keys::KeyStore::for_app(dir).unwrap();
+    let (_, key) = store
+        .create(
+            "bench",
+            wasmhost::keys::KeyScope::Component("hello".into()),
+            None,
+        )
+        .unwrap();
+    let version = futures::executor::block_on(version(dir, &manifest, "", Vec::new()));
+    (version, key)
+}
+
 /// The version of `manifest`, written to `dir/wasmhost.toml` (the compile cache in `dir` too),
 /// with the runtime config `runtime_config` (none if empty) and the key-value `seeds`, loaded as
 /// `wasmhost serve` loads it. Backends connect on the calling runtime.
