@@ -275,3 +275,61 @@ fn the_secured_example_passes_check() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("2 component(s) checked"), "{stdout}");
 }
+
+/// With `[keys] type = "redis"` in the runtime config, keys made by `wasmhost keys` are
+/// accepted by every node on that Redis, a revocation reaches them all, and nothing in Redis
+/// holds the secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_on_redis_are_shared_by_every_node() {
+    let redis = wasmhost_tests::RedisServer::start();
+    let config = format!(
+        "[keys]\ntype = \"redis\"\nurl = \"{}\"\nprefix = \"e2e\"\n",
+        redis.url()
+    );
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    for dir in &dirs {
+        write_app(dir.path());
+        let runtime = dir.path().join("runtime.toml");
+        std::fs::write(&runtime, &config).unwrap();
+        nodes.push(runtime);
+    }
+    let runtime = nodes[0].to_str().unwrap().to_owned();
+    let key = keys(
+        dirs[0].path(),
+        &[
+            "create",
+            "--runtime-config",
+            &runtime,
+            "--component",
+            "hello",
+        ],
+    );
+    let servers: Vec<Server> = dirs
+        .iter()
+        .zip(&nodes)
+        .map(|(dir, config)| start(dir.path(), &["--runtime-config", config.to_str().unwrap()]))
+        .collect();
+    for server in &servers {
+        wait_status(server, "/fn/ann", Some(&key), 200).await;
+    }
+    let stored = redis.cli(&["HGETALL", "e2e:keys"]);
+    assert!(stored.contains(id(&key)), "{stored}");
+    let everything = format!("{stored}{}", redis.cli(&["KEYS", "*"]));
+    assert!(
+        !everything.contains(&key[20..]),
+        "a secret in Redis: {everything}"
+    );
+    assert!(
+        !dirs[0].path().join(".wasmhost/keys").exists(),
+        "keys written to files"
+    );
+
+    keys(
+        dirs[0].path(),
+        &["revoke", "--runtime-config", &runtime, id(&key)],
+    );
+    for server in &servers {
+        wait_status(server, "/fn/ann", Some(&key), 401).await;
+    }
+}

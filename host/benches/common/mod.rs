@@ -38,14 +38,11 @@ pub fn hello_version_with_key(dir: &Path) -> (Arc<AppVersion>, String) {
          [component.hello]\nsource = \"{}\"\n",
         guests::HELLO
     );
-    let store = wasmhost::keys::KeyStore::for_app(dir).unwrap();
-    let (_, key) = store
-        .create(
-            "bench",
-            wasmhost::keys::KeyScope::Component("hello".into()),
-            None,
-        )
-        .unwrap();
+    let (_, key) = futures::executor::block_on(async {
+        let store = wasmhost::keys::KeyStore::open(&dir.join(".wasmhost/keys")).unwrap();
+        let scope = wasmhost::keys::KeyScope::Component("hello".into());
+        store.create("bench", scope, None).await.unwrap()
+    });
     let version = futures::executor::block_on(version(dir, &manifest, "", Vec::new()));
     (version, key)
 }

@@ -15,6 +15,10 @@ use crate::keys::{KeyRecord, KeyScope, KeyStore};
 pub struct KeysCommand {
     #[command(subcommand)]
     action: KeysAction,
+    /// The runtime config whose `[keys]` says where the keys live (as `serve
+    /// --runtime-config`); without one, `.wasmhost/keys` beside the manifest.
+    #[arg(long, global = true, env = "WASMHOST_RUNTIME_CONFIG")]
+    runtime_config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -73,6 +77,14 @@ impl KeysCommand {
     /// # Errors
     /// A bad manifest, an unknown component or key id, a store that cannot be written.
     pub fn run(self) -> Result<()> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.act())
+    }
+
+    async fn act(self) -> Result<()> {
+        let config = self.runtime_config.as_deref();
         match self.action {
             KeysAction::Create {
                 path,
@@ -82,7 +94,7 @@ impl KeysCommand {
                 name,
                 expires_in_secs,
             } => {
-                let (store, loaded) = KeyStore::for_manifest(&path)?;
+                let (store, loaded) = KeyStore::for_manifest(&path, config).await?;
                 let scope = match (component, app, admin) {
                     (Some(id), _, _) => {
                         if !loaded.components.iter().any(|c| c.id.as_str() == id) {
@@ -95,7 +107,7 @@ impl KeysCommand {
                     (None, false, false) => bail!("give --component ID, --app or --admin"),
                 };
                 let expires = expires_in_secs.map(|secs| now_ms().saturating_add(secs * 1000));
-                let (record, key) = store.create(&name, scope, expires)?;
+                let (record, key) = store.create(&name, scope, expires).await?;
                 println!("{key}");
                 eprintln!(
                     "key `{}` ({}) for {}: shown once, keep it now",
@@ -103,14 +115,14 @@ impl KeysCommand {
                 );
             }
             KeysAction::List { path } => {
-                let (store, _) = KeyStore::for_manifest(&path)?;
-                for record in store.list()? {
+                let (store, _) = KeyStore::for_manifest(&path, config).await?;
+                for record in store.list().await? {
                     println!("{}", line(&record));
                 }
             }
             KeysAction::Revoke { id, path } => {
-                let (store, _) = KeyStore::for_manifest(&path)?;
-                if !store.revoke(&id)? {
+                let (store, _) = KeyStore::for_manifest(&path, config).await?;
+                if !store.revoke(&id).await? {
                     bail!("no key `{id}`");
                 }
                 eprintln!("key `{id}` revoked");
@@ -120,8 +132,8 @@ impl KeysCommand {
                 path,
                 grace_secs,
             } => {
-                let (store, _) = KeyStore::for_manifest(&path)?;
-                let (record, key) = store.rotate(&id, Duration::from_secs(grace_secs))?;
+                let (store, _) = KeyStore::for_manifest(&path, config).await?;
+                let (record, key) = store.rotate(&id, Duration::from_secs(grace_secs)).await?;
                 println!("{key}");
                 eprintln!(
                     "key `{}` replaces `{id}`, which works for {grace_secs} s more: shown once, keep it now",

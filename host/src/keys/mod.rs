@@ -9,8 +9,10 @@
 //! in memory, compared in constant time; the ring is refreshed from the store every
 //! [`REFRESH`], and last-used times are written back then.
 //!
-//! The store is a directory (`.wasmhost/keys` next to the manifest): one JSON file per key,
-//! written whole and renamed into place, so `wasmhost keys` can change it while a node serves.
+//! The store is a directory (`.wasmhost/keys` next to the manifest: one JSON file per key,
+//! written whole and renamed into place, so `wasmhost keys` can change it while a node
+//! serves), or a Redis hash that every node of a cluster reads (the runtime config's
+//! `[keys]`).
 
 mod store;
 
@@ -129,7 +131,7 @@ impl KeyRing {
     ///
     /// # Errors
     /// The store cannot be read (the error names the file).
-    pub fn open(store: KeyStore, metrics: &Metrics) -> anyhow::Result<Self> {
+    pub async fn open(store: KeyStore, metrics: &Metrics) -> anyhow::Result<Self> {
         let quota = governor::Quota::per_minute(
             std::num::NonZeroU32::new(FAILURES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
         )
@@ -141,7 +143,7 @@ impl KeyRing {
             unauthorized: metrics.auth_failures("unauthorized"),
             rate_limited: metrics.auth_failures("rate_limited"),
         };
-        ring.refresh()?;
+        ring.refresh().await?;
         Ok(ring)
     }
 
@@ -155,16 +157,16 @@ impl KeyRing {
     ///
     /// # Errors
     /// The store cannot be read or written.
-    pub fn refresh(&self) -> anyhow::Result<()> {
+    pub async fn refresh(&self) -> anyhow::Result<()> {
         let old = self.keys.load_full();
         let mut keys = HashMap::new();
-        for mut record in self.store.list()? {
+        for mut record in self.store.list().await? {
             let seen = old
                 .get(&record.id)
                 .map_or(0, |key| key.last_used_ms.load(Ordering::Relaxed));
             if seen > record.last_used_ms.unwrap_or(0) {
                 record.last_used_ms = Some(seen);
-                self.store.write(&record)?;
+                self.store.write(&record).await?;
             }
             let Ok(hash) = hex_decode(&record.hash) else {
                 tracing::warn!(key = %record.id, "key with a malformed hash is ignored");

@@ -162,7 +162,7 @@ impl Loader {
             Some(old) => Backends {
                 key_value: old.key_value.reopen(&app).await?,
                 queues: old.queues.reopen(&app).await?,
-                keys: self.keys(&app)?,
+                keys: self.keys(&app).await?,
             },
             None => {
                 let metrics = &self.shared.metrics;
@@ -177,7 +177,7 @@ impl Loader {
                 Backends {
                     key_value,
                     queues,
-                    keys: self.keys(&app)?,
+                    keys: self.keys(&app).await?,
                 }
             }
         };
@@ -201,7 +201,7 @@ impl Loader {
     ///
     /// # Errors
     /// The key store cannot be created or read.
-    fn keys(&self, app: &App) -> Result<Option<Arc<KeyRing>>> {
+    async fn keys(&self, app: &App) -> Result<Option<Arc<KeyRing>>> {
         if let Some(ring) = self.keys.get() {
             return Ok(Some(ring.clone()));
         }
@@ -212,8 +212,8 @@ impl Loader {
         {
             return Ok(None);
         }
-        let store = KeyStore::for_app(app.base_dir())?;
-        let ring = Arc::new(KeyRing::open(store, &self.shared.metrics)?);
+        let store = KeyStore::for_app(app.base_dir(), &self.runtime_config).await?;
+        let ring = Arc::new(KeyRing::open(store, &self.shared.metrics).await?);
         let refreshed = Arc::downgrade(&ring);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // Outside a runtime (a bench): the keys read now.
@@ -225,8 +225,7 @@ impl Loader {
                 let Some(ring) = refreshed.upgrade() else {
                     return;
                 };
-                let read = tokio::task::spawn_blocking(move || ring.refresh()).await;
-                if let Ok(Err(err)) = read {
+                if let Err(err) = ring.refresh().await {
                     tracing::warn!(
                         "cannot read the key store again; the last keys read stay: {err:#}"
                     );

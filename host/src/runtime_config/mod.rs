@@ -56,6 +56,10 @@ pub struct RuntimeConfig {
     pub file: Option<PathBuf>,
     /// `node`: this node's consumer name in every Redis queue; `None`: the host name.
     pub node: Option<String>,
+    /// `[keys]`: where the keys of `function` and `admin` routes live (`type = "redis"`, so
+    /// every node of a cluster reads them, or `type = "sled"` with a `path`: a directory of
+    /// key files); `None`: `.wasmhost/keys` beside the manifest.
+    pub keys: Option<Backend>,
     /// `[outbound_http] allow_private_networks = true`: guests granted a name or `*` may reach
     /// loopback, private and link-local addresses too
     /// ([`crate::allowed_hosts::is_internal_address`]); default `false`.
@@ -484,8 +488,16 @@ impl RuntimeConfig {
             }
             node => node.map(Spanned::into_inner),
         };
+        let keys = match raw.keys {
+            Some(store) => Some(
+                check_store("keys", "store", store, base)
+                    .map_err(|(span, kind)| error(span, kind))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             file: Some(file.to_owned()),
+            keys,
             node,
             allow_private_networks: raw
                 .outbound_http

@@ -14,6 +14,8 @@ pub struct RawRuntimeConfig {
     #[serde(default)]
     pub outbound_http: Option<RawOutboundHttp>,
     #[serde(default)]
+    pub keys: Option<RawStore>,
+    #[serde(default)]
     pub key_value_store: BTreeMap<Spanned<String>, RawKeyValueStore>,
     #[serde(default)]
     pub queue: BTreeMap<Spanned<String>, RawQueue>,
