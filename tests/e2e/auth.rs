@@ -174,7 +174,8 @@ async fn keys_open_the_routes_of_their_scope() {
 }
 
 /// After a rotation with a grace period, the old and the new key both work until the grace
-/// period ends, then only the new one; `list` shows the keys without their secrets.
+/// period ends, then only the new one; `list` shows the keys without their secrets, with
+/// their last use.
 #[tokio::test]
 async fn a_rotated_key_keeps_working_for_its_grace_period() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,6 +196,21 @@ async fn a_rotated_key_keeps_working_for_its_grace_period() {
     let list = keys(dir.path(), &["list"]);
     assert!(list.contains(id(&old)) && list.contains(id(&new)), "{list}");
     assert!(!list.contains(&new[20..]), "list shows a secret: {list}");
+    // The node writes last-used times back to the store.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = keys(dir.path(), &["list"]);
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(id(&new)))
+            .unwrap()
+            .to_owned();
+        if !line.ends_with("last_used=-") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no last use recorded: {line}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// The key store holds no secret: neither the whole key nor its random part is in any of its
