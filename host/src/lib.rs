@@ -10,7 +10,7 @@
 //! 2. The model: [`manifest`] (raw → checked [`app`]), [`route`], [`allowed_hosts`],
 //!    [`variables`], [`runtime_config`].
 //! 3. Infrastructure: [`engine`], [`compile_cache`], [`limits`], [`metrics`], [`trace`],
-//!    [`guest_output`], and [`server`] (an accept loop that knows no app).
+//!    [`guest_output`], and [`server`] (an accept loop that knows no app) with its [`tls`].
 //! 4. [`capability`]: one module per capability, all of one shape.
 //! 5. The loaded app version: [`app_version`] (linker, pre-instantiated components, grants
 //!    resolved to `Arc`s) and the per-instance [`state`].
@@ -34,7 +34,7 @@
 //! 5. [`app_version`] builds the HTTP router, and [`lifecycle`] starts the consumers (queue,
 //!    topic) and schedules (cron).
 //!
-//! Per invocation: [`server`] accepts and speaks HTTP; [`trigger::http`] routes (or a cron tick
+//! Per invocation: [`server`] accepts, runs the TLS handshake ([`tls`]) and speaks HTTP; [`trigger::http`] routes (or a cron tick
 //! or a batch of queue messages arrives); [`trigger::invoke`] makes the store ([`state`]),
 //! instantiates, sets the deadline, calls the export, and counts, traces and logs the outcome;
 //! the response streams back and the store is dropped. [`guest_output`] turns the guest's
@@ -63,6 +63,7 @@ pub mod route;
 pub mod runtime_config;
 pub mod server;
 pub mod state;
+pub mod tls;
 mod toml_doc;
 pub mod trace;
 pub mod trigger;
