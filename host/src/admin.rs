@@ -30,13 +30,12 @@ use arc_swap::ArcSwap;
 use cloudevents::AttributesReader;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app_version::AppVersion;
 use crate::capability::queue::{MAX_MESSAGE_BYTES, message_bytes, topic};
-use crate::server::serve_current;
+use crate::server::{Listener, serve_current};
 use crate::trigger::http::{response, text};
 
 /// Path of the liveness endpoint.
@@ -135,7 +134,7 @@ fn refused_write<B>(
 /// # Errors
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     current: Arc<ArcSwap<AppVersion>>,
     token: Option<AdminToken>,
     shutdown: CancellationToken,

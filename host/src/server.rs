@@ -1,7 +1,8 @@
 //! Layer 3, the socket side shared by every listener (the public HTTP trigger and the admin
-//! endpoints): accept connections, speak HTTP/1.1 or HTTP/2 (prior knowledge) with hyper, and
-//! hand each request to a service (a handler that always produces a response). It knows
-//! sockets and HTTP only: no app, no trigger.
+//! endpoints): accept connections, run the TLS handshake where the listener has [`Tls`], speak
+//! HTTP/1.1 or HTTP/2 (prior knowledge, or ALPN `h2` over TLS) with hyper, and hand each
+//! request to a service (a handler that always produces a response). It knows sockets, TLS and
+//! HTTP only: no app, no trigger.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,16 +27,47 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::limits::Limits;
 use crate::metrics::ConnectionMetrics;
+use crate::tls::Tls;
 
-/// Binds `addr` for serving.
+/// A bound listener: its socket and, for HTTPS, its [`Tls`].
+#[derive(Debug)]
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<Tls>,
+}
+
+impl Listener {
+    /// The address it listens on (the port chosen, if it was bound to port 0).
+    ///
+    /// # Errors
+    /// The socket has no local address (not in practice).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.tcp
+            .local_addr()
+            .context("the listener has no local address")
+    }
+
+    /// The URL scheme it serves: `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
+/// Binds `addr` for serving, over TLS with `tls`.
 ///
 /// # Errors
 /// The address is in use or not local, naming it.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
+pub async fn bind(addr: SocketAddr, tls: Option<Tls>) -> Result<Listener> {
+    let tcp = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(Listener { tcp, tls })
 }
+
+/// A request extension: the request came over a TLS connection (its scheme is `https`). Set
+/// by [`accept_loop`] on the requests of a [`Listener`] with TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 /// Accepts connections on `listener` until `shutdown` is cancelled, serving each on its own
 /// task with the header limits of `limits` ([`Limits::max_headers`],
@@ -43,11 +75,17 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 /// sent in time gets 408). `handler` gets the client's address (as a header value, made once
 /// per connection) and the request.
 ///
-/// At most [`Limits::max_connections`] connections are open at once: one more is closed as
-/// soon as it is accepted and counted in `connections.refused`. A connection that starts no
-/// request for [`Limits::idle_timeout`] is closed gracefully (HTTP/1.1: after the response in
-/// flight; HTTP/2: GOAWAY, then after the streams in flight); HTTP/2 also pings every
-/// [`H2_KEEP_ALIVE`] and closes a peer that does not answer within as long.
+/// With TLS, the handshake (ALPN: `h2` or `http/1.1`) runs on the connection's task, within
+/// the same [`Limits::header_read_timeout`] as the first request head: a client that sends no
+/// ClientHello, or does not finish the handshake, is dropped once it is over (no 408: it
+/// speaks no HTTP yet). Each request then carries the [`OverTls`] extension.
+///
+/// At most [`Limits::max_connections`] connections are open at once (a connection's place is
+/// taken before its handshake): one more is closed as soon as it is accepted and counted in
+/// `connections.refused`. A connection that starts no request for [`Limits::idle_timeout`] is
+/// closed gracefully (HTTP/1.1: after the response in flight; HTTP/2: GOAWAY, then after the
+/// streams in flight); HTTP/2 also pings every [`H2_KEEP_ALIVE`] and closes a peer that does
+/// not answer within as long.
 ///
 /// After `shutdown`, it stops accepting, asks every connection to finish the requests it is on
 /// (HTTP/1.1 keep-alive ends, HTTP/2 sends GOAWAY), and returns once they all have: wrap it in
@@ -55,9 +93,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 ///
 /// # Errors
 /// None in practice: a failed accept (for example, out of file descriptors) is logged and
-/// retried after 10 ms; per-connection errors are logged at debug level.
+/// retried after 10 ms; per-connection errors (failed handshakes too) are logged at debug
+/// level.
 pub async fn accept_loop<H, F>(
-    listener: TcpListener,
+    listener: Listener,
     limits: &Limits,
     connections: ConnectionMetrics,
     shutdown: CancellationToken,
@@ -67,6 +106,8 @@ where
     H: Fn(HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
 {
+    let Listener { tcp: listener, tls } = listener;
+    let acceptor = tls.map(|tls| tls.acceptor().clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -80,10 +121,17 @@ where
         .keep_alive_interval(Some(H2_KEEP_ALIVE))
         .keep_alive_timeout(H2_KEEP_ALIVE)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let serving = Arc::new(Serving {
+        builder,
+        header_read_timeout: limits.header_read_timeout,
+        max_head: limits.max_header_bytes,
+        idle_timeout: limits.idle_timeout,
+        shutdown: shutdown.clone(),
+    });
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let tasks = TaskTracker::new();
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -102,59 +150,33 @@ where
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let client = client_header(peer);
-        let (builder, shutdown, connections) =
-            (builder.clone(), shutdown.clone(), connections.clone());
-        let (timeout, max_head) = (limits.header_read_timeout, limits.max_header_bytes);
-        let idle_timeout = limits.idle_timeout;
+        let (serving, connections, acceptor) =
+            (serving.clone(), connections.clone(), acceptor.clone());
         tasks.spawn(async move {
             let _permit = permit;
             connections.open.inc();
-            if let Some(head) = first_head(&mut stream, timeout, max_head).await {
-                let activity = Activity::new();
-                let seen = activity.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let in_flight = seen.request_started();
-                    let response = handler(client.clone(), req);
-                    async move {
-                        let response = response.await;
-                        Ok::<_, Infallible>(response.map(|body| Tracked {
-                            body,
-                            _in_flight: in_flight,
-                        }))
-                    }
-                });
-                let io = TokioIo::new(Prefixed::new(head, stream));
-                let mut connection = std::pin::pin!(builder.serve_connection(io, service));
-                // Served to its end. At shutdown, or once it has had no request in flight for
-                // `idle_timeout`, it is asked to finish gracefully (the responses in flight go
-                // on); if it has none in flight and does not end within `CLOSE_GRACE` (an
-                // HTTP/2 peer that does not answer the GOAWAY's ping), it is dropped.
-                let mut asked = false;
-                let ended = loop {
-                    let wake = if asked {
-                        Instant::now() + CLOSE_GRACE
-                    } else {
-                        activity.idle_at(idle_timeout)
-                    };
-                    tokio::select! {
-                        ended = connection.as_mut() => break ended,
-                        () = shutdown.cancelled(), if !asked => {
-                            connection.as_mut().graceful_shutdown();
-                            asked = true;
+            // The handshake, then the first request head, by one deadline.
+            let deadline = crate::invocation::deadline(
+                tokio::time::Instant::now(),
+                serving.header_read_timeout,
+            );
+            match acceptor {
+                None => serving.serve(stream, deadline, peer, client, handler).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let handler = move |client, mut req: Request<Incoming>| {
+                                req.extensions_mut().insert(OverTls);
+                                handler(client, req)
+                            };
+                            serving.serve(stream, deadline, peer, client, handler).await;
                         }
-                        () = tokio::time::sleep_until(wake.into()) => {
-                            if asked && activity.in_flight() == 0 {
-                                break Ok(());
-                            }
-                            if !asked && activity.idle_at(idle_timeout) <= Instant::now() {
-                                connection.as_mut().graceful_shutdown();
-                                asked = true;
-                            }
-                        }
+                        Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
+                        Err(_) => tracing::debug!(
+                            %peer,
+                            "TLS handshake not done within the header read timeout; dropped"
+                        ),
                     }
-                };
-                if let Err(err) = ended {
-                    tracing::debug!(%peer, "connection ended with an error: {err}");
                 }
             }
             connections.open.dec();
@@ -164,6 +186,85 @@ where
     tasks.close();
     tasks.wait().await;
     Ok(())
+}
+
+/// What every connection of one listener is served with.
+struct Serving {
+    builder: auto::Builder<TokioExecutor>,
+    /// [`Limits::header_read_timeout`].
+    header_read_timeout: Duration,
+    /// [`Limits::max_header_bytes`].
+    max_head: usize,
+    /// [`Limits::idle_timeout`].
+    idle_timeout: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Serving {
+    /// Serves one connection (a socket, or the decrypted side of a TLS one) to its end: its
+    /// first request head must come by `deadline` (else 408, see [`first_head`]), then hyper
+    /// takes it. At shutdown, or once it has had no request in flight for `idle_timeout`, it
+    /// is asked to finish gracefully (the responses in flight go on); if it has none in flight
+    /// and does not end within [`CLOSE_GRACE`] (an HTTP/2 peer that does not answer the
+    /// GOAWAY's ping), it is dropped.
+    async fn serve<S, H, F>(
+        &self,
+        mut stream: S,
+        deadline: tokio::time::Instant,
+        peer: SocketAddr,
+        client: HeaderValue,
+        handler: H,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(HeaderValue, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<HyperOutgoingBody>> + Send + 'static,
+    {
+        let Some(head) = first_head(&mut stream, deadline, self.max_head).await else {
+            return;
+        };
+        let activity = Activity::new();
+        let seen = activity.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let in_flight = seen.request_started();
+            let response = handler(client.clone(), req);
+            async move {
+                let response = response.await;
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _in_flight: in_flight,
+                }))
+            }
+        });
+        let io = TokioIo::new(Prefixed::new(head, stream));
+        let mut connection = std::pin::pin!(self.builder.serve_connection(io, service));
+        let mut asked = false;
+        let ended = loop {
+            let wake = if asked {
+                Instant::now() + CLOSE_GRACE
+            } else {
+                activity.idle_at(self.idle_timeout)
+            };
+            tokio::select! {
+                ended = connection.as_mut() => break ended,
+                () = self.shutdown.cancelled(), if !asked => {
+                    connection.as_mut().graceful_shutdown();
+                    asked = true;
+                }
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if asked && activity.in_flight() == 0 {
+                        break Ok(());
+                    }
+                    if !asked && activity.idle_at(self.idle_timeout) <= Instant::now() {
+                        connection.as_mut().graceful_shutdown();
+                        asked = true;
+                    }
+                }
+            }
+        };
+        if let Err(err) = ended {
+            tracing::debug!(%peer, "connection ended with an error: {err}");
+        }
+    }
 }
 
 /// How often an HTTP/2 connection is pinged, and how long the peer has to answer: 20 s.
@@ -259,7 +360,7 @@ impl<B: http_body::Body + Unpin> http_body::Body for Tracked<B> {
 /// # Errors
 /// As [`accept_loop`].
 pub async fn serve_current<T, H, F>(
-    listener: TcpListener,
+    listener: Listener,
     limits: &Limits,
     connections: ConnectionMetrics,
     current: Arc<ArcSwap<T>>,
@@ -287,16 +388,15 @@ const REQUEST_TIMEOUT: &[u8] =
 
 /// Reads a connection's first request head: the bytes up to its blank line (`\r\n\r\n`, which
 /// the HTTP/2 preface has too), or `max` bytes, or what came before the client closed. A client
-/// that does not get that far within `timeout` (slowloris) gets a 408 and the connection is
+/// that does not get that far by `deadline` (slowloris) gets a 408 and the connection is
 /// closed: `None`. Later heads on a kept-alive connection fall to hyper's own header read
 /// timeout, which closes the connection. Generic over the stream so that tests can drive it
 /// without a socket.
 async fn first_head<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    timeout: std::time::Duration,
+    deadline: tokio::time::Instant,
     max: usize,
 ) -> Option<Vec<u8>> {
-    let deadline = crate::invocation::deadline(tokio::time::Instant::now(), timeout);
     let mut head = Vec::with_capacity(4096);
     loop {
         let searched = head.len().saturating_sub(3);
@@ -311,7 +411,12 @@ async fn first_head<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Err(_)) => return None,
             Err(_) => {
                 if !head.is_empty() {
-                    let _ = stream.write_all(REQUEST_TIMEOUT).await;
+                    // Flushed: over TLS, the write only fills the record buffer.
+                    let _ = async {
+                        stream.write_all(REQUEST_TIMEOUT).await?;
+                        stream.flush().await
+                    }
+                    .await;
                 }
                 return None;
             }
@@ -320,14 +425,14 @@ async fn first_head<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// A connection whose first bytes were already read: they are read again first.
-struct Prefixed {
+struct Prefixed<S> {
     prefix: Vec<u8>,
     at: usize,
-    inner: tokio::net::TcpStream,
+    inner: S,
 }
 
-impl Prefixed {
-    fn new(prefix: Vec<u8>, inner: tokio::net::TcpStream) -> Self {
+impl<S> Prefixed<S> {
+    fn new(prefix: Vec<u8>, inner: S) -> Self {
         Self {
             prefix,
             at: 0,
@@ -336,7 +441,7 @@ impl Prefixed {
     }
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -357,7 +462,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -538,7 +643,10 @@ mod tests {
                 .build()
                 .unwrap();
             let timeout = Duration::from_millis(1);
-            let head = runtime.block_on(first_head(&mut script, timeout, max));
+            let head = runtime.block_on(async {
+                let deadline = tokio::time::Instant::now() + timeout;
+                first_head(&mut script, deadline, max).await
+            });
 
             // Where it had to stop: after the first read that completes a head, or at the end.
             let mut read = Vec::new();

@@ -11,6 +11,7 @@ use crate::admin::AdminToken;
 use crate::lifecycle::{self, LoadOptions, Seed, ServeOptions};
 use crate::limits::Limits;
 use crate::runtime_config::DEFAULT_KEY_VALUE_STORE;
+use crate::tls::TlsFiles;
 
 /// Serve an app.
 #[derive(Debug, clap::Args)]
@@ -20,7 +21,7 @@ pub struct ServeCommand {
     pub path: PathBuf,
 
     /// Address of the public HTTP listener. Port 0 picks a free port; the bound address is
-    /// printed as `Serving http://ADDR`.
+    /// printed as `Serving http://ADDR` (`https://` with `--tls-cert`).
     #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN")]
     pub listen: SocketAddr,
 
@@ -28,6 +29,10 @@ pub struct ServeCommand {
     /// given; keep it on loopback or a private network.
     #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+
+    /// TLS on the listeners (boxed: the other subcommands need not carry its four paths).
+    #[command(flatten)]
+    pub tls: Box<TlsArgs>,
 
     /// A file holding the bearer token the admin write endpoints (the topic ingress) require
     /// (`Authorization: Bearer <token>`). Without it, `WASMHOST_ADMIN_TOKEN` holds the token;
@@ -124,6 +129,63 @@ pub struct ServeCommand {
     pub vars: Vec<String>,
 }
 
+/// The TLS flags of `serve`: a PEM certificate chain and key per listener, both or neither.
+#[derive(Debug, clap::Args)]
+pub struct TlsArgs {
+    /// PEM file of the public listener's TLS certificate chain, leaf first. With `--tls-key`
+    /// the listener serves HTTPS only (HTTP/2 and HTTP/1.1, chosen by ALPN) and prints
+    /// `Serving https://ADDR`. SIGHUP reads both files again: new connections get the new
+    /// certificate; a bad file keeps the old one (and is logged).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WASMHOST_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of `--tls-cert` (PKCS #8, PKCS #1 or SEC 1).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WASMHOST_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM file of the admin listener's TLS certificate chain, as `--tls-cert` is for the
+    /// public one; with `--admin-tls-key`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WASMHOST_ADMIN_TLS_CERT",
+        requires_all = ["admin_tls_key", "admin_listen"]
+    )]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of `--admin-tls-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WASMHOST_ADMIN_TLS_KEY",
+        requires = "admin_tls_cert"
+    )]
+    pub admin_tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The public listener's files and the admin listener's.
+    fn files(self) -> (Option<TlsFiles>, Option<TlsFiles>) {
+        // clap requires both files of a pair or neither.
+        let pair =
+            |cert: Option<PathBuf>, key| cert.zip(key).map(|(cert, key)| TlsFiles { cert, key });
+        (
+            pair(self.tls_cert, self.tls_key),
+            pair(self.admin_tls_cert, self.admin_tls_key),
+        )
+    }
+}
+
 /// Every `--var NAME=VALUE` of `args`, split.
 ///
 /// # Errors
@@ -190,10 +252,13 @@ impl ServeCommand {
             vars,
             seeds: self.key_value,
         };
+        let (tls, admin_tls) = self.tls.files();
         lifecycle::serve(ServeOptions {
             load,
             listen: self.listen,
+            tls,
             admin_listen: self.admin_listen,
+            admin_tls,
             admin_token: AdminToken::resolve(self.admin_token_file.as_deref())?,
         })
     }

@@ -36,6 +36,7 @@ use crate::keys::{KeyRing, KeyStore};
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::runtime_config::RuntimeConfig;
+use crate::tls::TlsFiles;
 use crate::trigger::cron::LocalClaims;
 use crate::trigger::http::InternalChain;
 use crate::variables::{self, Value};
@@ -74,8 +75,12 @@ pub struct ServeOptions {
     pub load: LoadOptions,
     /// The public HTTP listener's address (port 0: any free port, printed).
     pub listen: SocketAddr,
+    /// The public listener's certificate and key: with them it serves HTTPS only.
+    pub tls: Option<TlsFiles>,
     /// The admin listener's address, if any.
     pub admin_listen: Option<SocketAddr>,
+    /// The admin listener's certificate and key: with them it serves HTTPS only.
+    pub admin_tls: Option<TlsFiles>,
     /// The bearer token of the admin write endpoints; none: they are off.
     pub admin_token: Option<AdminToken>,
 }

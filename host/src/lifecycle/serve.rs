@@ -1,8 +1,9 @@
 //! Layer 7: serving one app until it is stopped. The first version is loaded, its HTTP
 //! triggers served on the public listener and its admin endpoints on their own, its cron and
 //! queue triggers started; SIGHUP (and, with `--watch`, a change) loads the next version beside
-//! it and swaps it in (requests in flight finish on the old one); SIGTERM or SIGINT stop
-//! accepting and drain what is in flight for up to the drain timeout.
+//! it and swaps it in (requests in flight finish on the old one), and SIGHUP also reads the
+//! listeners' TLS certificates again; SIGTERM or SIGINT stop accepting and drain what is in
+//! flight for up to the drain timeout.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,14 +18,16 @@ use super::{Loader, ServeOptions, Triggers};
 use crate::admin::AdminToken;
 use crate::app::HttpTarget;
 use crate::app_version::AppVersion;
+use crate::tls::{Tls, TlsFiles};
 use crate::{admin, server, trigger};
 
 /// Loads the app of `options` and serves it until SIGINT or SIGTERM, then drains what is in
 /// flight for up to the drain timeout ([`crate::limits::Limits::drain_timeout`]). Prints
-/// `Serving http://ADDR` and the routes once it listens.
+/// `Serving http://ADDR` (`https://` with TLS) and the routes once it listens.
 ///
 /// # Errors
-/// A bad manifest or runtime config, a `--var` for an undeclared variable, a required
+/// A TLS certificate or key that cannot be read or used (before anything else), a bad
+/// manifest or runtime config, a `--var` for an undeclared variable, a required
 /// variable with no value, a granted store the version config does not define, a failed
 /// build, a missing or invalid component, a sled store that cannot be opened, a seed that
 /// cannot be written, or an address that cannot be bound.
@@ -32,9 +35,15 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     let ServeOptions {
         load,
         listen,
+        tls,
         admin_listen,
+        admin_tls,
         admin_token,
     } = options;
+    let public = Listen::new(listen, tls, "public")?;
+    let admin = admin_listen
+        .map(|addr| Listen::new(addr, admin_tls, "admin"))
+        .transpose()?;
     let (loader, app) = Loader::new(load)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,18 +55,65 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             // served must drain them.
             let signals = Signals::install()?;
             let version = loader.load(app, None).await?;
-            let admin = admin_listen.map(|addr| (addr, admin_token));
-            run(version, &loader, listen, admin, signals).await
+            let admin = admin.map(|admin| (admin, admin_token));
+            run(version, &loader, public, admin, signals).await
         })
 }
 
-/// Serves `version` until SIGINT or SIGTERM, reloading it on SIGHUP and, with `--watch`, on
-/// a change.
+/// A listener to open: its address and, for HTTPS, its TLS (kept here too, to reload it).
+struct Listen {
+    addr: SocketAddr,
+    tls: Option<Tls>,
+    /// Which listener it is, for the log: `public` or `admin`.
+    name: &'static str,
+}
+
+impl Listen {
+    /// The listener `name` on `addr`, with the certificate and key of `tls` read now.
+    ///
+    /// # Errors
+    /// As [`Tls::load`], naming the listener.
+    fn new(addr: SocketAddr, tls: Option<TlsFiles>, name: &'static str) -> Result<Self> {
+        let tls = tls
+            .map(Tls::load)
+            .transpose()
+            .with_context(|| format!("cannot set up TLS on the {name} listener"))?;
+        Ok(Self { addr, tls, name })
+    }
+
+    /// Binds it.
+    ///
+    /// # Errors
+    /// As [`server::bind`].
+    async fn bind(&self) -> Result<server::Listener> {
+        server::bind(self.addr, self.tls.clone()).await
+    }
+
+    /// Reads its certificate and key again, if it has TLS; a failure keeps the certificate
+    /// it presents and is logged, naming the file.
+    fn reload_tls(&self) {
+        let Some(tls) = &self.tls else { return };
+        match tls.reload() {
+            Ok(()) => tracing::info!(
+                listener = self.name,
+                cert = %tls.files().cert.display(),
+                "TLS certificate reloaded; new connections get it"
+            ),
+            Err(err) => tracing::error!(
+                listener = self.name,
+                "TLS certificate reload failed; still presenting the previous one: {err:#}"
+            ),
+        }
+    }
+}
+
+/// Serves `version` until SIGINT or SIGTERM, reloading it (and the certificates of `public`
+/// and `admin`) on SIGHUP and, with `--watch`, on a change.
 async fn run(
     version: Arc<AppVersion>,
     loader: &Loader,
-    listen: SocketAddr,
-    admin_listen: Option<(SocketAddr, Option<AdminToken>)>,
+    public: Listen,
+    admin_listen: Option<(Listen, Option<AdminToken>)>,
     signals: Signals,
 ) -> Result<()> {
     let Signals {
@@ -65,15 +121,15 @@ async fn run(
         mut terminate,
         mut interrupt,
     } = signals;
-    let listener = server::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let admin = match admin_listen {
-        Some((admin_addr, token)) => Some((server::bind(admin_addr).await?, token)),
+    let listener = public.bind().await?;
+    let base = format!("{}://{}", listener.scheme(), listener.local_addr()?);
+    let admin = match &admin_listen {
+        Some((listen, token)) => Some((listen.bind().await?, token.clone())),
         None => None,
     };
 
-    println!("Serving http://{addr}");
-    print_routes(&version, addr);
+    println!("Serving {base}");
+    print_routes(&version, &base);
     if let Some((admin, token)) = &admin {
         let admin_addr = admin.local_addr()?;
         let writes = if token.is_some() {
@@ -82,7 +138,8 @@ async fn run(
             "off: no --admin-token-file"
         };
         println!(
-            "Admin endpoints on http://{admin_addr} ({}, {}, {}, POST {}<topic> {writes})",
+            "Admin endpoints on {}://{admin_addr} ({}, {}, {}, POST {}<topic> {writes})",
+            admin.scheme(),
             admin::HEALTH_PATH,
             admin::READY_PATH,
             admin::METRICS_PATH,
@@ -125,7 +182,13 @@ async fn run(
         let cause = tokio::select! {
             result = &mut http => return result.context("the HTTP listener stopped")?,
             result = &mut admin => return result.context("the admin listener stopped")?,
-            _ = hangup.recv() => "SIGHUP",
+            _ = hangup.recv() => {
+                let admin = admin_listen.iter().map(|(listen, _)| listen);
+                for listen in std::iter::once(&public).chain(admin) {
+                    listen.reload_tls();
+                }
+                "SIGHUP"
+            }
             Some(()) = changes.recv() => "a change",
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
@@ -146,7 +209,7 @@ async fn run(
                 retired.retain(|version| !version.tasks.is_empty());
                 triggers = Triggers::start(&next);
                 println!("Reloaded in {} ms", started.elapsed().as_millis());
-                print_routes(&next, addr);
+                print_routes(&next, &base);
             }
             Err(err) => {
                 eprintln!("Reload failed; still serving the previous version: {err:#}");
@@ -207,19 +270,20 @@ impl Signals {
     }
 }
 
-/// Prints the routes and triggers of `version`.
-fn print_routes(version: &AppVersion, addr: SocketAddr) {
+/// Prints the routes and triggers of `version`, served at `base` (`http://ADDR` or
+/// `https://ADDR`).
+fn print_routes(version: &AppVersion, base: &str) {
     println!("Available routes:");
     for (route, target) in version.router.entries() {
         match &target.target {
             HttpTarget::Component(index) => {
-                println!("  {}: http://{addr}{route}", version.components[*index].id);
+                println!("  {}: {base}{route}", version.components[*index].id);
             }
             HttpTarget::Fixed(fixed) => {
-                println!("  ({}): http://{addr}{route}", fixed.status);
+                println!("  ({}): {base}{route}", fixed.status);
             }
             HttpTarget::Files(files) => {
-                println!("  (files in {}): http://{addr}{route}", files.dir.display());
+                println!("  (files in {}): {base}{route}", files.dir.display());
             }
         }
     }

@@ -27,7 +27,6 @@ use bytes::Bytes;
 use futures::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use wasmtime_wasi_http::WasiHttpView;
@@ -79,7 +78,7 @@ impl<B> RequestBody for B where
 /// # Errors
 /// As [`crate::server::accept_loop`].
 pub async fn serve(
-    listener: TcpListener,
+    listener: crate::server::Listener,
     current: Arc<ArcSwap<AppVersion>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
