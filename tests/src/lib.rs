@@ -25,7 +25,9 @@ pub mod guests {
     pub const ECHO: &str = env!("WASMHOST_GUEST_ECHO");
     /// `tests/guests/trap`: spins forever on a path ending in `/loop`, panics on any other.
     pub const TRAP: &str = env!("WASMHOST_GUEST_TRAP");
-    /// `tests/guests/plain-wasip2`: a `wasi:http/proxy` component with no wasmhost crate.
+    /// `tests/guests/plain-wasip2`: a `wasi:http/proxy` component with no wasmhost crate;
+    /// answers `plain wasip2 component at <path>`, the request's scheme (as the host gives it)
+    /// in `x-request-scheme`.
     pub const PLAIN_WASIP2: &str = env!("WASMHOST_GUEST_PLAIN_WASIP2");
     /// `tests/guests/async-upper`: an async handler; answers the body upper-cased, 500 if empty.
     pub const ASYNC_UPPER: &str = env!("WASMHOST_GUEST_ASYNC_UPPER");

@@ -40,6 +40,7 @@ use crate::capability::outbound_http::ChainHandler;
 use crate::invocation::request_id::{self, RequestId};
 use crate::invocation::{Invocation, WallClockTimeout, until};
 use crate::metrics::Outcome;
+use crate::server::OverTls;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
@@ -364,10 +365,16 @@ async fn invoke<B: RequestBody>(
     started.end.hold(permit);
     let (sender, receiver) = oneshot::channel();
     let store = &mut started.store;
+    // The scheme the client used, as the listener knows it (not as the client claims it).
+    let scheme = if req.extensions().get::<OverTls>().is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let prepared = store
         .data_mut()
         .http()
-        .new_incoming_request(Scheme::Http, req)
+        .new_incoming_request(scheme, req)
         .and_then(|request| {
             Ok((
                 request,
