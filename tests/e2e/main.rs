@@ -16,6 +16,7 @@ mod redis_queue;
 mod reload;
 mod shortener;
 mod templates;
+mod tls;
 mod trace;
 mod variables;
 mod weather_proxy;

@@ -154,8 +154,14 @@ pub struct Server {
     child: Child,
     /// The public listener's address, as the binary printed it.
     pub addr: SocketAddr,
+    /// The public listener's URL scheme, as the binary printed it: `http`, or `https` with
+    /// `--tls-cert`.
+    pub scheme: &'static str,
     /// The admin listener's address, if `--admin-listen` was given.
     pub admin_addr: Option<SocketAddr>,
+    /// The admin listener's URL scheme (`http`, or `https` with `--admin-tls-cert`), if
+    /// `--admin-listen` was given.
+    pub admin_scheme: Option<&'static str>,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
 }
@@ -166,7 +172,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Server {
     /// Runs `bin serve <args>` with `--listen 127.0.0.1:0` added, and waits until it prints
-    /// `Serving http://ADDR` (and the admin address, if `args` has `--admin-listen`).
+    /// `Serving http://ADDR` or `Serving https://ADDR` (and the admin address, if `args` has
+    /// `--admin-listen`).
     ///
     /// # Errors
     /// The binary exits or stays silent for [`STARTUP_TIMEOUT`]; the error holds its stderr.
@@ -254,21 +261,17 @@ impl Server {
             }
         });
 
-        let mut addr = None;
-        let mut admin_addr = None;
+        let mut public = None;
+        let mut admin = None;
         let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
-        while addr.is_none() || (want_admin && admin_addr.is_none()) {
+        while public.is_none() || (want_admin && admin.is_none()) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("Serving http://") {
-                        addr = Some(rest.trim().parse()?);
-                    } else if let Some(rest) = line.strip_prefix("Admin endpoints on http://") {
-                        let host = rest
-                            .split(|c: char| c == '/' || c.is_whitespace())
-                            .next()
-                            .unwrap_or_default();
-                        admin_addr = Some(host.parse()?);
+                    if let Some(printed) = printed_listener(&line, "Serving ") {
+                        public = Some(printed?);
+                    } else if let Some(printed) = printed_listener(&line, "Admin endpoints on ") {
+                        admin = Some(printed?);
                     }
                 }
                 Err(_) => {
@@ -282,18 +285,33 @@ impl Server {
                 }
             }
         }
+        let (scheme, addr) = public.expect("loop ends with an address");
         Ok(Self {
             child,
-            addr: addr.expect("loop ends with an address"),
-            admin_addr,
+            addr,
+            scheme,
+            admin_addr: admin.map(|(_, addr)| addr),
+            admin_scheme: admin.map(|(scheme, _)| scheme),
             stderr,
             stdout,
         })
     }
 
-    /// `http://ADDR{path}` on the public listener.
+    /// `http://ADDR{path}` (`https://` with TLS) on the public listener.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// `http://ADDR{path}` (`https://` with TLS) on the admin listener.
+    ///
+    /// # Panics
+    /// The server has no admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        let (scheme, addr) = self
+            .admin_scheme
+            .zip(self.admin_addr)
+            .expect("started with --admin-listen");
+        format!("{scheme}://{addr}{path}")
     }
 
     /// Everything the server wrote to stderr (its log) so far.
@@ -422,6 +440,25 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The scheme and address of a listener URL that `line` prints after `prefix`
+/// (`Serving http://ADDR`, `Admin endpoints on https://ADDR (...)`), if it does.
+fn printed_listener(line: &str, prefix: &str) -> Option<Result<(&'static str, SocketAddr)>> {
+    let rest = line.strip_prefix(prefix)?;
+    let (scheme, rest) = match rest.strip_prefix("https://") {
+        Some(rest) => ("https", rest),
+        None => ("http", rest.strip_prefix("http://")?),
+    };
+    let host = rest
+        .split(|c: char| c == '/' || c.is_whitespace())
+        .next()
+        .unwrap_or_default();
+    Some(
+        host.parse()
+            .map(|addr| (scheme, addr))
+            .with_context(|| format!("not an address in `{line}`")),
+    )
 }
 
 /// Runs `bin <args>` to completion and returns (success, stdout, stderr).
