@@ -15,7 +15,7 @@
 //! 4. an internal address (loopback, private, link-local: [`crate::allowed_hosts::is_internal_address`])
 //!    is reached only where the matching entry names that address (or `localhost`) exactly, or
 //!    the runtime config sets `[outbound_http] allow_private_networks = true`: an IP literal is
-//!    checked here, a name when it resolves ([`resolve`]: the connection goes to the checked
+//!    checked here, a name when it resolves (`resolve.rs`: the connection goes to the checked
 //!    addresses only, so DNS rebinding does not get through); else `destination-IP-prohibited`;
 //!    anything else goes out through
 //!    the component's pooled [`hyper_util`] client (one pool per component, connections kept
