@@ -57,16 +57,7 @@ pub(super) fn check_http_triggers(
             ));
         }
         let target = check_http_target(doc, raw, index, i, trigger)?;
-        let route_error = |span, field, message| {
-            doc.error(
-                span,
-                ManifestErrorKind::HttpTarget {
-                    index: i,
-                    field,
-                    message,
-                },
-            )
-        };
+        let route_error = |span, field, message| route_error(doc, i, span, field, message);
         let auth = match &trigger.auth {
             Some(auth) => auth_level(auth).map_err(|m| route_error(auth.span(), ".auth", m))?,
             None => default_auth,
@@ -86,6 +77,24 @@ pub(super) fn check_http_triggers(
         });
     }
     Ok(http_triggers)
+}
+
+/// The error at `span` in `[[trigger.http]]` number `i`, field `field` (with its leading `.`).
+fn route_error(
+    doc: &Doc<'_>,
+    i: usize,
+    span: Range<usize>,
+    field: &'static str,
+    message: String,
+) -> ManifestError {
+    doc.error(
+        span,
+        ManifestErrorKind::HttpTarget {
+            index: i,
+            field,
+            message,
+        },
+    )
 }
 
 /// `auth = "anonymous" | "function" | "admin"`.
@@ -175,16 +184,8 @@ fn check_http_target(
     i: usize,
     trigger: &raw::RawHttpTrigger,
 ) -> Result<HttpTarget, ManifestError> {
-    let error = |span: Range<usize>, field, message: String| {
-        doc.error(
-            span,
-            ManifestErrorKind::HttpTarget {
-                index: i,
-                field,
-                message,
-            },
-        )
-    };
+    let error =
+        |span: Range<usize>, field, message: String| route_error(doc, i, span, field, message);
     let given = [
         trigger.component.is_some(),
         trigger.redirect.is_some(),
