@@ -147,11 +147,6 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// Whether the ring has any key (a route that needs one is closed to all until then).
-    pub fn is_empty(&self) -> bool {
-        self.keys.load().is_empty()
-    }
-
     /// Reads the store again, keeping the last-used times seen here, and writes back the ones
     /// newer than the store's.
     ///

@@ -28,12 +28,11 @@ pub struct KeyStore {
 enum Backend {
     /// `<dir>/<id>.json` per key, `<dir>/pepper`.
     Files(PathBuf),
-    /// The hash `<prefix>:keys` (field: id, value: the record's JSON) and the string
-    /// `<prefix>:keys:pepper`.
+    /// The hash `<prefix>:keys` (field: id, value: the record's JSON); the pepper is the
+    /// string `<prefix>:keys:pepper`, read once at open.
     Redis {
         connection: ConnectionManager,
         hash: String,
-        pepper: String,
     },
 }
 
@@ -95,11 +94,7 @@ impl KeyStore {
             .query_async(&mut connection)
             .await
             .with_context(failed)?;
-        let backend = Backend::Redis {
-            connection,
-            hash,
-            pepper: pepper_key.clone(),
-        };
+        let backend = Backend::Redis { connection, hash };
         Self::with_pepper(backend, &pepper, &pepper_key)
     }
 
@@ -273,14 +268,6 @@ impl KeyStore {
     /// Whether `key` hashes to `hash` under this store's pepper (constant time).
     pub(super) fn verify(&self, key: &[u8], hash: &[u8]) -> bool {
         ring::hmac::verify(&self.pepper, key, hash).is_ok()
-    }
-
-    /// Where the store is, for messages: the directory, or the Redis hash.
-    pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Files(dir) => dir.display().to_string(),
-            Backend::Redis { hash, pepper, .. } => format!("redis {hash} (and {pepper})"),
-        }
     }
 }
 

@@ -72,8 +72,10 @@ fn allow_origin(policy: &CorsPolicy, origin: &HeaderValue, out: &mut HeaderMap) 
         }
         None => true,
         Some(origins) => {
-            let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
-            origins.contains(&origin)
+            let origin = origin.to_str().unwrap_or_default();
+            origins
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(origin))
         }
     };
     out.append(VARY, HeaderValue::from_static("origin"));

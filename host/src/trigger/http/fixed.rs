@@ -42,12 +42,7 @@ pub(super) async fn static_file(
     if !files.follow_symlinks && leaves_root(files, &tail).await {
         return text(StatusCode::NOT_FOUND, "no such file\n");
     }
-    // A directory named without its `/` is redirected to the request's own path with it (the
-    // file server knows only the tail, not the route's prefix).
-    let with_slash = match parts.uri.query() {
-        Some(query) => format!("{}/?{query}", parts.uri.path()),
-        None => format!("{}/", parts.uri.path()),
-    };
+    let uri = parts.uri.clone();
     let if_none_match = parts.headers.get(http::header::IF_NONE_MATCH).cloned();
     let mut request = Request::new(());
     *request.method_mut() = parts.method;
@@ -75,8 +70,10 @@ pub(super) async fn static_file(
                 return not_modified;
             }
             let mut response = response;
+            // A directory named without its `/` is redirected to the request's own path with
+            // it (the file server knows only the tail, not the route's prefix).
             if response.status() == StatusCode::MOVED_PERMANENTLY
-                && let Ok(location) = HeaderValue::from_str(&with_slash)
+                && let Ok(location) = HeaderValue::from_str(&with_slash(&uri))
             {
                 response
                     .headers_mut()
@@ -91,6 +88,14 @@ pub(super) async fn static_file(
             tracing::warn!(dir = %files.dir.display(), "static file failed: {err}");
             text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n")
         }
+    }
+}
+
+/// `uri`'s path with a `/` added, and its query.
+fn with_slash(uri: &http::Uri) -> String {
+    match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
     }
 }
 
