@@ -14,13 +14,22 @@
 //! [`crate::app::AllowedHostEntry::Template`]): rendered at startup, then parsed as above.
 //!
 //! `http://<component-id>.internal` (or `http://*.internal`) grants internal chaining to a
-//! component of the same app (served by the HTTP trigger without a network hop); such names never
-//! reach DNS.
+//! component of the same app (served by the HTTP trigger without a network hop); Spin's
+//! `http://<component-id>.spin.internal` and `http://*.spin.internal` are the same. `http://self`
+//! grants requests to the app's own routes ([`SELF_HOST`]). Such names never reach DNS.
 
 use std::fmt;
 
 /// The top-level domain of internal chaining: `http://<component-id>.internal/...`.
 pub const INTERNAL_SUFFIX: &str = ".internal";
+
+/// Spin's name for the same (service chaining): `http://<component-id>.spin.internal/...`.
+pub const SPIN_INTERNAL_SUFFIX: &str = ".spin.internal";
+
+/// The host name of the app itself, as Spin has it: a request to `http://self/<path>` is
+/// routed by the app's own routes, private ones included, without a network hop. Only an
+/// entry naming `self` grants it (`http://self`); `*` does not.
+pub const SELF_HOST: &str = "self";
 
 /// One parsed `allowed_outbound_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,8 +225,15 @@ impl AllowedHost {
             return None;
         }
         match &self.host {
-            HostPattern::Exact(name) => name.strip_suffix(INTERNAL_SUFFIX).map(Some),
-            HostPattern::Subdomains(suffix) if suffix == INTERNAL_SUFFIX => Some(None),
+            HostPattern::Exact(name) => name
+                .strip_suffix(SPIN_INTERNAL_SUFFIX)
+                .or_else(|| name.strip_suffix(INTERNAL_SUFFIX))
+                .map(Some),
+            HostPattern::Subdomains(suffix)
+                if suffix == INTERNAL_SUFFIX || suffix == SPIN_INTERNAL_SUFFIX =>
+            {
+                Some(None)
+            }
             HostPattern::Any => Some(None),
             HostPattern::Subdomains(_) => None,
         }

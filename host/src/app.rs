@@ -43,6 +43,37 @@ pub struct App {
     pub topics: BTreeMap<String, Vec<String>>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
+    /// The manifest format it was read from: what the HTTP trigger tells guests follows it.
+    pub format: ManifestFormat,
+    /// What the manifest says that wasmhost ignores (Spin keys it does not need), each with
+    /// where it is written; logged at startup and printed by `check`.
+    pub warnings: Vec<ManifestWarning>,
+}
+
+/// The format of a manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ManifestFormat {
+    /// `wasmhost.toml`, manifest version 1: requests carry the `wasmhost-*` routing headers.
+    #[default]
+    Wasmhost,
+    /// Spin's `spin.toml`, `spin_manifest_version = 2`: requests carry Spin's `spin-*`
+    /// routing headers as well, with the values Spin gives them.
+    Spin,
+}
+
+/// Something in a manifest that is ignored, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestWarning {
+    /// Where it is written.
+    pub location: Location,
+    /// What is ignored and why, naming the key.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
 }
 
 impl App {
@@ -140,6 +171,40 @@ pub struct Component {
     pub outbound_http: OutboundHttpGrant,
     /// `[component.<id>.limits]`: where it differs from the host's [`crate::limits::Limits`].
     pub limits: ComponentLimits,
+    /// `environment`: the environment variables its instances see (`wasi:cli/environment`),
+    /// each value a template over the app's variables. Nothing of the host's environment is
+    /// passed on.
+    pub environment: Vec<(String, Template)>,
+    /// `files`: host files and directories its instances may read (read-only preopened
+    /// directories of `wasi:filesystem`); empty: no filesystem at all.
+    pub files: Vec<FileMount>,
+}
+
+/// One read-only directory a component sees (`files`, as Spin mounts them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileMount {
+    /// `{ source = "dir", destination = "/path" }`: a host directory (absolute), mounted as it
+    /// is at an absolute guest path.
+    Directory {
+        /// The host directory, absolute.
+        source: PathBuf,
+        /// Where the guest sees it: an absolute path.
+        destination: String,
+    },
+    /// Glob patterns (`"static/**/*.html"`), relative to the manifest's directory: the files
+    /// they match, minus `exclude_files`, are copied into a directory of their own at
+    /// startup ([`crate::capability::wasi`]) and mounted at `/`, each at its path relative to
+    /// the manifest's directory.
+    Files(Vec<StagedFile>),
+}
+
+/// One file matched by a `files` pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedFile {
+    /// The file on the host, absolute.
+    pub source: PathBuf,
+    /// Its path under the guest's `/`, relative (`static/index.html`).
+    pub relative: PathBuf,
 }
 
 /// `[component.<id>.limits]`: each `None` takes the host's default ([`crate::limits`]).

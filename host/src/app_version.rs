@@ -20,7 +20,7 @@ use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget};
+use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget, ManifestFormat};
 use crate::bindings::CronComponentPre;
 use crate::bindings::queue_component::QueueComponentPre;
 use crate::capability::Grants;
@@ -28,6 +28,7 @@ use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::capability::queue::{self, Queues};
+use crate::capability::wasi::WasiGrants;
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
 use crate::invocation::{Invocation, RequestId, TraceContext};
@@ -218,6 +219,7 @@ impl AppVersion {
                         metrics,
                     )?),
                     queues: queues.grants(&app.name, component),
+                    wasi: WasiGrants::resolve(&app, component, variables)?,
                 },
             });
         }
@@ -409,6 +411,58 @@ pub struct HttpRoute {
     pub auth: AuthLevel,
     /// Its CORS policy, answered by the host.
     pub cors: Option<Arc<CorsPolicy>>,
+    /// For a Spin app ([`ManifestFormat::Spin`]), the values of Spin's routing headers.
+    pub spin: Option<SpinRoute>,
+}
+
+/// The values of Spin's routing headers for one route, made at startup (Spin's
+/// `spin-matched-route`, `spin-raw-component-route`, `spin-component-route` and the
+/// `spin-path-match-<name>` names; the per-request ones are set by the HTTP trigger).
+#[derive(Debug, Clone)]
+pub struct SpinRoute {
+    /// The route as written (`/hello/...`): both `spin-matched-route` (the base is always `/`)
+    /// and `spin-raw-component-route`.
+    pub route: HeaderValue,
+    /// The route without its trailing `/...` (`/hello`): `spin-component-route`.
+    pub component_route: HeaderValue,
+    /// `spin-path-match-<name>` for each route parameter, in path order.
+    pub param_headers: Vec<HeaderName>,
+}
+
+impl SpinRoute {
+    /// The values for `route` as written.
+    pub fn new(route: &crate::route::Route) -> Self {
+        let text = route.as_str();
+        let value = |text: &str| {
+            HeaderValue::from_str(text).expect("a parsed route is a valid header value")
+        };
+        Self {
+            route: value(text),
+            component_route: value(text.strip_suffix("/...").unwrap_or(text)),
+            param_headers: route
+                .params()
+                .map(|name| {
+                    let name = format!(
+                        "{}{}",
+                        headers::SPIN_PATH_MATCH_PREFIX,
+                        name.to_ascii_lowercase()
+                    );
+                    HeaderName::try_from(name)
+                        .expect("a parsed parameter name is a valid header name")
+                })
+                .collect(),
+        }
+    }
+
+    /// The values of a service-chaining request that no route of its component matched: as
+    /// Spin, the route `/...`, so the whole path is the path info.
+    pub fn synthetic() -> Self {
+        Self {
+            route: HeaderValue::from_static("/..."),
+            component_route: HeaderValue::from_static(""),
+            param_headers: Vec::new(),
+        }
+    }
 }
 
 /// Builds the routing table of `app`'s `[[trigger.http]]` entries (startup step 5).
@@ -437,6 +491,7 @@ pub fn router(app: &App) -> Result<Router<HttpRoute>> {
                 private: trigger.private,
                 auth: trigger.auth,
                 cors: trigger.cors.clone(),
+                spin: (app.format == ManifestFormat::Spin).then(|| SpinRoute::new(&trigger.route)),
             },
         )
     });

@@ -4,6 +4,9 @@
 //! key hashes the wasmtime version and every engine setting that affects compiled code
 //! ([`wasmtime::Engine::precompile_compatibility_hash`]). A warm start maps the entry with
 //! [`Component::deserialize_file`] and runs no Cranelift compile at all.
+//!
+//! A core module built for `wasm32-wasip1` is made a component first (`componentize`, with
+//! the WASI preview1 adapter), on a miss only: its entry is keyed by the module's own bytes.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -85,6 +88,20 @@ impl CompileCache {
                 ),
             }
         }
+        let bytes = if wasmparser::Parser::is_core_wasm(&bytes) {
+            tracing::info!(
+                file = %source.display(),
+                "a core module (built for wasm32-wasip1): made a component with the WASI preview1 adapter; build for wasm32-wasip2 to skip this step"
+            );
+            componentize(&bytes).with_context(|| {
+                format!(
+                    "cannot make a component of the core module `{}`",
+                    source.display()
+                )
+            })?
+        } else {
+            bytes
+        };
         let compiled = engine
             .precompile_component(&bytes)
             .map_err(anyhow::Error::from)
@@ -106,6 +123,42 @@ impl CompileCache {
             .with_context(context)?;
         Ok(())
     }
+}
+
+/// Makes a component of a core module built for `wasm32-wasip1` (as Spin does when it loads
+/// one): its `wasi_snapshot_preview1` imports are adapted to WASI 0.2 by the preview1 adapter
+/// of this wasmtime release (the reactor adapter, or the command adapter for a module that
+/// exports `_start`), and its component-type sections (from `wit-bindgen`) give the rest of
+/// its imports and exports.
+///
+/// # Errors
+/// The module has no component-type information for an import it uses, or its imports do not
+/// match the adapter.
+fn componentize(module: &[u8]) -> Result<Vec<u8>> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    };
+    let is_command = wasmparser::Parser::new(0)
+        .parse_all(module)
+        .filter_map(Result::ok)
+        .any(|payload| match payload {
+            wasmparser::Payload::ExportSection(exports) => exports
+                .into_iter()
+                .filter_map(Result::ok)
+                .any(|export| export.name == "_start"),
+            _ => false,
+        });
+    let adapter = if is_command {
+        WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER
+    } else {
+        WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+    };
+    wit_component::ComponentEncoder::default()
+        .module(module)?
+        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter)?
+        .validate(true)
+        .encode()
 }
 
 /// Maps a cache entry.

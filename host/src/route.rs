@@ -28,6 +28,27 @@ pub mod headers {
     pub const CLIENT_ADDR: HeaderName = HeaderName::from_static("wasmhost-client-addr");
     /// Prefix of one header per route parameter: `wasmhost-param-<name>` (name lowercased).
     pub const PARAM_PREFIX: &str = "wasmhost-param-";
+
+    /// Prefix of Spin's routing headers, set (and removed from what clients send) for Spin
+    /// apps only.
+    pub const SPIN_PREFIX: &str = "spin-";
+    /// Spin: the URL the client asked for, `scheme://host/path?query`.
+    pub const SPIN_FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+    /// Spin: the wildcard tail (as [`PATH_INFO`]), empty for routes without a wildcard.
+    pub const SPIN_PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+    /// Spin: the route that matched, with the base (always `/`).
+    pub const SPIN_MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+    /// Spin: the route as written.
+    pub const SPIN_RAW_COMPONENT_ROUTE: HeaderName =
+        HeaderName::from_static("spin-raw-component-route");
+    /// Spin: the route as written, without its trailing `/...`.
+    pub const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+    /// Spin: the base path, always `/`.
+    pub const SPIN_BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+    /// Spin: the client's socket address, `ip:port`.
+    pub const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
+    /// Spin: prefix of one header per route parameter, `spin-path-match-<name>`.
+    pub const SPIN_PATH_MATCH_PREFIX: &str = "spin-path-match-";
 }
 
 /// A checked route, for example `/users/:id` or `/static/...`.

@@ -1,7 +1,8 @@
 //! Layer 5, per invocation: the data of one [`wasmtime::Store`], built fresh for every instance
 //! by [`crate::app_version::AppVersion::new_store`] and dropped with it.
 //!
-//! It holds the resource table, the WASI context (no preopens, no environment, no sockets;
+//! It holds the resource table, the WASI context (no sockets; the environment and read-only
+//! mounts its manifest grants, [`crate::capability::wasi`];
 //! guest stdout and stderr go to the log, [`crate::guest_output`]), the `wasi:http` context, and each capability's
 //! per-instance policy.
 
@@ -44,10 +45,14 @@ impl InstanceState {
         trace: TraceContext,
         limiter: MemoryLimiter,
     ) -> Self {
-        let wasi = WasiCtx::builder()
-            .stdout(output.for_stream("stdout"))
-            .stderr(output.for_stream("stderr"))
-            .build();
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(output.for_stream("stdout"))
+            .stderr(output.for_stream("stderr"));
+        if let Err(err) = grants.wasi.apply(&mut wasi) {
+            // The instance runs without the mount; its reads fail, and the log says why.
+            tracing::warn!(request_id = %request_id, "{err:#}");
+        }
+        let wasi = wasi.build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let mut http = WasiHttpCtx::new();

@@ -18,6 +18,10 @@ use std::fmt;
 /// `WASMHOST_VAR_API_KEY` sets `api_key`.
 pub const ENV_PREFIX: &str = "WASMHOST_VAR_";
 
+/// Prefix of Spin's environment variables provider, read for Spin apps too:
+/// `SPIN_VARIABLE_API_KEY` sets `api_key`.
+pub const SPIN_ENV_PREFIX: &str = "SPIN_VARIABLE_";
+
 /// Whether `name` is a valid variable or config key name: a lowercase ASCII letter, then
 /// lowercase letters, digits or `_` (as Spin).
 pub fn is_variable_name(name: &str) -> bool {
@@ -143,27 +147,35 @@ pub struct MissingVariable {
 }
 
 /// Gives every variable its value: `overrides` (from `--var`) first, then the environment as
-/// read by `env` (`WASMHOST_VAR_<NAME>`), then the default.
+/// read by `env`, under each of `prefixes` in turn (`<PREFIX><NAME>`, the name in upper case:
+/// [`ENV_PREFIX`] gives `WASMHOST_VAR_API_KEY`, Spin's `SPIN_VARIABLE_` gives
+/// `SPIN_VARIABLE_API_KEY`), then the default.
 ///
 /// # Errors
-/// [`MissingVariable`] for the first required variable that gets no value.
+/// [`MissingVariable`] for the first required variable that gets no value, naming the
+/// environment variable of the first prefix.
 pub fn resolve(
     variables: &[Variable],
     overrides: &BTreeMap<String, String>,
+    prefixes: &[&str],
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, Value>, MissingVariable> {
     variables
         .iter()
         .map(|variable| {
-            let env_name = format!("{ENV_PREFIX}{}", variable.name.to_ascii_uppercase());
+            let upper = variable.name.to_ascii_uppercase();
             let text = overrides
                 .get(&variable.name)
                 .cloned()
-                .or_else(|| env(&env_name))
+                .or_else(|| {
+                    prefixes
+                        .iter()
+                        .find_map(|prefix| env(&format!("{prefix}{upper}")))
+                })
                 .or_else(|| variable.default.clone())
                 .ok_or_else(|| MissingVariable {
                     name: variable.name.clone(),
-                    env: env_name,
+                    env: format!("{}{upper}", prefixes.first().unwrap_or(&ENV_PREFIX)),
                 })?;
             let value = Value {
                 text,
@@ -219,6 +231,7 @@ mod tests {
                 variable("key", None, true),
             ],
             &BTreeMap::from([("key".to_owned(), "hunter2".to_owned())]),
+            &[ENV_PREFIX],
             |_| None,
         )
         .unwrap();
@@ -243,25 +256,38 @@ mod tests {
         let env = |name: &str| (name == "WASMHOST_VAR_REGION").then(|| "us".to_owned());
         let none = BTreeMap::new();
         assert_eq!(
-            resolve(&variables, &none, |_| None).unwrap()["region"].text,
+            resolve(&variables, &none, &[ENV_PREFIX], |_| None).unwrap()["region"].text,
             "eu"
         );
         assert_eq!(
-            resolve(&variables, &none, env).unwrap()["region"].text,
+            resolve(&variables, &none, &[ENV_PREFIX], env).unwrap()["region"].text,
             "us"
         );
         let flag = BTreeMap::from([("region".to_owned(), "ap".to_owned())]);
         assert_eq!(
-            resolve(&variables, &flag, env).unwrap()["region"].text,
+            resolve(&variables, &flag, &[ENV_PREFIX], env).unwrap()["region"].text,
             "ap"
         );
     }
 
     #[test]
+    fn each_prefix_is_tried_in_turn() {
+        let variables = [variable("api_token", None, true)];
+        let env = |name: &str| (name == "SPIN_VARIABLE_API_TOKEN").then(|| "t".to_owned());
+        let none = BTreeMap::new();
+        let values = resolve(&variables, &none, &[ENV_PREFIX, "SPIN_VARIABLE_"], env).unwrap();
+        assert_eq!(values["api_token"].text, "t");
+        assert!(resolve(&variables, &none, &[ENV_PREFIX], env).is_err());
+    }
+
+    #[test]
     fn a_required_variable_without_value_is_named() {
-        let err = resolve(&[variable("api_key", None, true)], &BTreeMap::new(), |_| {
-            None
-        })
+        let err = resolve(
+            &[variable("api_key", None, true)],
+            &BTreeMap::new(),
+            &[ENV_PREFIX],
+            |_| None,
+        )
         .unwrap_err();
         assert_eq!(
             err.to_string(),

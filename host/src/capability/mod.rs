@@ -28,13 +28,15 @@
 //!
 //! The WASI 0.2 base (clocks, random, stdio, and the `wasi:cli`/`wasi:filesystem`/
 //! `wasi:sockets` interfaces that Rust's std imports) comes from `wasmtime-wasi`, configured
-//! per instance with no preopened directory, no environment variable and no socket.
+//! per instance with no socket, and no environment variable or preopened directory beyond
+//! what the manifest's `environment` and `files` grant ([`wasi`]).
 
 pub mod backend;
 pub mod config;
 pub mod key_value;
 pub mod outbound_http;
 pub mod queue;
+pub mod wasi;
 
 use std::sync::Arc;
 
@@ -46,6 +48,7 @@ use crate::capability::config::ComponentConfig;
 use crate::capability::key_value::KeyValueGrants;
 use crate::capability::outbound_http::OutboundPolicy;
 use crate::capability::queue::QueueGrants;
+use crate::capability::wasi::WasiGrants;
 use crate::metrics::Metrics;
 use crate::runtime_config::RuntimeConfig;
 
@@ -95,4 +98,6 @@ pub struct Grants {
     pub outbound_http: Arc<OutboundPolicy>,
     /// The queues it may send to.
     pub queues: QueueGrants,
+    /// Its environment variables and read-only file mounts.
+    pub wasi: WasiGrants,
 }

@@ -42,14 +42,18 @@ pub struct CheckReport {
 pub fn check(options: LoadOptions) -> Result<CheckReport> {
     let (loader, app) = Loader::new(options)?;
     loader.check_runtime_config(&app)?;
-    let variables = resolve_variables(&app, &loader.options.vars)?;
+    let variables = resolve_variables(&app, &loader.options.vars, &loader.runtime_config)?;
     for component in &app.components {
         check_allowed_hosts(component, &variables)?;
     }
     manifest::check_sources(&app)?;
     let shared = &loader.shared;
     let linker = linker(&shared.engine)?;
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<(Location, String)> = app
+        .warnings
+        .iter()
+        .map(|warning| (warning.location.clone(), warning.message.clone()))
+        .collect();
     for (index, component) in app.components.iter().enumerate() {
         let imports = check_component(&app, index, &shared.engine, &linker, &shared.cache)?;
         for warning in mismatches(component, &imports) {

@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminToken;
-use crate::app::{App, AuthLevel};
+use crate::app::{App, AuthLevel, ManifestFormat};
 use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
 use crate::capability::key_value::KeyValueStores;
@@ -157,8 +157,11 @@ impl Loader {
     /// bad component, a store or queue that cannot be opened.
     pub async fn load(&self, app: App, old: Option<&AppVersion>) -> Result<Arc<AppVersion>> {
         let options = &self.options;
+        for warning in &app.warnings {
+            tracing::warn!("{warning}");
+        }
         self.check_runtime_config(&app)?;
-        let variables = resolve_variables(&app, &options.vars)?;
+        let variables = resolve_variables(&app, &options.vars, &self.runtime_config)?;
         if options.build || (options.watch && old.is_some()) {
             blocking(|| build_app(&app))?;
         }
@@ -272,23 +275,36 @@ fn cache_dir(options: &LoadOptions, app: &App) -> PathBuf {
         .unwrap_or_else(|| app.base_dir().join(".wasmhost/cache"))
 }
 
-/// Gives every `[variables]` entry of `app` its value: `vars` (from `--var`), then
-/// `WASMHOST_VAR_<NAME>`, then the default.
+/// Gives every `[variables]` entry of `app` its value: `vars` (from `--var`), then the
+/// runtime config's static values, then the environment (`WASMHOST_VAR_<NAME>`, then for a
+/// Spin app `SPIN_VARIABLE_<NAME>`, then each prefix of the runtime config's environment
+/// providers), then the default.
 ///
 /// # Errors
 /// A `--var` naming an undeclared variable, or a required variable with no value; each names
 /// the variable (never its value).
-fn resolve_variables(app: &App, vars: &[(String, String)]) -> Result<BTreeMap<String, Value>> {
+fn resolve_variables(
+    app: &App,
+    vars: &[(String, String)],
+    config: &RuntimeConfig,
+) -> Result<BTreeMap<String, Value>> {
     let manifest = app.manifest_path.display();
-    let mut overrides = BTreeMap::new();
+    let mut overrides = config.variables.values.clone();
     for (name, value) in vars {
         if !app.variables.iter().any(|v| v.name == *name) {
             anyhow::bail!("--var {name}: {manifest} declares no variable `{name}` in [variables]");
         }
         overrides.insert(name.clone(), value.clone());
     }
-    variables::resolve(&app.variables, &overrides, |name| std::env::var(name).ok())
-        .with_context(|| format!("{manifest}: [variables]"))
+    let mut prefixes = vec![variables::ENV_PREFIX];
+    if app.format == ManifestFormat::Spin {
+        prefixes.push(variables::SPIN_ENV_PREFIX);
+    }
+    prefixes.extend(config.variables.env_prefixes.iter().map(String::as_str));
+    variables::resolve(&app.variables, &overrides, &prefixes, |name| {
+        std::env::var(name).ok()
+    })
+    .with_context(|| format!("{manifest}: [variables]"))
 }
 
 /// The cron and queue triggers of one app version, running.

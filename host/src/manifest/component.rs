@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawComponent, RawManifest};
+use super::raw::{RawComponent, RawFiles, RawManifest};
 use super::{Doc, ManifestError, ManifestErrorKind};
 use crate::allowed_hosts::AllowedHostError;
 use crate::app::{
-    AllowedHostEntry, BuildCommand, Component, ComponentId, ComponentLimits, KeyValueGrant,
-    OutboundHttpGrant, OutboundLimits, is_label,
+    AllowedHostEntry, BuildCommand, Component, ComponentId, ComponentLimits, FileMount,
+    KeyValueGrant, OutboundHttpGrant, OutboundLimits, StagedFile, is_label,
 };
 use crate::variables::{Template, TemplateError, Variable, is_variable_name};
 
@@ -82,12 +82,156 @@ pub(super) fn check_components(
                 limits: check_outbound_limits(doc, key.get_ref(), component)?,
             },
             limits: check_limits(doc, key.get_ref(), component)?,
+            environment: check_environment(doc, key.get_ref(), component, variables)?,
+            files: check_files(doc, key.get_ref(), component, base)?,
         });
     }
     resolve_chain_targets(doc, raw, &mut components, &index)?;
-
-    resolve_chain_targets(doc, raw, &mut components, &index)?;
     Ok((components, index))
+}
+
+/// The error of a component field (`environment.NAME`, `files`, `exclude_files`) at `span`.
+fn field_error(
+    doc: &Doc<'_>,
+    span: std::ops::Range<usize>,
+    component: &str,
+    field: String,
+    message: String,
+) -> ManifestError {
+    doc.error(
+        span,
+        ManifestErrorKind::ComponentField {
+            component: component.to_owned(),
+            field,
+            message,
+        },
+    )
+}
+
+/// Checks `environment`: names (no `=`, no NUL, not empty), templates and their variables.
+fn check_environment(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &RawComponent,
+    variables: &[Variable],
+) -> Result<Vec<(String, Template)>, ManifestError> {
+    raw.environment
+        .iter()
+        .map(|(name, value)| {
+            let field = format!("environment.{}", name.get_ref());
+            let bad_name = name.get_ref().is_empty() || name.get_ref().contains(['=', '\0']);
+            if bad_name {
+                let message = "an environment variable name must be non-empty, without `=` or NUL";
+                return Err(field_error(
+                    doc,
+                    name.span(),
+                    component,
+                    field,
+                    message.into(),
+                ));
+            }
+            let error =
+                |message: String| field_error(doc, value.span(), component, field.clone(), message);
+            let template: Template = value
+                .get_ref()
+                .parse()
+                .map_err(|err: TemplateError| error(err.to_string()))?;
+            if let Some(undeclared) = undeclared_variable(&template, variables) {
+                return Err(error(format!(
+                    "variable `{undeclared}` is not declared in `[variables]`"
+                )));
+            }
+            Ok((name.get_ref().clone(), template))
+        })
+        .collect()
+}
+
+/// Checks `files` and `exclude_files` (glob syntax as the `glob` crate's: `*`, `?`, `[..]`,
+/// `**`), relative to `base`: a directory placement must name an existing directory and an
+/// absolute destination; patterns are expanded now, minus the exclusions, into the files to
+/// stage. A pattern may match nothing (as in Spin).
+fn check_files(
+    doc: &Doc<'_>,
+    component: &str,
+    raw: &RawComponent,
+    base: &Path,
+) -> Result<Vec<FileMount>, ManifestError> {
+    let error = |span, field: &str, message: String| {
+        field_error(doc, span, component, field.to_owned(), message)
+    };
+    let excluded = raw
+        .exclude_files
+        .iter()
+        .map(|pattern| {
+            glob::Pattern::new(pattern.get_ref()).map_err(|err| {
+                error(
+                    pattern.span(),
+                    "exclude_files",
+                    format!("`{}`: {err}", pattern.get_ref()),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut mounts = Vec::new();
+    let mut staged = Vec::new();
+    for entry in &raw.files {
+        match entry.get_ref() {
+            RawFiles::Placement {
+                source,
+                destination,
+            } => {
+                let dir = base.join(source);
+                if !dir.is_dir() {
+                    let message = format!(
+                        "`{source}` is not a directory beside the manifest (`source` of a placement is a directory)"
+                    );
+                    return Err(error(entry.span(), "files", message));
+                }
+                if !destination.starts_with('/') {
+                    let message = format!(
+                        "destination `{destination}` must be an absolute guest path, such as `/assets`"
+                    );
+                    return Err(error(entry.span(), "files", message));
+                }
+                mounts.push(FileMount::Directory {
+                    source: dir,
+                    destination: destination.clone(),
+                });
+            }
+            RawFiles::Pattern(pattern) => {
+                let bad = |message: String| {
+                    error(entry.span(), "files", format!("`{pattern}`: {message}"))
+                };
+                if Path::new(pattern).is_absolute() || pattern.split('/').any(|part| part == "..") {
+                    return Err(bad(
+                        "a pattern is relative to the manifest's directory and stays inside it"
+                            .into(),
+                    ));
+                }
+                let full = base.join(pattern);
+                let paths =
+                    glob::glob(&full.to_string_lossy()).map_err(|err| bad(err.to_string()))?;
+                for path in paths {
+                    let path = path.map_err(|err| bad(err.to_string()))?;
+                    let Ok(relative) = path.strip_prefix(base) else {
+                        continue;
+                    };
+                    if path.is_file() && !excluded.iter().any(|ex| ex.matches_path(relative)) {
+                        staged.push(StagedFile {
+                            relative: relative.to_owned(),
+                            source: path.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if !staged.is_empty() {
+        staged.sort_by(|a, b| a.relative.cmp(&b.relative));
+        staged.dedup();
+        mounts.push(FileMount::Files(staged));
+    }
+    Ok(mounts)
 }
 
 /// Checks `[component.<id>.limits]`: each value in its range.

@@ -250,6 +250,26 @@ pub enum ManifestErrorKind {
         /// The name as written.
         name: String,
     },
+    /// A component field other than `variables` and `allowed_outbound_hosts` that is wrong:
+    /// an `environment` name or template, a `files` entry, an `exclude_files` pattern.
+    #[error("`component.{component}.{field}`: {message}")]
+    ComponentField {
+        /// The component.
+        component: String,
+        /// The field, with any key under it (`environment.API_URL`, `files`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key of a Spin manifest (`spin.toml`) that wasmhost does not support, where ignoring
+    /// it would change what the app does.
+    #[error("`{key}` is not supported by wasmhost: {why}")]
+    Unsupported {
+        /// The key, as a dotted path (`component.todo.sqlite_databases`).
+        key: String,
+        /// What it is and what to do instead.
+        why: String,
+    },
     /// A component file that does not exist.
     #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
     MissingSource {

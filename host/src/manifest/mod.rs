@@ -15,6 +15,7 @@ mod error;
 mod http;
 mod queue;
 mod raw;
+mod spin;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -22,18 +23,27 @@ use std::path::{Path, PathBuf};
 pub use error::{ManifestError, ManifestErrorKind};
 use raw::RawManifest;
 
-use crate::app::{App, Location};
+use crate::app::{App, Location, ManifestFormat};
 use crate::toml_doc::TomlDoc;
 use crate::variables::{Variable, is_variable_name};
 
 /// The file name looked for when a directory is given.
 pub const MANIFEST_FILE: &str = "wasmhost.toml";
 
+/// The file name of a Spin manifest, looked for when a directory has no [`MANIFEST_FILE`].
+pub const SPIN_MANIFEST_FILE: &str = "spin.toml";
+
 /// Resolves a path given on the command line to a manifest file: a directory means its
-/// `wasmhost.toml`.
+/// `wasmhost.toml`, else its `spin.toml` if it has one.
 pub fn manifest_path(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join(MANIFEST_FILE)
+        let own = path.join(MANIFEST_FILE);
+        let spin = path.join(SPIN_MANIFEST_FILE);
+        if !own.exists() && spin.exists() {
+            spin
+        } else {
+            own
+        }
     } else {
         path.to_owned()
     }
@@ -63,13 +73,22 @@ pub fn load(path: &Path) -> Result<App, ManifestError> {
 /// As [`load`], but never an I/O error.
 pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     let doc = Doc(TomlDoc { file, text });
-    let raw: RawManifest = doc.0.parse().map_err(|err| ManifestError {
+    let syntax = |err: crate::toml_doc::TomlError| ManifestError {
         location: err.location,
         kind: ManifestErrorKind::Syntax {
             table: err.table,
             message: err.message,
         },
-    })?;
+    };
+    let (raw, format, warnings) = if spin::is_spin_manifest(text) {
+        spin::check_version(&doc)?;
+        let manifest: spin::SpinManifest = doc.0.parse().map_err(syntax)?;
+        let (raw, warnings) = spin::translate(&doc, manifest)?;
+        (raw, ManifestFormat::Spin, warnings)
+    } else {
+        let raw: RawManifest = doc.0.parse().map_err(syntax)?;
+        (raw, ManifestFormat::Wasmhost, Vec::new())
+    };
 
     if *raw.manifest_version.get_ref() != 1 {
         return Err(doc.error(
@@ -100,6 +119,8 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         queue_triggers,
         topics,
         variables,
+        format,
+        warnings,
     })
 }
 
@@ -164,5 +185,7 @@ impl Doc<'_> {
     }
 }
 
+#[cfg(test)]
+mod spin_tests;
 #[cfg(test)]
 mod tests;

@@ -185,6 +185,21 @@ pub struct RawComponent {
     pub outbound_http: Option<Spanned<RawOutboundHttp>>,
     #[serde(default)]
     pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub environment: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub files: Vec<Spanned<RawFiles>>,
+    #[serde(default)]
+    pub exclude_files: Vec<Spanned<String>>,
+}
+
+/// One `files` entry: a glob pattern relative to the manifest's directory, or a directory
+/// mounted at a guest path.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum RawFiles {
+    Pattern(String),
+    Placement { source: String, destination: String },
 }
 
 /// `[component.<id>.limits]`.

@@ -72,6 +72,21 @@ pub struct RuntimeConfig {
     pub queues: BTreeMap<String, QueueBackendConfig>,
     /// `[topic.<name>]` tables, by name: where the queues of the topic's subscriptions live.
     pub topics: BTreeMap<String, QueueBackendConfig>,
+    /// Spin's `[[variables_provider]]` (or `[[config_provider]]`) tables.
+    pub variables: VariableProviders,
+}
+
+/// Where app variables may get their values besides `--var` and `WASMHOST_VAR_<NAME>`: Spin's
+/// variables providers of the environment and of static values
+/// (<https://spinframework.dev/v3/dynamic-configuration#application-variables-runtime-configuration>).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VariableProviders {
+    /// `type = "static"` providers' `values`, by variable name: below `--var`, above the
+    /// environment (as Spin orders its providers).
+    pub values: BTreeMap<String, String>,
+    /// `type = "env"` providers' prefixes with their `_` (`prefix = "MYAPP"` gives `MYAPP_`),
+    /// in file order.
+    pub env_prefixes: Vec<String>,
 }
 
 /// Where a queue lives (`[queue.<name>]`).
@@ -279,6 +294,15 @@ pub enum RuntimeConfigErrorKind {
         label: String,
         /// The Redis client's reason.
         reason: String,
+    },
+    /// A Spin variables provider wasmhost does not have (Vault, Azure Key Vault), or a
+    /// setting it does not support.
+    #[error("`{table}`: {message}")]
+    VariablesProvider {
+        /// `variables_provider` or `config_provider`.
+        table: &'static str,
+        /// What is not supported, and what to do instead.
+        message: String,
     },
     /// A `node` name that is empty, longer than 255 bytes, or holds a space or control
     /// character.
@@ -495,9 +519,42 @@ impl RuntimeConfig {
             ),
             None => None,
         };
+        let mut variables = VariableProviders::default();
+        let providers = [
+            ("variables_provider", raw.variables_provider),
+            ("config_provider", raw.config_provider),
+        ];
+        for (table, providers) in providers {
+            for provider in providers {
+                let span = provider.span();
+                let provider = provider.into_inner();
+                let unsupported = |span, message: String| {
+                    error(
+                        span,
+                        RuntimeConfigErrorKind::VariablesProvider { table, message },
+                    )
+                };
+                match provider.kind.get_ref().as_str() {
+                    "env" => variables.env_prefixes.push(format!(
+                        "{}_",
+                        provider
+                            .prefix
+                            .map_or_else(|| "SPIN_VARIABLE".to_owned(), Spanned::into_inner)
+                    )),
+                    "static" => variables.values.extend(provider.values),
+                    other => {
+                        let message = format!(
+                            "provider type `{other}` is not supported (wasmhost has `env` and `static`)"
+                        );
+                        return Err(unsupported(span, message));
+                    }
+                }
+            }
+        }
         Ok(Self {
             file: Some(file.to_owned()),
             keys,
+            variables,
             node,
             allow_private_networks: raw
                 .outbound_http
@@ -670,6 +727,21 @@ fn check_store(
         })
     };
     match store.kind.get_ref().as_str() {
+        // Spin's own default store (SQLite in a file): an embedded sled store here, in a
+        // directory beside that file (`<path>.sled`), or under `.wasmhost/kv` without a path.
+        "spin" if table == "key_value_store" => {
+            not_for(store.url, "url", "spin")?;
+            not_for(store.prefix, "prefix", "spin")?;
+            let path = store.path.map_or_else(
+                || base.join(DEFAULT_SLED_DIR),
+                |path| {
+                    let mut dir = base.join(path.get_ref()).into_os_string();
+                    dir.push(".sled");
+                    PathBuf::from(dir)
+                },
+            );
+            Ok(Backend::Sled { path })
+        }
         "sled" => {
             not_for(store.url, "url", "sled")?;
             not_for(store.prefix, "prefix", "sled")?;

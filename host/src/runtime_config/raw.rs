@@ -21,6 +21,24 @@ pub struct RawRuntimeConfig {
     pub queue: BTreeMap<Spanned<String>, RawQueue>,
     #[serde(default)]
     pub topic: BTreeMap<Spanned<String>, RawQueue>,
+    #[serde(default)]
+    pub variables_provider: Vec<Spanned<RawVariablesProvider>>,
+    /// Spin's older name of `variables_provider`.
+    #[serde(default)]
+    pub config_provider: Vec<Spanned<RawVariablesProvider>>,
+}
+
+/// One `[[variables_provider]]` (Spin's runtime config): `type = "env"` with an optional
+/// `prefix`, or `type = "static"` with `values`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariablesProvider {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
 }
 
 /// `[outbound_http]`: the operator's outbound settings.

@@ -452,3 +452,45 @@ mod properties {
         }
     }
 }
+
+/// A Spin app's `runtime-config.toml` reads unchanged: `type = "spin"` is a sled store beside
+/// Spin's path, and the environment and static variables providers give prefixes and values.
+#[test]
+fn spin_runtime_config_maps() {
+    let text = r#"
+[key_value_store.default]
+type = "spin"
+path = ".spin/sqlite_key_value.db"
+
+[key_value_store.cache]
+type = "redis"
+url = "redis://127.0.0.1:6379"
+
+[[variables_provider]]
+type = "env"
+prefix = "MYAPP"
+
+[[config_provider]]
+type = "static"
+values = { region = "eu" }
+"#;
+    let config = RuntimeConfig::parse(Path::new(FILE), text).unwrap();
+    let default = &config.key_value_stores["default"];
+    let dir = Path::new(FILE).parent().unwrap();
+    assert_eq!(
+        *default,
+        Backend::Sled {
+            path: dir.join(".spin/sqlite_key_value.db.sled")
+        }
+    );
+    assert_eq!(config.key_value_stores["cache"].kind(), "redis");
+    assert_eq!(config.variables.env_prefixes, ["MYAPP_"]);
+    assert_eq!(config.variables.values["region"], "eu");
+
+    let vault = "[[variables_provider]]\ntype = \"vault\"\n";
+    insta::assert_snapshot!(
+        RuntimeConfig::parse(Path::new(FILE), vault)
+            .unwrap_err()
+            .to_string()
+    );
+}

@@ -9,8 +9,9 @@
 //! 2. the request's scheme, host and port are matched against the component's allowed-host
 //!    patterns ([`crate::allowed_hosts`]); no match is the WIT error `HTTP-request-denied`,
 //!    before any DNS lookup or connection;
-//! 3. `http://<component-id>.internal/...` goes to that component of the same app without a
-//!    network hop, through the [`ChainHandler`] the HTTP trigger gives each instance when it
+//! 3. `http://<component-id>.internal/...` (or Spin's `<component-id>.spin.internal`) goes to
+//!    that component of the same app without a network hop, and `http://self/...` (granted by
+//!    an entry naming `self`) to whatever the app's routes give its path, through the [`ChainHandler`] the HTTP trigger gives each instance when it
 //!    makes its store (this capability never calls a trigger);
 //! 4. an internal address (loopback, private, link-local: [`crate::allowed_hosts::is_internal_address`])
 //!    is reached only where the matching entry names that address (or `localhost`) exactly, or
@@ -47,7 +48,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::allowed_hosts::{AllowedHost, AllowedHostError, INTERNAL_SUFFIX};
+use crate::allowed_hosts::{
+    AllowedHost, AllowedHostError, INTERNAL_SUFFIX, SELF_HOST, SPIN_INTERNAL_SUFFIX,
+};
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::invocation::{Budget, Invocation, Take};
 use crate::metrics::{Metrics, OutboundMetrics, OutboundOutcome};
@@ -149,10 +152,12 @@ impl OutboundPolicy {
             chain_targets: grant
                 .chain_targets
                 .iter()
-                .map(|&target| {
-                    let name = format!("{}{INTERNAL_SUFFIX}", app.components[target].id);
-                    let counters = metrics.outbound(id, &name);
-                    (name, target, counters)
+                .flat_map(|&target| {
+                    [INTERNAL_SUFFIX, SPIN_INTERNAL_SUFFIX].map(|suffix| {
+                        let name = format!("{}{suffix}", app.components[target].id);
+                        let counters = metrics.outbound(id, &name);
+                        (name, target, counters)
+                    })
                 })
                 .collect(),
             denied: metrics.outbound(id, ""),
@@ -182,7 +187,22 @@ impl OutboundPolicy {
                 .iter()
                 .find(|(name, _, _)| name == host)
                 .filter(|_| scheme == "http")
-                .map(|(_, target, counters)| (Destination::Component(*target), counters));
+                .map(|(_, target, counters)| {
+                    (
+                        Destination::Chain(ChainTarget::Component(*target)),
+                        counters,
+                    )
+                });
+        }
+        if host == SELF_HOST {
+            // The app itself: only an entry naming `self` grants it, and it never reaches DNS.
+            return self
+                .allowed_hosts
+                .iter()
+                .find(|(allowed, _)| {
+                    allowed.names_exactly(SELF_HOST) && allowed.allows(scheme, host, port)
+                })
+                .map(|(_, counters)| (Destination::Chain(ChainTarget::App), counters));
         }
         let (allowed, counters) = self
             .allowed_hosts
@@ -255,22 +275,32 @@ fn render_entry(
 
 enum Destination {
     Network,
-    Component(usize),
+    Chain(ChainTarget),
     /// An internal address that the matching entry names only through `*`.
     Prohibited,
 }
 
-/// Internal chaining: serves a request a component sent to `http://<id>.internal/...`, in
-/// the same process, without a network hop. The HTTP trigger implements it (the callee runs
+/// Where an internal request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainTarget {
+    /// `http://<id>.internal/...` (or `<id>.spin.internal`): that component, its index in the
+    /// app's components.
+    Component(usize),
+    /// `http://self/...`: whatever the app's routes (private ones included) give the path.
+    App,
+}
+
+/// Internal chaining: serves a request a component sent to `http://<id>.internal/...` or
+/// `http://self/...`, in the same process, without a network hop. The HTTP trigger implements it (the callee runs
 /// as an HTTP invocation of its own); outbound HTTP only holds it, so this capability never
 /// imports a trigger or the loaded app.
 pub trait ChainHandler: Send + Sync + 'static {
-    /// Handles `request` for component `target` (its index in the app's components), in the
-    /// caller's `invocation` (its request id and outbound budget go along). The response, or
-    /// `destination-unavailable` if the app version is gone.
+    /// Handles `request` for `target`, in the caller's `invocation` (its request id and
+    /// outbound budget go along). The response, or `destination-unavailable` if the app
+    /// version is gone.
     fn handle(
         &self,
-        target: usize,
+        target: ChainTarget,
         request: http::Request<WasiBody>,
         invocation: Invocation,
     ) -> Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, Error>> + Send>>;
@@ -385,7 +415,7 @@ async fn send(
             );
             Err(Error::DestinationIpProhibited)
         }
-        Destination::Component(target) => chain.handle(target, request, invocation).await,
+        Destination::Chain(target) => chain.handle(target, request, invocation).await,
         Destination::Network => {
             let limits = effective_limits(policy.limits, options);
             tokio::time::timeout(limits.first_byte_timeout, policy.client.request(request))

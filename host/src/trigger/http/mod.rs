@@ -34,9 +34,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::{ComponentId, HttpTarget};
-use crate::app_version::{AppVersion, HttpRoute, LoadedComponent};
-use crate::capability::outbound_http::ChainHandler;
+use crate::app::{ComponentId, HttpTarget, ManifestFormat};
+use crate::app_version::{AppVersion, HttpRoute, LoadedComponent, SpinRoute};
+use crate::capability::outbound_http::{ChainHandler, ChainTarget};
 use crate::invocation::request_id::{self, RequestId};
 use crate::invocation::{Invocation, WallClockTimeout, until};
 use crate::metrics::Outcome;
@@ -48,6 +48,7 @@ mod auth;
 mod body;
 mod cors;
 mod fixed;
+mod spin;
 
 pub use body::LimitedBody;
 use body::{GuestEnd, coalesce_ready_body, guard_body};
@@ -145,15 +146,18 @@ pub async fn handle<B: RequestBody>(
                 break 'respond static_file(files, tail, parts).await;
             }
         };
-        remove_wasmhost_headers(&mut parts.headers);
-        parts.headers.insert(headers::CLIENT_ADDR, client);
+        remove_forged_headers(&mut parts.headers, version.app.format);
         if let Some(caller) = caller {
             parts.headers.insert(auth::KEY_ID_HEADER, caller.id);
             parts.headers.insert(auth::KEY_NAME_HEADER, caller.name);
         }
-        if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
+        let tls = parts.extensions.get::<OverTls>().is_some();
+        let routed =
+            set_route_headers(&mut parts.headers, &parts.uri, tls, &matched, Some(&client));
+        if let Err(InvalidPath) = routed {
             break 'respond InvalidPath::response();
         }
+        parts.headers.insert(headers::CLIENT_ADDR, client);
         let component = &version.components[component_index];
         drop(matched);
         serve_component(version, component, route, parts, body).await
@@ -232,23 +236,54 @@ async fn serve_component<B: RequestBody>(
 /// route of its own can still be called internally). `wasmhost-client-addr` is absent.
 pub async fn handle_chained<B: RequestBody>(
     version: &AppVersion,
-    target: usize,
+    target: ChainTarget,
     req: Request<B>,
     invocation: Invocation,
 ) -> Response<HyperOutgoingBody> {
     let (mut parts, body) = req.into_parts();
-    remove_wasmhost_headers(&mut parts.headers);
+    remove_forged_headers(&mut parts.headers, version.app.format);
     parts
         .headers
         .insert(request_id::HEADER, invocation.request_id.header().clone());
+    let matched = version.router.at(parts.uri.path());
+    let target = match (target, &matched) {
+        (ChainTarget::Component(index), _) => index,
+        (ChainTarget::App, None) => return no_route(),
+        (ChainTarget::App, Some(matched)) => match &matched.value.target {
+            HttpTarget::Component(index) => *index,
+            HttpTarget::Fixed(fixed) => return fixed_response(fixed),
+            HttpTarget::Files(files) => {
+                let tail = matched.path_info().unwrap_or_default().to_owned();
+                return static_file(files, tail, parts).await;
+            }
+        },
+    };
     let mut route = HeaderValue::from_static("");
-    if let Some(matched) = version.router.at(parts.uri.path())
-        && matched.value.target.component() == Some(target)
-    {
-        if let Err(InvalidPath) = set_route_headers(&mut parts.headers, &matched) {
-            return InvalidPath::response();
+    match matched {
+        Some(matched) if matched.value.target.component() == Some(target) => {
+            let routed = set_route_headers(&mut parts.headers, &parts.uri, false, &matched, None);
+            if let Err(InvalidPath) = routed {
+                return InvalidPath::response();
+            }
+            route = matched.value.route_header.clone();
         }
-        route = matched.value.route_header.clone();
+        _ if version.app.format == ManifestFormat::Spin => {
+            // As Spin's service chaining: the component's route is taken to be `/...`.
+            let path = parts.uri.path().to_owned();
+            let matched = spin::Matched {
+                uri: &parts.uri,
+                tls: false,
+                path_info: Some(&path),
+                params: std::iter::empty(),
+                client: None,
+            };
+            if let Err(InvalidPath) =
+                spin::set_headers(&mut parts.headers, &SpinRoute::synthetic(), matched)
+            {
+                return InvalidPath::response();
+            }
+        }
+        _ => {}
     }
     let component = &version.components[target];
     let (span, trace) = TraceContext::start(Some(&parts.headers), || {
@@ -309,13 +344,27 @@ impl InvalidPath {
 }
 
 /// Sets `wasmhost-route`, the `wasmhost-param-*` headers and `wasmhost-path-info` for a matched
-/// route.
+/// route, and for a Spin app, Spin's headers ([`spin`]): those need the request's `uri`,
+/// whether it came over `tls`, and the `client` address (none for an internal request).
 fn set_route_headers(
     headers: &mut HeaderMap,
+    uri: &http::Uri,
+    tls: bool,
     matched: &crate::route::RouteMatch<'_, '_, HttpRoute>,
+    client: Option<&HeaderValue>,
 ) -> Result<(), InvalidPath> {
     let bad = |_| InvalidPath;
     let target = matched.value;
+    if let Some(spin_route) = &target.spin {
+        let spin_matched = spin::Matched {
+            uri,
+            tls,
+            path_info: matched.path_info(),
+            params: matched.param_values(),
+            client,
+        };
+        spin::set_headers(headers, spin_route, spin_matched)?;
+    }
     headers.insert(headers::ROUTE, target.route_header.clone());
     for (name, value) in target.param_headers.iter().zip(matched.param_values()) {
         // Path characters are all valid in a header value; a bad one is a bad request.
@@ -533,7 +582,7 @@ impl InternalChain {
 impl ChainHandler for InternalChain {
     fn handle(
         &self,
-        target: usize,
+        target: ChainTarget,
         request: Request<wasmtime_wasi_http::WasiBody>,
         invocation: Invocation,
     ) -> Pin<
@@ -602,11 +651,16 @@ async fn run_until_response(
 /// What a guest sends through `response-outparam.set`.
 type GuestResponse = Result<Response<HyperOutgoingBody>, ErrorCode>;
 
-/// Removes every header named `wasmhost-*`: only the host sets those.
-fn remove_wasmhost_headers(headers: &mut HeaderMap) {
+/// Removes every header named `wasmhost-*`, and for a Spin app every `spin-*`: only the host
+/// sets those.
+fn remove_forged_headers(headers: &mut HeaderMap, format: ManifestFormat) {
+    let spin = format == ManifestFormat::Spin;
     let forged: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with(headers::PREFIX))
+        .filter(|name| {
+            name.as_str().starts_with(headers::PREFIX)
+                || (spin && name.as_str().starts_with(headers::SPIN_PREFIX))
+        })
         .cloned()
         .collect();
     for name in forged {
