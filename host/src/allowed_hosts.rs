@@ -16,7 +16,8 @@
 //! `http://<component-id>.internal` (or `http://*.internal`) grants internal chaining to a
 //! component of the same app (served by the HTTP trigger without a network hop); Spin's
 //! `http://<component-id>.spin.internal` and `http://*.spin.internal` are the same. `http://self`
-//! grants requests to the app's own routes ([`SELF_HOST`]). Such names never reach DNS.
+//! (or `http://self.alt`) grants requests to the app's own routes ([`SELF_HOST`]). Such names
+//! never reach DNS.
 
 use std::fmt;
 
@@ -26,10 +27,15 @@ pub const INTERNAL_SUFFIX: &str = ".internal";
 /// Spin's name for the same (service chaining): `http://<component-id>.spin.internal/...`.
 pub const SPIN_INTERNAL_SUFFIX: &str = ".spin.internal";
 
-/// The host name of the app itself, as Spin has it: a request to `http://self/<path>` is
-/// routed by the app's own routes, private ones included, without a network hop. Only an
-/// entry naming `self` grants it (`http://self`); `*` does not.
+/// The host name of the app itself, as Spin has it: with an entry naming it
+/// (`http://self`), a request with a relative URL (no host), or to `http://self/<path>`, is
+/// routed by the app's own routes, private ones included, without a network hop. `*` does
+/// not grant it.
 pub const SELF_HOST: &str = "self";
+
+/// Spin's other name of the app itself: an entry `http://self.alt` grants requests to
+/// `http://self.alt/<path>` (and relative URLs), as [`SELF_HOST`].
+pub const SELF_ALT_HOST: &str = "self.alt";
 
 /// One parsed `allowed_outbound_hosts` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,9 @@
 //!    patterns ([`crate::allowed_hosts`]); no match is the WIT error `HTTP-request-denied`,
 //!    before any DNS lookup or connection;
 //! 3. `http://<component-id>.internal/...` (or Spin's `<component-id>.spin.internal`) goes to
-//!    that component of the same app without a network hop, and `http://self/...` (granted by
-//!    an entry naming `self`) to whatever the app's routes give its path, through the [`ChainHandler`] the HTTP trigger gives each instance when it
+//!    that component of the same app without a network hop, and a request to the app itself
+//!    (a relative URL, `http://self.alt/...` or `http://self/...`, granted by an entry naming
+//!    `self` or `self.alt`, as in Spin) to whatever the app's routes give its path, through the [`ChainHandler`] the HTTP trigger gives each instance when it
 //!    makes its store (this capability never calls a trigger);
 //! 4. an internal address (loopback, private, link-local: [`crate::allowed_hosts::is_internal_address`])
 //!    is reached only where the matching entry names that address (or `localhost`) exactly, or
@@ -49,7 +50,7 @@ use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allowed_hosts::{
-    AllowedHost, AllowedHostError, INTERNAL_SUFFIX, SELF_HOST, SPIN_INTERNAL_SUFFIX,
+    AllowedHost, AllowedHostError, INTERNAL_SUFFIX, SELF_ALT_HOST, SELF_HOST, SPIN_INTERNAL_SUFFIX,
 };
 use crate::app::{AllowedHostEntry, App, Component, ComponentId, OutboundLimits};
 use crate::invocation::{Budget, Invocation, Take};
@@ -194,13 +195,14 @@ impl OutboundPolicy {
                     )
                 });
         }
-        if host == SELF_HOST {
-            // The app itself: only an entry naming `self` grants it, and it never reaches DNS.
+        if host.is_empty() || host == SELF_HOST || host == SELF_ALT_HOST {
+            // The app itself (a relative URL, `self` or `self.alt`, over either scheme, as in
+            // Spin): only an entry naming `self` or `self.alt` grants it; it never reaches DNS.
             return self
                 .allowed_hosts
                 .iter()
                 .find(|(allowed, _)| {
-                    allowed.names_exactly(SELF_HOST) && allowed.allows(scheme, host, port)
+                    allowed.names_exactly(SELF_HOST) || allowed.names_exactly(SELF_ALT_HOST)
                 })
                 .map(|(_, counters)| (Destination::Chain(ChainTarget::App), counters));
         }
