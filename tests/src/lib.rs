@@ -56,6 +56,21 @@ pub mod guests {
     /// `tests/guests/raw-hostile`: `wasi:http` misbehaviour the SDK cannot express (a dropped
     /// `response-outparam`), with the `wasip2` crate only.
     pub const RAW_HOSTILE: &str = env!("WASMHOST_GUEST_RAW_HOSTILE");
+    /// `tests/guests/spin-hello`: a Spin app (spin-sdk 5); `Hello, Fermyon`, or with
+    /// `accept: application/json` the `spin-*` request headers as a JSON object.
+    pub const SPIN_HELLO: &str = env!("WASMHOST_GUEST_SPIN_HELLO");
+    /// [`SPIN_HELLO`] built for `wasm32-wasip1`: a core module, not a component.
+    pub const SPIN_HELLO_WASIP1: &str = env!("WASMHOST_GUEST_SPIN_HELLO_WASIP1");
+    /// `tests/guests/spin-kv-counter`: a Spin app counting its requests in store `default`.
+    pub const SPIN_KV_COUNTER: &str = env!("WASMHOST_GUEST_SPIN_KV_COUNTER");
+    /// `tests/guests/spin-variables`: a Spin app reading its variables, one a secret.
+    pub const SPIN_VARIABLES: &str = env!("WASMHOST_GUEST_SPIN_VARIABLES");
+    /// `tests/guests/spin-outbound`: a Spin app sending outbound requests (to a host, a private
+    /// component through `*.spin.internal`, its own routes through `http://self`).
+    pub const SPIN_OUTBOUND: &str = env!("WASMHOST_GUEST_SPIN_OUTBOUND");
+    /// `tests/guests/spin-files`: a Spin app reading the files its manifest mounts; it imports
+    /// `fermyon:spin/llm@2.0.0`.
+    pub const SPIN_FILES: &str = env!("WASMHOST_GUEST_SPIN_FILES");
 }
 
 /// The repository's root directory.
