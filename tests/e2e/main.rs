@@ -15,6 +15,7 @@ mod queue;
 mod redis_queue;
 mod reload;
 mod shortener;
+mod spin;
 mod templates;
 mod tls;
 mod trace;
