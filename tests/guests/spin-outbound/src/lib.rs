@@ -10,6 +10,7 @@
 //! - `/self`: sends `GET /hello`, a relative URL: a request to this app's own `/hello` route;
 //! - `/self-alt`: sends `GET http://self.alt/hello`, the same with an authority (Spin's form
 //!   for SDKs that need one);
+//! - `/self-host`: sends `GET http://self/hello` (wasmhost's form; Spin denies it);
 //! - `/hello`: 200 `hello from spin-outbound`;
 //! - any other path (only `private-echo` gets one): 200 `private: <path>`.
 //!
@@ -30,6 +31,7 @@ async fn handle_spin_outbound(req: Request) -> anyhow::Result<impl IntoResponse>
         "/chain" => fetch("http://private-echo.spin.internal/x").await,
         "/self" => fetch("/hello").await,
         "/self-alt" => fetch("http://self.alt/hello").await,
+        "/self-host" => fetch("http://self/hello").await,
         "/hello" => text(200, "hello from spin-outbound".to_owned()),
         path => text(200, format!("private: {path}")),
     };
