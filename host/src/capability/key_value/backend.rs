@@ -33,8 +33,8 @@ pub struct KeyPage {
 /// included). Every write is durable when it returns: flushed to disk (sled) or acknowledged
 /// by the server (Redis).
 ///
-/// Counters (`increment`) are stored as decimal ASCII text, so `get` on a counter returns
-/// `b"42"` with every backend.
+/// Counters (`increment`) are `i64`s stored as decimal ASCII text, so `get` on a counter
+/// returns `b"42"` (or `b"-1"`) with every backend.
 #[async_trait::async_trait]
 pub trait KeyValueBackend: Send + Sync + 'static {
     /// The value of `key`, or `None`.
@@ -48,12 +48,12 @@ pub trait KeyValueBackend: Send + Sync + 'static {
     /// A page of keys, from the start (`cursor = None`) or from a cursor an earlier page
     /// returned. Keys present during the whole listing are returned at least once.
     async fn list_keys(&self, cursor: Option<u64>) -> Result<KeyPage, BackendError>;
-    /// Atomically adds `delta` to the decimal counter at `key` (a missing key counts as 0) and
-    /// returns the new value.
+    /// Atomically adds `delta` (a negative one subtracts) to the decimal counter at `key` (a
+    /// missing key counts as 0) and returns the new value. Counters are `i64`, as Redis's.
     ///
     /// # Errors
-    /// [`BackendError::Invalid`] if the value is not a decimal `u64` or the sum overflows.
-    async fn increment(&self, key: &str, delta: u64) -> Result<u64, BackendError>;
+    /// [`BackendError::Invalid`] if the value is not a decimal `i64` or the sum overflows one.
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, BackendError>;
     /// Atomically sets `key` to `value` if its value is `expected` (`None`: the key does not
     /// exist). Returns whether it was written.
     async fn compare_and_swap(

@@ -234,6 +234,9 @@ impl store::HostBucket for KeyValueView<'_> {
     }
 }
 
+/// This version's counters are `u64`s, the backends' are `i64`s: a `delta` above 2^63-1 fails
+/// with `other`, and so does an increment that leaves a counter below 0 (the increment is
+/// made, as Redis's `INCRBY` makes it, and only its answer fails).
 impl atomics::Host for KeyValueView<'_> {
     async fn increment(
         &mut self,
@@ -245,7 +248,12 @@ impl atomics::Host for KeyValueView<'_> {
             let store = self.store(&bucket)?;
             let result = async {
                 fits_key(&store, &key)?;
-                store.backend.increment(&key, delta).await
+                let delta = i64::try_from(delta).map_err(|_| {
+                    BackendError::Invalid("a counter delta is at most 2^63-1".to_owned())
+                })?;
+                let new = store.backend.increment(&key, delta).await?;
+                u64::try_from(new)
+                    .map_err(|_| BackendError::Invalid("the counter is negative".to_owned()))
             }
             .await;
             self.check(&store, "increment", result)

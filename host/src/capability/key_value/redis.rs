@@ -153,15 +153,11 @@ impl KeyValueBackend for RedisStore {
         })
     }
 
-    async fn increment(&self, key: &str, delta: u64) -> Result<u64, BackendError> {
-        let delta = i64::try_from(delta)
-            .map_err(|_| BackendError::Invalid("a Redis counter delta is at most 2^63-1".into()))?;
-        let new: i64 = self
-            .connection()
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, BackendError> {
+        self.connection()
             .incr(self.key(key), delta)
             .await
-            .map_err(classify)?;
-        u64::try_from(new).map_err(|_| BackendError::Invalid("the counter is negative".to_owned()))
+            .map_err(classify)
     }
 
     async fn compare_and_swap(

@@ -43,8 +43,8 @@ fn unavailable(err: sled::Error) -> BackendError {
     BackendError::Unavailable(format!("sled: {err}"))
 }
 
-/// Parses a counter: decimal ASCII digits.
-fn parse_counter(value: &[u8]) -> Result<u64, BackendError> {
+/// Parses a counter: an `i64` in decimal ASCII (`42`, `-1`).
+fn parse_counter(value: &[u8]) -> Result<i64, BackendError> {
     std::str::from_utf8(value)
         .ok()
         .and_then(|text| text.parse().ok())
@@ -87,7 +87,7 @@ impl KeyValueBackend for SledStore {
         Ok(KeyPage { keys, cursor })
     }
 
-    async fn increment(&self, key: &str, delta: u64) -> Result<u64, BackendError> {
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, BackendError> {
         // sled retries the closure until its compare-and-swap wins; the last run's outcome
         // is the one that was written.
         let mut outcome = Ok(0);
@@ -95,7 +95,7 @@ impl KeyValueBackend for SledStore {
             .update_and_fetch(key, |old| {
                 outcome = old.map_or(Ok(0), parse_counter).and_then(|current| {
                     current.checked_add(delta).ok_or_else(|| {
-                        BackendError::Invalid("the counter would overflow a u64".to_owned())
+                        BackendError::Invalid("the counter would overflow an i64".to_owned())
                     })
                 });
                 match &outcome {
