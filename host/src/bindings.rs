@@ -52,3 +52,32 @@ pub mod queue_component {
         },
     });
 }
+
+/// Spin's guest interfaces that wasmhost implements, from world `wasmhost:spin/spin-imports`
+/// of `wit/spin/` (Spin's own WIT, vendored from the spin-sdk 5.2.0 crate):
+/// `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2` (on
+/// [`crate::capability::key_value`]), `fermyon:spin/variables@2.0.0` and
+/// `wasi:config@0.2.0-draft-2024-09-27` (on [`crate::capability::config`]).
+///
+/// The Spin `store` and the draft2 `bucket` are the same host resource as our
+/// `wasi:keyvalue@0.2.0-draft` bucket ([`crate::capability::key_value::Bucket`]), and each
+/// interface's error maps to the same trappable error as its older version. Every other Spin
+/// interface is linked as a trap ([`crate::capability::spin`]).
+pub mod spin {
+    wasmtime::component::bindgen!({
+        path: "../wit/spin",
+        world: "wasmhost:spin/spin-imports",
+        imports: { default: async | trappable },
+        with: {
+            "fermyon:spin/key-value@2.0.0.store": crate::capability::key_value::Bucket,
+            "wasi:keyvalue/store@0.2.0-draft2.bucket": crate::capability::key_value::Bucket,
+            "wasi:keyvalue/atomics@0.2.0-draft2.cas": crate::capability::key_value::Cas,
+        },
+        trappable_error_type: {
+            "fermyon:spin/key-value@2.0.0.error" => crate::capability::key_value::KeyValueError,
+            "wasi:keyvalue/store@0.2.0-draft2.error" => crate::capability::key_value::KeyValueError,
+            "fermyon:spin/variables@2.0.0.error" => crate::capability::config::VariablesError,
+            "wasi:config/store@0.2.0-draft-2024-09-27.error" => crate::capability::config::ConfigError,
+        },
+    });
+}

@@ -1,4 +1,6 @@
-//! Variables (`wasi:config/store@0.2.0-rc.1`): the config keys a component may read.
+//! Variables (`wasi:config/store@0.2.0-rc.1`, and the same interface at the
+//! `0.2.0-draft-2024-09-27` the Spin SDK imports): the config keys a component may read.
+//! Spin's `fermyon:spin/variables` reads the same keys ([`spin`]).
 //!
 //! At startup, [`ComponentConfig::render`] renders each of a component's
 //! `[component.<id>.variables]` templates with the app's resolved variables
@@ -16,8 +18,14 @@ use anyhow::Result;
 use wasmtime::component::{HasData, Linker};
 
 use crate::app::Component;
+use crate::bindings::spin::fermyon::spin2_0_0::variables as spin_variables;
+use crate::bindings::spin::wasi::config::store as draft;
 use crate::bindings::wasi::config::store;
 use crate::variables::{self, Value};
+
+pub mod spin;
+
+pub use spin::VariablesError;
 
 /// The rendered config of one component: key → value. Cloning is an `Arc` increment.
 #[derive(Debug, Clone, Default)]
@@ -48,9 +56,9 @@ pub struct ConfigView<'a> {
     pub config: &'a ComponentConfig,
 }
 
-/// The error of a `wasi:config/store` call: the WIT `error` for the guest, or a trap for a
-/// broken host invariant. Reading a rendered map cannot fail today; the type keeps the shape
-/// of every capability (trappable errors).
+/// The error of a `wasi:config/store` call (either version): the WIT `error` for the guest, or
+/// a trap for a broken host invariant. Reading a rendered map cannot fail today; the type
+/// keeps the shape of every capability (trappable errors).
 #[derive(Debug)]
 pub enum ConfigError {
     /// Told to the guest.
@@ -81,21 +89,43 @@ impl store::Host for ConfigView<'_> {
     }
 }
 
-/// [`HasData`] marker for the config import.
+/// `wasi:config/store@0.2.0-draft-2024-09-27`, the same interface as `0.2.0-rc.1` under its
+/// older version: each call forwards to the `0.2.0-rc.1` one.
+impl draft::Host for ConfigView<'_> {
+    async fn get(&mut self, key: String) -> Result<Option<String>, ConfigError> {
+        store::Host::get(self, key).await
+    }
+
+    async fn get_all(&mut self) -> Result<Vec<(String, String)>, ConfigError> {
+        store::Host::get_all(self).await
+    }
+
+    fn convert_error(&mut self, err: ConfigError) -> wasmtime::Result<draft::Error> {
+        match store::Host::convert_error(self, err)? {
+            store::Error::Upstream(message) => Ok(draft::Error::Upstream(message)),
+            store::Error::Io(message) => Ok(draft::Error::Io(message)),
+        }
+    }
+}
+
+/// [`HasData`] marker for the config imports.
 struct HasConfig;
 
 impl HasData for HasConfig {
     type Data<'a> = ConfigView<'a>;
 }
 
-/// Adds `wasi:config/store` to `linker`; `view` borrows the instance's [`ConfigView`].
+/// Adds `wasi:config/store` (`0.2.0-rc.1` and `0.2.0-draft-2024-09-27`) and Spin's
+/// `fermyon:spin/variables@2.0.0` to `linker`; `view` borrows the instance's [`ConfigView`].
 ///
 /// # Errors
-/// The import is already defined in `linker`.
+/// An import already defined in `linker`.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     view: fn(&mut T) -> ConfigView<'_>,
 ) -> Result<()> {
     store::add_to_linker::<_, HasConfig>(linker, view)?;
+    draft::add_to_linker::<_, HasConfig>(linker, view)?;
+    spin_variables::add_to_linker::<_, HasConfig>(linker, view)?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! ## The shape of a capability
 //!
 //! Every capability has the same host-side shape (as wasmtime's `wasi-config` crate), so the
-//! next one (blob storage, Spin's interfaces) is written the same way:
+//! next one (blob storage) is written the same way:
 //! - **state resolved at load**: a context of shared state opened once per app version; with
 //!   backends, it implements [`Open`] (`open(app, config, metrics)` for the first version,
 //!   `reopen(app)` for the next); each component's grants are resolved from it once into an
@@ -22,6 +22,11 @@
 //! - a backend is a trait (`backend.rs`) with one file per implementation (`sled.rs`,
 //!   `redis.rs`); what backends share (the error, the Redis connection, the sled databases, the
 //!   clock) is in [`backend`].
+//!
+//! Spin's guest interfaces are faces of the capabilities above: `fermyon:spin/key-value` and
+//! `wasi:keyvalue@0.2.0-draft2` of [`key_value`], `fermyon:spin/variables` and
+//! `wasi:config@0.2.0-draft-2024-09-27` of [`config`], each added by that capability's
+//! `add_to_linker`.
 //!
 //! Outbound HTTP follows wasmtime-wasi-http's own shape instead: its per-instance hooks
 //! ([`outbound_http::OutboundHttp`]) are the `WasiHttpHooks` of the `wasi:http` view.

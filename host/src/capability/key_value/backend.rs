@@ -7,10 +7,15 @@ use super::BackendError;
 /// Keys a `list-keys` call returns at most per page.
 pub const LIST_PAGE: usize = 1000;
 
+/// Keys one Spin `get-keys` call returns at most: 10 000 (ten [`LIST_PAGE`]s); a store with
+/// more fails the call (`fermyon:spin/key-value` has no cursor).
+pub const MAX_GET_KEYS: usize = 10 * LIST_PAGE;
+
 /// Keys one `get-many`, `set-many` or `delete-many` call may name: 1 000.
 pub const MAX_BATCH_KEYS: usize = 1000;
 
-/// Value bytes one `get-many` call may return, all values together: 16 MiB.
+/// Value bytes one `get-many` call may return, all values together, and key bytes one Spin
+/// `get-keys` call may return, all keys together: 16 MiB.
 pub const MAX_GET_MANY_BYTES: usize = 16 << 20;
 
 /// The [`BackendError::Invalid`] of a `get-many` whose values come to `total` bytes or more.

@@ -1,7 +1,8 @@
 //! Per guest call, for the key-value capability: the per-instance [`KeyValueView`] implements
-//! the generated `wasi:keyvalue` (`store`, `atomics`, `batch`) and `wasmhost:host/keyvalue-cas`
-//! host traits over the component's [`KeyValueGrants`]; [`add_to_linker`] adds them once at
-//! startup.
+//! the generated `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) and
+//! `wasmhost:host/keyvalue-cas` host traits over the component's [`KeyValueGrants`]; Spin's
+//! faces of the same stores ([`super::draft2`], [`super::spin`]) forward to them;
+//! [`add_to_linker`] adds them all once at startup.
 //!
 //! `store.open(label)` compares the label with the few granted ones and pushes a [`Bucket`]
 //! into the resource table; a label not granted gets `access-denied`, whether or not such a
@@ -17,22 +18,29 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::backend::{MAX_BATCH_KEYS, MAX_GET_MANY_BYTES};
 use super::stores::{KeyValueGrants, KeyValueStore};
+use crate::bindings::spin::fermyon::spin2_0_0::key_value as spin_key_value;
+use crate::bindings::spin::wasi::keyvalue as draft2;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
 use crate::capability::backend::BackendError;
 use crate::invocation::RequestId;
 use crate::metrics::KeyValueOutcome;
 
-/// The `wasi:keyvalue/store.bucket` resource: an open store.
-pub struct Bucket(Arc<KeyValueStore>);
+/// The `wasi:keyvalue/store.bucket` resource, of both `wasi:keyvalue` versions, and Spin's
+/// `store`: an open store.
+pub struct Bucket(pub(super) Arc<KeyValueStore>);
 
-/// The error of every key-value call, as `wasi:keyvalue/store.error`, or a trap. wasmhost never
-/// answers `no-such-store`: an unknown label is `access-denied`, so a guest cannot probe which
-/// stores exist.
+/// The error of every key-value call, as `wasi:keyvalue/store.error` (or Spin's
+/// `fermyon:spin/key-value.error`), or a trap. wasmhost never answers `no-such-store`: an
+/// unknown label is `access-denied`, so a guest cannot probe which stores exist.
 #[derive(Debug)]
 pub enum KeyValueError {
     /// `access-denied`: the store is not granted to the component.
     AccessDenied,
+    /// Spin's `store-table-full`: the instance already holds
+    /// [`crate::limits::MAX_RESOURCES`] resources, so Spin's `store.open` cannot add one more
+    /// (`wasi:keyvalue`, which has no such error, tells it as `other`).
+    TableFull,
     /// `other`: the backend failed, or the operation does not apply.
     Other(String),
     /// A host-side fault (a bucket handle not in the resource table): traps the instance.
@@ -56,13 +64,66 @@ pub struct KeyValueView<'a> {
 }
 
 impl KeyValueView<'_> {
-    fn store(&self, bucket: &Resource<Bucket>) -> Result<Arc<KeyValueStore>, KeyValueError> {
+    /// The store behind `bucket`.
+    pub(super) fn store(
+        &self,
+        bucket: &Resource<Bucket>,
+    ) -> Result<Arc<KeyValueStore>, KeyValueError> {
         Ok(self.table.get(bucket)?.0.clone())
+    }
+
+    /// The granted store `label`.
+    ///
+    /// # Errors
+    /// [`KeyValueError::AccessDenied`] if the component is not granted it.
+    pub(super) fn granted(&self, label: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
+        self.grants
+            .stores
+            .iter()
+            .find(|store| *store.label == *label)
+            .cloned()
+            .ok_or(KeyValueError::AccessDenied)
+    }
+
+    /// The values of `keys` in `bucket`, in order (`get-many` of both `wasi:keyvalue`
+    /// versions, which differ only in how they pair keys and values).
+    pub(super) async fn get_values(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, KeyValueError> {
+        let store = self.store(bucket)?;
+        let result = async {
+            fits_batch(keys.len())?;
+            for key in keys {
+                fits_key(&store, key)?;
+            }
+            store.backend.get_many(keys, MAX_GET_MANY_BYTES).await
+        }
+        .await;
+        self.check(&store, "get-many", result)
+    }
+
+    /// Adds `delta` to the counter `key` of `bucket` and returns its new value (`increment` of
+    /// both `wasi:keyvalue` versions).
+    pub(super) async fn add(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        key: &str,
+        delta: i64,
+    ) -> Result<i64, KeyValueError> {
+        let store = self.store(bucket)?;
+        let result = async {
+            fits_key(&store, key)?;
+            store.backend.increment(key, delta).await
+        }
+        .await;
+        self.check(&store, "increment", result)
     }
 
     /// Counts the operation in its store's metrics and turns a backend failure into the
     /// guest's error, logging an unavailable backend with the component, store and request id.
-    fn check<T>(
+    pub(super) fn check<T>(
         &self,
         store: &KeyValueStore,
         op: &str,
@@ -94,7 +155,7 @@ impl KeyValueView<'_> {
 }
 
 /// Checks `key` against `store`'s `max_key_bytes`.
-fn fits_key(store: &KeyValueStore, key: &str) -> Result<(), BackendError> {
+pub(super) fn fits_key(store: &KeyValueStore, key: &str) -> Result<(), BackendError> {
     let max = store.limits.max_key_bytes;
     if key.len() > max {
         return Err(BackendError::Invalid(format!(
@@ -107,7 +168,7 @@ fn fits_key(store: &KeyValueStore, key: &str) -> Result<(), BackendError> {
 }
 
 /// Checks `key` and `value` against `store`'s `max_key_bytes` and `max_value_bytes`.
-fn fits(store: &KeyValueStore, key: &str, value: &[u8]) -> Result<(), BackendError> {
+pub(super) fn fits(store: &KeyValueStore, key: &str, value: &[u8]) -> Result<(), BackendError> {
     fits_key(store, key)?;
     let max = store.limits.max_value_bytes;
     if value.len() > max {
@@ -119,6 +180,9 @@ fn fits(store: &KeyValueStore, key: &str, value: &[u8]) -> Result<(), BackendErr
     }
     Ok(())
 }
+
+/// The text of `other` for [`KeyValueError::TableFull`], where the WIT has no such error.
+pub(super) const TABLE_FULL: &str = "the instance holds too many resources to open one more store";
 
 /// Checks the number of keys of one batch call against [`MAX_BATCH_KEYS`].
 fn fits_batch(keys: usize) -> Result<(), BackendError> {
@@ -132,18 +196,14 @@ fn fits_batch(keys: usize) -> Result<(), BackendError> {
 
 impl store::Host for KeyValueView<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KeyValueError> {
-        let store = self
-            .grants
-            .stores
-            .iter()
-            .find(|store| *store.label == *identifier)
-            .ok_or(KeyValueError::AccessDenied)?;
-        Ok(self.table.push(Bucket(store.clone()))?)
+        let store = self.granted(&identifier)?;
+        Ok(self.table.push(Bucket(store))?)
     }
 
     fn convert_error(&mut self, err: KeyValueError) -> wasmtime::Result<store::Error> {
         match err {
             KeyValueError::AccessDenied => Ok(store::Error::AccessDenied),
+            KeyValueError::TableFull => Ok(store::Error::Other(TABLE_FULL.to_owned())),
             KeyValueError::Other(message) => Ok(store::Error::Other(message)),
             KeyValueError::Trap(trap) => Err(trap),
         }
@@ -235,8 +295,9 @@ impl store::HostBucket for KeyValueView<'_> {
 }
 
 /// This version's counters are `u64`s, the backends' are `i64`s: a `delta` above 2^63-1 fails
-/// with `other`, and so does an increment that leaves a counter below 0 (the increment is
-/// made, as Redis's `INCRBY` makes it, and only its answer fails).
+/// with `other`, and so does an increment that leaves a counter below 0 (only Spin's
+/// `wasi:keyvalue@0.2.0-draft2` can make one negative; the increment is made, as Redis's
+/// `INCRBY` makes it, and only its answer fails).
 impl atomics::Host for KeyValueView<'_> {
     async fn increment(
         &mut self,
@@ -244,20 +305,10 @@ impl atomics::Host for KeyValueView<'_> {
         key: String,
         delta: u64,
     ) -> Result<u64, KeyValueError> {
-        {
-            let store = self.store(&bucket)?;
-            let result = async {
-                fits_key(&store, &key)?;
-                let delta = i64::try_from(delta).map_err(|_| {
-                    BackendError::Invalid("a counter delta is at most 2^63-1".to_owned())
-                })?;
-                let new = store.backend.increment(&key, delta).await?;
-                u64::try_from(new)
-                    .map_err(|_| BackendError::Invalid("the counter is negative".to_owned()))
-            }
-            .await;
-            self.check(&store, "increment", result)
-        }
+        let delta = i64::try_from(delta)
+            .map_err(|_| KeyValueError::Other("a counter delta is at most 2^63-1".to_owned()))?;
+        let new = self.add(&bucket, &key, delta).await?;
+        u64::try_from(new).map_err(|_| KeyValueError::Other("the counter is negative".to_owned()))
     }
 }
 
@@ -290,18 +341,7 @@ impl batch::Host for KeyValueView<'_> {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> Result<Vec<Option<(String, Vec<u8>)>>, KeyValueError> {
-        let values = {
-            let store = self.store(&bucket)?;
-            let result = async {
-                fits_batch(keys.len())?;
-                for key in &keys {
-                    fits_key(&store, key)?;
-                }
-                store.backend.get_many(&keys, MAX_GET_MANY_BYTES).await
-            }
-            .await;
-            self.check(&store, "get-many", result)
-        }?;
+        let values = self.get_values(&bucket, &keys).await?;
         Ok(keys
             .into_iter()
             .zip(values)
@@ -348,6 +388,35 @@ impl batch::Host for KeyValueView<'_> {
     }
 }
 
+/// The calls every version of the key-value WIT has with the same shape (Spin's `store` and
+/// the draft2 `bucket` are a [`Bucket`] too): `get`, `set`, `delete`, `exists` and the
+/// resource's `drop`, each forwarded to the `wasi:keyvalue@0.2.0-draft` one above. Used in
+/// the host-trait impls of [`super::draft2`] and [`super::spin`].
+macro_rules! forward_to_draft {
+    () => {
+        forward_to_draft! {
+            get(key: String) -> Option<Vec<u8>>;
+            set(key: String, value: Vec<u8>) -> ();
+            delete(key: String) -> ();
+            exists(key: String) -> bool;
+        }
+
+        async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+            crate::bindings::wasi::keyvalue::store::HostBucket::drop(self, bucket).await
+        }
+    };
+    ($($call:ident($($arg:ident: $ty:ty),*) -> $ok:ty;)*) => {$(
+        async fn $call(
+            &mut self,
+            bucket: Resource<Bucket>,
+            $($arg: $ty),*
+        ) -> Result<$ok, KeyValueError> {
+            crate::bindings::wasi::keyvalue::store::HostBucket::$call(self, bucket, $($arg),*).await
+        }
+    )*};
+}
+pub(super) use forward_to_draft;
+
 /// [`HasData`] marker for the key-value imports.
 struct HasKeyValue;
 
@@ -355,7 +424,10 @@ impl HasData for HasKeyValue {
     type Data<'a> = KeyValueView<'a>;
 }
 
-/// Adds every key-value import to `linker`; `view` borrows the instance's [`KeyValueView`].
+/// Adds every key-value import to `linker`: `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`,
+/// `batch`), `wasmhost:host/keyvalue-cas`, and Spin's `wasi:keyvalue@0.2.0-draft2` (`store`,
+/// `atomics`, `batch`) and `fermyon:spin/key-value@2.0.0`; `view` borrows the instance's
+/// [`KeyValueView`].
 ///
 /// # Errors
 /// An import already defined in `linker`.
@@ -367,5 +439,9 @@ pub fn add_to_linker<T: Send + 'static>(
     atomics::add_to_linker::<_, HasKeyValue>(linker, view)?;
     batch::add_to_linker::<_, HasKeyValue>(linker, view)?;
     keyvalue_cas::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    draft2::store::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    draft2::atomics::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    draft2::batch::add_to_linker::<_, HasKeyValue>(linker, view)?;
+    spin_key_value::add_to_linker::<_, HasKeyValue>(linker, view)?;
     Ok(())
 }
