@@ -28,6 +28,7 @@ use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolicy, TlsSettings};
 use crate::capability::queue::{self, Queues};
+use crate::capability::spin;
 use crate::capability::wasi::WasiGrants;
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::guest_output::{GuestOutput, LineLimiter};
@@ -190,8 +191,17 @@ impl AppVersion {
         let mut components = Vec::with_capacity(app.components.len());
         for (index, component) in app.components.iter().enumerate() {
             let started = Instant::now();
-            let (_, outcome, (http, cron, queue)) = prepare(&app, index, engine, &linker, cache)?;
+            let prepared = prepare(&app, index, engine, &linker, cache)?;
+            let (outcome, (http, cron, queue)) = (prepared.outcome, prepared.exports);
             metrics.compile_cache_lookup(outcome);
+            if !prepared.trapped.is_empty() {
+                tracing::warn!(
+                    component = %component.id,
+                    interfaces = %prepared.trapped.join(", "),
+                    "{}",
+                    spin::TRAPPED,
+                );
+            }
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
@@ -286,7 +296,8 @@ impl AppVersion {
 }
 
 /// The one linker of `engine`: the WASI 0.2 base, `wasi:http`, and every capability of
-/// [`crate::capability`].
+/// [`crate::capability`] (Spin's implemented interfaces included; the others are linked as
+/// traps per component, by [`spin::instantiate_pre`]).
 ///
 /// # Errors
 /// An import defined twice (a bug in the host).
@@ -300,9 +311,20 @@ pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     Ok(linker)
 }
 
+/// What [`check_component`] found in a component that links.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckedImports {
+    /// The names of the interfaces it imports (`wasi:keyvalue/store@0.2.0-draft`, ...), in
+    /// the component's order.
+    pub imports: Vec<String>,
+    /// The Spin interfaces among them that wasmhost does not implement, linked as traps
+    /// ([`spin::unsupported`]): a call to one traps the instance. Empty for most components.
+    pub trapped: Vec<String>,
+}
+
 /// Checks component `index` of `app` without running it: it compiles (through `cache`),
-/// links against [`linker`], and has the exports its triggers call. Returns the names of the
-/// interfaces it imports (`wasi:keyvalue/store@0.2.0-draft`, ...).
+/// links against [`linker`] (with its unsupported Spin imports as traps), and has the exports
+/// its triggers call. Returns what it imports, and which of those are trapped.
 ///
 /// # Errors
 /// As [`AppVersion::load`] for that component.
@@ -312,24 +334,42 @@ pub fn check_component(
     engine: &Engine,
     linker: &Linker<InstanceState>,
     cache: &CompileCache,
-) -> Result<Vec<String>> {
-    let (compiled, _, _) = prepare(app, index, engine, linker, cache)?;
-    Ok(compiled
+) -> Result<CheckedImports> {
+    let prepared = prepare(app, index, engine, linker, cache)?;
+    let imports = prepared
+        .compiled
         .component_type()
         .imports(engine)
         .map(|(name, _)| name.to_owned())
-        .collect())
+        .collect();
+    Ok(CheckedImports {
+        imports,
+        trapped: prepared.trapped,
+    })
 }
 
-/// Component `index` of `app` compiled (or mapped from `cache`), linked against `linker`, and
-/// typed for the exports its triggers call. Errors name the component and its file.
+/// One component, ready to be served: what [`prepare`] makes.
+struct Prepared {
+    /// The compiled component.
+    compiled: wasmtime::component::Component,
+    /// Whether it came from the compile cache.
+    outcome: CacheOutcome,
+    /// Its exports, typed for the triggers that call them.
+    exports: TypedExports,
+    /// The Spin interfaces it imports that are linked as traps ([`spin::instantiate_pre`]).
+    trapped: Vec<String>,
+}
+
+/// Component `index` of `app` compiled (or mapped from `cache`), linked against `linker` (its
+/// unsupported Spin imports as traps, in a clone made for it alone), and typed for the
+/// exports its triggers call. Errors name the component and its file.
 fn prepare(
     app: &App,
     index: usize,
     engine: &Engine,
     linker: &Linker<InstanceState>,
     cache: &CompileCache,
-) -> Result<(wasmtime::component::Component, CacheOutcome, TypedExports)> {
+) -> Result<Prepared> {
     let component = &app.components[index];
     let context = || {
         format!(
@@ -341,12 +381,15 @@ fn prepare(
     let (compiled, outcome) = cache
         .load(engine, &component.source)
         .with_context(context)?;
-    let pre = linker
-        .instantiate_pre(&compiled)
-        .map_err(anyhow::Error::from)
+    let (pre, trapped) = spin::instantiate_pre(linker, &compiled)
         .with_context(|| format!("{}: cannot be linked", context()))?;
     let exports = exports(app, index, &pre).with_context(context)?;
-    Ok((compiled, outcome, exports))
+    Ok(Prepared {
+        compiled,
+        outcome,
+        exports,
+        trapped,
+    })
 }
 
 /// A component's typed exports: HTTP, cron, queue, or several.

@@ -26,7 +26,8 @@
 //! Spin's guest interfaces are faces of the capabilities above: `fermyon:spin/key-value` and
 //! `wasi:keyvalue@0.2.0-draft2` of [`key_value`], `fermyon:spin/variables` and
 //! `wasi:config@0.2.0-draft-2024-09-27` of [`config`], each added by that capability's
-//! `add_to_linker`.
+//! `add_to_linker`. The Spin interfaces wasmhost does not implement are linked per component
+//! as traps ([`spin`]).
 //!
 //! Outbound HTTP follows wasmtime-wasi-http's own shape instead: its per-instance hooks
 //! ([`outbound_http::OutboundHttp`]) are the `WasiHttpHooks` of the `wasi:http` view.
@@ -41,6 +42,7 @@ pub mod config;
 pub mod key_value;
 pub mod outbound_http;
 pub mod queue;
+pub mod spin;
 pub mod wasi;
 
 use std::sync::Arc;

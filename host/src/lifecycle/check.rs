@@ -9,7 +9,8 @@
 //!
 //! It then warns, at the component's `source` line, about a mismatch between what a
 //! component imports and what its manifest grants: an import with no grant fails at run time
-//! (`access-denied`), and a grant with no import is unused.
+//! (`access-denied`), and a grant with no import is unused; and about the Spin interfaces a
+//! component imports that wasmhost links as traps.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ use super::{LoadOptions, Loader, resolve_variables};
 use crate::app::{Component, Location};
 use crate::app_version::{check_component, linker};
 use crate::capability::outbound_http::check_allowed_hosts;
+use crate::capability::spin;
 use crate::manifest;
 
 /// What [`check()`] found in an app that passes every check.
@@ -55,8 +57,17 @@ pub fn check(options: LoadOptions) -> Result<CheckReport> {
         .map(|warning| (warning.location.clone(), warning.message.clone()))
         .collect();
     for (index, component) in app.components.iter().enumerate() {
-        let imports = check_component(&app, index, &shared.engine, &linker, &shared.cache)?;
-        for warning in mismatches(component, &imports) {
+        let checked = check_component(&app, index, &shared.engine, &linker, &shared.cache)?;
+        for warning in mismatches(component, &checked.imports) {
+            warnings.push((component.source_location.clone(), warning));
+        }
+        if !checked.trapped.is_empty() {
+            let warning = format!(
+                "component `{}` {} ({})",
+                component.id,
+                spin::TRAPPED,
+                checked.trapped.join(", ")
+            );
             warnings.push((component.source_location.clone(), warning));
         }
     }
@@ -67,41 +78,49 @@ pub fn check(options: LoadOptions) -> Result<CheckReport> {
     })
 }
 
-/// Where imports and grants of `component` disagree, in words.
+/// Where imports and grants of `component` disagree, in words. Each grant is used by the
+/// imports of some prefixes (Spin's own interfaces after the standard one, which the
+/// warnings name).
 fn mismatches(component: &Component, imports: &[String]) -> Vec<String> {
-    let imports_any = |prefix: &str| imports.iter().any(|name| name.starts_with(prefix));
+    let imported = |prefixes: &[&'static str]| {
+        prefixes
+            .iter()
+            .copied()
+            .find(|prefix| imports.iter().any(|name| name.starts_with(prefix)))
+    };
     let id = &component.id;
     let outbound = &component.outbound_http;
-    let checks = [
+    let checks: [(&[&str], bool, &str); 4] = [
         (
-            "wasi:keyvalue/",
+            &["wasi:keyvalue/", "fermyon:spin/key-value@"],
             !component.key_value_stores.is_empty(),
             "key_value_stores",
         ),
         (
-            "wasmhost:host/queue@",
+            &["wasmhost:host/queue@"],
             !component.queues.is_empty() || !component.topics.is_empty(),
             "queues or topics",
         ),
         (
-            "wasi:http/outgoing-handler@",
+            &["wasi:http/outgoing-handler@"],
             !outbound.allowed_hosts.is_empty() || !outbound.chain_targets.is_empty(),
             "allowed_outbound_hosts",
         ),
         (
-            "wasi:config/store@",
+            &["wasi:config/store@", "fermyon:spin/variables@"],
             !component.config.is_empty(),
             "[component.<id>.variables]",
         ),
     ];
     checks
         .into_iter()
-        .filter_map(|(import, granted, field)| match (imports_any(import), granted) {
-            (true, false) => Some(format!(
+        .filter_map(|(prefixes, granted, field)| match (imported(prefixes), granted) {
+            (Some(import), false) => Some(format!(
                 "component `{id}` imports `{import}` but is granted no {field}: every such call fails at run time"
             )),
-            (false, true) => Some(format!(
-                "component `{id}` is granted {field} but does not import `{import}`: the grant is unused"
+            (None, true) => Some(format!(
+                "component `{id}` is granted {field} but does not import `{}`: the grant is unused",
+                prefixes[0]
             )),
             _ => None,
         })
