@@ -342,47 +342,36 @@ async fn kv_counter_counts_in_redis_through_a_spin_runtime_config() {
 
 // ---- spin-variables: fermyon:spin/variables, values from SPIN_VARIABLE_<NAME> ----
 
+/// Serves spin-variables with `env`, expects `answer`, and checks that `secret` appears
+/// neither in the log nor on stdout.
+async fn variables_answer(app: &Path, env: &[(&str, &str)], answer: &str, secret: &str) {
+    let server = serve(app, &[], env);
+    assert_eq!(get(&server, "/").await, (200, answer.to_owned()));
+    let (stdout, log) = (server.stdout(), server.stop());
+    assert!(!log.contains(secret), "the secret is in the log:\n{log}");
+    assert!(
+        !stdout.contains(secret),
+        "the secret is on stdout:\n{stdout}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn variables_come_from_defaults_and_spin_variable_environment_variables() {
     let app = spin_app("spin-variables", guests::SPIN_VARIABLES);
-    let server = serve(
-        app.path(),
-        &[],
-        &[
-            ("SPIN_VARIABLE_API_TOKEN", TOKEN),
-            ("RUST_LOG", "info,wasmhost=debug"),
-        ],
-    );
-    assert_eq!(
-        get(&server, "/").await,
-        (200, "greeting=hello\ntoken=token-ok\n".to_owned())
-    );
-    let (stdout, log) = (server.stdout(), server.stop());
-    assert!(!log.contains(TOKEN), "the secret is in the log:\n{log}");
-    assert!(
-        !stdout.contains(TOKEN),
-        "the secret is on stdout:\n{stdout}"
-    );
+    let env = [
+        ("SPIN_VARIABLE_API_TOKEN", TOKEN),
+        ("RUST_LOG", "info,wasmhost=debug"),
+    ];
+    let answer = "greeting=hello\ntoken=token-ok\n";
+    variables_answer(app.path(), &env, answer, TOKEN).await;
 
     let wrong = "not-the-token-9876";
-    let server = serve(
-        app.path(),
-        &[],
-        &[
-            ("SPIN_VARIABLE_API_TOKEN", wrong),
-            ("SPIN_VARIABLE_GREETING", "bonjour"),
-        ],
-    );
-    assert_eq!(
-        get(&server, "/").await,
-        (200, "greeting=bonjour\ntoken=token-wrong\n".to_owned())
-    );
-    let (stdout, log) = (server.stdout(), server.stop());
-    assert!(!log.contains(wrong), "the secret is in the log:\n{log}");
-    assert!(
-        !stdout.contains(wrong),
-        "the secret is on stdout:\n{stdout}"
-    );
+    let env = [
+        ("SPIN_VARIABLE_API_TOKEN", wrong),
+        ("SPIN_VARIABLE_GREETING", "bonjour"),
+    ];
+    let answer = "greeting=bonjour\ntoken=token-wrong\n";
+    variables_answer(app.path(), &env, answer, wrong).await;
 }
 
 #[test]
