@@ -7,8 +7,8 @@
 //! Run: `cargo bench -p wasmhost --bench parallel`. `BENCH_THREADS`, `BENCH_REQUESTS` and
 //! `BENCH_WARMUP` override the defaults (2, 20 000 per thread, 2 000 per thread);
 //! `BENCH_KEY=1` puts the route behind `auth = "function"` and sends a key with each request;
-//! the
-//! callgrind instruction count in BENCHMARKS.md runs one thread at two request counts.
+//! `BENCH_SPIN=1` serves the same component and route from a Spin manifest (Spin's headers);
+//! the callgrind instruction count in BENCHMARKS.md runs one thread at two request counts.
 
 use std::time::{Duration, Instant};
 
@@ -34,9 +34,12 @@ fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     // BENCH_KEY=1: the route needs a key, and every request sends one.
+    // BENCH_SPIN=1: the same component and route, from a Spin manifest.
     let (runtime, key) = if std::env::var_os("BENCH_KEY").is_some() {
         let (version, key) = common::hello_version_with_key(dir.path());
         (version, Some(HeaderValue::from_str(&key).unwrap()))
+    } else if std::env::var_os("BENCH_SPIN").is_some() {
+        (common::spin_hello_version(dir.path()), None)
     } else {
         (common::hello_version(dir.path()), None)
     };

@@ -29,6 +29,19 @@ pub fn hello_version(dir: &Path) -> Arc<AppVersion> {
     futures::executor::block_on(version(dir, &manifest, "", Vec::new()))
 }
 
+/// `apps/hello` on `/hello/:name` as in [`hello_version`], from a Spin manifest
+/// (`spin_manifest_version = 2`): the same component and route, so the difference is the
+/// host's work for a Spin app (Spin's routing headers on every request).
+pub fn spin_hello_version(dir: &Path) -> Arc<AppVersion> {
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"bench\"\n\
+         [[trigger.http]]\nroute = \"/hello/:name\"\ncomponent = \"hello\"\n\
+         [component.hello]\nsource = \"{}\"\n",
+        guests::HELLO
+    );
+    futures::executor::block_on(version(dir, &manifest, "", Vec::new()))
+}
+
 /// [`hello_version`] with `auth = "function"` on its route and one key of the `hello`
 /// component, made in the app's key store; the key, to send in `x-functions-key`.
 pub fn hello_version_with_key(dir: &Path) -> (Arc<AppVersion>, String) {
