@@ -548,20 +548,25 @@ fn check_passes_the_spin_apps() {
         ("spin-files", guests::SPIN_FILES),
     ] {
         let app = spin_app(name, wasm);
-        let cache = shared_compile_cache();
-        let (ok, stdout, stderr) = run(
-            wasmhost_binary(),
-            &[
-                "check",
-                app.path().to_str().unwrap(),
-                "--cache-dir",
-                cache.to_str().unwrap(),
-            ],
-        )
-        .unwrap();
+        let (ok, stdout, stderr) = check(app.path(), &shared_compile_cache());
         assert!(ok, "{name}: {stdout}{stderr}");
         assert!(stdout.contains("spin.toml"), "{name}: {stdout}");
     }
+}
+
+/// Runs `wasmhost check` on the app in `dir`, its compile cache in `cache`: success, stdout,
+/// stderr.
+fn check(dir: &Path, cache: &Path) -> (bool, String, String) {
+    run(
+        wasmhost_binary(),
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    )
+    .unwrap()
 }
 
 /// A Spin key wasmhost does not support (`sqlite_databases`) is refused by name, at its file,
@@ -582,17 +587,7 @@ fn check_refuses_sqlite_databases_naming_the_key_and_its_place() {
         .position(|line| line.starts_with("sqlite_databases"))
         .unwrap()
         + 1;
-    let cache = app.path().join("cache");
-    let (ok, stdout, stderr) = run(
-        wasmhost_binary(),
-        &[
-            "check",
-            app.path().to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let (ok, stdout, stderr) = check(app.path(), &app.path().join("cache"));
     assert!(!ok, "{stdout}");
     let dir = app.path().to_str().unwrap();
     let stderr = stderr.replace(dir, "<dir>");

@@ -71,7 +71,9 @@ struct SpinApplication {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SpinVariable {
+    /// Free text; accepted, shown nowhere.
     #[serde(default)]
+    #[allow(dead_code)]
     description: Option<String>,
     #[serde(default)]
     required: bool,
@@ -309,12 +311,16 @@ pub(super) fn translate(
         .into_iter()
         .map(|(name, variable)| {
             let span = variable.span();
-            let spec = variable.into_inner();
-            let _ = spec.description;
+            let SpinVariable {
+                required,
+                default,
+                secret,
+                ..
+            } = variable.into_inner();
             let raw = RawVariable {
-                default: spec.default,
-                required: spec.required,
-                secret: spec.secret,
+                default,
+                required,
+                secret,
             };
             (name, Spanned::new(span, raw))
         })

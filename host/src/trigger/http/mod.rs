@@ -269,11 +269,10 @@ pub async fn handle_chained<B: RequestBody>(
         }
         _ if version.app.format == ManifestFormat::Spin => {
             // As Spin's service chaining: the component's route is taken to be `/...`.
-            let path = parts.uri.path().to_owned();
             let matched = spin::Matched {
                 uri: &parts.uri,
                 tls: false,
-                path_info: Some(&path),
+                path_info: Some(parts.uri.path()),
                 params: std::iter::empty(),
                 client: None,
             };
