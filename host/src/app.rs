@@ -36,11 +36,14 @@ pub struct App {
     /// `[[trigger.cron]]` entries, in manifest order.
     pub cron_triggers: Vec<CronTrigger>,
     /// `[[trigger.queue]]` entries in manifest order, then one per `[[trigger.topic]]` (on the
-    /// subscription's queue).
+    /// subscription's queue), then one per `[[trigger.blob]]` (on [`blob_queue`]).
     pub queue_triggers: Vec<QueueTrigger>,
     /// The topics that have subscriptions: each topic's name, and the queues of its
     /// subscriptions ([`subscription_queue`]) in manifest order.
     pub topics: BTreeMap<String, Vec<String>>,
+    /// `[[trigger.blob]]` entries, in manifest order: which events of which container reach
+    /// which queue (each is also a [`QueueTrigger`] on that queue).
+    pub blob_triggers: Vec<BlobTrigger>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
     /// The manifest format it was read from: what the HTTP trigger tells guests follows it.
@@ -164,6 +167,9 @@ pub struct Component {
     pub queues: Vec<String>,
     /// `topics`: the topics it may publish to, by name, without duplicates.
     pub topics: Vec<String>,
+    /// `blob_containers`: the blob containers it may use (`wasi:blobstore`), by name, without
+    /// duplicates.
+    pub blob_containers: Vec<String>,
     /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
     /// template over the app's variables.
     pub config: BTreeMap<String, Template>,
@@ -453,14 +459,50 @@ pub fn subscription_queue(topic: &str, subscription: &str) -> String {
     format!("{topic}.{subscription}")
 }
 
+/// The queue that holds the events of blob `container` for `subscription` until its trigger
+/// handles them: `blob.<container>.<subscription>`. Its two dots keep it apart from every
+/// queue a manifest can name and from every topic subscription's queue.
+pub fn blob_queue(container: &str, subscription: &str) -> String {
+    format!("blob.{container}.{subscription}")
+}
+
+/// `[[trigger.blob]]`: the events of a blob container that reach one queue trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobTrigger {
+    /// The container (`container`).
+    pub container: String,
+    /// Only objects whose name starts with this (`prefix`; empty: every object).
+    pub prefix: String,
+    /// Only objects whose name ends with this (`suffix`; empty: every object).
+    pub suffix: String,
+    /// `events` has `created` (the default).
+    pub created: bool,
+    /// `events` has `deleted`.
+    pub deleted: bool,
+    /// The queue its events go to ([`blob_queue`]), consumed by its [`QueueTrigger`].
+    pub queue: String,
+}
+
+impl BlobTrigger {
+    /// Whether an event about object `name` (`created` or not, i.e. deleted) is one this
+    /// trigger takes.
+    pub fn matches(&self, name: &str, created: bool) -> bool {
+        (if created { self.created } else { self.deleted })
+            && name.starts_with(&self.prefix)
+            && name.ends_with(&self.suffix)
+    }
+}
+
 /// `[[trigger.queue]]`: `component`'s `queue-handler` gets the messages of `queue`, in batches.
-/// A `[[trigger.topic]]` is one too, on its subscription's queue.
+/// A `[[trigger.topic]]` is one too, on its subscription's queue, and so is a
+/// `[[trigger.blob]]`, on its [`blob_queue`].
 #[derive(Debug, Clone)]
 pub struct QueueTrigger {
     /// The queue's name (the same rule as store labels, [`is_label`]), or for a topic
-    /// subscription, [`subscription_queue`].
+    /// subscription, [`subscription_queue`], or for a blob trigger, [`blob_queue`].
     pub queue: String,
-    /// For a `[[trigger.topic]]`, the topic: deliveries name it as their `queue`.
+    /// For a `[[trigger.topic]]`, the topic; for a `[[trigger.blob]]`, the container:
+    /// deliveries name it as their `queue`.
     pub topic: Option<String>,
     /// Index into [`App::components`].
     pub component: usize,

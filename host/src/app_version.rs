@@ -24,6 +24,7 @@ use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget, ManifestFo
 use crate::bindings::CronComponentPre;
 use crate::bindings::queue_component::QueueComponentPre;
 use crate::capability::Grants;
+use crate::capability::blob::{self, BlobContainers};
 use crate::capability::config::{self, ComponentConfig};
 use crate::capability::key_value::{self, KeyValueStores};
 use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolicy, TlsSettings};
@@ -104,6 +105,8 @@ pub struct AppVersion {
     pub key_value: KeyValueStores,
     /// The open queues.
     pub queues: Queues,
+    /// The open blob containers.
+    pub blob: BlobContainers,
     /// The app's keys, if a route needs one (none: such a route is closed).
     pub keys: Option<Arc<KeyRing>>,
     /// The app's name, for log lines (cloning is a reference-count increment).
@@ -148,6 +151,8 @@ pub struct Backends {
     pub key_value: KeyValueStores,
     /// The open queues and topics.
     pub queues: Queues,
+    /// The open blob containers.
+    pub blob: BlobContainers,
     /// The app's keys, if a route needs one.
     pub keys: Option<Arc<KeyRing>>,
 }
@@ -183,6 +188,7 @@ impl AppVersion {
         let Backends {
             key_value,
             queues,
+            blob,
             keys,
         } = backends;
         let tls = TlsSettings::new()?;
@@ -230,6 +236,7 @@ impl AppVersion {
                     )?),
                     queues: queues.grants(&app.name, component),
                     wasi: WasiGrants::resolve(&app, component, variables)?,
+                    blob: blob.grants(&app, component, &queues),
                 },
             });
         }
@@ -244,6 +251,7 @@ impl AppVersion {
             router,
             key_value,
             queues,
+            blob,
             keys,
             limits: limits.clone(),
             tasks: TaskTracker::new(),
@@ -308,6 +316,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
     config::add_to_linker(&mut linker, InstanceState::config)?;
     queue::add_to_linker(&mut linker, InstanceState::queue)?;
+    blob::add_to_linker(&mut linker, InstanceState::blob)?;
     Ok(linker)
 }
 

@@ -21,9 +21,14 @@ wasmtime::component::bindgen!({
         "wasi:cli": wasmtime_wasi::p2::bindings::cli,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:keyvalue/store.bucket": crate::capability::key_value::Bucket,
+        "wasi:blobstore/container.container": crate::capability::blob::ContainerHandle,
+        "wasi:blobstore/container.stream-object-names": crate::capability::blob::ObjectNames,
+        "wasi:blobstore/types.outgoing-value": crate::capability::blob::OutgoingValue,
+        "wasi:blobstore/types.incoming-value": crate::capability::blob::IncomingValue,
     },
     trappable_error_type: {
         "wasi:keyvalue/store.error" => crate::capability::key_value::KeyValueError,
+        "wasi:blobstore/types.error" => crate::capability::blob::BlobError,
         "wasmhost:host/queue-types.error" => crate::capability::queue::QueueError,
         "wasi:config/store.error" => crate::capability::config::ConfigError,
     },
@@ -49,6 +54,7 @@ pub mod queue_component {
             "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
             "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
             "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
+            "wasi:blobstore": crate::bindings::wasi::blobstore,
         },
     });
 }

@@ -21,6 +21,8 @@
 //! | `wasmhost_live_instances` | gauge | |
 //! | `wasmhost_outbound_http_requests_total` | counter | `component`, `host`, `outcome` ([`OutboundOutcome`]) |
 //! | `wasmhost_key_value_operations_total` | counter | `store`, `outcome` ([`KeyValueOutcome`]) |
+//! | `wasmhost_blob_operations_total` | counter | `container`, `outcome` (as [`KeyValueOutcome`]) |
+//! | `wasmhost_blob_bytes_total` | counter | `container`, `direction` (`written`, `read`) |
 //! | `wasmhost_cron_runs_total`, `wasmhost_cron_skips_total` | counter | `component`, `schedule` |
 //! | `wasmhost_compile_cache_lookups_total` | counter | `outcome` (`hit`, `miss`) |
 //! | `wasmhost_queue_sent_total` | counter | `queue` |
@@ -201,6 +203,18 @@ struct StoreLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContainerLabels {
+    container: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContainerBytesLabels {
+    container: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CronLabels {
     component: String,
     schedule: String,
@@ -255,6 +269,8 @@ pub struct Metrics {
     live_instances: Gauge,
     outbound_requests: Family<OutboundLabels, Counter>,
     key_value_operations: Family<StoreLabels, Counter>,
+    blob_operations: Family<ContainerLabels, Counter>,
+    blob_bytes: Family<ContainerBytesLabels, Counter>,
     cron_runs: Family<CronLabels, Counter>,
     cron_skips: Family<CronLabels, Counter>,
     compile_cache: Family<CacheLabels, Counter>,
@@ -334,6 +350,18 @@ impl Metrics {
             "key_value_operations",
             "Key-value operations by store and outcome",
             key_value_operations.clone(),
+        );
+        let blob_operations = Family::default();
+        registry.register(
+            "blob_operations",
+            "Blob storage operations by container and outcome",
+            blob_operations.clone(),
+        );
+        let blob_bytes = Family::default();
+        registry.register(
+            "blob_bytes",
+            "Bytes of objects written to and read from each blob container",
+            blob_bytes.clone(),
         );
         let cron_runs = Family::default();
         registry.register("cron_runs", "Cron runs started", cron_runs.clone());
@@ -417,6 +445,8 @@ impl Metrics {
             live_instances,
             outbound_requests,
             key_value_operations,
+            blob_operations,
+            blob_bytes,
             cron_runs,
             cron_skips,
             compile_cache,
@@ -471,6 +501,26 @@ impl Metrics {
                 outcome: outcome.as_str(),
             })
         }))
+    }
+
+    /// The handles of blob container `container`.
+    pub fn blob(&self, container: &str) -> BlobMetrics {
+        let bytes = |direction| {
+            self.blob_bytes.get_or_create_owned(&ContainerBytesLabels {
+                container: container.to_owned(),
+                direction,
+            })
+        };
+        BlobMetrics {
+            operations: KeyValueMetrics(KeyValueOutcome::ALL.map(|outcome| {
+                self.blob_operations.get_or_create_owned(&ContainerLabels {
+                    container: container.to_owned(),
+                    outcome: outcome.as_str(),
+                })
+            })),
+            written: bytes("written"),
+            read: bytes("read"),
+        }
     }
 
     /// The handles of one cron trigger.
@@ -592,6 +642,23 @@ impl KeyValueMetrics {
     /// Counts one operation that ended with `outcome`.
     pub fn count(&self, outcome: KeyValueOutcome) {
         self.0[outcome as usize].inc();
+    }
+}
+
+/// The counters of one blob container.
+#[derive(Clone, Debug)]
+pub struct BlobMetrics {
+    operations: KeyValueMetrics,
+    /// Bytes of objects written (`direction="written"`).
+    pub written: Counter,
+    /// Bytes of objects opened for reading (`direction="read"`).
+    pub read: Counter,
+}
+
+impl BlobMetrics {
+    /// Counts one operation that ended with `outcome`.
+    pub fn count(&self, outcome: KeyValueOutcome) {
+        self.operations.count(outcome);
     }
 }
 

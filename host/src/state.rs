@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::Grants;
+use crate::capability::blob::BlobView;
 use crate::capability::config::ConfigView;
 use crate::capability::key_value::KeyValueView;
 use crate::capability::outbound_http::OutboundHttp;
@@ -87,6 +88,16 @@ impl InstanceState {
     pub fn queue(&mut self) -> QueueView<'_> {
         QueueView {
             grants: &self.grants.queues,
+            trace: &self.trace,
+        }
+    }
+
+    /// The blob capability's view of this instance.
+    pub fn blob(&mut self) -> BlobView<'_> {
+        BlobView {
+            table: &mut self.table,
+            grants: &self.grants.blob,
+            request_id: &self.request_id,
             trace: &self.trace,
         }
     }

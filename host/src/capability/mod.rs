@@ -5,15 +5,15 @@
 //!
 //! ## The shape of a capability
 //!
-//! Every capability has the same host-side shape (as wasmtime's `wasi-config` crate), so the
-//! next one (blob storage) is written the same way:
+//! Every capability has the same host-side shape (as wasmtime's `wasi-config` crate):
 //! - **state resolved at load**: a context of shared state opened once per app version; with
 //!   backends, it implements [`Open`] (`open(app, config, metrics)` for the first version,
 //!   `reopen(app)` for the next); each component's grants are resolved from it once into an
 //!   `Arc`-cloned value in [`Grants`];
 //! - **a borrowed view**, `…View<'a>`, made per call from the instance's
 //!   [`crate::state::InstanceState`], which implements the generated `Host` traits
-//!   ([`key_value::KeyValueView`], [`config::ConfigView`], [`queue::QueueView`]);
+//!   ([`key_value::KeyValueView`], [`config::ConfigView`], [`queue::QueueView`],
+//!   [`blob::BlobView`]);
 //! - **`add_to_linker(linker, fn(&mut T) -> …View<'_>)`**, called once at startup for the one
 //!   linker;
 //! - **trappable errors**: each interface's WIT error maps to a `…Error` enum with a `Guest`
@@ -38,6 +38,7 @@
 //! what the manifest's `environment` and `files` grant ([`wasi`]).
 
 pub mod backend;
+pub mod blob;
 pub mod config;
 pub mod key_value;
 pub mod outbound_http;
@@ -51,6 +52,7 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::capability::backend::{BackendContext, SledDatabases};
+use crate::capability::blob::BlobGrants;
 use crate::capability::config::ComponentConfig;
 use crate::capability::key_value::KeyValueGrants;
 use crate::capability::outbound_http::OutboundPolicy;
@@ -107,4 +109,6 @@ pub struct Grants {
     pub queues: QueueGrants,
     /// Its environment variables and read-only file mounts.
     pub wasi: WasiGrants,
+    /// The blob containers it may use.
+    pub blob: BlobGrants,
 }

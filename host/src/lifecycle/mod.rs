@@ -29,6 +29,7 @@ use crate::admin::AdminToken;
 use crate::app::{App, AuthLevel, ManifestFormat};
 use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
+use crate::capability::blob::BlobContainers;
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
@@ -170,6 +171,7 @@ impl Loader {
             Some(old) => Backends {
                 key_value: old.key_value.reopen(&app).await?,
                 queues: old.queues.reopen(&app).await?,
+                blob: old.blob.reopen(&app).await?,
                 keys: self.keys(&app).await?,
             },
             None => {
@@ -182,9 +184,11 @@ impl Loader {
                         .await?;
                 }
                 let queues = Queues::open(&app, &self.runtime_config, metrics).await?;
+                let blob = BlobContainers::open(&app, &self.runtime_config, metrics).await?;
                 Backends {
                     key_value,
                     queues,
+                    blob,
                     keys: self.keys(&app).await?,
                 }
             }

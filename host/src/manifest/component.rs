@@ -65,6 +65,12 @@ pub(super) fn check_components(
             super::queue::check_queue_grants(doc, key.get_ref(), "queues", &component.queues)?;
         let topics =
             super::queue::check_queue_grants(doc, key.get_ref(), "topics", &component.topics)?;
+        let blob_containers = super::queue::check_queue_grants(
+            doc,
+            key.get_ref(),
+            "blob_containers",
+            &component.blob_containers,
+        )?;
         index.insert(key.get_ref().clone(), components.len());
         components.push(Component {
             id,
@@ -75,6 +81,7 @@ pub(super) fn check_components(
             key_value_stores,
             queues,
             topics,
+            blob_containers,
             config: check_config(doc, key.get_ref(), &component.variables, variables)?,
             outbound_http: OutboundHttpGrant {
                 allowed_hosts: check_allowed_hosts(doc, key.get_ref(), component, variables)?,

@@ -100,7 +100,7 @@ pub enum ManifestErrorKind {
     QueueName {
         /// The field, such as `component.shop.queues` or `trigger.queue[0].queue`.
         field: String,
-        /// `queue`, `topic` or `subscription`.
+        /// `queue`, `topic`, `subscription` or `container`.
         what: &'static str,
         /// The name.
         name: String,
@@ -110,16 +110,16 @@ pub enum ManifestErrorKind {
     DuplicateQueue {
         /// The component.
         component: String,
-        /// `queues` or `topics`.
+        /// `queues`, `topics` or `blob_containers`.
         field: &'static str,
         /// The name.
         name: String,
     },
-    /// A `[[trigger.queue]]` or `[[trigger.topic]]` field that is missing, out of range, or not
-    /// one this kind of trigger takes.
+    /// A `[[trigger.queue]]`, `[[trigger.topic]]` or `[[trigger.blob]]` field that is missing,
+    /// out of range, or not one this kind of trigger takes.
     #[error("`trigger.{trigger}[{index}].{field}`: {message}")]
     QueueSetting {
-        /// `queue` or `topic`.
+        /// `queue`, `topic` or `blob`.
         trigger: &'static str,
         /// Index of the trigger in its array, from 0.
         index: usize,
@@ -158,12 +158,15 @@ pub enum ManifestErrorKind {
     },
     /// Two `[[trigger.topic]]` with the same topic and subscription.
     #[error(
-        "`trigger.topic[{index}].subscription`: topic `{topic}` already has subscription `{subscription}`; give each trigger of a topic its own `subscription`"
+        "`trigger.{trigger}[{index}].subscription`: {} `{topic}` already has subscription `{subscription}`; give each trigger of a {0} its own `subscription`",
+        if *trigger == "blob" { "container" } else { "topic" }
     )]
     DuplicateSubscription {
-        /// Index of the second trigger in `[[trigger.topic]]`, from 0.
+        /// `topic` or `blob`.
+        trigger: &'static str,
+        /// Index of the second trigger in its array, from 0.
         index: usize,
-        /// The topic.
+        /// The topic, or the blob container.
         topic: String,
         /// The subscription.
         subscription: String,

@@ -105,7 +105,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     let (components, index) = component::check_components(&doc, &raw, &variables)?;
     let http_triggers = http::check_http_triggers(&doc, &raw, &index)?;
     let cron_triggers = cron::check_cron_triggers(&doc, &raw, &index)?;
-    let (queue_triggers, topics) = queue::check_queue_triggers(&doc, &raw, &index)?;
+    let (queue_triggers, topics, blob_triggers) = queue::check_queue_triggers(&doc, &raw, &index)?;
 
     Ok(App {
         name: name.to_owned(),
@@ -118,6 +118,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         cron_triggers,
         queue_triggers,
         topics,
+        blob_triggers,
         variables,
         format,
         warnings,

@@ -1,5 +1,6 @@
-//! Layer 2, startup step 2: the queue and topic parts of the manifest: `[[trigger.queue]]`,
-//! `[[trigger.topic]]`, and a component's `queues` and `topics` grants.
+//! Layer 2, startup step 2: the queue, topic and blob-trigger parts of the manifest:
+//! `[[trigger.queue]]`, `[[trigger.topic]]`, `[[trigger.blob]]` (a queue trigger on its
+//! container's events), and a component's `queues`, `topics` and `blob_containers` grants.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -7,17 +8,22 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::RawManifest;
+use super::raw::{RawManifest, RawQueueTrigger};
 use super::{Doc, ManifestError, ManifestErrorKind};
-use crate::app::{QueueTrigger, is_label, subscription_queue};
+use crate::app::{BlobTrigger, QueueTrigger, blob_queue, is_label, subscription_queue};
 
 /// Each topic with subscriptions, and the queues of its subscriptions ([`App::topics`]).
 type Topics = BTreeMap<String, Vec<String>>;
 
-/// A field of a raw queue or topic trigger, and its name.
-type NamedField<'a> = (&'a Option<Spanned<String>>, &'static str);
+/// What [`check_queue_triggers`] gives: every queue trigger (blob triggers included), the
+/// topics' subscriptions, and the blob triggers' filters.
+pub(super) type QueueTriggers = (Vec<QueueTrigger>, Topics, Vec<BlobTrigger>);
 
-/// Checks a component's `queues` or `topics` (`field`): valid names, none twice.
+/// The span of a raw trigger field, if it is written, and its name.
+type NamedField = (Option<Range<usize>>, &'static str);
+
+/// Checks a component's `queues`, `topics` or `blob_containers` (`field`): valid names, none
+/// twice.
 pub(super) fn check_queue_grants(
     doc: &Doc<'_>,
     component: &str,
@@ -30,7 +36,11 @@ pub(super) fn check_queue_grants(
         let kind = if !is_label(text) {
             ManifestErrorKind::QueueName {
                 field: format!("component.{component}.{field}"),
-                what: if field == "topics" { "topic" } else { "queue" },
+                what: match field {
+                    "topics" => "topic",
+                    "blob_containers" => "container",
+                    _ => "queue",
+                },
                 name: text.clone(),
             }
         } else if queues.contains(text) {
@@ -48,18 +58,21 @@ pub(super) fn check_queue_grants(
     Ok(queues)
 }
 
-/// Checks `[[trigger.queue]]` and `[[trigger.topic]]`: names, component, and settings in
-/// range. Each topic subscription becomes a trigger on its own queue,
-/// [`subscription_queue`]`(topic, subscription)`; returns the triggers and, per topic, the
-/// queues of its subscriptions.
+/// Checks `[[trigger.queue]]`, `[[trigger.topic]]` and `[[trigger.blob]]`: names, component,
+/// and settings in range. Each topic subscription becomes a trigger on its own queue,
+/// [`subscription_queue`]`(topic, subscription)`, and each blob trigger one on
+/// [`blob_queue`]`(container, subscription)`; returns the triggers, per topic the queues of its
+/// subscriptions, and the blob triggers' filters.
 pub(super) fn check_queue_triggers(
     doc: &Doc<'_>,
     raw: &RawManifest,
     index: &HashMap<String, usize>,
-) -> Result<(Vec<QueueTrigger>, Topics), ManifestError> {
-    let mut triggers = Vec::with_capacity(raw.trigger.queue.len() + raw.trigger.topic.len());
+) -> Result<QueueTriggers, ManifestError> {
+    let t = &raw.trigger;
+    let mut triggers = Vec::with_capacity(t.queue.len() + t.topic.len() + t.blob.len());
     let mut topics = Topics::new();
-    let kinds = [("queue", &raw.trigger.queue), ("topic", &raw.trigger.topic)];
+    let mut blobs: Vec<BlobTrigger> = Vec::with_capacity(t.blob.len());
+    let kinds = [("queue", &t.queue), ("topic", &t.topic), ("blob", &t.blob)];
     for (kind, list) in kinds {
         for (i, spanned) in list.iter().enumerate() {
             let trigger = spanned.get_ref();
@@ -89,34 +102,55 @@ pub(super) fn check_queue_triggers(
                 }
             };
             // The field this kind names its source with, and the ones it does not take.
-            let (source, foreign): (_, &[NamedField<'_>]) = if kind == "queue" {
-                (
-                    &trigger.queue,
-                    &[
-                        (&trigger.topic, "topic"),
-                        (&trigger.subscription, "subscription"),
+            let span = |value: &Option<Spanned<String>>| value.as_ref().map(Spanned::span);
+            let blob_fields: [NamedField; 4] = [
+                (span(&trigger.container), "container"),
+                (span(&trigger.prefix), "prefix"),
+                (span(&trigger.suffix), "suffix"),
+                (trigger.events.as_ref().map(Spanned::span), "events"),
+            ];
+            let (source, foreign): (_, Vec<NamedField>) = match kind {
+                "queue" => {
+                    let mut foreign = vec![
+                        (span(&trigger.topic), "topic"),
+                        (span(&trigger.subscription), "subscription"),
+                    ];
+                    foreign.extend(blob_fields);
+                    (&trigger.queue, foreign)
+                }
+                "topic" => {
+                    let mut foreign = vec![(span(&trigger.queue), "queue")];
+                    foreign.extend(blob_fields);
+                    (&trigger.topic, foreign)
+                }
+                _ => (
+                    &trigger.container,
+                    vec![
+                        (span(&trigger.queue), "queue"),
+                        (span(&trigger.topic), "topic"),
                     ],
-                )
-            } else {
-                (&trigger.topic, &[(&trigger.queue, "queue")])
+                ),
             };
-            if let Some((value, field)) = foreign.iter().find(|(value, _)| value.is_some()) {
-                let span = value.as_ref().map_or(0..0, Spanned::span);
-                let message = if kind == "queue" {
-                    "only a `[[trigger.topic]]` takes this field"
-                } else {
-                    "only a `[[trigger.queue]]` takes this field"
+            if let Some((Some(span), field)) = foreign.iter().find(|(span, _)| span.is_some()) {
+                let message = match *field {
+                    "topic" => "only a `[[trigger.topic]]` takes this field",
+                    "subscription" => {
+                        "only a `[[trigger.topic]]` or `[[trigger.blob]]` takes this field"
+                    }
+                    "queue" => "only a `[[trigger.queue]]` takes this field",
+                    _ => "only a `[[trigger.blob]]` takes this field",
                 };
-                return Err(setting_error(span, field, message));
+                return Err(setting_error(span.clone(), field, message));
             }
+            let source_field = if kind == "blob" { "container" } else { kind };
             let Some(source) = source else {
                 return Err(setting_error(
                     spanned.span(),
-                    kind,
+                    source_field,
                     "this field is required",
                 ));
             };
-            let source_name = name(source, kind, kind)?;
+            let source_name = name(source, source_field, source_field)?;
             let component = *index.get(trigger.component.get_ref()).ok_or_else(|| {
                 doc.error(
                     trigger.component.span(),
@@ -136,23 +170,37 @@ pub(super) fn check_queue_triggers(
                     Some(value) => name(value, "subscription", "subscription")?,
                     None => trigger.component.get_ref().clone(),
                 };
-                let queue = subscription_queue(&source_name, &subscription);
-                let subscriptions = topics.entry(source_name.clone()).or_default();
-                if subscriptions.contains(&queue) {
+                let (queue, dead, taken) = if kind == "topic" {
+                    let queue = subscription_queue(&source_name, &subscription);
+                    let subscriptions = topics.entry(source_name.clone()).or_default();
+                    let taken = subscriptions.contains(&queue);
+                    subscriptions.push(queue.clone());
+                    (
+                        queue,
+                        format!("{source_name}-{subscription}-dead-letter"),
+                        taken,
+                    )
+                } else {
+                    let queue = blob_queue(&source_name, &subscription);
+                    let taken = blobs.iter().any(|blob| blob.queue == queue);
+                    blobs.push(check_blob_filter(doc, trigger, i, &source_name, &queue)?);
+                    let dead = format!("blob-{source_name}-{subscription}-dead-letter");
+                    (queue, dead, taken)
+                };
+                if taken {
                     return Err(doc.error(
                         trigger
                             .subscription
                             .as_ref()
                             .map_or_else(|| trigger.component.span(), Spanned::span),
                         ManifestErrorKind::DuplicateSubscription {
+                            trigger: kind,
                             index: i,
                             topic: source_name,
                             subscription,
                         },
                     ));
                 }
-                subscriptions.push(queue.clone());
-                let dead = format!("{source_name}-{subscription}-dead-letter");
                 (queue, Some(source_name), dead)
             };
             let dead_letter = match &trigger.dead_letter {
@@ -214,5 +262,56 @@ pub(super) fn check_queue_triggers(
             });
         }
     }
-    Ok((triggers, topics))
+    Ok((triggers, topics, blobs))
+}
+
+/// The filter of `[[trigger.blob]]` number `index` on `container`, whose events go to `queue`:
+/// `prefix`, `suffix`, and `events` (`created`, `deleted`; default `["created"]`).
+fn check_blob_filter(
+    doc: &Doc<'_>,
+    trigger: &RawQueueTrigger,
+    index: usize,
+    container: &str,
+    queue: &str,
+) -> Result<BlobTrigger, ManifestError> {
+    let text = |value: &Option<Spanned<String>>| {
+        value
+            .as_ref()
+            .map_or_else(String::new, |v| v.get_ref().clone())
+    };
+    let (mut created, mut deleted) = (false, false);
+    match &trigger.events {
+        None => created = true,
+        Some(events) => {
+            let error = |message| {
+                doc.error(
+                    events.span(),
+                    ManifestErrorKind::QueueSetting {
+                        trigger: "blob",
+                        index,
+                        field: "events",
+                        message,
+                    },
+                )
+            };
+            for event in events.get_ref() {
+                match event.as_str() {
+                    "created" => created = true,
+                    "deleted" => deleted = true,
+                    _ => return Err(error("the events are `created` and `deleted`")),
+                }
+            }
+            if !created && !deleted {
+                return Err(error("name at least one event: `created`, `deleted`"));
+            }
+        }
+    }
+    Ok(BlobTrigger {
+        container: container.to_owned(),
+        prefix: text(&trigger.prefix),
+        suffix: text(&trigger.suffix),
+        created,
+        deleted,
+        queue: queue.to_owned(),
+    })
 }

@@ -78,11 +78,15 @@ pub struct RawTriggers {
     pub queue: Vec<Spanned<RawQueueTrigger>>,
     #[serde(default)]
     pub topic: Vec<Spanned<RawQueueTrigger>>,
+    #[serde(default)]
+    pub blob: Vec<Spanned<RawQueueTrigger>>,
 }
 
-/// One `[[trigger.queue]]` (which needs `queue`) or `[[trigger.topic]]` (which needs `topic`
-/// and may name a `subscription`): the same delivery settings. The fields one kind does not
-/// take are rejected when the manifest is checked, each at its own line and column.
+/// One `[[trigger.queue]]` (which needs `queue`), `[[trigger.topic]]` (which needs `topic` and
+/// may name a `subscription`) or `[[trigger.blob]]` (which needs `container`, and may name a
+/// `subscription`, a `prefix`, a `suffix` and `events`): the same delivery settings. The fields
+/// one kind does not take are rejected when the manifest is checked, each at its own line and
+/// column.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQueueTrigger {
@@ -92,6 +96,14 @@ pub struct RawQueueTrigger {
     pub topic: Option<Spanned<String>>,
     #[serde(default)]
     pub subscription: Option<Spanned<String>>,
+    #[serde(default)]
+    pub container: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub suffix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub events: Option<Spanned<Vec<String>>>,
     pub component: Spanned<String>,
     #[serde(default)]
     pub max_retries: Option<Spanned<u32>>,
@@ -177,6 +189,8 @@ pub struct RawComponent {
     pub queues: Vec<Spanned<String>>,
     #[serde(default)]
     pub topics: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub blob_containers: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]

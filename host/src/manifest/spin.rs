@@ -563,6 +563,7 @@ impl Translation<'_, '_> {
             key_value_stores: spin.key_value_stores,
             queues: Vec::new(),
             topics: Vec::new(),
+            blob_containers: Vec::new(),
             variables: spin.variables,
             allowed_outbound_hosts,
             outbound_http: None,

@@ -25,6 +25,7 @@
 //! `key_value_stores` against it. Without a file, every store is a sled tree under
 //! `.wasmhost/kv` next to the manifest.
 
+pub mod blob;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use blob::{BlobBackendConfig, BlobContainerConfig};
 use raw::{RawRuntimeConfig, RawStore};
 use toml::Spanned;
 
@@ -74,6 +76,8 @@ pub struct RuntimeConfig {
     pub topics: BTreeMap<String, QueueBackendConfig>,
     /// Spin's `[[variables_provider]]` (or `[[config_provider]]`) tables.
     pub variables: VariableProviders,
+    /// `[blob_container.<name>]` tables, by name ([`blob`]).
+    pub blob_containers: BTreeMap<String, BlobContainerConfig>,
 }
 
 /// Where app variables may get their values besides `--var` and `WASMHOST_VAR_<NAME>`: Spin's
@@ -295,6 +299,16 @@ pub enum RuntimeConfigErrorKind {
         /// The Redis client's reason.
         reason: String,
     },
+    /// A `[blob_container.<name>]` field with a value it cannot take.
+    #[error("`blob_container.{label}.{field}`: {message}")]
+    BlobSetting {
+        /// The container.
+        label: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong, and what is allowed.
+        message: String,
+    },
     /// A Spin variables provider wasmhost does not have (Vault, Azure Key Vault), or a
     /// setting it does not support.
     #[error("`{table}`: {message}")]
@@ -353,6 +367,7 @@ fn noun(table: &str) -> &'static str {
     match table {
         "queue" => "queue",
         "topic" => "topic",
+        "blob_container" => "container",
         _ => "store",
     }
 }
@@ -503,6 +518,13 @@ impl RuntimeConfig {
                 );
             }
         }
+        let mut blob_containers = BTreeMap::new();
+        for (label, table) in raw.blob_container {
+            let name = check_name("blob_container", &label)?;
+            let config =
+                blob::check(&name, table, base).map_err(|(span, kind)| error(span, kind))?;
+            blob_containers.insert(name, config);
+        }
         let node = match raw.node {
             Some(node) if !is_node_name(node.get_ref()) => {
                 return Err(error(
@@ -563,6 +585,7 @@ impl RuntimeConfig {
             key_value_limits,
             queues,
             topics,
+            blob_containers,
         })
     }
 
@@ -612,9 +635,17 @@ impl RuntimeConfig {
             if settings.visibility_timeout >= timeout.saturating_add(VISIBILITY_MARGIN) {
                 continue;
             }
-            let (table, label) = match trigger.queue.split_once('.') {
-                Some((topic, _)) => ("topic", topic),
-                None => ("queue", trigger.queue.as_str()),
+            let remedy = match trigger.queue.split_once('.') {
+                Some((_, rest)) if rest.contains('.') => {
+                    "lower `timeout_ms` (a blob trigger's queue has the default)".to_owned()
+                }
+                Some((topic, _)) => format!(
+                    "set `visibility_timeout_ms` in `[topic.{topic}]` of the runtime config, or lower `timeout_ms`"
+                ),
+                None => format!(
+                    "set `visibility_timeout_ms` in `[queue.{}]` of the runtime config, or lower `timeout_ms`",
+                    trigger.queue
+                ),
             };
             let location = settings.visibility_location.clone().unwrap_or_else(|| {
                 self.file.as_ref().map_or_else(
@@ -629,7 +660,7 @@ impl RuntimeConfig {
             return Err(RuntimeConfigError {
                 location,
                 kind: RuntimeConfigErrorKind::Visibility(format!(
-                    "queue `{}`: the visibility timeout ({} ms{}) must be at least component `{}`'s timeout_ms ({} ms) plus {} ms, or a message is delivered again while its handler still runs; set `visibility_timeout_ms` in `[{table}.{label}]` of the runtime config, or lower `timeout_ms`",
+                    "queue `{}`: the visibility timeout ({} ms{}) must be at least component `{}`'s timeout_ms ({} ms) plus {} ms, or a message is delivered again while its handler still runs; {remedy}",
                     trigger.queue,
                     settings.visibility_timeout.as_millis(),
                     if settings.visibility_location.is_none() {
@@ -668,9 +699,12 @@ impl RuntimeConfig {
 
     /// Where queue `name` lives: its `[queue.<name>]` table (for the queue of a topic
     /// subscription, `<topic>.<subscription>`, its topic's `[topic.<name>]`), or else sled in
-    /// `<app_dir>/.wasmhost/queues`.
+    /// `<app_dir>/.wasmhost/queues`. A blob trigger's queue (`blob.<container>.<subscription>`)
+    /// is always sled there.
     pub fn queue_backend(&self, name: &str, app_dir: &Path) -> QueueBackendConfig {
         let table = match name.split_once('.') {
+            // A blob trigger's queue (`blob.<container>.<subscription>`): always the default.
+            Some((_, rest)) if rest.contains('.') => None,
             Some((topic, _)) => self.topics.get(topic),
             None => self.queues.get(name),
         };
@@ -681,6 +715,15 @@ impl RuntimeConfig {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             visibility_location: None,
         })
+    }
+
+    /// Where blob container `name` lives, its largest object and its poller: its
+    /// `[blob_container.<name>]` table, or else local files under `<app_dir>/.wasmhost/blobs`.
+    pub fn blob_container(&self, name: &str, app_dir: &Path) -> BlobContainerConfig {
+        self.blob_containers
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| BlobContainerConfig::default_for(app_dir))
     }
 
     /// The size limits of store `label`: its table's, or the defaults.

@@ -22,6 +22,8 @@ pub struct RawRuntimeConfig {
     #[serde(default)]
     pub topic: BTreeMap<Spanned<String>, RawQueue>,
     #[serde(default)]
+    pub blob_container: BTreeMap<Spanned<String>, super::blob::RawBlobContainer>,
+    #[serde(default)]
     pub variables_provider: Vec<Spanned<RawVariablesProvider>>,
     /// Spin's older name of `variables_provider`.
     #[serde(default)]
