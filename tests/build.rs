@@ -12,7 +12,14 @@ use std::process::Command;
 const WORKSPACES: &[(&str, &[&str])] = &[
     (
         "apps",
-        &["hello", "echo", "kv-counter", "weather-proxy", "shortener"],
+        &[
+            "hello",
+            "echo",
+            "kv-counter",
+            "weather-proxy",
+            "shortener",
+            "uploads",
+        ],
     ),
     (
         "tests/guests",
@@ -34,6 +41,8 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "spin-variables",
             "spin-outbound",
             "spin-files",
+            "blob-probe",
+            "blob-events",
         ],
     ),
 ];

@@ -31,6 +31,14 @@ impl IncomingBody {
         }
     }
 
+    /// A body read from `stream` alone (a blob object's stream), with no parent resource.
+    pub(crate) fn from_stream(stream: InputStream) -> Self {
+        Self {
+            stream: Some(stream),
+            _body: None,
+        }
+    }
+
     /// Blocks until the next chunk (at most 64 KiB) arrives. `None` at the end of the body.
     ///
     /// # Errors
@@ -130,7 +138,7 @@ impl Read for IncomingBody {
 }
 
 fn stream_error(detail: &str) -> io::Error {
-    io::Error::other(format!("request body stream failed: {detail}"))
+    io::Error::other(format!("body stream failed: {detail}"))
 }
 
 /// A response body.

@@ -25,13 +25,14 @@
 //! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component;
 //! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows;
 //! [`queue`] (`wasmhost:host/queue`), to the queues the manifest grants; [`topic`], CloudEvents
-//! to the topics it grants. [`cron_component`] and
+//! to the topics it grants; [`blob`] (`wasi:blobstore`), objects in the containers it grants. [`cron_component`] and
 //! [`queue_component`] make the other two exports.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
 //! module and are not part of the public API.
 
+pub mod blob;
 mod body;
 pub mod cron;
 pub mod executor;
@@ -85,6 +86,9 @@ pub mod cron_wit {
             "wasi:config/store@0.2.0-rc.1": crate::wit::wasi::config::store,
             "wasmhost:host/queue-types@0.1.0": crate::wit::wasmhost::host::queue_types,
             "wasmhost:host/queue@0.1.0": crate::wit::wasmhost::host::queue,
+            "wasi:blobstore/types@0.2.0-draft": crate::wit::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::wit::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::wit::wasi::blobstore::blobstore,
         },
     });
 }
@@ -118,6 +122,9 @@ pub mod queue_wit {
             "wasi:config/store@0.2.0-rc.1": crate::wit::wasi::config::store,
             "wasmhost:host/queue-types@0.1.0": crate::wit::wasmhost::host::queue_types,
             "wasmhost:host/queue@0.1.0": crate::wit::wasmhost::host::queue,
+            "wasi:blobstore/types@0.2.0-draft": crate::wit::wasi::blobstore::types,
+            "wasi:blobstore/container@0.2.0-draft": crate::wit::wasi::blobstore::container,
+            "wasi:blobstore/blobstore@0.2.0-draft": crate::wit::wasi::blobstore::blobstore,
         },
     });
 }

@@ -11,7 +11,7 @@ use crate::wit::wasi::http::types::{
 use crate::wit::wasi::io::streams::{OutputStream, StreamError};
 
 /// The most bytes one write to the response stream carries: 64 KiB.
-const WRITE_BYTES: usize = 64 * 1024;
+pub(crate) const WRITE_BYTES: usize = 64 * 1024;
 
 /// Serves one request: converts it, calls `handler`, sends the response head, then streams the
 /// body. Called by the code `#[http_component]` generates.
@@ -125,7 +125,7 @@ fn write_body(stream: &OutputStream, body: Body) -> Result<(), StreamError> {
 }
 
 /// Writes all of `bytes`, waiting for the host to accept more as needed, then flushes.
-fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+pub(crate) fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
     while !bytes.is_empty() {
         let permitted = stream.check_write()?;
         if permitted == 0 {

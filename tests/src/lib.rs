@@ -40,6 +40,15 @@ pub mod guests {
     /// `tests/guests/queue-probe`: sends queue messages over HTTP and records what its queue
     /// handler gets in the key-value store.
     pub const QUEUE_PROBE: &str = env!("WASMHOST_GUEST_QUEUE_PROBE");
+    /// `tests/guests/blob-probe`: drives every `wasi:blobstore` call over HTTP (objects
+    /// streamed both ways, ranges, listing pages, containers, copy and move).
+    pub const BLOB_PROBE: &str = env!("WASMHOST_GUEST_BLOB_PROBE");
+    /// `tests/guests/blob-events`: a blob trigger handler that records each event in the
+    /// `default` key-value store (`events`, `count:<subject>`) and fails on keys with `fail`.
+    pub const BLOB_EVENTS: &str = env!("WASMHOST_GUEST_BLOB_EVENTS");
+    /// `apps/uploads`: file uploads in blob container `files` (HTTP) and their SHA-256
+    /// computed by a blob trigger.
+    pub const UPLOADS: &str = env!("WASMHOST_GUEST_UPLOADS");
     /// `tests/guests/config-probe`: answers its variables (`wasi:config/store`).
     pub const CONFIG_PROBE: &str = env!("WASMHOST_GUEST_CONFIG_PROBE");
     /// `tests/guests/http-probe`: sends outbound requests to the `x-target` header's URL.
