@@ -1,6 +1,7 @@
 //! The `wasmhost` command line: one struct per subcommand, each with `run()`. The doc comments
 //! are the help text; every flag also reads a `WASMHOST_*` environment variable.
 
+mod blob;
 mod build;
 mod check;
 mod keys;
@@ -10,6 +11,7 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+pub use blob::{BlobAction, BlobCommand};
 pub use build::BuildCommand;
 pub use check::CheckCommand;
 pub use keys::KeysCommand;
@@ -73,6 +75,8 @@ pub enum Command {
     Check(CheckCommand),
     /// Manage the keys of an app's `function` and `admin` routes.
     Keys(KeysCommand),
+    /// List, read, write and delete the objects of an app's blob containers.
+    Blob(BlobCommand),
 }
 
 impl Cli {
@@ -88,6 +92,7 @@ impl Cli {
             Command::New(new) => new.run(),
             Command::Check(check) => check.run(),
             Command::Keys(keys) => keys.run(),
+            Command::Blob(blob) => blob.run(),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! - [`Loader`] holds what every version of one app shares (the engine, the compile cache, the
 //!   metrics, the runtime config) and loads versions: the first one opens the backends, a
 //!   reload shares them and opens only what is new;
-//! - [`Triggers`] runs the cron and queue triggers of one version;
+//! - [`Triggers`] runs the cron, queue and blob triggers of one version;
 //! - [`serve()`] serves a version until SIGINT or SIGTERM, reloads on SIGHUP or a change
 //!   (`--watch`, [`watch`]), then drains;
 //! - [`check()`] runs every startup check without serving;
-//! - [`build_app`] runs the components' build commands.
+//! - [`build_app`] runs the components' build commands;
+//! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container.
 
+pub mod blob;
 pub mod build;
 mod check;
 mod serve;
@@ -311,18 +313,19 @@ fn resolve_variables(
     .with_context(|| format!("{manifest}: [variables]"))
 }
 
-/// The cron and queue triggers of one app version, running.
+/// The cron, queue and blob triggers of one app version, running.
 pub struct Triggers {
     stop: CancellationToken,
     cron: tokio::task::JoinHandle<()>,
 }
 
 impl Triggers {
-    /// Starts the cron schedulers and queue consumers of `version`.
+    /// Starts the cron schedulers, queue consumers and blob pollers of `version`.
     pub fn start(version: &Arc<AppVersion>) -> Self {
         let stop = CancellationToken::new();
-        // The queue consumers end by themselves once `stop` is cancelled.
+        // The queue consumers and blob pollers end by themselves once `stop` is cancelled.
         tokio::spawn(trigger::queue::run_all(version.clone(), stop.clone()));
+        tokio::spawn(trigger::blob::run_all(version.clone(), stop.clone()));
         Self {
             cron: tokio::spawn(trigger::cron::run_all(
                 version.clone(),

@@ -290,9 +290,29 @@ fn print_routes(version: &AppVersion, base: &str) {
     if !version.app.queue_triggers.is_empty() {
         println!("Queue triggers:");
         for trigger in &version.app.queue_triggers {
-            let source = match &trigger.topic {
-                Some(topic) => format!("topic `{topic}` (queue `{}`)", trigger.queue),
-                None => format!("queue `{}`", trigger.queue),
+            let blob = version
+                .app
+                .blob_triggers
+                .iter()
+                .find(|b| b.queue == trigger.queue);
+            let source = match (&trigger.topic, blob) {
+                (_, Some(blob)) => format!(
+                    "blob container `{}`{}{} (queue `{}`)",
+                    blob.container,
+                    match (blob.created, blob.deleted) {
+                        (true, true) => " created and deleted",
+                        (true, false) => " created",
+                        _ => " deleted",
+                    },
+                    if blob.prefix.is_empty() && blob.suffix.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" matching `{}*{}`", blob.prefix, blob.suffix)
+                    },
+                    trigger.queue
+                ),
+                (Some(topic), None) => format!("topic `{topic}` (queue `{}`)", trigger.queue),
+                (None, None) => format!("queue `{}`", trigger.queue),
             };
             println!(
                 "  {}: {source} (dead letters: `{}`)",

@@ -23,10 +23,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::RuntimeConfigErrorKind;
+use super::raw::RawBlobContainer;
 
 /// Where blob containers live when the runtime config does not say: this directory under the
 /// manifest's.
@@ -43,28 +43,6 @@ pub const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// The shortest `poll_interval_ms`: 100 ms.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-/// One `[blob_container.<name>]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawBlobContainer {
-    #[serde(rename = "type")]
-    pub(super) kind: Spanned<String>,
-    #[serde(default)]
-    pub(super) path: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) endpoint: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) bucket: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) prefix: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) region: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) max_object_bytes: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub(super) poll_interval_ms: Option<Spanned<u64>>,
-}
 
 /// A blob container's settings, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

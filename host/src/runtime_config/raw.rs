@@ -22,7 +22,7 @@ pub struct RawRuntimeConfig {
     #[serde(default)]
     pub topic: BTreeMap<Spanned<String>, RawQueue>,
     #[serde(default)]
-    pub blob_container: BTreeMap<Spanned<String>, super::blob::RawBlobContainer>,
+    pub blob_container: BTreeMap<Spanned<String>, RawBlobContainer>,
     #[serde(default)]
     pub variables_provider: Vec<Spanned<RawVariablesProvider>>,
     /// Spin's older name of `variables_provider`.
@@ -100,4 +100,26 @@ pub struct RawStore {
     pub url: Option<Spanned<String>>,
     #[serde(default)]
     pub prefix: Option<Spanned<String>>,
+}
+
+/// One `[blob_container.<name>]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlobContainer {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub bucket: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_object_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub poll_interval_ms: Option<Spanned<u64>>,
 }

@@ -218,6 +218,34 @@ pub trait BlobBackend: Send + Sync {
         Ok(Some(ObjectReader { reader, range }))
     }
 
+    /// The blob poller's last listing of `container` as it saved it (`None`: never saved).
+    ///
+    /// # Errors
+    /// The store does not answer.
+    async fn poller_state(&self, container: &str) -> Result<Option<bytes::Bytes>, BackendError> {
+        match self.store().get(&poller_record(container)).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|err| unavailable(&err)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+
+    /// Saves the blob poller's listing of `container`, beside the container's record.
+    ///
+    /// # Errors
+    /// The store refuses the write or does not answer.
+    async fn save_poller_state(&self, container: &str, state: Vec<u8>) -> Result<(), BackendError> {
+        self.store()
+            .put(&poller_record(container), state.into())
+            .await
+            .map(drop)
+            .map_err(|err| unavailable(&err))
+    }
+
     /// Deletes object `location`; nothing if there is none.
     ///
     /// # Errors
@@ -245,6 +273,11 @@ pub trait BlobBackend: Send + Sync {
 /// The record of `container`: `.containers/<container>`.
 fn container_record(container: &str) -> Path {
     Path::from_iter([CONTAINERS, container])
+}
+
+/// What the blob poller remembers of `container`: `.containers/<container>.poller`.
+fn poller_record(container: &str) -> Path {
+    Path::from_iter([CONTAINERS.to_owned(), format!("{container}.poller")])
 }
 
 /// The location of object `name` of `container`: `<container>/<name>`, each `/`-separated

@@ -37,9 +37,9 @@ pub struct OpenContainer {
     pub config: BlobContainerConfig,
     /// Its operation and byte counters.
     pub metrics: BlobMetrics,
-    /// The entity tag of each object as this process last wrote, deleted or listed it (`None`:
-    /// deleted), so that the poller raises no second event for a change made through
-    /// wasmhost.
+    /// With a poller: the entity tag of each object this process wrote (`None`: deleted)
+    /// since the poller last listed it, so that the poller raises no second event for a
+    /// change made through wasmhost. The poller takes the entries it sees.
     pub known: Mutex<HashMap<String, Option<String>>>,
 }
 
@@ -93,12 +93,24 @@ impl OpenContainer {
         })
     }
 
-    /// Remembers `name`'s entity tag as written (`Some`) or deleted (`None`) through wasmhost.
+    /// With a poller, remembers `name`'s entity tag as written (`Some`) or deleted (`None`)
+    /// through wasmhost.
     pub fn remember(&self, name: &str, etag: Option<String>) {
+        if self.config.poll_interval.is_some() {
+            self.known().insert(name.to_owned(), etag);
+        }
+    }
+
+    /// Takes what [`OpenContainer::remember`] holds of `name`: `Some(etag)` if this process
+    /// wrote or deleted it since.
+    pub fn take_known(&self, name: &str) -> Option<Option<String>> {
+        self.known().remove(name)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
         self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_owned(), etag);
     }
 }
 
@@ -136,6 +148,11 @@ impl BlobContainers {
     /// Every open container, by name.
     pub fn all(&self) -> impl Iterator<Item = &Arc<OpenContainer>> {
         self.containers.values()
+    }
+
+    /// The container `name`, if the app names it.
+    pub fn get(&self, name: &str) -> Option<&Arc<OpenContainer>> {
+        self.containers.get(name)
     }
 
     /// The containers `component` of `app` is granted, each with its blob triggers (on their
