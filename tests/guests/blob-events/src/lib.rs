@@ -13,7 +13,8 @@
 //!
 //! Per delivery from a dead-letter queue (its queue name ends in `dead-letter`; wire it with a
 //! `[[trigger.queue]]` to this component): sets `dead:<ce-subject>` to
-//! `<wasmhost-attempts>|<wasmhost-error>` and records nothing else.
+//! `<wasmhost-attempts>|<wasmhost-error>` and appends the line
+//! `dead <ce-subject> <wasmhost-attempts>|<wasmhost-error>\n` to `events`.
 //!
 //! A delivery that is not a blob event fails the batch with the reason.
 
@@ -35,6 +36,8 @@ fn handle(batch: Vec<Delivery>) -> Result<(), String> {
                 attribute("wasmhost-attempts"),
                 attribute("wasmhost-error")
             );
+            append(&store, "events", &format!("dead {subject} {dead}\n"))
+                .map_err(|e| e.to_string())?;
             store
                 .set(&format!("dead:{subject}"), dead)
                 .map_err(|e| e.to_string())?;
