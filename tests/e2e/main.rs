@@ -1,6 +1,6 @@
 //! The end-to-end tests: the real `wasmhost` binary on real sockets, real guest components
-//! compiled from Rust, real HTTP clients and a real `redis-server`, one module per area. One
-//! test binary, so the support crate and the tests are linked once.
+//! compiled from Rust, real HTTP clients, a real `redis-server` and a real S3 server (moto's),
+//! one module per area. One test binary, so the support crate and the tests are linked once.
 
 mod auth;
 mod cli;
@@ -14,6 +14,7 @@ mod outbound_http;
 mod queue;
 mod redis_queue;
 mod reload;
+mod s3_server;
 mod shortener;
 mod spin;
 mod templates;

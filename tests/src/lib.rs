@@ -1,7 +1,8 @@
 //! Test support for wasmhost's integration and end-to-end tests (tier 3 and 4 of the testing
 //! plan): the paths of the guest components this crate's build script compiled,
-//! [`Server`], which runs the real `wasmhost` binary on a free port, and [`RedisServer`], a real
-//! `redis-server` of the test's own.
+//! [`Server`], which runs the real `wasmhost` binary on a free port, [`RedisServer`], a real
+//! `redis-server` of the test's own, and [`S3Server`], a real S3-protocol server (moto's) of the
+//! test's own.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,8 +14,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub mod collector;
+mod s3;
 mod upstream;
 pub use collector::Collector;
+pub use s3::S3Server;
 pub use upstream::Upstream;
 
 /// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.
