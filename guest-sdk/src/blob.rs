@@ -801,21 +801,22 @@ impl ObjectNames {
         Ok((names, end))
     }
 
-    /// Skips up to `n` names without fetching them (`skip-stream-object-names`); returns how
-    /// many were skipped.
+    /// Skips up to `n` names without fetching them (`skip-stream-object-names`, called as
+    /// often as needed: the host skips at most 1 000 per call); returns how many were
+    /// skipped, fewer than `n` only at the end of the listing.
     ///
     /// # Errors
     /// [`Error::Other`] if the store fails.
     pub fn skip_names(&mut self, n: u64) -> Result<u64, Error> {
         let from_buffer = n.min(self.buffered.len() as u64);
         self.buffered.drain(..from_buffer as usize);
-        let rest = n - from_buffer;
-        if rest == 0 || self.done {
-            return Ok(from_buffer);
+        let mut skipped = from_buffer;
+        while skipped < n && !self.done {
+            let (count, end) = host(self.stream.skip_stream_object_names(n - skipped))?;
+            skipped += count;
+            self.done = end || count == 0;
         }
-        let (skipped, end) = host(self.stream.skip_stream_object_names(rest))?;
-        self.done = end;
-        Ok(from_buffer + skipped)
+        Ok(skipped)
     }
 
     /// How many `read-stream-object-names` calls this listing has made so far.

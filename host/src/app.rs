@@ -225,6 +225,9 @@ pub struct ComponentLimits {
     pub timeout: Option<Duration>,
     /// Requests handled at once (`max_concurrent_requests`, at least 1).
     pub max_concurrent_requests: Option<u32>,
+    /// The largest request body, in bytes (`max_body_mb`, 1 to 1 048 576 MiB): a component
+    /// that takes uploads sets it above the host's default.
+    pub max_body_bytes: Option<u64>,
 }
 
 /// What a component may do with `wasi:http/outgoing-handler`.

@@ -135,7 +135,7 @@ impl Limits {
             cpu_ticks: u32::try_from(ticks).unwrap_or(u32::MAX),
             timeout: own.timeout.unwrap_or(self.timeout),
             requests: Arc::new(Semaphore::new(concurrent as usize)),
-            max_body_bytes: self.max_body_bytes,
+            max_body_bytes: own.max_body_bytes.unwrap_or(self.max_body_bytes),
         })
     }
 }
@@ -151,7 +151,7 @@ pub struct ResolvedLimits {
     pub timeout: Duration,
     /// One permit per request in flight; `try_acquire` fails past the limit.
     pub requests: Arc<Semaphore>,
-    /// The largest request body, in bytes.
+    /// The largest request body, in bytes: the component's `max_body_mb`, else the host's.
     pub max_body_bytes: u64,
 }
 
@@ -296,8 +296,10 @@ mod tests {
             cpu: Some(Duration::from_millis(25)),
             timeout: Some(Duration::from_secs(2)),
             max_concurrent_requests: Some(3),
+            max_body_bytes: Some(1 << 30),
         };
         let resolved = host.resolve(&component(own)).unwrap();
+        assert_eq!(resolved.max_body_bytes, 1 << 30);
         assert_eq!(resolved.memory_bytes, 32 << 20);
         assert_eq!(
             resolved.cpu_ticks, 3,

@@ -182,10 +182,11 @@ fn the_manifest_reference_example_is_a_valid_manifest() {
         (
             app.http_triggers.len(),
             app.cron_triggers.len(),
-            app.queue_triggers.len()
+            app.queue_triggers.len(),
+            app.blob_triggers.len()
         ),
-        (1, 1, 2),
-        "one route, one schedule, one queue and one topic subscription"
+        (1, 1, 3, 1),
+        "one route, one schedule, one queue, one topic subscription and one blob trigger"
     );
 }
 

@@ -3,6 +3,7 @@
 //! one module per area. One test binary, so the support crate and the tests are linked once.
 
 mod auth;
+mod blob;
 mod cli;
 mod cron;
 mod http;

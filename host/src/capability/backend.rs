@@ -1,6 +1,7 @@
-//! What the capabilities with backends (key-value stores and queues) share, in layer 4: where
-//! their backends live and count ([`BackendContext`]), the error every backend operation can
-//! fail with ([`BackendError`]), the one Redis connection setup ([`connection_manager`]), the
+//! What the capabilities with backends (key-value stores, queues, blob containers) share, in
+//! layer 4: where their backends live and count ([`BackendContext`]), the error every backend
+//! operation can fail with ([`BackendError`]), the one Redis connection setup
+//! ([`connection_manager`]), the TLS settings of HTTP clients ([`tls_client_config`]), the
 //! sled databases opened so far ([`SledDatabases`]), and the wall clock backends stamp
 //! messages with ([`now_ms`]).
 //!
@@ -74,6 +75,23 @@ pub fn connection_manager(url: &RedisUrl) -> Result<ConnectionManager> {
         .set_max_delay(Duration::from_millis(500));
     ConnectionManager::new_lazy_with_config(client, config)
         .with_context(|| format!("cannot set up a connection to Redis at {url}"))
+}
+
+/// The TLS settings of every client the host opens (outbound HTTP, S3): rustls with the ring
+/// provider, its safe default protocol versions (TLS 1.2 and 1.3), and the webpki root
+/// certificates.
+///
+/// # Errors
+/// The ring provider rejects the default protocol versions (it does not in practice).
+pub fn tls_client_config() -> Result<rustls::ClientConfig> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    })
+    .with_no_client_auth())
 }
 
 /// The sled databases opened so far, by directory: sled locks a directory to one opener, so

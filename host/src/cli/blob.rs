@@ -96,17 +96,20 @@ impl BlobAction {
                     println!("{}\t{}", object.size, object.name);
                 }
             }
-            Self::Get { name, output, .. } => match output {
-                Some(path) => {
-                    let mut file = tokio::fs::File::create(&path)
-                        .await
-                        .with_context(|| format!("cannot create `{}`", path.display()))?;
-                    open.get(&name, &mut file).await?;
+            Self::Get { name, output, .. } => {
+                let mut object = open.get(&name).await?;
+                match output {
+                    Some(path) => {
+                        let mut file = tokio::fs::File::create(&path)
+                            .await
+                            .with_context(|| format!("cannot create `{}`", path.display()))?;
+                        tokio::io::copy(&mut object, &mut file).await?;
+                    }
+                    None => {
+                        tokio::io::copy(&mut object, &mut tokio::io::stdout()).await?;
+                    }
                 }
-                None => {
-                    open.get(&name, &mut tokio::io::stdout()).await?;
-                }
-            },
+            }
             Self::Put { name, file, .. } => {
                 let object = if file.as_os_str() == "-" {
                     open.put(&name, &mut tokio::io::stdin()).await?

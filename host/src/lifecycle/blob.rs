@@ -7,10 +7,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use futures::TryStreamExt;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 
 use crate::app::is_label;
 use crate::capability::blob::containers::SPOOL_DIR;
+use crate::capability::blob::spool::SpoolDir;
 use crate::capability::blob::{ObjectInfo, OpenContainer, object_path};
 use crate::manifest;
 use crate::metrics::Metrics;
@@ -25,28 +26,62 @@ pub struct BlobContainer {
 
 impl BlobContainer {
     /// Opens container `name` of the app at `app` (a manifest, or a directory holding one),
-    /// where the runtime config at `runtime_config` says (creating it if it does not exist).
+    /// where the runtime config at `runtime_config` says; a container the app names (in a
+    /// `blob_containers` grant or a `[[trigger.blob]]`) is made if it does not exist yet.
     ///
     /// # Errors
-    /// A name that is not a container name, a manifest that cannot be found, a bad runtime
-    /// config, a backend that cannot be set up.
+    /// A name that is not a container name, a bad manifest or runtime config, a backend that
+    /// cannot be set up or does not answer, a container that does not exist and that the app
+    /// does not name (the error lists the ones it does).
     pub async fn open(app: &Path, runtime_config: Option<&Path>, name: &str) -> Result<Self> {
         if !is_label(name) {
             bail!("`{name}` is not a container name (1 to 64 ASCII letters, digits, `-` or `_`)");
         }
-        let manifest = manifest::manifest_path(app);
-        let app_dir = std::path::absolute(&manifest)?
-            .parent()
-            .map_or_else(|| Path::new("/").to_owned(), Path::to_owned);
+        let app = manifest::load(app)?;
+        let app_dir = app.base_dir().to_owned();
+        let mut named: Vec<&str> = app
+            .components
+            .iter()
+            .flat_map(|c| c.blob_containers.iter().map(String::as_str))
+            .chain(app.blob_triggers.iter().map(|t| t.container.as_str()))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
         let config = match runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
         };
         let settings = config.blob_container(name, &app_dir);
         let metrics = Metrics::new().blob(name);
-        let open = OpenContainer::open(name, settings, metrics)
+        let open = OpenContainer::open(name, settings, metrics, false)
             .await
             .with_context(|| format!("blob container `{name}`"))?;
+        let answer = || {
+            format!(
+                "blob container `{name}` ({}) does not answer",
+                open.description
+            )
+        };
+        if named.contains(&name) {
+            open.ensure().await.with_context(answer)?;
+        } else if open
+            .backend
+            .container_created(name)
+            .await
+            .with_context(answer)?
+            .is_none()
+        {
+            bail!(
+                "blob container `{name}` does not exist in {}, and app `{}` names {}",
+                open.description,
+                app.name,
+                if named.is_empty() {
+                    "no container".to_owned()
+                } else {
+                    format!("only `{}`", named.join("`, `"))
+                }
+            );
+        }
         Ok(Self {
             open,
             spool: app_dir.join(DEFAULT_BLOB_DIR).join(SPOOL_DIR),
@@ -70,11 +105,11 @@ impl BlobContainer {
         Ok(objects)
     }
 
-    /// Copies object `name` to `out`; returns its size in bytes.
+    /// Opens object `name` for reading.
     ///
     /// # Errors
-    /// A bad name, no such object, a backend or `out` that fails.
-    pub async fn get(&self, name: &str, out: &mut (dyn AsyncWrite + Unpin + Send)) -> Result<u64> {
+    /// A bad name, no such object, a backend that fails.
+    pub async fn get(&self, name: &str) -> Result<Box<dyn AsyncRead + Unpin + Send>> {
         let location = object_path(&self.open.name, name).map_err(anyhow::Error::msg)?;
         let reader = self
             .open
@@ -88,8 +123,7 @@ impl BlobContainer {
                     self.open.name
                 )
             })?;
-        let mut bytes = reader.reader;
-        Ok(tokio::io::copy(&mut bytes, out).await?)
+        Ok(reader.reader)
     }
 
     /// Makes object `name` of what `input` holds (at most the container's `max_object_bytes`),
@@ -103,9 +137,8 @@ impl BlobContainer {
         input: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<ObjectInfo> {
         let location = object_path(&self.open.name, name).map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(&self.spool)
-            .with_context(|| format!("cannot create `{}`", self.spool.display()))?;
-        let staged = tempfile::NamedTempFile::new_in(&self.spool)?;
+        let spool = SpoolDir::open(&self.spool)?;
+        let staged = tempfile::NamedTempFile::new_in(spool.path())?;
         let max = self.open.config.max_object_bytes;
         let mut file = tokio::fs::File::from_std(staged.reopen()?);
         let size = tokio::io::copy(

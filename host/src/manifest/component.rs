@@ -298,6 +298,13 @@ fn check_limits(
             "must be at least 1",
         )?
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        max_body_bytes: check(
+            &limits.max_body_mb,
+            "max_body_mb",
+            1..=1 << 20,
+            "must be 1 to 1048576 (MiB)",
+        )?
+        .map(|mb| mb << 20),
     })
 }
 

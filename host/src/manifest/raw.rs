@@ -224,6 +224,7 @@ pub struct RawLimits {
     pub cpu_ms: Option<Spanned<u64>>,
     pub timeout_ms: Option<Spanned<u64>>,
     pub max_concurrent_requests: Option<Spanned<u32>>,
+    pub max_body_mb: Option<Spanned<u64>>,
 }
 
 /// `[component.<id>.outbound_http]`: timeouts in ms and the per-request cap.

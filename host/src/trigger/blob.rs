@@ -70,6 +70,8 @@ async fn poll(
                     }
                 }
                 last = Some(now);
+                // What this process wrote and the listing did not show (undone before it).
+                open.forget_known(interval * 3);
             }
             Err(err) => {
                 tracing::warn!(container = %open.name, "blob poller cannot list the container: {err}");

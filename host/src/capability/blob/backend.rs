@@ -174,7 +174,7 @@ pub trait BlobBackend: Send + Sync {
     ) -> Result<Option<ObjectReader>, BackendError> {
         if start > end {
             return Err(BackendError::Invalid(format!(
-                "the range {start}..={end} is empty: its start is after its end"
+                "invalid range {start}..={end}: its start is after its end"
             )));
         }
         let range = GetRange::Bounded(start..end.saturating_add(1));
@@ -193,7 +193,7 @@ pub trait BlobBackend: Send + Sync {
                     }
                     Ok(meta) if start >= meta.size => {
                         return Err(BackendError::Invalid(format!(
-                            "the range starts at byte {start}, past the object's end ({} bytes)",
+                            "invalid range: it starts at byte {start}, past the object's end ({} bytes)",
                             meta.size
                         )));
                     }
@@ -260,11 +260,13 @@ pub trait BlobBackend: Send + Sync {
     /// Copies object `from` to `to` (overwriting it), in this store.
     ///
     /// # Errors
-    /// `Ok(false)` if `from` does not exist; the store refuses or does not answer.
-    async fn copy(&self, from: &Path, to: &Path) -> Result<bool, BackendError> {
+    /// `from` does not exist (any more); the store refuses or does not answer.
+    async fn copy(&self, from: &Path, to: &Path) -> Result<(), BackendError> {
         match self.store().copy(from, to).await {
-            Ok(()) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(()) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(BackendError::Invalid(format!(
+                "object `{from}` was deleted while copied"
+            ))),
             Err(err) => Err(unavailable(&err)),
         }
     }
@@ -312,7 +314,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!("object name `{}` {problem}", name.escape_debug()))
+    Err(format!(
+        "invalid object name `{}`: it {problem}",
+        name.escape_debug()
+    ))
 }
 
 /// The name of the object at `location` in the container at `root`: its path parts after

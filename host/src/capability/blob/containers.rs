@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -16,7 +18,7 @@ use super::s3::S3Backend;
 use super::spool::SpoolDir;
 use crate::app::{App, Component, ComponentId};
 use crate::capability::Open;
-use crate::capability::backend::BackendContext;
+use crate::capability::backend::{BackendContext, BackendError};
 use crate::capability::queue::Queues;
 use crate::metrics::BlobMetrics;
 use crate::runtime_config::blob::DEFAULT_BLOB_DIR;
@@ -40,11 +42,15 @@ pub struct OpenContainer {
     /// With a poller: the entity tag of each object this process wrote (`None`: deleted)
     /// since the poller last listed it, so that the poller raises no second event for a
     /// change made through wasmhost. The poller takes the entries it sees.
-    pub known: Mutex<HashMap<String, Option<String>>>,
+    pub known: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    /// The container's record was found or written (at open, or since): until then,
+    /// `get-container` tries to write it (a backend down at startup).
+    ensured: AtomicBool,
 }
 
 impl OpenContainer {
-    /// Opens container `name` where `config` says, counting in `metrics`, and makes it exist.
+    /// Opens container `name` where `config` says, counting in `metrics`, and (with `create`)
+    /// makes it exist.
     ///
     /// # Errors
     /// A backend that cannot be set up; one that does not answer is logged, and its
@@ -53,6 +59,7 @@ impl OpenContainer {
         name: &str,
         config: BlobContainerConfig,
         metrics: BlobMetrics,
+        create: bool,
     ) -> Result<Self> {
         let backend: Arc<dyn BlobBackend> = match &config.backend {
             BlobBackendConfig::Local { path } => Arc::new(LocalBackend::open(path)?),
@@ -68,46 +75,65 @@ impl OpenContainer {
                 region,
             )?),
         };
-        let description = config.backend.describe();
-        match backend.container_created(name).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                if let Err(err) = backend.create_container(name).await {
-                    tracing::warn!(container = name, backend = %description, "cannot create the blob container: {err}");
-                }
-            }
-            Err(err) => tracing::warn!(
-                container = name,
-                backend = %description,
-                "blob container does not answer yet; its operations fail until it does: {err}"
-            ),
-        }
-        tracing::info!(container = name, backend = %description, "blob container open");
-        Ok(Self {
+        let open = Self {
             name: name.into(),
-            description,
+            description: config.backend.describe(),
             backend,
             config,
             metrics,
             known: Mutex::new(HashMap::new()),
-        })
+            ensured: AtomicBool::new(false),
+        };
+        if create {
+            if let Err(err) = open.ensure().await {
+                tracing::warn!(
+                    container = name,
+                    backend = %open.description,
+                    "blob container does not answer yet; its operations fail until it does: {err}"
+                );
+            }
+            tracing::info!(container = name, backend = %open.description, "blob container open");
+        }
+        Ok(open)
+    }
+
+    /// Makes the container exist (writes its record) unless that was done already by this
+    /// process.
+    ///
+    /// # Errors
+    /// The backend does not answer or refuses the write.
+    pub async fn ensure(&self) -> Result<(), BackendError> {
+        if self.ensured.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.backend.container_created(&self.name).await?.is_none() {
+            self.backend.create_container(&self.name).await?;
+        }
+        self.ensured.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// With a poller, remembers `name`'s entity tag as written (`Some`) or deleted (`None`)
     /// through wasmhost.
     pub fn remember(&self, name: &str, etag: Option<String>) {
         if self.config.poll_interval.is_some() {
-            self.known().insert(name.to_owned(), etag);
+            self.known().insert(name.to_owned(), (etag, Instant::now()));
         }
     }
 
     /// Takes what [`OpenContainer::remember`] holds of `name`: `Some(etag)` if this process
     /// wrote or deleted it since.
     pub fn take_known(&self, name: &str) -> Option<Option<String>> {
-        self.known().remove(name)
+        self.known().remove(name).map(|(etag, _)| etag)
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
+    /// Forgets what [`OpenContainer::remember`] holds from more than `age` ago (a change the
+    /// poller never saw, undone before its next listing).
+    pub fn forget_known(&self, age: Duration) {
+        self.known().retain(|_, (_, when)| when.elapsed() < age);
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<String>, Instant)>> {
         self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -137,7 +163,7 @@ impl BlobContainers {
             return Ok(open.clone());
         }
         let config = self.context.config.blob_container(name, app_dir);
-        let open = OpenContainer::open(name, config, self.context.metrics.blob(name))
+        let open = OpenContainer::open(name, config, self.context.metrics.blob(name), true)
             .await
             .with_context(|| format!("blob container `{name}`"))?;
         let open = Arc::new(open);

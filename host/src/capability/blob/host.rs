@@ -6,9 +6,10 @@
 //!   ``container `<name>` is not granted to this component``, whether or not it exists; so does
 //!   `copy-object` or `move-object` naming one.
 //! - A write goes to a spool file ([`super::spool`]) through the value's `output-stream`; the
-//!   object is made from it at once by `write-data` if the guest has dropped the stream, else
-//!   by `finish`. Either way it appears whole or not at all, and no more of it is in memory
-//!   than the spool's buffer.
+//!   object is made from it at once by `write-data` if the guest has taken and dropped the
+//!   stream, else by `finish` (so `write-data` may come before the body is written). Either
+//!   way it appears whole or not at all, and no more of it is in memory than the spool's
+//!   buffer. A value dropped without `finish` makes nothing.
 //! - A read (`get-data`, inclusive offsets, the end clamped to the object's) streams from the
 //!   backend through `incoming-value-consume-async`; `incoming-value-consume-sync` returns at
 //!   most [`MAX_SYNC_READ_BYTES`].
@@ -70,17 +71,41 @@ pub struct ContainerHandle(GrantedContainer);
 pub struct ObjectNames {
     listing: BoxStream<'static, Result<ObjectInfo, BackendError>>,
     ended: bool,
+    container: GrantedContainer,
+}
+
+impl ObjectNames {
+    /// The next names of the listing, at most `n` and [`MAX_LIST_PAGE`]: with `keep`, the
+    /// names and their count, else their count only (a skip).
+    async fn take(&mut self, n: u64, keep: bool) -> Result<(Vec<String>, u64), BackendError> {
+        let mut names = Vec::new();
+        let mut taken = 0;
+        while !self.ended && taken < n.min(MAX_LIST_PAGE) {
+            match self.listing.next().await {
+                Some(object) => {
+                    taken += 1;
+                    if keep {
+                        names.push(object?.name);
+                    } else {
+                        object?;
+                    }
+                }
+                None => self.ended = true,
+            }
+        }
+        Ok((names, taken))
+    }
 }
 
 /// The `outgoing-value` resource: a value being written, then written to an object.
 #[derive(Default)]
 pub struct OutgoingValue {
-    /// Its spool file, made when the body stream is taken (or at `write-data`, empty).
+    /// Its spool file, made when the body stream is taken (once only).
     spool: Option<Spool>,
-    /// `write-data` came while the guest still held the body stream: the object to make at
-    /// `finish`.
+    /// `write-data` came before the guest dropped the body stream (or took it): the object
+    /// to make at `finish`.
     pending: Option<(GrantedContainer, String, Path)>,
-    /// `write-data` made the object already.
+    /// `write-data` made the object already (the stream was dropped before it).
     written: bool,
 }
 
@@ -277,33 +302,40 @@ impl Ctx<'_> {
             op: if remove { "move" } else { "copy" },
             container: &to,
         };
-        let not_found = || {
+        let source = from.open.backend.head(&from.open.name, &src_path).await;
+        let source = self.check(&call, source)?.ok_or_else(|| {
             BlobError::Guest(format!(
                 "object `{}` does not exist in container `{}`",
                 src.object, src.container
             ))
-        };
+        })?;
+        let max = to.open.config.max_object_bytes;
+        if source.size > max {
+            return Err(BlobError::Guest(format!(
+                "object `{}` is {} bytes; container `{}` takes objects of at most {max} bytes (max_object_bytes)",
+                src.object, source.size, dest.container
+            )));
+        }
         if from.open.config.backend == to.open.config.backend {
             // One store: the store copies (S3 server-side).
-            let copied = self.check(&call, from.open.backend.copy(&src_path, &dest_path).await)?;
-            if !copied {
-                return Err(not_found());
-            }
+            self.check(&call, from.open.backend.copy(&src_path, &dest_path).await)?;
         } else {
             // Two stores: stream the object through a spool file.
             let reader = self.check(&call, from.open.backend.read(&src_path, 0, u64::MAX).await)?;
-            let reader = reader.ok_or_else(not_found)?;
-            let spool = self.spool(to.open.config.max_object_bytes)?;
+            let reader = reader.ok_or_else(|| {
+                BlobError::Guest(format!("object `{}` was deleted while copied", src.object))
+            })?;
+            let spool = self.spool(max)?;
             drop(spool.writer());
             let (file, _) = spool.finish().map_err(BlobError::Guest)?;
-            let mut target = tokio::fs::File::create(&file)
+            let failed =
+                |err: std::io::Error| BlobError::Guest(format!("cannot copy the object: {err}"));
+            let mut target = tokio::fs::File::create(&file).await.map_err(failed)?;
+            let mut bytes = reader.reader.take(max);
+            let size = tokio::io::copy(&mut bytes, &mut target)
                 .await
-                .map_err(|err| BlobError::Guest(format!("cannot copy the object: {err}")))?;
-            let mut source = reader.reader.take(to.open.config.max_object_bytes);
-            tokio::io::copy(&mut source, &mut target)
-                .await
-                .map_err(|err| BlobError::Guest(format!("cannot copy the object: {err}")))?;
-            let size = reader.range.end - reader.range.start;
+                .map_err(failed)?;
+            target.sync_data().await.map_err(failed)?;
             let result = to
                 .open
                 .backend
@@ -382,6 +414,7 @@ impl blobstore::Host for BlobView<'_> {
             op: "get-container",
             container: &container,
         };
+        cx.check(&call, container.open.ensure().await)?;
         let created = container.open.backend.container_created(&name).await;
         if cx.check(&call, created)?.is_none() {
             return Err(BlobError::Guest(format!(
@@ -507,22 +540,16 @@ impl container::HostContainer for BlobView<'_> {
         let container = self.container(&handle)?;
         let location = object_path(&container.open.name, &name).map_err(BlobError::Guest)?;
         let value = self.table.get_mut(&data)?;
-        if value.written {
-            return Err(BlobError::Guest("the value was already written".to_owned()));
+        if value.written || value.pending.is_some() {
+            return Err(BlobError::Guest(
+                "write-data was already called with this value".to_owned(),
+            ));
         }
-        if value.spool.as_ref().is_some_and(Spool::stream_open) {
-            // The guest writes the body after this call: the object is made at `finish`.
+        let Some(spool) = value.spool.take_if(|spool| !spool.stream_open()) else {
+            // The guest writes the body after this call (or has not taken it yet): the
+            // object is made at `finish`.
             value.pending = Some((container, name, location));
             return Ok(());
-        }
-        let spool = match value.spool.take() {
-            Some(spool) => spool,
-            None => {
-                // No body was written: the object is empty.
-                let spool = cx.spool(0)?;
-                drop(spool.writer());
-                spool
-            }
         };
         value.written = true;
         cx.commit(&container, &name, &location, &spool).await
@@ -537,6 +564,7 @@ impl container::HostContainer for BlobView<'_> {
         Ok(self.table.push(ObjectNames {
             listing,
             ended: false,
+            container,
         })?)
     }
 
@@ -646,19 +674,14 @@ impl container::HostStreamObjectNames for BlobView<'_> {
         names: Resource<ObjectNames>,
         len: u64,
     ) -> Result<(Vec<String>, bool), BlobError> {
+        let cx = self.cx();
         let listing = self.table.get_mut(&names)?;
-        let mut page = Vec::new();
-        while !listing.ended && (page.len() as u64) < len.min(MAX_LIST_PAGE) {
-            match listing.listing.next().await {
-                Some(Ok(object)) => page.push(object.name),
-                Some(Err(err)) => {
-                    return Err(BlobError::Guest(format!(
-                        "cannot list the container: {err}"
-                    )));
-                }
-                None => listing.ended = true,
-            }
-        }
+        let result = listing.take(len, true).await;
+        let call = Call {
+            op: "list",
+            container: &listing.container,
+        };
+        let (page, _) = cx.check(&call, result)?;
         Ok((page, listing.ended))
     }
 
@@ -667,19 +690,14 @@ impl container::HostStreamObjectNames for BlobView<'_> {
         names: Resource<ObjectNames>,
         num: u64,
     ) -> Result<(u64, bool), BlobError> {
+        let cx = self.cx();
         let listing = self.table.get_mut(&names)?;
-        let mut skipped = 0;
-        while !listing.ended && skipped < num.min(MAX_LIST_PAGE) {
-            match listing.listing.next().await {
-                Some(Ok(_)) => skipped += 1,
-                Some(Err(err)) => {
-                    return Err(BlobError::Guest(format!(
-                        "cannot list the container: {err}"
-                    )));
-                }
-                None => listing.ended = true,
-            }
-        }
+        let result = listing.take(num, false).await;
+        let call = Call {
+            op: "list",
+            container: &listing.container,
+        };
+        let (_, skipped) = cx.check(&call, result)?;
         Ok((skipped, listing.ended))
     }
 
@@ -699,7 +717,8 @@ impl types::HostOutgoingValue for BlobView<'_> {
         value: Resource<OutgoingValue>,
     ) -> wasmtime::Result<Result<Resource<DynOutputStream>, ()>> {
         let cx = self.cx();
-        if self.table.get(&value)?.spool.is_some() {
+        let taken = self.table.get(&value)?;
+        if taken.spool.is_some() || taken.written {
             return Ok(Err(()));
         }
         let Ok(spool) = cx.spool(self.grants.0.max_object_bytes) else {
@@ -714,12 +733,20 @@ impl types::HostOutgoingValue for BlobView<'_> {
         let cx = self.cx();
         // Traps if the guest still holds the body stream, as the WIT says.
         let value = self.table.delete(value)?;
-        match (value.pending, value.spool) {
-            (Some((container, name, location)), Some(spool)) => {
-                cx.commit(&container, &name, &location, &spool).await
+        let Some((container, name, location)) = value.pending else {
+            // Written by `write-data` already, or never given to a container: nothing to do.
+            return Ok(());
+        };
+        let spool = match value.spool {
+            Some(spool) => spool,
+            None => {
+                // No body was taken: the object is empty.
+                let spool = cx.spool(0)?;
+                drop(spool.writer());
+                spool
             }
-            _ => Ok(()),
-        }
+        };
+        cx.commit(&container, &name, &location, &spool).await
     }
 
     async fn drop(&mut self, value: Resource<OutgoingValue>) -> wasmtime::Result<()> {

@@ -65,10 +65,11 @@ impl BlobBackend for LocalBackend {
             if err.kind() != std::io::ErrorKind::CrossesDevices {
                 return Err(io(err));
             }
-            // The spool is on another file system: copy beside the target, then rename. The
-            // `#` keeps the copy out of listings while it is written.
+            // The spool is on another file system: copy beside the target, then rename. A
+            // `#<digits>` suffix keeps the copy out of object_store's listings while it is
+            // written.
             let mut staged = target.clone().into_os_string();
-            staged.push(format!("#{}", uuid::Uuid::new_v4()));
+            staged.push(format!("#{}", uuid::Uuid::new_v4().as_u128()));
             tokio::fs::copy(&file, &staged).await.map_err(io)?;
             tokio::fs::rename(&staged, &target).await.map_err(io)?;
             // The spool file is removed when its spool is dropped.

@@ -3,6 +3,9 @@
 //! (`<prefix>/<container>/`), so wasmhost needs no right to create buckets. Credentials come
 //! from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
 //!
+//! Requests go through hyper with rustls and ring ([`HyperConnector`]), the HTTP stack of the
+//! rest of the host, not object_store's own reqwest client.
+//!
 //! A finished object is uploaded from the spool file in one `PUT` up to [`PART_BYTES`], else
 //! as a multipart upload of [`PART_BYTES`] parts, [`PARTS_IN_FLIGHT`] at a time: S3 makes it
 //! visible only when the upload completes, so readers never see a part.
@@ -11,7 +14,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::rt::TokioExecutor;
 use object_store::aws::AmazonS3Builder;
+use object_store::client::{
+    ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest,
+    HttpRequestBody, HttpResponse, HttpResponseBody, HttpService,
+};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -40,6 +51,7 @@ impl S3Backend {
     /// The client cannot be built from these settings and the environment's credentials.
     pub fn open(endpoint: Option<&str>, bucket: &str, prefix: &str, region: &str) -> Result<Self> {
         let mut builder = AmazonS3Builder::from_env()
+            .with_http_connector(HyperConnector)
             .with_bucket_name(bucket)
             .with_region(region);
         if let Some(endpoint) = endpoint {
@@ -119,5 +131,59 @@ impl BlobBackend for S3Backend {
             etag: result.e_tag,
             modified_ms: now_ms(),
         })
+    }
+}
+
+/// How long connecting to an S3 endpoint (TCP and TLS) may take: 5 s.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// object_store's HTTP connector on hyper: pooled HTTP/1.1 and HTTP/2 connections, TLS by
+/// rustls with ring and the webpki roots ([`crate::capability::backend::tls_client_config`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HyperConnector;
+
+impl HttpConnector for HyperConnector {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let tls = crate::capability::backend::tls_client_config().map_err(|err| {
+            object_store::Error::Generic {
+                store: "S3",
+                source: err.into(),
+            }
+        })?;
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .build(connector);
+        Ok(HttpClient::new(HyperService(client)))
+    }
+}
+
+/// One pooled hyper client, as object_store's [`HttpService`].
+#[derive(Debug)]
+struct HyperService(Client<hyper_rustls::HttpsConnector<TcpConnector>, HttpRequestBody>);
+
+#[async_trait::async_trait]
+impl HttpService for HyperService {
+    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let response = self.0.request(request).await.map_err(|err| {
+            let kind = if err.is_connect() {
+                HttpErrorKind::Connect
+            } else {
+                HttpErrorKind::Request
+            };
+            HttpError::new(kind, err)
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = body.map_err(|err| HttpError::new(HttpErrorKind::Interrupted, err));
+        Ok(HttpResponse::from_parts(parts, HttpResponseBody::new(body)))
     }
 }

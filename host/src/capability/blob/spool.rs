@@ -53,6 +53,11 @@ impl SpoolDir {
         Ok(Self { dir })
     }
 
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// A new, empty spool file that takes at most `limit` bytes.
     ///
     /// # Errors

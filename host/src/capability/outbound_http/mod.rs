@@ -87,15 +87,7 @@ impl TlsSettings {
     /// # Errors
     /// The ring provider rejects the default protocol versions (it does not in practice).
     pub fn new() -> anyhow::Result<Self> {
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        })
-        .with_no_client_auth();
-        Ok(Self(config))
+        Ok(Self(crate::capability::backend::tls_client_config()?))
     }
 }
 
