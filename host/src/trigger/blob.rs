@@ -62,12 +62,11 @@ async fn poll(
                     None => true,
                     Some(before) => raise(&open, &events, before, &now).await,
                 };
-                if changed {
-                    if let Ok(state) = serde_json::to_vec(&now) {
-                        if let Err(err) = open.backend.save_poller_state(&open.name, state).await {
-                            tracing::warn!(container = %open.name, "cannot save the blob poller's listing: {err}");
-                        }
-                    }
+                if changed
+                    && let Ok(state) = serde_json::to_vec(&now)
+                    && let Err(err) = open.backend.save_poller_state(&open.name, state).await
+                {
+                    tracing::warn!(container = %open.name, "cannot save the blob poller's listing: {err}");
                 }
                 last = Some(now);
                 // What this process wrote and the listing did not show (undone before it).
