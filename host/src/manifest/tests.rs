@@ -444,3 +444,84 @@ fn redirects_and_static_responses_need_no_component() {
     );
     insta::assert_snapshot!(error(&bad_header));
 }
+
+#[test]
+fn blob_triggers_resolve_to_queues_with_their_filters() {
+    let text = with_queues(
+        r#"
+[[trigger.blob]]
+container = "uploads"
+component = "worker"
+
+[[trigger.blob]]
+container = "uploads"
+subscription = "thumbs"
+prefix = "images/"
+suffix = ".png"
+events = ["created", "deleted"]
+component = "hello"
+max_retries = 1
+"#,
+    )
+    .replace(
+        "source = \"hello.wasm\"",
+        "source = \"hello.wasm\"\nblob_containers = [\"uploads\", \"archive\"]",
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    let hello = app.components.iter().find(|c| c.id.as_str() == "hello");
+    assert_eq!(hello.unwrap().blob_containers, ["uploads", "archive"]);
+    let triggers: Vec<(&str, Option<&str>, &str, u32)> = app
+        .queue_triggers
+        .iter()
+        .map(|t| {
+            let topic = t.topic.as_deref();
+            let dead = t.dead_letter.as_str();
+            (t.queue.as_str(), topic, dead, t.max_retries)
+        })
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            (
+                "blob.uploads.worker",
+                Some("uploads"),
+                "blob-uploads-worker-dead-letter",
+                3
+            ),
+            (
+                "blob.uploads.thumbs",
+                Some("uploads"),
+                "blob-uploads-thumbs-dead-letter",
+                1
+            ),
+        ]
+    );
+    let [all, thumbs] = &app.blob_triggers[..] else {
+        panic!("two blob triggers: {:?}", app.blob_triggers);
+    };
+    assert!((all.created, all.deleted) == (true, false));
+    assert!(all.matches("any/thing", true) && !all.matches("any/thing", false));
+    assert!(thumbs.matches("images/a.png", false) && !thumbs.matches("images/a.jpg", true));
+    assert!(!thumbs.matches("docs/a.png", true));
+}
+
+#[test]
+fn bad_blob_triggers_and_grants() {
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.blob]]\ncomponent = \"worker\"\nprefix = \"a/\"\n"
+    )));
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.blob]]\ncontainer = \"files\"\ncomponent = \"worker\"\nevents = [\"updated\"]\n"
+    )));
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.queue]]\nqueue = \"jobs\"\ncomponent = \"worker\"\nsuffix = \".png\"\n"
+    )));
+    insta::assert_snapshot!(error(&with_queues(
+        "[[trigger.blob]]\ncontainer = \"files\"\ncomponent = \"worker\"\n\
+         [[trigger.blob]]\ncontainer = \"files\"\ncomponent = \"worker\"\n"
+    )));
+    insta::assert_snapshot!(error(&GOOD.replace(
+        "source = \"hello.wasm\"",
+        "source = \"hello.wasm\"\nblob_containers = [\"my.files\"]"
+    )));
+}

@@ -44,6 +44,9 @@ pub const DEFAULT_S3_REGION: &str = "us-east-1";
 /// The shortest `poll_interval_ms`: 100 ms.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The longest `poll_interval_ms`: one day (86 400 000 ms).
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(86_400);
+
 /// A blob container's settings, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobContainerConfig {
@@ -222,7 +225,10 @@ pub(super) fn check(
     };
     let poll_interval = match raw.poll_interval_ms {
         None => None,
-        Some(ms) if Duration::from_millis(*ms.get_ref()) >= MIN_POLL_INTERVAL => {
+        Some(ms)
+            if (MIN_POLL_INTERVAL..=MAX_POLL_INTERVAL)
+                .contains(&Duration::from_millis(*ms.get_ref())) =>
+        {
             Some(Duration::from_millis(*ms.get_ref()))
         }
         Some(ms) => {
@@ -234,7 +240,7 @@ pub(super) fn check(
                     field: "poll_interval_ms",
                     value: *ms.get_ref(),
                     min: MIN_POLL_INTERVAL.as_millis() as u64,
-                    max: u64::MAX,
+                    max: MAX_POLL_INTERVAL.as_millis() as u64,
                 },
             ));
         }

@@ -494,3 +494,73 @@ values = { region = "eu" }
             .to_string()
     );
 }
+
+#[test]
+fn blob_containers_resolve_to_local_or_s3() {
+    let config = RuntimeConfig::parse(
+        Path::new(FILE),
+        r#"
+[blob_container.uploads]
+type = "local"
+path = "data/blobs"
+max_object_bytes = 1048576
+
+[blob_container.archive]
+type = "s3"
+endpoint = "http://127.0.0.1:9000"
+bucket = "shop"
+prefix = "/prod/"
+poll_interval_ms = 5000
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.blob_container("uploads", Path::new("/app")),
+        BlobContainerConfig {
+            backend: BlobBackendConfig::Local {
+                path: "/ops/data/blobs".into()
+            },
+            max_object_bytes: 1 << 20,
+            poll_interval: None,
+        }
+    );
+    assert_eq!(
+        config.blob_container("archive", Path::new("/app")),
+        BlobContainerConfig {
+            backend: BlobBackendConfig::S3 {
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                bucket: "shop".into(),
+                prefix: "prod".into(),
+                region: "us-east-1".into(),
+            },
+            max_object_bytes: 1 << 30,
+            poll_interval: Some(Duration::from_secs(5)),
+        }
+    );
+    assert_eq!(
+        config.blob_container("other", Path::new("/app")).backend,
+        BlobBackendConfig::Local {
+            path: "/app/.wasmhost/blobs".into()
+        }
+    );
+}
+
+#[test]
+fn bad_blob_containers() {
+    insta::assert_snapshot!(error("[blob_container.a]\ntype = \"gcs\"\n"));
+    insta::assert_snapshot!(error(
+        "[blob_container.a]\ntype = \"s3\"\nregion = \"eu\"\n"
+    ));
+    insta::assert_snapshot!(error(
+        "[blob_container.a]\ntype = \"local\"\nbucket = \"b\"\n"
+    ));
+    insta::assert_snapshot!(error(
+        "[blob_container.a]\ntype = \"s3\"\nbucket = \"b\"\nendpoint = \"http://key:secret@minio:9000\"\n"
+    ));
+    insta::assert_snapshot!(error(
+        "[blob_container.a]\ntype = \"local\"\nmax_object_bytes = 0\n"
+    ));
+    insta::assert_snapshot!(error(
+        "[blob_container.a]\ntype = \"local\"\npoll_interval_ms = 10\n"
+    ));
+}
