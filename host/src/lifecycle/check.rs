@@ -90,7 +90,7 @@ fn mismatches(component: &Component, imports: &[String]) -> Vec<String> {
     };
     let id = &component.id;
     let outbound = &component.outbound_http;
-    let checks: [(&[&str], bool, &str); 4] = [
+    let checks: [(&[&str], bool, &str); 5] = [
         (
             &["wasi:keyvalue/", "fermyon:spin/key-value@"],
             !component.key_value_stores.is_empty(),
@@ -110,6 +110,11 @@ fn mismatches(component: &Component, imports: &[String]) -> Vec<String> {
             &["wasi:config/store@", "fermyon:spin/variables@"],
             !component.config.is_empty(),
             "[component.<id>.variables]",
+        ),
+        (
+            &["wasi:blobstore/"],
+            !component.blob_containers.is_empty(),
+            "blob_containers",
         ),
     ];
     checks
