@@ -253,6 +253,7 @@ fn round_trip_of_100_mib_keeps_host_memory_bounded(backend: &Backend, prefix: &s
 
     let peak = memory_kib(server.pid(), "VmHWM:");
     let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("100 MiB round trip: host RSS {before} KiB before, peak {peak} KiB");
     assert!(
         grown_mib < 64,
         "the host's resident memory grew by {grown_mib} MiB ({before} KiB before, {peak} KiB at its peak)"

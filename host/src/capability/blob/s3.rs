@@ -35,8 +35,9 @@ use crate::capability::backend::{BackendError, now_ms};
 /// 8 MiB.
 pub const PART_BYTES: usize = 8 << 20;
 
-/// Parts of one upload sent at once: 4 (so an upload holds at most 40 MiB in memory).
-pub const PARTS_IN_FLIGHT: usize = 4;
+/// Parts of one upload sent at once: 2 (so an upload holds at most 24 MiB in memory: two parts
+/// in flight and the one being read from the spool file).
+pub const PARTS_IN_FLIGHT: usize = 2;
 
 /// One bucket, or a prefix of it.
 pub struct S3Backend {
