@@ -48,7 +48,10 @@ fn blob(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let object: Bytes = (0..SIZE).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let object: Bytes = (0..SIZE)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let backends = [
         ("local", String::new()),
         ("s3", s3.runtime_config_toml("files", "bench")),
@@ -113,8 +116,9 @@ fn pieces(object: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
 
 /// `PUT /c/files/o/bench` of `object`, streamed in [`PIECE`]s; asserts 200.
 async fn put(version: &AppVersion, object: Bytes) {
-    let frames: Vec<Result<Frame<Bytes>, Infallible>> =
-        pieces(&object).map(|piece| Ok(Frame::data(piece))).collect();
+    let frames: Vec<Result<Frame<Bytes>, Infallible>> = pieces(&object)
+        .map(|piece| Ok(Frame::data(piece)))
+        .collect();
     let body = StreamBody::new(futures::stream::iter(frames));
     let request = Request::put("/c/files/o/bench")
         .header("host", "localhost")
