@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use http::{HeaderName, HeaderValue};
 use tokio_util::task::TaskTracker;
 use wasmtime::component::{InstancePre, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::{CallHook, Engine, Store};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget, ManifestFormat};
@@ -32,6 +32,7 @@ use crate::capability::queue::{self, Queues};
 use crate::capability::spin;
 use crate::capability::wasi::WasiGrants;
 use crate::compile_cache::{CacheOutcome, CompileCache};
+use crate::engine::EpochTicks;
 use crate::guest_output::{GuestOutput, LineLimiter};
 use crate::invocation::{Invocation, RequestId, TraceContext};
 use crate::keys::KeyRing;
@@ -121,6 +122,7 @@ pub struct AppVersion {
     /// The lane long-running guests share.
     long_lane: LongLane,
     engine: Engine,
+    ticks: EpochTicks,
     /// Internal chaining from this version's instances (the HTTP trigger's handler, holding
     /// this version weakly).
     chain: Arc<dyn ChainHandler>,
@@ -132,6 +134,8 @@ pub struct AppVersion {
 pub struct Shared {
     /// The one wasmtime engine ([`Limits::engine_settings`]).
     pub engine: Engine,
+    /// The ticks of its epoch ticker.
+    pub ticks: EpochTicks,
     /// The host's limits.
     pub limits: Limits,
     /// Where compiled components are cached.
@@ -179,6 +183,7 @@ impl AppVersion {
     ) -> Result<Arc<Self>> {
         let Shared {
             engine,
+            ticks,
             limits,
             cache,
             metrics,
@@ -257,6 +262,7 @@ impl AppVersion {
             tasks: TaskTracker::new(),
             long_lane: LongLane::new(),
             engine: engine.clone(),
+            ticks: ticks.clone(),
             chain: chain(me.clone()),
         }))
     }
@@ -299,6 +305,20 @@ impl AppVersion {
         let mut slices = CpuSlices::new(component.limits.cpu_ticks, self.long_lane.clone());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| Ok(slices.tick()));
+        let ticks = self.ticks.clone();
+        store.call_hook(move |mut store, hook| {
+            match hook {
+                CallHook::CallingHost => store.data_mut().host_call_tick = ticks.now(),
+                // A host call that outlasted a tick (awaiting a socket, a backend, a timer)
+                // was not the guest's CPU time: the guest gets a fresh slice rather than
+                // being charged, at its next check, for the ticks it spent waiting.
+                CallHook::ReturningFromHost if ticks.now() != store.data().host_call_tick => {
+                    store.set_epoch_deadline(1);
+                }
+                _ => {}
+            }
+            Ok(())
+        });
         store
     }
 }

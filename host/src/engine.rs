@@ -11,6 +11,8 @@
 //! most `madvise` calls (and their TLB shootdowns) and the page faults of the next instance;
 //! BENCHMARKS.md has the measurements.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -76,25 +78,42 @@ impl EngineSettings {
         config
     }
 
-    /// Builds the engine and starts its epoch ticker thread, which lives as long as the process.
+    /// Builds the engine and starts its epoch ticker thread, which lives as long as the process;
+    /// returns the engine and the ticks its ticker counts.
     ///
     /// # Errors
     /// The pooling allocator cannot reserve its address space (see `ulimit -v`).
-    pub fn build(&self) -> Result<Engine> {
+    pub fn build(&self) -> Result<(Engine, EpochTicks)> {
         let engine = Engine::new(&self.config())
             .map_err(anyhow::Error::from)
             .context("cannot create the wasmtime engine")?;
         let ticker = engine.weak();
+        let ticks = EpochTicks::default();
+        let count = ticks.clone();
         std::thread::Builder::new()
             .name("wasmhost-epoch".into())
             .spawn(move || {
                 while let Some(engine) = ticker.upgrade() {
                     engine.increment_epoch();
+                    count.0.fetch_add(1, Ordering::Relaxed);
                     drop(engine);
                     std::thread::sleep(EPOCH_TICK);
                 }
             })
             .context("cannot start the epoch ticker thread")?;
-        Ok(engine)
+        Ok((engine, ticks))
+    }
+}
+
+/// The epoch ticks of one engine, counted by its ticker thread each time it increments the
+/// engine's epoch (wasmtime keeps its own count private): a store's call hook reads it to see
+/// whether a host call outlasted a tick ([`crate::limits::CpuSlices`]). Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct EpochTicks(Arc<AtomicU64>);
+
+impl EpochTicks {
+    /// The ticks counted so far.
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }

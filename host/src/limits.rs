@@ -186,6 +186,12 @@ pub const FREE_SLICES: u32 = 2;
 /// The epoch deadline callback of one store: counts the guest's CPU slices (one per
 /// [`EPOCH_TICK`]), interrupts it after its limit, and yields to the async runtime at every
 /// slice; past [`FREE_SLICES`], each slice waits for a place in the [`LongLane`] first.
+///
+/// Only ticks the guest runs through are counted: the store's call hook gives the guest a fresh
+/// deadline after a host call that outlasted a tick (a blocking read of a slow request body, a
+/// backend, a timer), so waiting is bounded by the wall-clock `timeout_ms`, not by `cpu_ms`.
+/// A guest cannot use this to run unchecked: a tick that passes while it runs is counted
+/// whatever host calls it makes.
 pub struct CpuSlices {
     used: u32,
     limit: u32,

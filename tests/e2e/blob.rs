@@ -595,6 +595,33 @@ fn the_cli_lists_reads_writes_and_deletes(backend: &Backend, prefix: &str) {
     assert!(err.contains("`no.such` is not a container name"), "{err}");
 }
 
+/// A body that comes slowly (150 pieces, 25 ms apart: 3.75 s, more than the 1 000 ms CPU
+/// limit) is not charged to the guest as CPU time while it waits for the next piece: the upload
+/// succeeds, whole.
+#[test]
+fn a_slow_upload_is_not_charged_as_cpu_time() {
+    let app = App::new(&Backend::Local, "", "");
+    let server = app.serve();
+    struct Slow(u32);
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 150 {
+                return Ok(0);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+            self.0 += 1;
+            let n = buf.len().min(1000);
+            buf[..n].fill(b's');
+            Ok(n)
+        }
+    }
+    let body = reqwest::blocking::Body::sized(Slow(0), 150_000);
+    let (status, text) = put(&server, "/c/files/o/slow", body);
+    assert_eq!((status, text.trim()), (200, "150000"), "{}", server.stderr());
+    let (status, bytes) = send(client().get(server.url("/c/files/o/slow")));
+    assert_eq!((status, bytes.len()), (200, 150_000));
+}
+
 /// Runs `test` against the local backend.
 fn local(test: fn(&Backend, &str)) {
     test(&Backend::Local, "");

@@ -120,10 +120,11 @@ impl Loader {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
         };
-        let engine = options.limits.engine_settings().build()?;
+        let (engine, ticks) = options.limits.engine_settings().build()?;
         let cache = CompileCache::new(cache_dir(&options, &app), &engine);
         let shared = Shared {
             engine,
+            ticks,
             limits: options.limits.clone(),
             cache,
             metrics: Arc::new(Metrics::new()),
