@@ -602,22 +602,27 @@ fn the_cli_lists_reads_writes_and_deletes(backend: &Backend, prefix: &str) {
 fn a_slow_upload_is_not_charged_as_cpu_time() {
     let app = App::new(&Backend::Local, "", "");
     let server = app.serve();
-    struct Slow(u32);
+    /// 150 000 bytes in pieces of at most 1 000, each after a 25 ms pause.
+    struct Slow(usize);
     impl Read for Slow {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.0 == 150 {
-                return Ok(0);
+            let n = buf.len().min(1000).min(150_000 - self.0);
+            if n > 0 {
+                std::thread::sleep(Duration::from_millis(25));
             }
-            std::thread::sleep(Duration::from_millis(25));
-            self.0 += 1;
-            let n = buf.len().min(1000);
             buf[..n].fill(b's');
+            self.0 += n;
             Ok(n)
         }
     }
     let body = reqwest::blocking::Body::sized(Slow(0), 150_000);
     let (status, text) = put(&server, "/c/files/o/slow", body);
-    assert_eq!((status, text.trim()), (200, "150000"), "{}", server.stderr());
+    assert_eq!(
+        (status, text.trim()),
+        (200, "150000"),
+        "{}",
+        server.stderr()
+    );
     let (status, bytes) = send(client().get(server.url("/c/files/o/slow")));
     assert_eq!((status, bytes.len()), (200, 150_000));
 }
