@@ -13,56 +13,23 @@
 use std::path::{Path, PathBuf};
 
 use wasmhost::app_version::linker;
+use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi, PackageId, Resolve, WorldId};
+use wit_parser::{PackageId, Resolve, WorldId};
+
+mod support;
+use support::{app_world, encode, engine};
 
 /// The blobstore interface a guest imports (its `container` and `types` come with it).
 const BLOBSTORE: &str = "wasi:blobstore/blobstore@0.2.0-draft";
-
-fn engine() -> Engine {
-    Engine::new(Config::new().wasm_component_model(true)).unwrap()
-}
 
 fn path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// Adds the test package `test:app` with world `app` importing `imports` to `resolve`.
-fn app_world(resolve: &mut Resolve, imports: &[&str]) -> WorldId {
-    let world: String = imports
-        .iter()
-        .map(|name| format!("import {name};\n"))
-        .collect();
-    let package = resolve
-        .push_str(
-            "app.wit",
-            &format!("package test:app;\nworld app {{\n{world}}}\n"),
-        )
-        .expect("the test world parses");
-    resolve.select_world(&[package], Some("app")).unwrap()
-}
-
 /// A component of `world` of `resolve`, compiled by `engine`.
 fn component(engine: &Engine, resolve: &Resolve, world: WorldId) -> Component {
     encode(engine, resolve, world, true)
-}
-
-/// A component of `world` of `resolve`, compiled by `engine`; `merge`: whether wit-component
-/// merges the world's semver-compatible imports into the highest version (its default).
-fn encode(engine: &Engine, resolve: &Resolve, world: WorldId, merge: bool) -> Component {
-    let mangling = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
-    let mut module = dummy_module(resolve, world, mangling);
-    embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8).unwrap();
-    let bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .merge_imports_based_on_semver(merge)
-        .validate(true)
-        .encode()
-        .unwrap();
-    Component::new(engine, bytes).unwrap()
 }
 
 /// The names of the instances `component` imports, sorted.

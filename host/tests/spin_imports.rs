@@ -8,10 +8,12 @@ use std::path::Path;
 
 use wasmhost::app_version::linker;
 use wasmhost::capability::spin;
+use wasmtime::Engine;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
-use wit_component::{ComponentEncoder, StringEncoding, dummy_module, embed_component_metadata};
-use wit_parser::{LiftLowerAbi, ManglingAndAbi, Resolve};
+use wit_parser::Resolve;
+
+mod support;
+use support::{app_world, encode, engine};
 
 /// Every interface a Spin SDK 5.2 component may import from Spin's namespaces and the WASI
 /// drafts Spin uses, each with whether wasmhost implements it. (The interfaces of types alone
@@ -49,31 +51,8 @@ fn component(engine: &Engine, imports: &[&str], extra: &str) -> Component {
             .push_str("extra.wit", extra)
             .expect("the extra WIT parses");
     }
-    let world: String = imports
-        .iter()
-        .map(|name| format!("import {name};\n"))
-        .collect();
-    let package = resolve
-        .push_str(
-            "app.wit",
-            &format!("package test:app;\nworld app {{\n{world}}}\n"),
-        )
-        .expect("the test world parses");
-    let world = resolve.select_world(&[package], Some("app")).unwrap();
-    let mangling = ManglingAndAbi::Legacy(LiftLowerAbi::Sync);
-    let mut module = dummy_module(&resolve, world, mangling);
-    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
-    let bytes = ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
-    Component::new(engine, bytes).unwrap()
-}
-
-fn engine() -> Engine {
-    Engine::new(Config::new().wasm_component_model(true)).unwrap()
+    let world = app_world(&mut resolve, imports);
+    encode(engine, &resolve, world, true)
 }
 
 #[test]

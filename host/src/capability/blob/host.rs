@@ -353,6 +353,23 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// What the store knows of object `name` of `container` (`None`: there is none), for the
+    /// call `op`.
+    async fn head(
+        &self,
+        container: &GrantedContainer,
+        name: &str,
+        op: &'static str,
+    ) -> Result<Option<ObjectInfo>, BlobError> {
+        let location = object_path(&container.open.name, name).map_err(BlobError::Guest)?;
+        let head = container
+            .open
+            .backend
+            .head(&container.open.name, &location)
+            .await;
+        self.check(&Call { op, container }, head)
+    }
+
     /// A new spool file that takes at most `limit` bytes.
     fn spool(&self, limit: u64) -> Result<Spool, BlobError> {
         let dir = self.grants.0.spool.as_ref().ok_or_else(|| {
@@ -596,19 +613,9 @@ impl container::HostContainer for BlobView<'_> {
         handle: Resource<ContainerHandle>,
         name: String,
     ) -> Result<bool, BlobError> {
-        let cx = self.cx();
         let container = self.container(&handle)?;
-        let location = object_path(&container.open.name, &name).map_err(BlobError::Guest)?;
-        let call = Call {
-            op: "has-object",
-            container: &container,
-        };
-        let head = container
-            .open
-            .backend
-            .head(&container.open.name, &location)
-            .await;
-        Ok(cx.check(&call, head)?.is_some())
+        let object = self.cx().head(&container, &name, "has-object").await?;
+        Ok(object.is_some())
     }
 
     async fn object_info(
@@ -616,19 +623,9 @@ impl container::HostContainer for BlobView<'_> {
         handle: Resource<ContainerHandle>,
         name: String,
     ) -> Result<types::ObjectMetadata, BlobError> {
-        let cx = self.cx();
         let container = self.container(&handle)?;
-        let location = object_path(&container.open.name, &name).map_err(BlobError::Guest)?;
-        let call = Call {
-            op: "object-info",
-            container: &container,
-        };
-        let head = container
-            .open
-            .backend
-            .head(&container.open.name, &location)
-            .await;
-        let object = cx.check(&call, head)?.ok_or_else(|| {
+        let object = self.cx().head(&container, &name, "object-info").await?;
+        let object = object.ok_or_else(|| {
             BlobError::Guest(format!(
                 "object `{name}` does not exist in container `{}`",
                 container.open.name
