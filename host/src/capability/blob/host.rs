@@ -353,6 +353,21 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// When `container` was created, in ms since the Unix epoch (`None`: it does not exist), for
+    /// the call `op`.
+    async fn created(
+        &self,
+        container: &GrantedContainer,
+        op: &'static str,
+    ) -> Result<Option<u64>, BlobError> {
+        let created = container
+            .open
+            .backend
+            .container_created(&container.open.name)
+            .await;
+        self.check(&Call { op, container }, created)
+    }
+
     /// What the store knows of object `name` of `container` (`None`: there is none), for the
     /// call `op`.
     async fn head(
@@ -404,20 +419,17 @@ impl blobstore::Host for BlobView<'_> {
     ) -> Result<Resource<ContainerHandle>, BlobError> {
         let cx = self.cx();
         let container = cx.granted(&name)?;
-        let call = Call {
-            op: "create-container",
-            container: &container,
-        };
-        let backend = &container.open.backend;
-        if cx
-            .check(&call, backend.container_created(&name).await)?
-            .is_some()
-        {
+        if cx.created(&container, "create-container").await?.is_some() {
             return Err(BlobError::Guest(format!(
                 "container `{name}` already exists"
             )));
         }
-        cx.check(&call, backend.create_container(&name).await)?;
+        let made = container.open.backend.create_container(&name).await;
+        let call = Call {
+            op: "create-container",
+            container: &container,
+        };
+        cx.check(&call, made)?;
         Ok(self.table.push(ContainerHandle(container))?)
     }
 
@@ -432,8 +444,7 @@ impl blobstore::Host for BlobView<'_> {
             container: &container,
         };
         cx.check(&call, container.open.ensure().await)?;
-        let created = container.open.backend.container_created(&name).await;
-        if cx.check(&call, created)?.is_none() {
+        if cx.created(&container, "get-container").await?.is_none() {
             return Err(BlobError::Guest(format!(
                 "container `{name}` does not exist"
             )));
@@ -461,12 +472,7 @@ impl blobstore::Host for BlobView<'_> {
     async fn container_exists(&mut self, name: String) -> Result<bool, BlobError> {
         let cx = self.cx();
         let container = cx.granted(&name)?;
-        let call = Call {
-            op: "container-exists",
-            container: &container,
-        };
-        let created = container.open.backend.container_created(&name).await;
-        Ok(cx.check(&call, created)?.is_some())
+        Ok(cx.created(&container, "container-exists").await?.is_some())
     }
 
     async fn copy_object(
@@ -499,14 +505,9 @@ impl container::HostContainer for BlobView<'_> {
         &mut self,
         handle: Resource<ContainerHandle>,
     ) -> Result<types::ContainerMetadata, BlobError> {
-        let cx = self.cx();
         let container = self.container(&handle)?;
-        let call = Call {
-            op: "info",
-            container: &container,
-        };
         let name = container.open.name.to_string();
-        let created = cx.check(&call, container.open.backend.container_created(&name).await)?;
+        let created = self.cx().created(&container, "info").await?;
         let created = created
             .ok_or_else(|| BlobError::Guest(format!("container `{name}` does not exist")))?;
         Ok(types::ContainerMetadata {
