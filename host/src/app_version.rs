@@ -306,13 +306,15 @@ impl AppVersion {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| Ok(slices.tick()));
         let ticks = self.ticks.clone();
+        // The tick count when the guest last called into the host.
+        let mut entered = 0;
         store.call_hook(move |mut store, hook| {
             match hook {
-                CallHook::CallingHost => store.data_mut().host_call_tick = ticks.now(),
+                CallHook::CallingHost => entered = ticks.now(),
                 // A host call that outlasted a tick (awaiting a socket, a backend, a timer)
                 // was not the guest's CPU time: the guest gets a fresh slice rather than
                 // being charged, at its next check, for the ticks it spent waiting.
-                CallHook::ReturningFromHost if ticks.now() != store.data().host_call_tick => {
+                CallHook::ReturningFromHost if ticks.now() != entered => {
                     store.set_epoch_deadline(1);
                 }
                 _ => {}

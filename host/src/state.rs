@@ -31,9 +31,6 @@ pub struct InstanceState {
     request_id: RequestId,
     trace: TraceContext,
     limiter: MemoryLimiter,
-    /// The engine's tick count when the guest last called into the host
-    /// ([`crate::engine::EpochTicks`]): the store's call hook compares it on the way back.
-    pub host_call_tick: u64,
 }
 
 impl InstanceState {
@@ -70,7 +67,6 @@ impl InstanceState {
             request_id,
             trace,
             limiter,
-            host_call_tick: 0,
         }
     }
 

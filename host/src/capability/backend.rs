@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::metrics::Metrics;
+use crate::metrics::{KeyValueOutcome, Metrics};
 use crate::runtime_config::{RedisUrl, RuntimeConfig};
 
 /// What every capability with backends keeps from one app version to the next: the runtime
@@ -43,6 +43,18 @@ pub enum BackendError {
     /// and told to the guest.
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl BackendError {
+    /// How an operation that gave `result` ended, for its `outcome` label: `ok`, `invalid`
+    /// (the guest's doing) or `unavailable` (the backend's).
+    pub fn outcome<T>(result: &Result<T, Self>) -> KeyValueOutcome {
+        match result {
+            Ok(_) => KeyValueOutcome::Ok,
+            Err(Self::Invalid(_)) => KeyValueOutcome::Invalid,
+            Err(Self::Unavailable(_)) => KeyValueOutcome::Unavailable,
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch, now (0 before 1970, `u64::MAX` past its range).

@@ -137,25 +137,17 @@ impl BlobContainer {
         input: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<ObjectInfo> {
         let location = object_path(&self.open.name, name).map_err(anyhow::Error::msg)?;
-        let spool = SpoolDir::open(&self.spool)?;
-        let staged = tempfile::NamedTempFile::new_in(spool.path())?;
         let max = self.open.config.max_object_bytes;
-        let mut file = tokio::fs::File::from_std(staged.reopen()?);
-        let size = tokio::io::copy(
-            &mut tokio::io::AsyncReadExt::take(input, max + 1),
-            &mut file,
-        )
-        .await?;
+        let (staged, size) = SpoolDir::open(&self.spool)?.fill(input, max).await?;
         if size > max {
             bail!(
                 "the object is larger than {max} bytes, the largest container `{}` takes (max_object_bytes)",
                 self.open.name
             );
         }
-        file.sync_data().await?;
         self.open
             .backend
-            .put_file(&location, name, staged.path().to_owned(), size)
+            .put_file(&location, name, staged.to_path_buf(), size)
             .await
             .with_context(|| format!("cannot write object `{name}`"))
     }

@@ -32,11 +32,10 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::backend::{ObjectInfo, ObjectReader, object_path};
 use super::containers::{BlobGrants, GrantedContainer};
-use super::spool::Spool;
+use super::spool::{Spool, SpoolDir};
 use crate::bindings::wasi::blobstore::{blobstore, container, types};
 use crate::capability::backend::BackendError;
 use crate::invocation::RequestId;
-use crate::metrics::KeyValueOutcome;
 use crate::trace::TraceContext;
 
 /// The most bytes `incoming-value-consume-sync` returns: 16 MiB. A larger range is read with
@@ -175,12 +174,7 @@ impl Ctx<'_> {
     /// error, logging an unavailable backend with the component, container and request id.
     fn check<T>(&self, call: &Call<'_>, result: Result<T, BackendError>) -> Result<T, BlobError> {
         let open = &call.container.open;
-        let outcome = match &result {
-            Ok(_) => KeyValueOutcome::Ok,
-            Err(BackendError::Invalid(_)) => KeyValueOutcome::Invalid,
-            Err(BackendError::Unavailable(_)) => KeyValueOutcome::Unavailable,
-        };
-        open.metrics.count(outcome);
+        open.metrics.count(BackendError::outcome(&result));
         result.map_err(|err| match err {
             BackendError::Invalid(message) => BlobError::Guest(message),
             BackendError::Unavailable(message) => {
@@ -322,20 +316,21 @@ impl Ctx<'_> {
         } else {
             // Two stores: stream the object through a spool file.
             let reader = self.check(&call, from.open.backend.read(&src_path, 0, u64::MAX).await)?;
-            let reader = reader.ok_or_else(|| {
+            let mut reader = reader.ok_or_else(|| {
                 BlobError::Guest(format!("object `{}` was deleted while copied", src.object))
             })?;
-            let spool = self.spool(max)?;
-            drop(spool.writer());
-            let (file, _) = spool.finish().map_err(BlobError::Guest)?;
-            let failed =
-                |err: std::io::Error| BlobError::Guest(format!("cannot copy the object: {err}"));
-            let mut target = tokio::fs::File::create(&file).await.map_err(failed)?;
-            let mut bytes = reader.reader.take(max);
-            let size = tokio::io::copy(&mut bytes, &mut target)
+            let (staged, size) = self
+                .spool_dir()?
+                .fill(&mut reader.reader, max)
                 .await
-                .map_err(failed)?;
-            target.sync_data().await.map_err(failed)?;
+                .map_err(|err| BlobError::Guest(format!("cannot copy the object: {err}")))?;
+            if size > max {
+                return Err(BlobError::Guest(format!(
+                    "object `{}` grew past {max} bytes while copied (max_object_bytes)",
+                    src.object
+                )));
+            }
+            let file = staged.to_path_buf();
             let result = to
                 .open
                 .backend
@@ -385,14 +380,18 @@ impl Ctx<'_> {
         self.check(&Call { op, container }, head)
     }
 
-    /// A new spool file that takes at most `limit` bytes.
-    fn spool(&self, limit: u64) -> Result<Spool, BlobError> {
-        let dir = self.grants.0.spool.as_ref().ok_or_else(|| {
+    /// The component's spool directory.
+    fn spool_dir(&self) -> Result<&SpoolDir, BlobError> {
+        self.grants.0.spool.as_deref().ok_or_else(|| {
             BlobError::Guest(
                 "no blob container is granted to this component (blob_containers)".to_owned(),
             )
-        })?;
-        dir.create(limit).map_err(|err| {
+        })
+    }
+
+    /// A new spool file that takes at most `limit` bytes.
+    fn spool(&self, limit: u64) -> Result<Spool, BlobError> {
+        self.spool_dir()?.create(limit).map_err(|err| {
             tracing::warn!(
                 component = %self.grants.0.component,
                 request_id = %self.request_id,

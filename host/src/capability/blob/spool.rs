@@ -53,9 +53,23 @@ impl SpoolDir {
         Ok(Self { dir })
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.dir
+    /// A new spool file holding what `input` gives, up to `limit` + 1 bytes (so that a caller
+    /// sees an input past its limit), synced; returns the file (removed when dropped, unless
+    /// it was moved) and its size in bytes.
+    ///
+    /// # Errors
+    /// The file cannot be created or written, or `input` fails.
+    pub async fn fill(
+        &self,
+        input: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        limit: u64,
+    ) -> std::io::Result<(tempfile::TempPath, u64)> {
+        let staged = tempfile::NamedTempFile::new_in(&self.dir)?;
+        let mut file = tokio::fs::File::from_std(staged.reopen()?);
+        let mut input = tokio::io::AsyncReadExt::take(input, limit.saturating_add(1));
+        let size = tokio::io::copy(&mut input, &mut file).await?;
+        file.sync_data().await?;
+        Ok((staged.into_temp_path(), size))
     }
 
     /// A new, empty spool file that takes at most `limit` bytes.

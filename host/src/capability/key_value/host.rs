@@ -24,7 +24,6 @@ use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
 use crate::capability::backend::BackendError;
 use crate::invocation::RequestId;
-use crate::metrics::KeyValueOutcome;
 
 /// The `wasi:keyvalue/store.bucket` resource, of both `wasi:keyvalue` versions, and Spin's
 /// `store`: an open store.
@@ -129,12 +128,7 @@ impl KeyValueView<'_> {
         op: &str,
         result: Result<T, BackendError>,
     ) -> Result<T, KeyValueError> {
-        let outcome = match &result {
-            Ok(_) => KeyValueOutcome::Ok,
-            Err(BackendError::Invalid(_)) => KeyValueOutcome::Invalid,
-            Err(BackendError::Unavailable(_)) => KeyValueOutcome::Unavailable,
-        };
-        store.metrics.count(outcome);
+        store.metrics.count(BackendError::outcome(&result));
         result.map_err(|err| match err {
             BackendError::Invalid(message) => KeyValueError::Other(message),
             BackendError::Unavailable(message) => {
