@@ -161,7 +161,19 @@ pub enum Body {
 pub trait IntoBody {
     /// The body.
     fn into_body(self) -> Body;
+
+    /// The `content-type` a response with this body gets if the handler set none:
+    /// [`TEXT_PLAIN`] for `String` and `&str`, none for bytes and streams.
+    fn content_type() -> Option<&'static str>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
+
+/// The content type of text bodies: `text/plain; charset=utf-8`.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 impl IntoBody for Body {
     fn into_body(self) -> Body {
@@ -179,11 +191,19 @@ impl IntoBody for String {
     fn into_body(self) -> Body {
         Body::Bytes(self.into_bytes())
     }
+
+    fn content_type() -> Option<&'static str> {
+        Some(TEXT_PLAIN)
+    }
 }
 
 impl IntoBody for &'static str {
     fn into_body(self) -> Body {
         Body::Bytes(self.as_bytes().to_vec())
+    }
+
+    fn content_type() -> Option<&'static str> {
+        Some(TEXT_PLAIN)
     }
 }
 

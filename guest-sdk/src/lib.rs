@@ -18,6 +18,11 @@
 //! # fn main() {}
 //! ```
 //!
+//! Several routes in one component: [`router::Router`]; JSON: [`RequestBodyExt::json`] and
+//! [`Json`]; one error type for `?` everywhere: [`HttpError`]; a decision per queue message:
+//! [`queue::Delivery::ack`] and [`queue::Delivery::retry`]. The guide's
+//! SDK page (`docs/sdk.md` in the repository) walks through them.
+//!
 //! Async handlers work the same way (`async fn handle(req: Request) -> impl IntoResponse`); they
 //! run on a small executor that waits on WASI pollables ([`executor::block_on`]).
 //!
@@ -35,12 +40,14 @@
 pub mod blob;
 mod body;
 pub mod cron;
+mod error;
 pub mod executor;
 pub mod key_value;
 pub mod outbound_http;
 pub mod queue;
 mod request;
 mod response;
+pub mod router;
 mod serve;
 pub mod topic;
 pub mod variables;
@@ -129,9 +136,12 @@ pub mod queue_wit {
     });
 }
 
-pub use body::{Body, IncomingBody, IntoBody};
+pub use body::{Body, IncomingBody, IntoBody, TEXT_PLAIN};
+pub use error::HttpError;
 pub use http;
-pub use request::{Request, RequestExt};
+pub use request::{Request, RequestBodyExt, RequestExt};
+#[cfg(feature = "json")]
+pub use response::Json;
 pub use response::{IntoResponse, Response};
 pub use wasmhost_sdk_macro::{cron_component, http_component, queue_component};
 
@@ -161,6 +171,8 @@ mod guide {
     struct FirstFunction;
     #[doc = include_str!("../../docs/routes.md")]
     struct Routes;
+    #[doc = include_str!("../../docs/sdk.md")]
+    struct Sdk;
     #[doc = include_str!("../../docs/cron.md")]
     struct Cron;
     #[doc = include_str!("../../docs/capabilities/key-value.md")]

@@ -100,22 +100,32 @@ pub fn send<B: IntoBody>(request: http::Request<B>) -> Result<Response, Error> {
     finish(pending.get())
 }
 
-/// Sends `request` and waits for the response head without blocking the handler's other
-/// futures (run by [`crate::executor::block_on`]).
+/// Sends `request` at once, as `fetch` does, and gives a future of the response head that
+/// waits without blocking the handler's other futures (run by
+/// [`crate::executor::block_on`]).
+///
+/// The request is on its way when this returns, before the future is first polled: the host
+/// carries it on while the guest does other work, key-value and queue calls included (they
+/// are synchronous), so start the requests first and await them last.
 ///
 /// # Errors
-/// See [`Error`].
-pub async fn send_async<B: IntoBody>(request: http::Request<B>) -> Result<Response, Error> {
-    let pending = start(request)?;
-    let ready = poll_fn(|_| match pending.get() {
-        None => {
-            wait_for(pending.subscribe());
-            Poll::Pending
-        }
-        ready => Poll::Ready(ready),
-    })
-    .await;
-    finish(ready)
+/// See [`Error`]; an invalid or denied request fails when the future is awaited.
+pub fn send_async<B: IntoBody>(
+    request: http::Request<B>,
+) -> impl Future<Output = Result<Response, Error>> {
+    let started = start(request);
+    async move {
+        let pending = started?;
+        let ready = poll_fn(|_| match pending.get() {
+            None => {
+                wait_for(pending.subscribe());
+                Poll::Pending
+            }
+            ready => Poll::Ready(ready),
+        })
+        .await;
+        finish(ready)
+    }
 }
 
 /// Builds the WASI request, hands it to the host, then writes its body.

@@ -5,14 +5,26 @@
 //! use wasmhost_sdk::queue::{self, Delivery, Message};
 //! use wasmhost_sdk::queue_component;
 //!
+//! #[derive(serde::Deserialize)]
+//! struct Click {
+//!     code: String,
+//! }
+//!
 //! fn click(code: &str) -> Result<String, queue::Error> {
-//!     queue::send("clicks", Message::new(code).content_type("text/plain"))
+//!     queue::send("clicks", Message::new(format!(r#"{{"code":"{code}"}}"#)))
 //! }
 //!
 //! #[queue_component]
 //! fn count(batch: Vec<Delivery>) -> Result<(), String> {
-//!     for message in batch {
-//!         println!("{} (attempt {})", String::from_utf8_lossy(&message.body), message.attempt);
+//!     for message in &batch {
+//!         match message.json::<Click>() {
+//!             Ok(click) => println!("click on {} (attempt {})", click.code, message.attempt),
+//!             // A message that is not a click goes back, alone, then to the dead-letter queue.
+//!             Err(err) => {
+//!                 eprintln!("{err}");
+//!                 message.retry().map_err(|e| e.to_string())?;
+//!             }
+//!         }
 //!     }
 //!     Ok(())
 //! }
@@ -22,11 +34,18 @@
 //! `send` returns once the message is durable. Delivery is at least once: a handler that
 //! returns `Err` (or traps) sees the batch again after a backoff, then the messages go to the
 //! trigger's dead-letter queue; make handlers idempotent with [`Delivery::id`].
+//!
+//! **A decision per message**, as in Workers' `MessageBatch`: [`Delivery::ack`] keeps a
+//! message from being delivered again even if the handler then fails, and
+//! [`Delivery::retry`] (or [`Delivery::retry_after`]) sends it back even if the handler
+//! returns `Ok`. A message with no decision follows the handler's result. The decisions take
+//! effect when the handler returns (`wasmhost:host/queue-batch` in `wit/wasmhost.wit`).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::cron::IntoRunResult;
+use crate::queue_wit::wasmhost::host::queue_batch;
 use crate::wit::wasmhost::host::{queue as wit_queue, queue_types};
 
 /// A message to send: a body, and optionally a content type, attributes and a delay.
@@ -181,6 +200,60 @@ impl Delivery {
             .iter()
             .find(|(n, _)| n.strip_prefix("ce-") == Some(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if it is not UTF-8, naming the message.
+    pub fn text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.body)
+            .map_err(|err| Error::Invalid(format!("message {} is not UTF-8 text: {err}", self.id)))
+    }
+
+    /// The body parsed as JSON into `T`, by serde_json.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] with serde_json's reason, naming the message.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|err| {
+            Error::Invalid(format!(
+                "message {} is not the JSON expected: {err}",
+                self.id
+            ))
+        })
+    }
+
+    /// Acknowledges this message whatever the handler returns: it is not delivered again,
+    /// even if the handler then returns `Err` or traps (`wasmhost:host/queue-batch.ack`).
+    /// Takes effect when the handler returns; the last of `ack` and `retry` wins.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] outside a queue handler, or for a delivery not of the batch being
+    /// handled.
+    pub fn ack(&self) -> Result<(), Error> {
+        queue_batch::ack(&self.id).map_err(Error::Invalid)
+    }
+
+    /// Has this message delivered again, whatever the handler returns, after the trigger's
+    /// backoff; the attempt counts as a failure towards `max_retries`, then the dead-letter
+    /// queue (`wasmhost:host/queue-batch.retry`).
+    ///
+    /// # Errors
+    /// As [`Delivery::ack`].
+    pub fn retry(&self) -> Result<(), Error> {
+        queue_batch::retry(&self.id, None).map_err(Error::Invalid)
+    }
+
+    /// As [`Delivery::retry`], due `delay` after the handler returns instead of the trigger's
+    /// backoff (millisecond precision; at most 12 hours, longer is cut to it).
+    ///
+    /// # Errors
+    /// As [`Delivery::ack`].
+    pub fn retry_after(&self, delay: Duration) -> Result<(), Error> {
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        queue_batch::retry(&self.id, Some(delay_ms)).map_err(Error::Invalid)
     }
 }
 

@@ -338,6 +338,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     key_value::add_to_linker(&mut linker, InstanceState::key_value)?;
     config::add_to_linker(&mut linker, InstanceState::config)?;
     queue::add_to_linker(&mut linker, InstanceState::queue)?;
+    queue::batch::add_to_linker(&mut linker, InstanceState::batch)?;
     blob::add_to_linker(&mut linker, InstanceState::blob)?;
     Ok(linker)
 }

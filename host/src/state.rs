@@ -6,6 +6,8 @@
 //! guest stdout and stderr go to the log, [`crate::guest_output`]), the `wasi:http` context, and each capability's
 //! per-instance policy.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -16,6 +18,7 @@ use crate::capability::config::ConfigView;
 use crate::capability::key_value::KeyValueView;
 use crate::capability::outbound_http::OutboundHttp;
 use crate::capability::queue::QueueView;
+use crate::capability::queue::batch::{BatchMarks, BatchView};
 use crate::guest_output::GuestOutput;
 use crate::invocation::RequestId;
 use crate::limits::{MAX_FIELDS_BYTES, MAX_RESOURCES, MemoryLimiter};
@@ -31,6 +34,8 @@ pub struct InstanceState {
     request_id: RequestId,
     trace: TraceContext,
     limiter: MemoryLimiter,
+    /// The marks of the queue batch the instance handles (queue trigger only).
+    batch: Option<Arc<BatchMarks>>,
 }
 
 impl InstanceState {
@@ -67,6 +72,7 @@ impl InstanceState {
             request_id,
             trace,
             limiter,
+            batch: None,
         }
     }
 
@@ -89,6 +95,19 @@ impl InstanceState {
         QueueView {
             grants: &self.grants.queues,
             trace: &self.trace,
+        }
+    }
+
+    /// Gives the instance the marks of the queue batch it is about to handle; the queue trigger
+    /// keeps the other handle and reads them when the call ends.
+    pub fn set_batch(&mut self, marks: Arc<BatchMarks>) {
+        self.batch = Some(marks);
+    }
+
+    /// The `queue-batch` view of this instance: the marks of its batch, if it handles one.
+    pub fn batch(&mut self) -> BatchView<'_> {
+        BatchView {
+            marks: self.batch.as_deref(),
         }
     }
 

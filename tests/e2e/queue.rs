@@ -87,10 +87,32 @@ max_retries = 1
 queue = "hang-dead-letter"
 component = "probe"
 
+[[trigger.queue]]
+queue = "marks-a"
+component = "probe"
+batch_size = 8
+max_retries = 1
+retry_backoff_ms = 100
+[[trigger.queue]]
+queue = "marks-a-dead-letter"
+component = "probe"
+[[trigger.queue]]
+queue = "marks-b"
+component = "probe"
+batch_size = 8
+[[trigger.queue]]
+queue = "marks-c"
+component = "probe"
+max_retries = 1
+retry_backoff_ms = 100
+[[trigger.queue]]
+queue = "marks-c-dead-letter"
+component = "probe"
+
 [component.probe]
 source = "{probe}"
 key_value_stores = ["default"]
-queues = ["jobs", "bulk", "crash", "cli", "hang"]
+queues = ["jobs", "bulk", "crash", "cli", "hang", "marks-a", "marks-b", "marks-c"]
 topics = ["news"]
 
 [component.consumer]
@@ -143,6 +165,12 @@ fn redis_config(redis: &RedisServer) -> String {
         "news-a-dead-letter",
         "news-b-dead-letter",
         "news-c-dead-letter",
+        "marks-a",
+        "marks-a-dead-letter",
+        "marks-b",
+        "marks-b-dead-letter",
+        "marks-c",
+        "marks-c-dead-letter",
     ] {
         config += &format!(
             "[queue.{queue}]\ntype = \"redis\"\nurl = \"{url}\"\nprefix = \"e2e\"\nvisibility_timeout_ms = {VISIBILITY_MS}\n"
@@ -233,6 +261,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     messages_are_handled_once_in_order,
     a_failing_message_is_retried_with_backoff_then_dead_lettered,
+    a_handler_decides_per_message_with_ack_and_retry,
     a_delayed_message_waits_for_its_time,
     batches_hold_up_to_batch_size_messages,
     sending_to_a_queue_not_granted_is_access_denied,
@@ -406,6 +435,33 @@ async fn a_failing_message_is_retried_with_backoff_then_dead_lettered(app: App) 
         log.contains("queue handler failed: asked to fail on fail-1"),
         "{log}"
     );
+}
+
+async fn a_handler_decides_per_message_with_ack_and_retry(app: App) {
+    let server = &app.server;
+    // One batch that fails: the message acknowledged on its own is not delivered again; the
+    // others are retried (each after its own jittered backoff, so not always together).
+    let bodies = [("x-bodies", "ack-a,plain-a,fail-a")];
+    assert_eq!(send(server, "marks-a", "", &bodies).await.0, 200);
+    wait_for(server, "dead:fail-a", "2|asked to fail on fail-a").await;
+    wait_for(server, "attempt:plain-a", "2").await;
+    assert_eq!(kv(server, "seen:ack-a").await.as_deref(), Some("1"));
+    assert_eq!(kv(server, "dead:ack-a").await, None);
+    // One batch that succeeds: the message sent back comes again (after its 50 ms), alone.
+    let bodies = [("x-bodies", "retry-b,plain-b")];
+    assert_eq!(send(server, "marks-b", "", &bodies).await.0, 200);
+    wait_for(server, "attempt:retry-b", "2").await;
+    let times: Vec<u64> = wait_some(server, "times:retry-b")
+        .await
+        .split(' ')
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert!(times[1] - times[0] >= 50, "{times:?}");
+    assert_eq!(kv(server, "seen:plain-b").await.as_deref(), Some("1"));
+    // A message sent back every time uses up its retries like a failure.
+    assert_eq!(send(server, "marks-c", "retryalways-c", &[]).await.0, 200);
+    wait_for(server, "dead:retryalways-c", "2|retried by the handler").await;
+    assert_eq!(kv(server, "seen:retryalways-c").await.as_deref(), Some("2"));
 }
 
 async fn a_delayed_message_waits_for_its_time(app: App) {

@@ -15,9 +15,11 @@
 //! deliveries were lost (the host stopped, crashed or hung) until its retries ran out, go to
 //! the dead-letter queue with `wasmhost-error`; the rest of the batch flows.
 //!
-//! Outcome of a call (the rules of `queue-types` in `wit/wasmhost.wit`):
-//! - `ok`: every message of the batch is acknowledged;
-//! - `err` or a trap (a timeout included): each message is put back, due after an exponential
+//! Outcome of a call (the rules of `queue-types` and `queue-batch` in `wit/wasmhost.wit`):
+//! - a message the handler marked (`queue-batch`, [`BatchMarks`]) follows its mark: `ack`
+//!   acknowledges it, `retry` puts it back as a failure (after the delay it asked for, if any);
+//! - otherwise, `ok`: the message is acknowledged;
+//! - `err` or a trap (a timeout included): the message is put back, due after an exponential
 //!   backoff with jitter (`retry_backoff_ms`, doubling, capped at `max_retry_backoff_ms`, plus
 //!   up to as much again at random), unless it has failed `max_retries` + 1 times: then it is
 //!   sent to the dead-letter queue (durably) with `wasmhost-error` and `wasmhost-attempts`
@@ -41,6 +43,7 @@ use crate::app::QueueTrigger;
 use crate::app_version::AppVersion;
 use crate::bindings::wasmhost::host::queue_types::Delivery;
 use crate::capability::backend::now_ms;
+use crate::capability::queue::batch::{BatchMarks, Mark};
 use crate::capability::queue::{OpenQueue, Received, StoredMessage, TRACEPARENT_ATTRIBUTE};
 use crate::invocation::RequestId;
 use crate::metrics::Outcome;
@@ -187,36 +190,49 @@ async fn handle(
         queue: trigger.queue.clone(),
         messages: batch.len(),
     };
-    let call = invoke::start(version, component, export, invocation, span, consumer).run(
-        move |instance, mut store| async move {
-            instance
-                .wasmhost_host_queue_handler()
-                .call_handle(&mut store, &deliveries)
-                .await
-        },
-    );
+    let marks = BatchMarks::new(deliveries.iter().map(|d| d.id.clone()).collect());
+    let mut started = invoke::start(version, component, export, invocation, span, consumer);
+    started.store.data_mut().set_batch(marks.clone());
+    let call = started.run(move |instance, mut store| async move {
+        instance
+            .wasmhost_host_queue_handler()
+            .call_handle(&mut store, &deliveries)
+            .await
+    });
     let result = tokio::select! {
         result = call => result,
         never = renew(queue, &batch) => match never {},
     };
-    let Err(failure) = result else {
-        match queue.backend.ack(&batch).await {
-            Ok(()) => {
-                queue.metrics.acked.inc_by(batch.len() as u64);
+    let failure = result.err().map(|failure| failure.to_string());
+    let mut acks = Vec::with_capacity(batch.len());
+    for (message, mark) in batch.into_iter().zip(marks.marks()) {
+        match (mark, &failure) {
+            (Some(Mark::Ack), _) | (None, None) => acks.push(message),
+            (Some(Mark::Retry { delay }), _) => {
+                fail(trigger, queue, dead_letters, message, RETRIED, delay).await;
             }
-            Err(err) => tracing::warn!(
-                queue = %trigger.queue,
-                "cannot acknowledge {} messages; they will be delivered again: {err}",
-                batch.len()
-            ),
+            (None, Some(failure)) => {
+                fail(trigger, queue, dead_letters, message, failure, None).await;
+            }
         }
+    }
+    if acks.is_empty() {
         return;
-    };
-    let failure = failure.to_string();
-    for message in batch {
-        fail(trigger, queue, dead_letters, message, &failure).await;
+    }
+    match queue.backend.ack(&acks).await {
+        Ok(()) => {
+            queue.metrics.acked.inc_by(acks.len() as u64);
+        }
+        Err(err) => tracing::warn!(
+            queue = %trigger.queue,
+            "cannot acknowledge {} messages; they will be delivered again: {err}",
+            acks.len()
+        ),
     }
 }
+
+/// The last error of a message its handler marked for another attempt (`queue-batch.retry`).
+pub const RETRIED: &str = "retried by the handler";
 
 /// The queue trigger in the invocation recipe: one handler call for `messages` messages of
 /// `queue`.
@@ -242,18 +258,21 @@ impl Trigger for Queue {
     }
 }
 
-/// Retries `message` after its backoff, or dead-letters it after its last attempt.
+/// Retries `message` after `delay` (`None`: its backoff), or dead-letters it after its last
+/// attempt.
 async fn fail(
     trigger: &QueueTrigger,
     queue: &OpenQueue,
     dead_letters: &OpenQueue,
     mut message: StoredMessage,
     failure: &str,
+    delay: Option<Duration>,
 ) {
     message.failures += 1;
     message.last_error = Some(failure.to_owned());
     if message.failures <= trigger.max_retries {
-        message.due_ms = now_ms().saturating_add(duration_ms(backoff(trigger, message.failures)));
+        let delay = delay.unwrap_or_else(|| backoff(trigger, message.failures));
+        message.due_ms = now_ms().saturating_add(duration_ms(delay));
         match queue.backend.retry(&message).await {
             Ok(()) => {
                 queue.metrics.retried.inc();

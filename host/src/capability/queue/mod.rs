@@ -5,9 +5,11 @@
 //!
 //! In the capability shape of [`crate::capability`]: [`backend`] is the backend trait,
 //! [`queues`] the state opened and resolved at startup ([`Queues::open`], [`QueueGrants`]),
-//! and [`host`] the per-instance [`QueueView`] and [`add_to_linker`].
+//! and [`host`] the per-instance [`QueueView`] and [`add_to_linker`]. [`batch`] is the
+//! consumer's side: a queue handler's decision per message (`queue-batch`).
 
 pub mod backend;
+pub mod batch;
 pub mod host;
 pub mod queues;
 pub mod redis;

@@ -3,7 +3,8 @@
 //!
 //! HTTP:
 //! - `POST /send/:queue`: sends the request body as one message (`x-count: n` sends n messages
-//!   `<body>-0` .. `<body>-{n-1}` with `send-batch`; `x-delay-ms` delays them; header
+//!   `<body>-0` .. `<body>-{n-1}` with `send-batch`; `x-bodies: a,b,c` sends those bodies
+//!   with one `send-batch`; `x-delay-ms` delays them; header
 //!   `x-attribute: name=value` adds an attribute); 200 with the ids, one per line, or 403 / 400
 //!   / 503 with the error;
 //! - `POST /publish/:topic`: publishes the request body as one CloudEvent of type `x-type`
@@ -22,7 +23,9 @@
 //! epoch it was handled at, appends that time to `times:b`, and appends `b` to `order` and the batch size to `batches` (both
 //! space-separated). A batch holding a body that starts with `fail` returns `err` (`failbig`:
 //! an error text of 3 MB); one that starts with `trap` panics; `sleep<ms>` sleeps that many ms
-//! (wall-clock time, not CPU) after recording it.
+//! (wall-clock time, not CPU) after recording it. A message whose body starts with `ack` is
+//! acknowledged on its own (`Delivery::ack`); `retryalways` is sent back on every attempt and
+//! `retry` on its first (`Delivery::retry_after`, 50 ms), whatever the batch returns.
 
 use std::time::{Duration, SystemTime};
 
@@ -64,6 +67,7 @@ fn send(req: Request) -> Response {
     let count: Option<usize> = header("x-count").and_then(|n| n.parse().ok());
     let delay = header("x-delay-ms").and_then(|n| n.parse().ok());
     let attribute = header("x-attribute");
+    let bodies = header("x-bodies");
     let body = req.into_body().into_bytes().unwrap_or_default();
     let message = |body: Vec<u8>| {
         let mut message = Message::new(body).content_type("text/plain");
@@ -75,9 +79,16 @@ fn send(req: Request) -> Response {
         }
         message
     };
-    let sent = match count {
-        None => queue::send(&queue_name, message(body)).map(|id| vec![id]),
-        Some(n) => {
+    let sent = match (count, bodies) {
+        (_, Some(bodies)) => queue::send_batch(
+            &queue_name,
+            bodies
+                .split(',')
+                .map(|b| message(b.as_bytes().to_vec()))
+                .collect(),
+        ),
+        (None, None) => queue::send(&queue_name, message(body)).map(|id| vec![id]),
+        (Some(n), None) => {
             let text = String::from_utf8_lossy(&body).into_owned();
             let messages = (0..n)
                 .map(|i| message(format!("{text}-{i}").into_bytes()))
@@ -221,6 +232,17 @@ fn consume(batch: Vec<Delivery>) -> Result<(), String> {
         record().map_err(|e| e.to_string())?;
         append(&format!("times:{body}"), &now.to_string())?;
         append("order", &body)?;
+        // Decisions per message (`queue-batch`): `ack…` is acknowledged whatever the batch
+        // returns; `retryalways…` is sent back on every attempt, `retry…` on the first only
+        // (after 50 ms), whatever the batch returns.
+        if body.starts_with("ack") {
+            message.ack().map_err(|e| e.to_string())?;
+        }
+        if body.starts_with("retryalways") || (body.starts_with("retry") && message.attempt == 1) {
+            message
+                .retry_after(Duration::from_millis(50))
+                .map_err(|e| e.to_string())?;
+        }
         if body.starts_with("trap") {
             panic!("asked to trap on {body}");
         }
