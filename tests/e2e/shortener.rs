@@ -48,6 +48,35 @@ async fn links_redirect_and_their_clicks_are_counted_through_the_queue() {
     assert_eq!(created.status().as_u16(), 201);
     let code = created.text().await.unwrap().trim().to_owned();
     assert_eq!(code, "1");
+    let created = client
+        .post(server.url("/links"))
+        .header("content-type", "application/json")
+        .body(r#"{"url": "https://example.com/json"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    assert_eq!(created.headers()["location"], "/2");
+    let bad = client
+        .post(server.url("/links"))
+        .header("content-type", "application/json")
+        .body(r#"{"link": "https://example.com/json"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(
+        bad.headers()["content-type"],
+        "text/plain; charset=utf-8",
+        "errors are text"
+    );
+    assert_eq!(
+        bad.text().await.unwrap(),
+        "invalid JSON body: missing field `url` at line 1 column 36\n"
+    );
+    let wrong_method = client.delete(server.url("/links")).send().await.unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
 
     for _ in 0..10 {
         let follow = client
@@ -91,5 +120,6 @@ async fn links_redirect_and_their_clicks_are_counted_through_the_queue() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(stats["url"], "https://example.com/some/long/path?q=1");
+    assert_eq!(stats["code"], "1");
     assert!(stats["created"].as_str().unwrap().contains('T'), "{stats}");
 }
