@@ -48,9 +48,10 @@ pub enum ManifestErrorKind {
         /// Why.
         error: RouteError,
     },
-    /// A route that matches the same paths as an earlier one.
+    /// A route that matches exactly the same paths as an earlier one (the same shape: the
+    /// same literals, parameters at the same places, the wildcard or not).
     #[error(
-        "`trigger.http[{index}].route`: route `{route}` matches the same paths as route `{first}` on line {first_line}"
+        "`trigger.http[{index}].route`: route `{route}` matches exactly the same paths as route `{first}` at {first_location}; remove one, or make them differ"
     )]
     DuplicateRoute {
         /// Index of the trigger in `[[trigger.http]]`, from 0.
@@ -59,8 +60,8 @@ pub enum ManifestErrorKind {
         route: String,
         /// The earlier route.
         first: String,
-        /// The earlier route's line.
-        first_line: usize,
+        /// Where the earlier route is written.
+        first_location: Box<Location>,
     },
     /// A trigger naming a component that is not defined.
     #[error(

@@ -52,7 +52,7 @@ pub(super) fn check_http_triggers(
                     index: i,
                     route: route.to_string(),
                     first: first.get_ref().clone(),
-                    first_line: doc.location(first.span()).line,
+                    first_location: Box::new(doc.location(first.span())),
                 },
             ));
         }
