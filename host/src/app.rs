@@ -177,6 +177,9 @@ pub struct Component {
     pub outbound_http: OutboundHttpGrant,
     /// `[component.<id>.limits]`: where it differs from the host's [`crate::limits::Limits`].
     pub limits: ComponentLimits,
+    /// Where `limits.memory_mb` is written, if it is, for the error of a value above the
+    /// host's.
+    pub memory_mb_location: Option<Location>,
     /// `environment`: the environment variables its instances see (`wasi:cli/environment`),
     /// each value a template over the app's variables. Nothing of the host's environment is
     /// passed on.

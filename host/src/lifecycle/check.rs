@@ -16,10 +16,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{LoadOptions, Loader, resolve_variables};
+use super::{Errors, LoadOptions, Loader};
 use crate::app::{Component, Location};
 use crate::app_version::{check_component, linker};
-use crate::capability::outbound_http::check_allowed_hosts;
 use crate::capability::spin;
 use crate::manifest;
 
@@ -34,21 +33,19 @@ pub struct CheckReport {
     pub warnings: Vec<(Location, String)>,
 }
 
-/// Checks the app of `options` (its manifest, runtime config, compile cache and limits; the
-/// rest is ignored) as `serve` would before binding its listeners.
+/// Checks the app of `options` (its manifest, runtime config, compile cache, variables and
+/// limits; the rest is ignored) as `serve` would before binding its listeners: the same
+/// [`Loader::validate`], then every component file.
 ///
 /// # Errors
-/// The first error `serve` would stop at before binding its listeners: a bad manifest or
-/// runtime config, an undefined store, a missing, invalid or unlinkable component file, a
-/// missing export.
+/// Every error `serve` would stop at before binding its listeners, as [`super::Errors`] when
+/// there are several: a bad manifest or runtime config, an undefined store, a required
+/// variable with no value, an allowed host that does not render, a component limit above
+/// the host's, a missing, invalid or unlinkable component file, a missing export.
 pub fn check(options: LoadOptions) -> Result<CheckReport> {
     let (loader, app) = Loader::new(options)?;
-    loader.check_runtime_config(&app)?;
-    let variables = resolve_variables(&app, &loader.options.vars, &loader.runtime_config)?;
-    for component in &app.components {
-        check_allowed_hosts(component, &variables)?;
-    }
-    manifest::check_sources(&app)?;
+    let mut errors = Errors::default();
+    errors.take(loader.validate(&app));
     let shared = &loader.shared;
     let linker = linker(&shared.engine)?;
     let mut warnings: Vec<(Location, String)> = app
@@ -57,7 +54,18 @@ pub fn check(options: LoadOptions) -> Result<CheckReport> {
         .map(|warning| (warning.location.clone(), warning.message.clone()))
         .collect();
     for (index, component) in app.components.iter().enumerate() {
-        let checked = check_component(&app, index, &shared.engine, &linker, &shared.cache)?;
+        if errors.take(manifest::check_source(component)).is_none() {
+            continue;
+        }
+        let Some(checked) = errors.take(check_component(
+            &app,
+            index,
+            &shared.engine,
+            &linker,
+            &shared.cache,
+        )) else {
+            continue;
+        };
         for warning in mismatches(component, &checked.imports) {
             warnings.push((component.source_location.clone(), warning));
         }
@@ -71,6 +79,7 @@ pub fn check(options: LoadOptions) -> Result<CheckReport> {
             warnings.push((component.source_location.clone(), warning));
         }
     }
+    errors.into_result()?;
     Ok(CheckReport {
         manifest: app.manifest_path.clone(),
         components: app.components.len(),

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ManifestError, ManifestErrorKind};
 use raw::RawManifest;
 
-use crate::app::{App, Location, ManifestFormat};
+use crate::app::{App, Component, Location, ManifestFormat};
 use crate::toml_doc::TomlDoc;
 use crate::variables::{Variable, is_variable_name};
 
@@ -145,6 +145,7 @@ fn check_variables(doc: &Doc<'_>, raw: &RawManifest) -> Result<Vec<Variable>, Ma
                 name: id.clone(),
                 default: spec.default.clone(),
                 secret: spec.secret,
+                location: doc.location(name.span()),
             })
         })
         .collect()
@@ -153,21 +154,27 @@ fn check_variables(doc: &Doc<'_>, raw: &RawManifest) -> Result<Vec<Variable>, Ma
 /// Checks that every component's `source` file exists.
 ///
 /// # Errors
-/// [`ManifestErrorKind::MissingSource`] at the `source` field of the first missing file.
+/// As [`check_source`], for the first missing file.
 pub fn check_sources(app: &App) -> Result<(), ManifestError> {
-    for component in &app.components {
-        if !component.source.is_file() {
-            return Err(ManifestError {
-                location: component.source_location.clone(),
-                kind: ManifestErrorKind::MissingSource {
-                    id: component.id.to_string(),
-                    path: component.source.clone(),
-                    has_build: component.build.is_some(),
-                },
-            });
-        }
+    app.components.iter().try_for_each(check_source)
+}
+
+/// Checks that `component`'s `source` file exists.
+///
+/// # Errors
+/// [`ManifestErrorKind::MissingSource`] at the `source` field.
+pub fn check_source(component: &Component) -> Result<(), ManifestError> {
+    if component.source.is_file() {
+        return Ok(());
     }
-    Ok(())
+    Err(ManifestError {
+        location: component.source_location.clone(),
+        kind: ManifestErrorKind::MissingSource {
+            id: component.id.to_string(),
+            path: component.source.clone(),
+            has_build: component.build.is_some(),
+        },
+    })
 }
 
 /// The manifest text, for turning byte spans into line and column.
