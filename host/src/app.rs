@@ -142,8 +142,13 @@ pub struct Location {
     pub column: usize,
 }
 
+/// `file:line:column`, or the file alone for line 0 (an error about the whole file, such as
+/// one that cannot be read).
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}", self.file.display());
+        }
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
     }
 }

@@ -22,6 +22,15 @@ pub enum ManifestErrorKind {
     /// The file cannot be read.
     #[error("cannot read the manifest: {0}")]
     Io(String),
+    /// There is no manifest at the path looked at (the error's location).
+    #[error(
+        "no manifest here{}; create an app with `wasmhost new http <name>` (`wasmhost new --list` lists the templates), or give the manifest's path",
+        spin.as_ref().map(|spin| format!(" (nor a Spin manifest, {})", spin.display())).unwrap_or_default()
+    )]
+    NoManifest {
+        /// For a directory, the Spin manifest also looked for.
+        spin: Option<PathBuf>,
+    },
     /// TOML syntax, a missing field, an unknown field or a wrong type (toml's message), with
     /// the header of the table it is in.
     #[error("{}{message}", table.as_ref().map(|t| format!("in `{t}`: ")).unwrap_or_default())]

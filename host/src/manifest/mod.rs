@@ -55,15 +55,23 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 /// [`check_sources`] before loading them.
 ///
 /// # Errors
-/// [`ManifestError`] for an unreadable file, TOML syntax, an unknown or missing field, a
+/// [`ManifestError`] for a missing or unreadable file, TOML syntax, an unknown or missing field, a
 /// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
 /// route that duplicates another, or a trigger naming an undefined component.
 pub fn load(path: &Path) -> Result<App, ManifestError> {
-    let (file, text) =
-        crate::toml_doc::read(&manifest_path(path)).map_err(|(location, err)| ManifestError {
-            location,
-            kind: ManifestErrorKind::Io(err),
-        })?;
+    let file = manifest_path(path);
+    let (file, text) = crate::toml_doc::read(&file).map_err(|(location, err)| {
+        let kind = if file.exists() {
+            ManifestErrorKind::Io(err)
+        } else {
+            ManifestErrorKind::NoManifest {
+                spin: path
+                    .is_dir()
+                    .then(|| location.file.with_file_name(SPIN_MANIFEST_FILE)),
+            }
+        };
+        ManifestError { location, kind }
+    })?;
     parse(&file, &text)
 }
 
