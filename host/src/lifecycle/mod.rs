@@ -116,7 +116,7 @@ impl Loader {
     /// A bad manifest or runtime config (file, line and field), or an engine the limits
     /// cannot make.
     pub fn new(options: LoadOptions) -> Result<(Self, App)> {
-        let app = manifest::load(&options.path)?;
+        let app = manifest::load(&options.path).map_err(Errors::from)?;
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -147,8 +147,11 @@ impl Loader {
     /// # Errors
     /// As [`Loader::load`].
     pub async fn reload(&self, old: &AppVersion) -> Result<Arc<AppVersion>> {
-        self.load(manifest::load(&self.options.path)?, Some(old))
-            .await
+        self.load(
+            manifest::load(&self.options.path).map_err(Errors::from)?,
+            Some(old),
+        )
+        .await
     }
 
     /// A version of `app`: its grants checked, its variables given values, its components
@@ -395,6 +398,12 @@ impl std::fmt::Display for Errors {
 }
 
 impl std::error::Error for Errors {}
+
+impl From<manifest::ManifestErrors> for Errors {
+    fn from(errors: manifest::ManifestErrors) -> Self {
+        Self(errors.0.into_iter().map(anyhow::Error::new).collect())
+    }
+}
 
 /// The cron, queue and blob triggers of one app version, running.
 pub struct Triggers {

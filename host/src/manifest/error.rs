@@ -16,6 +16,31 @@ pub struct ManifestError {
     pub kind: ManifestErrorKind,
 }
 
+/// Every error found in one manifest, in the order found (at least one). Displays one per
+/// line.
+#[derive(Debug)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl From<ManifestError> for ManifestErrors {
+    fn from(err: ManifestError) -> Self {
+        Self(vec![err])
+    }
+}
+
+impl std::fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, err) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
 /// What is wrong with a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestErrorKind {

@@ -20,7 +20,7 @@ mod spin;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use error::{ManifestError, ManifestErrorKind};
+pub use error::{ManifestError, ManifestErrorKind, ManifestErrors};
 use raw::RawManifest;
 
 use crate::app::{App, Component, Location, ManifestFormat};
@@ -55,10 +55,11 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 /// [`check_sources`] before loading them.
 ///
 /// # Errors
-/// [`ManifestError`] for a missing or unreadable file, TOML syntax, an unknown or missing field, a
+/// [`ManifestErrors`]: a missing or unreadable file, or TOML syntax (one error); or every error
+/// of the checks, each section checked even when another fails: TOML syntax, an unknown or missing field, a
 /// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
 /// route that duplicates another, or a trigger naming an undefined component.
-pub fn load(path: &Path) -> Result<App, ManifestError> {
+pub fn load(path: &Path) -> Result<App, ManifestErrors> {
     let file = manifest_path(path);
     let (file, text) = crate::toml_doc::read(&file).map_err(|(location, err)| {
         let kind = if file.exists() {
@@ -79,7 +80,7 @@ pub fn load(path: &Path) -> Result<App, ManifestError> {
 ///
 /// # Errors
 /// As [`load`], but never an I/O error.
-pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
+pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
     let doc = Doc(TomlDoc { file, text });
     let syntax = |err: crate::toml_doc::TomlError| ManifestError {
         location: err.location,
@@ -99,21 +100,58 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     };
 
     if *raw.manifest_version.get_ref() != 1 {
-        return Err(doc.error(
-            raw.manifest_version.span(),
-            ManifestErrorKind::Version(*raw.manifest_version.get_ref()),
-        ));
+        return Err(doc
+            .error(
+                raw.manifest_version.span(),
+                ManifestErrorKind::Version(*raw.manifest_version.get_ref()),
+            )
+            .into());
     }
+    let mut errors = Vec::new();
     let name = raw.application.name.get_ref().trim();
     if name.is_empty() {
-        return Err(doc.error(raw.application.name.span(), ManifestErrorKind::EmptyName));
+        errors.push(doc.error(raw.application.name.span(), ManifestErrorKind::EmptyName));
     }
 
-    let variables = check_variables(&doc, &raw)?;
-    let (components, index) = component::check_components(&doc, &raw, &variables)?;
-    let http_triggers = http::check_http_triggers(&doc, &raw, &index)?;
-    let cron_triggers = cron::check_cron_triggers(&doc, &raw, &index)?;
-    let (queue_triggers, topics, blob_triggers) = queue::check_queue_triggers(&doc, &raw, &index)?;
+    // Each section is checked even when another fails, so that one run shows every error;
+    // the triggers find components by the `[component.<id>]` keys if those fail.
+    let variables = keep(&mut errors, check_variables(&doc, &raw));
+    let components = variables.as_ref().and_then(|variables| {
+        keep(
+            &mut errors,
+            component::check_components(&doc, &raw, variables),
+        )
+    });
+    let index = match &components {
+        Some((_, index)) => index.clone(),
+        None => raw
+            .component
+            .keys()
+            .enumerate()
+            .map(|(i, key)| (key.get_ref().clone(), i))
+            .collect(),
+    };
+    let http_triggers = keep(&mut errors, http::check_http_triggers(&doc, &raw, &index));
+    let cron_triggers = keep(&mut errors, cron::check_cron_triggers(&doc, &raw, &index));
+    let queue_triggers = keep(&mut errors, queue::check_queue_triggers(&doc, &raw, &index));
+    let (
+        Some(variables),
+        Some((components, _)),
+        Some(http_triggers),
+        Some(cron_triggers),
+        Some((queue_triggers, topics, blob_triggers)),
+        true,
+    ) = (
+        variables,
+        components,
+        http_triggers,
+        cron_triggers,
+        queue_triggers,
+        errors.is_empty(),
+    )
+    else {
+        return Err(ManifestErrors(errors));
+    };
 
     Ok(App {
         name: name.to_owned(),
@@ -131,6 +169,14 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         format,
         warnings,
     })
+}
+
+/// The value of `result`, or `None` with its errors added to `errors`.
+fn keep<T>(
+    errors: &mut Vec<ManifestError>,
+    result: Result<T, impl Into<ManifestErrors>>,
+) -> Option<T> {
+    result.map_err(|err| errors.extend(err.into().0)).ok()
 }
 
 /// Checks `[variables]`: names, and exactly one of `default` and `required = true` each.

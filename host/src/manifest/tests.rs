@@ -596,3 +596,16 @@ fn bad_blob_triggers_and_grants() {
         "source = \"hello.wasm\"\nblob_containers = [\"my.files\"]"
     )));
 }
+
+/// Every section is checked even when another fails, and every HTTP trigger: one run shows
+/// each error, at its line.
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = "manifest_version = 1\n[application]\nname = \"x\"\n\
+                [[trigger.http]]\nroute = \"/a\"\ncomponent = \"nope\"\n\
+                [[trigger.http]]\nroute = \"b\"\ncomponent = \"a\"\n\
+                [[trigger.http]]\nroute = \"/a\"\ncomponent = \"a\"\n\
+                [[trigger.cron]]\nschedule = \"every day\"\ncomponent = \"a\"\n\
+                [component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"no good\"]\n";
+    insta::assert_snapshot!(error(text));
+}
