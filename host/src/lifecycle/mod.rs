@@ -387,13 +387,7 @@ impl Errors {
 
 impl std::fmt::Display for Errors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, err) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{err:#}")?;
-        }
-        Ok(())
+        manifest::write_lines(f, self.0.iter().map(|err| format!("{err:#}")))
     }
 }
 

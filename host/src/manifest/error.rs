@@ -29,14 +29,26 @@ impl From<ManifestError> for ManifestErrors {
 
 impl std::fmt::Display for ManifestErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, err) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{err}")?;
-        }
-        Ok(())
+        write_lines(f, &self.0)
     }
+}
+
+/// Writes each of `items` on a line of its own (no newline after the last): how a list of
+/// errors displays.
+///
+/// # Errors
+/// As the formatter's.
+pub(crate) fn write_lines(
+    f: &mut std::fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = impl std::fmt::Display>,
+) -> std::fmt::Result {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 impl std::error::Error for ManifestErrors {}

@@ -20,6 +20,7 @@ mod spin;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub(crate) use error::write_lines;
 pub use error::{ManifestError, ManifestErrorKind, ManifestErrors};
 use raw::RawManifest;
 
