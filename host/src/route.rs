@@ -5,9 +5,11 @@
 //! - parameter: `/users/:id` matches one non-empty segment and binds it to `id`;
 //! - trailing wildcard: `/static/...` matches `/static` and everything below it.
 //!
-//! The most specific route wins, segment by segment: a literal beats a parameter, which beats
-//! the wildcard. Matching runs on a radix tree ([`matchit`]) built at startup, so the
-//! per-request cost is one tree walk and no allocation.
+//! Precedence is Spin's: a route without the wildcard that matches wins; else the wildcard
+//! route with the longest matching prefix. Within each, a literal segment beats a parameter.
+//! Matching runs on two radix trees ([`matchit`]) built at startup, so the per-request cost
+//! is one tree walk, plus one per segment of the deepest wildcard prefix when no route
+//! without the wildcard matches, and no allocation.
 
 use std::fmt;
 use std::str::FromStr;
