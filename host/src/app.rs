@@ -142,8 +142,13 @@ pub struct Location {
     pub column: usize,
 }
 
+/// `file:line:column`, or the file alone for line 0 (an error about the whole file, such as
+/// one that cannot be read).
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}", self.file.display());
+        }
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
     }
 }
@@ -177,6 +182,9 @@ pub struct Component {
     pub outbound_http: OutboundHttpGrant,
     /// `[component.<id>.limits]`: where it differs from the host's [`crate::limits::Limits`].
     pub limits: ComponentLimits,
+    /// Where `limits.memory_mb` is written, if it is, for the error of a value above the
+    /// host's.
+    pub memory_mb_location: Option<Location>,
     /// `environment`: the environment variables its instances see (`wasi:cli/environment`),
     /// each value a template over the app's variables. Nothing of the host's environment is
     /// passed on.

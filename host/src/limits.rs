@@ -117,7 +117,11 @@ impl Limits {
         let own = &component.limits;
         let memory_bytes = match own.memory_bytes {
             Some(bytes) if bytes > self.memory_bytes => anyhow::bail!(
-                "component `{}`: `limits.memory_mb` is {} MiB, more than the host's {} MiB (--max-memory-mb)",
+                "{}: `component.{}.limits.memory_mb`: {} MiB is more than the host's {} MiB; lower it, or raise the host's with --max-memory-mb",
+                component
+                    .memory_mb_location
+                    .as_ref()
+                    .unwrap_or(&component.source_location),
                 component.id,
                 bytes >> 20,
                 self.memory_bytes >> 20
@@ -320,7 +324,8 @@ mod tests {
         };
         let err = host.resolve(&component(greedy)).unwrap_err().to_string();
         assert!(
-            err.contains("component `c`") && err.contains("256 MiB") && err.contains("128 MiB"),
+            err.starts_with("/a/wasmhost.toml:5:10: `component.c.limits.memory_mb`: 256 MiB")
+                && err.contains("128 MiB"),
             "{err}"
         );
     }

@@ -49,11 +49,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Prints `err` and its causes; exit status 1.
+/// Prints `err` and its causes (each of several errors, in turn); exit status 1.
 fn fail(err: &anyhow::Error) -> std::process::ExitCode {
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+    let several = err.downcast_ref::<wasmhost::lifecycle::Errors>();
+    for err in several.map_or(std::slice::from_ref(err), |errors| &errors.0) {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
     }
     std::process::ExitCode::FAILURE
 }

@@ -5,9 +5,11 @@
 //! - parameter: `/users/:id` matches one non-empty segment and binds it to `id`;
 //! - trailing wildcard: `/static/...` matches `/static` and everything below it.
 //!
-//! The most specific route wins, segment by segment: a literal beats a parameter, which beats
-//! the wildcard. Matching runs on a radix tree ([`matchit`]) built at startup, so the
-//! per-request cost is one tree walk and no allocation.
+//! Precedence is Spin's: a route without the wildcard that matches wins; else the wildcard
+//! route with the longest matching prefix. Within each, a literal segment beats a parameter.
+//! Matching runs on two radix trees ([`matchit`]) built at startup, so the per-request cost
+//! is one tree walk, plus one per segment of the deepest wildcard prefix when no route
+//! without the wildcard matches, and no allocation.
 
 use std::fmt;
 use std::str::FromStr;
@@ -186,26 +188,17 @@ impl Route {
         self.segments.last() == Some(&Segment::Wildcard)
     }
 
-    /// The route with parameter names erased: two routes with the same shape match exactly the
-    /// same paths, so a manifest may not declare both.
-    pub fn shape(&self) -> String {
-        self.pattern(|_| ":".to_owned(), "...")
-    }
-
-    /// The matchit pattern. Parameters are named by position (`{p0}`, `{p1}`, ..) so that routes
-    /// naming the same position differently (`/a/:x/b`, `/a/:y/c`) do not conflict in the tree.
+    /// The matchit pattern: without the wildcard, and parameters named by position (`{p0}`,
+    /// `{p1}`, ..) so that routes naming the same position differently (`/a/:x/b`,
+    /// `/a/:y/c`) do not conflict in the tree. For a wildcard route it is the pattern of its
+    /// prefix (`/static/...` → `/static`; `/...` → `/`).
     fn matchit_pattern(&self) -> String {
-        self.pattern(|i| format!("{{p{i}}}"), "{*tail}")
-    }
-
-    fn pattern(&self, param: impl Fn(usize) -> String, wildcard: &str) -> String {
         let mut out = String::new();
         for (i, segment) in self.segments.iter().enumerate() {
-            out.push('/');
             match segment {
-                Segment::Literal(lit) => out.push_str(lit),
-                Segment::Param(_) => out.push_str(&param(i)),
-                Segment::Wildcard => out.push_str(wildcard),
+                Segment::Literal(lit) => out.push_str(&format!("/{lit}")),
+                Segment::Param(_) => out.push_str(&format!("/{{p{i}}}")),
+                Segment::Wildcard => {}
             }
         }
         if out.is_empty() {
@@ -214,16 +207,22 @@ impl Route {
         out
     }
 
-    /// For a wildcard route, the pattern of its bare prefix (`/static/...` → `/static`).
-    fn matchit_prefix(&self) -> Option<String> {
-        self.is_wildcard().then(|| {
-            let mut prefix = Self {
-                text: String::new(),
-                segments: self.segments.clone(),
-            };
-            prefix.segments.pop();
-            prefix.matchit_pattern()
-        })
+    /// The route with parameter names erased: two routes with the same shape match exactly the
+    /// same paths, so a manifest may not declare both.
+    pub fn shape(&self) -> String {
+        let mut out: String = self
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(lit) => format!("/{lit}"),
+                Segment::Param(_) => "/:".to_owned(),
+                Segment::Wildcard => "/...".to_owned(),
+            })
+            .collect();
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
     }
 }
 
@@ -233,13 +232,18 @@ impl fmt::Display for Route {
     }
 }
 
-/// A routing table from [`Route`]s to values of type `T`, built once at startup: one tree
-/// for the routes without the wildcard, looked up first, one for the wildcard routes (which
-/// matchit cannot hold beside a parameter at the same position).
+/// A routing table from [`Route`]s to values of type `T`, built once at startup, with Spin's
+/// precedence: a route without the wildcard that matches wins; else the wildcard route with
+/// the longest prefix that matches. Among routes of one kind and length, a literal segment
+/// beats a parameter. Two radix trees ([`matchit`]): one of the routes without the
+/// wildcard, one of the wildcard routes' prefixes; a path is looked up whole in the first,
+/// then cut at each `/` (longest first, no deeper than the deepest prefix) in the second.
 #[derive(Debug)]
 pub struct Router<T> {
     tree: matchit::Router<usize>,
-    wildcards: matchit::Router<usize>,
+    prefixes: matchit::Router<usize>,
+    /// The most segments a wildcard route's prefix has.
+    depth: usize,
     entries: Vec<(Route, T)>,
 }
 
@@ -252,42 +256,27 @@ pub struct RouteMatch<'r, 'p, T> {
     /// The matched route.
     pub route: &'r Route,
     params: matchit::Params<'r, 'p>,
-    path: &'p str,
+    tail: Option<&'p str>,
 }
 
 impl<'r, 'p, T> RouteMatch<'r, 'p, T> {
     /// The values of the route's parameters, in the order of [`Route::params`], as they appear
     /// in the path (still percent-encoded).
     pub fn param_values(&self) -> impl Iterator<Item = &'p str> + '_ {
-        self.params
-            .iter()
-            .filter(|(k, _)| *k != "tail")
-            .map(|(_, v)| v)
+        self.params.iter().map(|(_, v)| v)
     }
 
-    /// For a wildcard route, the matched tail with its leading `/` (empty when the path was the
-    /// bare prefix, `/` when it was the prefix and a slash); `None` for other routes.
+    /// For a wildcard route, the part of the path after its prefix, with its leading `/`
+    /// (empty when the path was the bare prefix, `/` when it was the prefix and a slash);
+    /// `None` for other routes.
     pub fn path_info(&self) -> Option<&'p str> {
-        if !self.route.is_wildcard() {
-            return None;
-        }
-        // The tail is a suffix of the path; include the `/` just before it.
-        let tail = self.params.get("tail").unwrap_or("");
-        Some(if tail.is_empty() {
-            if self.path.len() > 1 && self.path.ends_with('/') {
-                "/"
-            } else {
-                ""
-            }
-        } else {
-            &self.path[self.path.len() - tail.len() - 1..]
-        })
+        self.tail
     }
 }
 
-/// Two routes the routing tree cannot hold together.
+/// Two routes that match exactly the same paths (the same [`Route::shape`]).
 #[derive(Debug, thiserror::Error)]
-#[error("routes `{first}` and `{second}` match the same paths")]
+#[error("routes number {first} and {second} match the same paths")]
 pub struct RouteConflict {
     /// Index of the route registered first.
     pub first: usize,
@@ -296,27 +285,32 @@ pub struct RouteConflict {
 }
 
 impl<T> Router<T> {
-    /// Builds the table. Routes with the same [`Route::shape`] conflict.
+    /// Builds the table.
     ///
     /// # Errors
-    /// [`RouteConflict`] with the indices (in input order) of two routes that match the same
-    /// paths.
+    /// [`RouteConflict`] with the indices (in input order) of two routes of the same
+    /// [`Route::shape`], the only routes that cannot be told apart.
     pub fn new(routes: impl IntoIterator<Item = (Route, T)>) -> Result<Self, RouteConflict> {
         let entries: Vec<(Route, T)> = routes.into_iter().collect();
         let mut tree = matchit::Router::new();
-        let mut wildcards = matchit::Router::new();
+        let mut prefixes = matchit::Router::new();
+        let mut depth = 0;
         let mut shapes = std::collections::HashMap::new();
         let mut patterns = std::collections::HashMap::new();
         for (i, (route, _)) in entries.iter().enumerate() {
             if let Some(first) = shapes.insert(route.shape(), i) {
                 return Err(RouteConflict { first, second: i });
             }
-            let pattern = route.matchit_pattern();
             let into = if route.is_wildcard() {
-                &mut wildcards
+                depth = depth.max(route.segments.len() - 1);
+                &mut prefixes
             } else {
                 &mut tree
             };
+            // Patterns of different shapes do not conflict (parameters are whole segments
+            // named by position, and no pattern has a catch-all); if matchit ever disagrees,
+            // the route it names is reported.
+            let pattern = route.matchit_pattern();
             if let Err(err) = into.insert(pattern.clone(), i) {
                 let first = match err {
                     matchit::InsertError::Conflict { with } => patterns.get(&with).copied(),
@@ -329,38 +323,58 @@ impl<T> Router<T> {
             }
             patterns.insert(pattern, i);
         }
-        // The bare prefix of a wildcard (`/static` and `/static/` for `/static/...`, whose
-        // catch-all needs a non-empty tail) goes in last, where no other wildcard route
-        // already claims it.
-        for (i, (route, _)) in entries.iter().enumerate() {
-            if let Some(prefix) = route.matchit_prefix() {
-                if prefix != "/" {
-                    let _ = wildcards.insert(format!("{prefix}/"), i);
-                }
-                let _ = wildcards.insert(prefix, i);
-            }
-        }
         Ok(Self {
             tree,
-            wildcards,
+            prefixes,
+            depth,
             entries,
         })
     }
 
-    /// Finds the most specific route for `path` (the URI path, without the query).
+    /// Finds the route for `path` (the URI path, without the query), by the precedence of
+    /// [`Router`]. At most one lookup per segment of the deepest wildcard prefix, plus one;
+    /// no allocation.
     pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<RouteMatch<'r, 'p, T>> {
-        let matched = self
-            .tree
-            .at(path)
-            .or_else(|_| self.wildcards.at(path))
-            .ok()?;
-        let (route, value) = &self.entries[*matched.value];
-        Some(RouteMatch {
+        if let Ok(matched) = self.tree.at(path) {
+            return Some(self.found(*matched.value, matched.params, None));
+        }
+        if !path.starts_with('/') {
+            return None;
+        }
+        // The ends of the path's prefixes of at most `depth` segments, longest first: the
+        // cut after `depth` segments (or the whole path), then each `/` before it. The root
+        // prefix `/` (of `/...`) is the cut at 0; the path `/` is only that.
+        let limit = path
+            .match_indices('/')
+            .nth(self.depth)
+            .map_or(path.len(), |(at, _)| at);
+        let whole = (path != "/" || limit == 0).then_some(limit);
+        let cuts = whole
+            .into_iter()
+            .chain(path[..limit].rmatch_indices('/').map(|(at, _)| at));
+        // (A cut at 1 is after an empty first segment, `//..`, which no prefix has.)
+        for cut in cuts.filter(|&cut| cut != 1) {
+            let prefix = if cut == 0 { "/" } else { &path[..cut] };
+            if let Ok(matched) = self.prefixes.at(prefix) {
+                return Some(self.found(*matched.value, matched.params, Some(&path[cut..])));
+            }
+        }
+        None
+    }
+
+    fn found<'r, 'p>(
+        &'r self,
+        index: usize,
+        params: matchit::Params<'r, 'p>,
+        tail: Option<&'p str>,
+    ) -> RouteMatch<'r, 'p, T> {
+        let (route, value) = &self.entries[index];
+        RouteMatch {
             value,
             route,
-            params: matched.params,
-            path,
-        })
+            params,
+            tail,
+        }
     }
 
     /// The routes and their values, in manifest order.
@@ -512,6 +526,53 @@ mod tests {
         assert_eq!(matched(&r, "/users").unwrap().0, "/users/...");
         assert_eq!(matched(&r, "/static/").unwrap().2, Some("/".to_owned()));
         assert_eq!(matched(&r, "/static").unwrap().2, Some(String::new()));
+    }
+
+    /// Spin's precedence: a wildcard route with a parameter beside one with the wildcard at
+    /// the same position, and the longest matching prefix wins.
+    #[test]
+    fn the_longest_wildcard_prefix_wins() {
+        let r = router(&[
+            "/...",
+            "/users/...",
+            "/users/:id/...",
+            "/users/me/...",
+            "/a/:x/...",
+            "/a/b/c/...",
+        ]);
+        assert_eq!(
+            matched(&r, "/users/42/posts").unwrap(),
+            (
+                "/users/:id/...".to_owned(),
+                vec!["42".to_owned()],
+                Some("/posts".to_owned())
+            )
+        );
+        assert_eq!(matched(&r, "/users/me/x").unwrap().0, "/users/me/...");
+        assert_eq!(
+            matched(&r, "/users/42").unwrap().2,
+            Some(String::new()),
+            "the bare prefix of `/users/:id/...`"
+        );
+        assert_eq!(matched(&r, "/users/").unwrap().0, "/users/...");
+        assert_eq!(matched(&r, "/users").unwrap().0, "/users/...");
+        assert_eq!(matched(&r, "/a/b/c/d").unwrap().0, "/a/b/c/...");
+        assert_eq!(
+            matched(&r, "/a/b/z").unwrap(),
+            (
+                "/a/:x/...".to_owned(),
+                vec!["b".to_owned()],
+                Some("/z".to_owned())
+            )
+        );
+        assert_eq!(
+            matched(&r, "/elsewhere/x").unwrap().2,
+            Some("/elsewhere/x".to_owned())
+        );
+        assert_eq!(
+            matched(&r, "/").unwrap(),
+            ("/...".to_owned(), vec![], Some("/".to_owned()))
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Variable {
     pub default: Option<String>,
     /// Whether its value is a secret.
     pub secret: bool,
+    /// Where the manifest declares it, for the error of a required one given no value.
+    pub location: crate::app::Location,
 }
 
 impl fmt::Debug for Variable {
@@ -134,16 +136,18 @@ impl fmt::Debug for Value {
     }
 }
 
-/// A required variable with no value.
+/// A required variable with no value. Displays as `file:line:column: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "variable `{name}` is required and has no value: set it with `--var {name}=...` or the environment variable `{env}`"
+    "{location}: `variables.{name}`: variable `{name}` is required and has no value: set it with `--var {name}=...` or the environment variable `{env}`"
 )]
 pub struct MissingVariable {
     /// The variable.
     pub name: String,
     /// The environment variable that would set it.
     pub env: String,
+    /// Where the manifest declares it.
+    pub location: crate::app::Location,
 }
 
 /// Gives every variable its value: `overrides` (from `--var`) first, then the environment as
@@ -152,15 +156,15 @@ pub struct MissingVariable {
 /// `SPIN_VARIABLE_API_KEY`), then the default.
 ///
 /// # Errors
-/// [`MissingVariable`] for the first required variable that gets no value, naming the
+/// A [`MissingVariable`] for each required variable that gets no value, naming the
 /// environment variable of the first prefix.
 pub fn resolve(
     variables: &[Variable],
     overrides: &BTreeMap<String, String>,
     prefixes: &[&str],
     env: impl Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, Value>, MissingVariable> {
-    variables
+) -> Result<BTreeMap<String, Value>, Vec<MissingVariable>> {
+    let (values, missing): (Vec<_>, Vec<_>) = variables
         .iter()
         .map(|variable| {
             let upper = variable.name.to_ascii_uppercase();
@@ -176,6 +180,7 @@ pub fn resolve(
                 .ok_or_else(|| MissingVariable {
                     name: variable.name.clone(),
                     env: format!("{}{upper}", prefixes.first().unwrap_or(&ENV_PREFIX)),
+                    location: variable.location.clone(),
                 })?;
             let value = Value {
                 text,
@@ -183,7 +188,12 @@ pub fn resolve(
             };
             Ok((variable.name.clone(), value))
         })
-        .collect()
+        .partition(Result::is_ok);
+    if missing.is_empty() {
+        Ok(values.into_iter().filter_map(Result::ok).collect())
+    } else {
+        Err(missing.into_iter().filter_map(Result::err).collect())
+    }
 }
 
 /// Renders `template` with the resolved `values`. A value is secret if any variable in it is.
@@ -218,6 +228,11 @@ mod tests {
             name: name.to_owned(),
             default: default.map(str::to_owned),
             secret,
+            location: crate::app::Location {
+                file: "/a/wasmhost.toml".into(),
+                line: 9,
+                column: 1,
+            },
         }
     }
 
@@ -289,9 +304,10 @@ mod tests {
             |_| None,
         )
         .unwrap_err();
+        assert_eq!(err.len(), 1);
         assert_eq!(
-            err.to_string(),
-            "variable `api_key` is required and has no value: set it with `--var api_key=...` or the environment variable `WASMHOST_VAR_API_KEY`"
+            err[0].to_string(),
+            "/a/wasmhost.toml:9:1: `variables.api_key`: variable `api_key` is required and has no value: set it with `--var api_key=...` or the environment variable `WASMHOST_VAR_API_KEY`"
         );
     }
 

@@ -223,3 +223,128 @@ fn check_errors_name_the_file_line_and_field_or_the_component() {
         "{stderr}"
     );
 }
+
+/// The `error:` lines of `stderr` (and their causes), without the log lines.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("error: ") || line.starts_with("  caused by: "))
+        .collect()
+}
+
+/// `check` fails wherever `serve` fails at startup, with the same message: a route that
+/// matches the same paths as another, a required variable with no value, a component limit
+/// above the host's (and passes with the host's limit raised, as `serve` starts), an allowed
+/// host whose template renders to no host.
+#[test]
+fn check_fails_where_serve_fails_with_the_same_message() {
+    let app = |rest: &str| {
+        format!(
+            "manifest_version = 1\n[application]\nname = \"x\"\n\
+             [[trigger.http]]\nroute = \"/users/:id\"\ncomponent = \"hello\"\n\
+             [component.hello]\nsource = \"{}\"\n{rest}",
+            guests::HELLO
+        )
+    };
+    let cases = [
+        (
+            "route conflict",
+            format!(
+                "{}[[trigger.http]]\nroute = \"/users/:name\"\ncomponent = \"hello\"\n",
+                app("")
+            ),
+            "`trigger.http[1].route`: route `/users/:name` matches exactly the same paths as route `/users/:id` at",
+        ),
+        (
+            "missing variable",
+            format!("{}[variables]\napi_key = {{ required = true }}\n", app("")),
+            "`variables.api_key`: variable `api_key` is required and has no value",
+        ),
+        (
+            "limit above the host's",
+            app("limits.memory_mb = 4096\n"),
+            "`component.hello.limits.memory_mb`: 4096 MiB is more than the host's 128 MiB",
+        ),
+        (
+            "bad allowed-host template",
+            format!(
+                "{}[variables]\nhost = {{ default = \"a host\" }}\n",
+                app("allowed_outbound_hosts = [\"https://{{ host }}\"]\n")
+            ),
+            "`component.hello.allowed_outbound_hosts`: `https://{{ host }}` renders to `https://a host`",
+        ),
+    ];
+    for (case, manifest, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &manifest);
+        let cache = dir.path().join("cache");
+        let cache = cache.to_str().unwrap();
+        let (checked, _, check_err) =
+            run(wasmhost_binary(), &["check", &path, "--cache-dir", cache]).unwrap();
+        let (served, _, serve_err) = run(
+            wasmhost_binary(),
+            &[
+                "serve",
+                &path,
+                "--cache-dir",
+                cache,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        )
+        .unwrap();
+        assert!(!checked && !served, "{case}: {check_err}\n{serve_err}");
+        let errors = error_lines(&check_err);
+        assert_eq!(errors, error_lines(&serve_err), "{case}");
+        assert_eq!(errors.len(), 1, "{case}: {check_err}");
+        assert!(
+            errors[0].starts_with(&format!("error: {path}:")) && errors[0].contains(message),
+            "{case}: {check_err}"
+        );
+    }
+
+    // With the host's limit raised as `serve` would be, `check` passes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &app("limits.memory_mb = 4096\n"));
+    let cache = dir.path().join("cache");
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &[
+            "check",
+            &path,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--max-memory-mb",
+            "4096",
+        ],
+    )
+    .unwrap();
+    assert!(ok, "{stderr}");
+}
+
+/// `check` reports every error it finds in one run, each with its file:line:col.
+#[test]
+fn check_reports_every_error_at_once() {
+    let manifest = "manifest_version = 1\n[application]\nname = \"x\"\n\
+                    [variables]\napi_key = { required = true }\nregion = { required = true }\n\
+                    [[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n\
+                    [component.a]\nsource = \"a.wasm\"\nlimits.memory_mb = 4096\n\
+                    [component.b]\nsource = \"b.wasm\"\n";
+    let (ok, _, stderr) = check(manifest);
+    assert!(!ok);
+    insta::assert_snapshot!(error_lines(&stderr).join("\n"));
+}
+
+/// A directory with no manifest: the path looked at, and `wasmhost new`.
+#[test]
+fn check_without_a_manifest_suggests_wasmhost_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(wasmhost_binary(), &["check", dir.path().to_str().unwrap()]).unwrap();
+    assert!(!ok);
+    let dir = dir.path().to_str().unwrap();
+    assert!(
+        stderr.contains(&format!("error: {dir}/wasmhost.toml: no manifest here"))
+            && stderr.contains("wasmhost new"),
+        "{stderr}"
+    );
+}

@@ -775,3 +775,53 @@ fn cors_refuses_any_origin_with_credentials() {
         "{stderr}"
     );
 }
+
+/// The precedence example of `docs/routes.md`, served: `/users/me`, `/users/:id` and
+/// `/users/...` each reach their own component (config-probe answers its `component`
+/// variable), `/users/:id/...` takes the longer prefix from `/users/...`, and a static-files
+/// route answers its bare prefix with and without the trailing slash.
+#[tokio::test]
+async fn the_routes_pages_precedence_example_reaches_each_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("public")).unwrap();
+    std::fs::write(dir.path().join("public/index.html"), "index\n").unwrap();
+    let component = |id: &str| {
+        format!(
+            "[component.{id}]\nsource = \"{}\"\n[component.{id}.variables]\ncomponent = \"{id}\"\n",
+            guests::CONFIG_PROBE
+        )
+    };
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"routes\"\n\
+         [[trigger.http]]\nroute = \"/users/me\"\ncomponent = \"me\"\n\
+         [[trigger.http]]\nroute = \"/users/:id\"\ncomponent = \"by-id\"\n\
+         [[trigger.http]]\nroute = \"/users/...\"\ncomponent = \"any\"\n\
+         [[trigger.http]]\nroute = \"/posts/...\"\ncomponent = \"any\"\n\
+         [[trigger.http]]\nroute = \"/posts/:id/...\"\ncomponent = \"by-id\"\n\
+         [[trigger.http]]\nroute = \"/assets/...\"\nstatic_files = \"public\"\n\
+         {}{}{}",
+        component("me"),
+        component("by-id"),
+        component("any"),
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, &[]).unwrap();
+    for (path, answer) in [
+        ("/users/me", "component=me\n"),
+        ("/users/42", "component=by-id\n"),
+        ("/users/42/posts", "component=any\n"),
+        ("/users", "component=any\n"),
+        ("/users/", "component=any\n"),
+        ("/posts/7/comments", "component=by-id\n"),
+        ("/posts", "component=any\n"),
+        ("/assets/", "index\n"),
+        ("/assets/index.html", "index\n"),
+    ] {
+        assert_eq!(
+            get(server.url(path)).await,
+            (200, answer.to_owned()),
+            "{path}"
+        );
+    }
+}

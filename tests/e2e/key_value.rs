@@ -525,7 +525,7 @@ fn bad_runtime_config_names_file_and_line() {
         "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ndatabase = 2\n",
     );
     let want = format!(
-        "{}:4:1: in `[key_value_store.default]`: unknown field `database`",
+        "{}:4:1: in `[key_value_store.default]`: unknown key `database`",
         dir.path().join("runtime.toml").display()
     );
     assert!(stderr.contains(&want), "{stderr}");

@@ -98,7 +98,7 @@ async fn sighup_swaps_versions_under_load_and_a_broken_manifest_keeps_the_old_on
     .unwrap();
     server.hangup();
     let log = server.log_with("Reload failed");
-    assert!(log.contains("missing field `name`"), "{log}");
+    assert!(log.contains("the key `name` is missing"), "{log}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_for_version(&server, "v6").await;
     stop_load_and_check(&server, stop, load, "5 reloads and a failed one").await;

@@ -25,6 +25,11 @@ pub struct CheckCommand {
     /// Set an application variable, as `serve --var NAME=VALUE`. Repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+
+    /// The host's limits to check the components' `[component.<id>.limits]` against, as
+    /// `serve` takes them.
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 impl CheckCommand {
@@ -38,6 +43,7 @@ impl CheckCommand {
             runtime_config: self.runtime_config,
             cache_dir: self.cache_dir,
             vars: super::serve::parse_vars(&self.vars)?,
+            limits: self.limits.limits(),
             ..LoadOptions::default()
         })?;
         for (location, warning) in &report.warnings {

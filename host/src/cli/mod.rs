@@ -17,7 +17,7 @@ pub use check::CheckCommand;
 pub use keys::KeysCommand;
 pub use new::NewCommand;
 pub use queue::{QueueAction, QueueCommand};
-pub use serve::ServeCommand;
+pub use serve::{LimitArgs, ServeCommand};
 
 /// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
 #[derive(Debug, Parser)]

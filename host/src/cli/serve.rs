@@ -65,6 +65,21 @@ pub struct ServeCommand {
     #[arg(long = "key-value", value_name = "STORE:KEY=VALUE", value_parser = parse_seed)]
     pub key_value: Vec<Seed>,
 
+    /// The host's limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
+    /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
+    /// Checked after parsing, so that no error message ever shows the value.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+/// The host's limits, as flags: `serve` runs with them and `check` checks the app against
+/// them (a component's `[component.<id>.limits]` may only be lower than the host's).
+#[derive(Debug, clap::Args)]
+pub struct LimitArgs {
     /// Linear memory per instance, in MiB: `memory.grow` past it fails. A component's
     /// `[component.<id>.limits] memory_mb` may only be lower.
     #[arg(long, default_value_t = 128, env = "WASMHOST_MAX_MEMORY_MB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -121,12 +136,26 @@ pub struct ServeCommand {
     /// before it is closed gracefully, after its responses in flight.
     #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..), env = "WASMHOST_IDLE_TIMEOUT_MS")]
     pub idle_timeout_ms: u64,
+}
 
-    /// Set an application variable declared in `[variables]`: `NAME=VALUE`. Repeatable. Wins
-    /// over the environment variable `WASMHOST_VAR_<NAME>`, which wins over the default.
-    /// Checked after parsing, so that no error message ever shows the value.
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub vars: Vec<String>,
+impl LimitArgs {
+    /// The host's limits, from the flags.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_instances: self.max_instances,
+            memory_bytes: usize::try_from(self.max_memory_mb << 20).unwrap_or(usize::MAX),
+            cpu: Duration::from_millis(self.cpu_limit_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_body_bytes: self.max_body_bytes,
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            max_connections: self.max_connections as usize,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
 }
 
 /// The TLS flags of `serve`: a PEM certificate chain and key per listener, both or neither.
@@ -243,7 +272,7 @@ impl ServeCommand {
     pub fn run(self) -> Result<()> {
         let vars = parse_vars(&self.vars)?;
         let load = LoadOptions {
-            limits: self.limits(),
+            limits: self.limits.limits(),
             path: self.path,
             runtime_config: self.runtime_config,
             cache_dir: self.cache_dir,
@@ -261,24 +290,6 @@ impl ServeCommand {
             admin_tls,
             admin_token: AdminToken::resolve(self.admin_token_file.as_deref())?,
         })
-    }
-
-    /// The host's limits, from the flags.
-    fn limits(&self) -> Limits {
-        Limits {
-            max_instances: self.max_instances,
-            memory_bytes: usize::try_from(self.max_memory_mb << 20).unwrap_or(usize::MAX),
-            cpu: Duration::from_millis(self.cpu_limit_ms),
-            timeout: Duration::from_millis(self.timeout_ms),
-            max_concurrent_requests: self.max_concurrent_requests,
-            max_body_bytes: self.max_body_bytes,
-            max_headers: self.max_headers,
-            max_header_bytes: self.max_header_bytes,
-            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
-            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
-            max_connections: self.max_connections as usize,
-            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
-        }
     }
 }
 

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminToken;
@@ -33,6 +33,7 @@ use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
 use crate::capability::blob::BlobContainers;
 use crate::capability::key_value::KeyValueStores;
+use crate::capability::outbound_http::check_allowed_hosts;
 use crate::capability::queue::Queues;
 use crate::compile_cache::CompileCache;
 use crate::keys::{KeyRing, KeyStore};
@@ -115,7 +116,7 @@ impl Loader {
     /// A bad manifest or runtime config (file, line and field), or an engine the limits
     /// cannot make.
     pub fn new(options: LoadOptions) -> Result<(Self, App)> {
-        let app = manifest::load(&options.path)?;
+        let app = manifest::load(&options.path).map_err(Errors::from)?;
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -146,8 +147,11 @@ impl Loader {
     /// # Errors
     /// As [`Loader::load`].
     pub async fn reload(&self, old: &AppVersion) -> Result<Arc<AppVersion>> {
-        self.load(manifest::load(&self.options.path)?, Some(old))
-            .await
+        self.load(
+            manifest::load(&self.options.path).map_err(Errors::from)?,
+            Some(old),
+        )
+        .await
     }
 
     /// A version of `app`: its grants checked, its variables given values, its components
@@ -164,8 +168,7 @@ impl Loader {
         for warning in &app.warnings {
             tracing::warn!("{warning}");
         }
-        self.check_runtime_config(&app)?;
-        let variables = resolve_variables(&app, &options.vars, &self.runtime_config)?;
+        let variables = self.validate(&app)?;
         if options.build || (options.watch && old.is_some()) {
             blocking(|| build_app(&app))?;
         }
@@ -199,16 +202,40 @@ impl Loader {
         blocking(|| AppVersion::load(app, &self.shared, backends, &variables))
     }
 
-    /// Checks `app` against the runtime config: every granted store defined, every consumed
-    /// queue's visibility timeout longer than its handler's timeout.
+    /// Every startup check of `app` that needs neither its component files nor a backend, the
+    /// same for `serve` (before it builds or opens anything) and `check`, so that the two
+    /// cannot disagree: every granted store defined in the runtime config, every consumed
+    /// queue's visibility timeout longer than its handler's timeout, every variable given a
+    /// value, every templated `allowed_outbound_hosts` entry rendered and parsed, every
+    /// component's limits within the host's, the routing table built. Returns the
+    /// variables' values.
     ///
     /// # Errors
-    /// The first undefined store or too short visibility timeout, with its file and line.
-    fn check_runtime_config(&self, app: &App) -> Result<()> {
-        self.runtime_config.check_grants(app)?;
-        self.runtime_config
-            .check_visibility(app, self.options.limits.timeout)?;
-        Ok(())
+    /// Every failed check, as [`Errors`] when there are several; each names its file, line
+    /// and column.
+    pub fn validate(&self, app: &App) -> Result<BTreeMap<String, Value>> {
+        let mut errors = Errors::default();
+        errors.take(self.runtime_config.check_grants(app));
+        errors.take(
+            self.runtime_config
+                .check_visibility(app, self.options.limits.timeout),
+        );
+        let variables = match resolve_variables(app, &self.options.vars, &self.runtime_config) {
+            Ok(variables) => Some(variables),
+            Err(missing) => {
+                errors.0.extend(missing);
+                None
+            }
+        };
+        for component in &app.components {
+            if let Some(variables) = &variables {
+                errors.take(check_allowed_hosts(component, variables));
+            }
+            errors.take(self.options.limits.resolve(component));
+        }
+        errors.take(crate::app_version::router(app));
+        errors.into_result()?;
+        Ok(variables.unwrap_or_default())
     }
 
     /// The app's key ring, opened (and refreshed every [`crate::keys::REFRESH`] on a task of its
@@ -288,18 +315,21 @@ fn cache_dir(options: &LoadOptions, app: &App) -> PathBuf {
 /// providers), then the default.
 ///
 /// # Errors
-/// A `--var` naming an undeclared variable, or a required variable with no value; each names
-/// the variable (never its value).
+/// Each `--var` naming an undeclared variable, and each required variable with no value; each
+/// names the variable (never its value).
 fn resolve_variables(
     app: &App,
     vars: &[(String, String)],
     config: &RuntimeConfig,
-) -> Result<BTreeMap<String, Value>> {
+) -> Result<BTreeMap<String, Value>, Vec<anyhow::Error>> {
     let manifest = app.manifest_path.display();
     let mut overrides = config.variables.values.clone();
+    let mut errors = Vec::new();
     for (name, value) in vars {
         if !app.variables.iter().any(|v| v.name == *name) {
-            anyhow::bail!("--var {name}: {manifest} declares no variable `{name}` in [variables]");
+            errors.push(anyhow::anyhow!(
+                "--var {name}: {manifest} declares no variable `{name}` in [variables]"
+            ));
         }
         overrides.insert(name.clone(), value.clone());
     }
@@ -308,10 +338,65 @@ fn resolve_variables(
         prefixes.push(variables::SPIN_ENV_PREFIX);
     }
     prefixes.extend(config.variables.env_prefixes.iter().map(String::as_str));
-    variables::resolve(&app.variables, &overrides, &prefixes, |name| {
+    let values = variables::resolve(&app.variables, &overrides, &prefixes, |name| {
         std::env::var(name).ok()
-    })
-    .with_context(|| format!("{manifest}: [variables]"))
+    });
+    match values {
+        Ok(values) if errors.is_empty() => Ok(values),
+        Ok(_) => Err(errors),
+        Err(missing) => {
+            errors.extend(missing.into_iter().map(anyhow::Error::new));
+            Err(errors)
+        }
+    }
+}
+
+/// Every error one run found, in the order found: `check` reports them all at once, and so
+/// does `serve` for its startup checks. Displays one per line; the binary prints each with
+/// its causes.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<anyhow::Error>);
+
+impl Errors {
+    /// Keeps the error of `result`, if any; returns its value otherwise.
+    /// (The errors of an [`Errors`] are kept one by one.)
+    pub fn take<T>(&mut self, result: Result<T, impl Into<anyhow::Error>>) -> Option<T> {
+        let err = match result {
+            Ok(value) => return Some(value),
+            Err(err) => err.into(),
+        };
+        match err.downcast::<Self>() {
+            Ok(errors) => self.0.extend(errors.0),
+            Err(err) => self.0.push(err),
+        }
+        None
+    }
+
+    /// Nothing if no error was kept, the one error if one was, else all of them.
+    ///
+    /// # Errors
+    /// The errors kept.
+    pub fn into_result(mut self) -> Result<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(self.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        manifest::write_lines(f, self.0.iter().map(|err| format!("{err:#}")))
+    }
+}
+
+impl std::error::Error for Errors {}
+
+impl From<manifest::ManifestErrors> for Errors {
+    fn from(errors: manifest::ManifestErrors) -> Self {
+        Self(errors.0.into_iter().map(anyhow::Error::new).collect())
+    }
 }
 
 /// The cron, queue and blob triggers of one app version, running.

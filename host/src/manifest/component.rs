@@ -89,6 +89,11 @@ pub(super) fn check_components(
                 limits: check_outbound_limits(doc, key.get_ref(), component)?,
             },
             limits: check_limits(doc, key.get_ref(), component)?,
+            memory_mb_location: component
+                .limits
+                .as_ref()
+                .and_then(|limits| limits.memory_mb.as_ref())
+                .map(|memory_mb| doc.location(memory_mb.span())),
             environment: check_environment(doc, key.get_ref(), component, variables)?,
             files: check_files(doc, key.get_ref(), component, base)?,
         });

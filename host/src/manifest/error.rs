@@ -16,12 +16,58 @@ pub struct ManifestError {
     pub kind: ManifestErrorKind,
 }
 
+/// Every error found in one manifest, in the order found (at least one). Displays one per
+/// line.
+#[derive(Debug)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl From<ManifestError> for ManifestErrors {
+    fn from(err: ManifestError) -> Self {
+        Self(vec![err])
+    }
+}
+
+impl std::fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_lines(f, &self.0)
+    }
+}
+
+/// Writes each of `items` on a line of its own (no newline after the last): how a list of
+/// errors displays.
+///
+/// # Errors
+/// As the formatter's.
+pub(crate) fn write_lines(
+    f: &mut std::fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = impl std::fmt::Display>,
+) -> std::fmt::Result {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl std::error::Error for ManifestErrors {}
+
 /// What is wrong with a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestErrorKind {
     /// The file cannot be read.
     #[error("cannot read the manifest: {0}")]
     Io(String),
+    /// There is no manifest at the path looked at (the error's location).
+    #[error(
+        "no manifest here{}; create an app with `wasmhost new http <name>` (`wasmhost new --list` lists the templates), or give the manifest's path",
+        spin.as_ref().map(|spin| format!(" (nor a Spin manifest, {})", spin.display())).unwrap_or_default()
+    )]
+    NoManifest {
+        /// For a directory, the Spin manifest also looked for.
+        spin: Option<PathBuf>,
+    },
     /// TOML syntax, a missing field, an unknown field or a wrong type (toml's message), with
     /// the header of the table it is in.
     #[error("{}{message}", table.as_ref().map(|t| format!("in `{t}`: ")).unwrap_or_default())]
@@ -48,9 +94,10 @@ pub enum ManifestErrorKind {
         /// Why.
         error: RouteError,
     },
-    /// A route that matches the same paths as an earlier one.
+    /// A route that matches exactly the same paths as an earlier one (the same shape: the
+    /// same literals, parameters at the same places, the wildcard or not).
     #[error(
-        "`trigger.http[{index}].route`: route `{route}` matches the same paths as route `{first}` on line {first_line}"
+        "`trigger.http[{index}].route`: route `{route}` matches exactly the same paths as route `{first}` at {first_location}; remove one, or make them differ"
     )]
     DuplicateRoute {
         /// Index of the trigger in `[[trigger.http]]`, from 0.
@@ -59,8 +106,8 @@ pub enum ManifestErrorKind {
         route: String,
         /// The earlier route.
         first: String,
-        /// The earlier route's line.
-        first_line: usize,
+        /// Where the earlier route is written.
+        first_location: Box<Location>,
     },
     /// A trigger naming a component that is not defined.
     #[error(

@@ -10,17 +10,20 @@ use http::HeaderValue;
 use toml::Spanned;
 
 use super::raw::{self, RawManifest};
-use super::{Doc, ManifestError, ManifestErrorKind};
+use super::{Doc, ManifestError, ManifestErrorKind, ManifestErrors};
 use crate::app::{AuthLevel, CorsPolicy, FixedResponse, HttpTarget, HttpTrigger, StaticFiles};
 use crate::route::Route;
 
 /// Checks every `[[trigger.http]]`: its route (parsed, and not the same shape as an earlier
 /// one) and what answers it ([`check_http_target`]).
+///
+/// # Errors
+/// Every trigger's first error.
 pub(super) fn check_http_triggers(
     doc: &Doc<'_>,
     raw: &RawManifest,
     index: &HashMap<String, usize>,
-) -> Result<Vec<HttpTrigger>, ManifestError> {
+) -> Result<Vec<HttpTrigger>, ManifestErrors> {
     let app_error =
         |span, field, message| doc.error(span, ManifestErrorKind::Application { field, message });
     let default_auth = match &raw.application.auth {
@@ -34,49 +37,81 @@ pub(super) fn check_http_triggers(
         None => None,
     };
     let mut http_triggers = Vec::with_capacity(raw.trigger.http.len());
+    let mut errors = Vec::new();
     let mut seen: HashMap<String, &Spanned<String>> = HashMap::new();
     for (i, trigger) in raw.trigger.http.iter().enumerate() {
-        let route: Route = trigger.route.get_ref().parse().map_err(|err| {
-            doc.error(
-                trigger.route.span(),
-                ManifestErrorKind::Route {
-                    index: i,
-                    error: err,
-                },
-            )
-        })?;
-        if let Some(first) = seen.insert(route.shape(), &trigger.route) {
-            return Err(doc.error(
-                trigger.route.span(),
-                ManifestErrorKind::DuplicateRoute {
-                    index: i,
-                    route: route.to_string(),
-                    first: first.get_ref().clone(),
-                    first_line: doc.location(first.span()).line,
-                },
-            ));
+        match check_http_trigger(
+            doc,
+            raw,
+            index,
+            &mut seen,
+            i,
+            trigger,
+            default_auth,
+            &default_cors,
+        ) {
+            Ok(checked) => http_triggers.push(checked),
+            Err(err) => errors.push(err),
         }
-        let target = check_http_target(doc, raw, index, i, trigger)?;
-        let route_error = |span, field, message| route_error(doc, i, span, field, message);
-        let auth = match &trigger.auth {
-            Some(auth) => auth_level(auth).map_err(|m| route_error(auth.span(), ".auth", m))?,
-            None => default_auth,
-        };
-        let cors = match &trigger.cors {
-            Some(cors) => Some(Arc::new(
-                cors_policy(cors.get_ref()).map_err(|m| route_error(cors.span(), ".cors", m))?,
-            )),
-            None => default_cors.clone(),
-        };
-        http_triggers.push(HttpTrigger {
-            route,
-            target,
-            private: trigger.private,
-            auth,
-            cors,
-        });
     }
-    Ok(http_triggers)
+    if errors.is_empty() {
+        Ok(http_triggers)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+/// Checks `[[trigger.http]]` number `i`, whose route must not have the shape of one `seen`.
+#[allow(clippy::too_many_arguments)]
+fn check_http_trigger<'r>(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+    seen: &mut HashMap<String, &'r Spanned<String>>,
+    i: usize,
+    trigger: &'r raw::RawHttpTrigger,
+    default_auth: AuthLevel,
+    default_cors: &Option<Arc<CorsPolicy>>,
+) -> Result<HttpTrigger, ManifestError> {
+    let route: Route = trigger.route.get_ref().parse().map_err(|err| {
+        doc.error(
+            trigger.route.span(),
+            ManifestErrorKind::Route {
+                index: i,
+                error: err,
+            },
+        )
+    })?;
+    if let Some(first) = seen.insert(route.shape(), &trigger.route) {
+        return Err(doc.error(
+            trigger.route.span(),
+            ManifestErrorKind::DuplicateRoute {
+                index: i,
+                route: route.to_string(),
+                first: first.get_ref().clone(),
+                first_location: Box::new(doc.location(first.span())),
+            },
+        ));
+    }
+    let target = check_http_target(doc, raw, index, i, trigger)?;
+    let route_error = |span, field, message| route_error(doc, i, span, field, message);
+    let auth = match &trigger.auth {
+        Some(auth) => auth_level(auth).map_err(|m| route_error(auth.span(), ".auth", m))?,
+        None => default_auth,
+    };
+    let cors = match &trigger.cors {
+        Some(cors) => Some(Arc::new(
+            cors_policy(cors.get_ref()).map_err(|m| route_error(cors.span(), ".cors", m))?,
+        )),
+        None => default_cors.clone(),
+    };
+    Ok(HttpTrigger {
+        route,
+        target,
+        private: trigger.private,
+        auth,
+        cors,
+    })
 }
 
 /// The error at `span` in `[[trigger.http]]` number `i`, field `field` (with its leading `.`).

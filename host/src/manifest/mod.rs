@@ -20,10 +20,11 @@ mod spin;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use error::{ManifestError, ManifestErrorKind};
+pub(crate) use error::write_lines;
+pub use error::{ManifestError, ManifestErrorKind, ManifestErrors};
 use raw::RawManifest;
 
-use crate::app::{App, Location, ManifestFormat};
+use crate::app::{App, Component, Location, ManifestFormat};
 use crate::toml_doc::TomlDoc;
 use crate::variables::{Variable, is_variable_name};
 
@@ -55,15 +56,24 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 /// [`check_sources`] before loading them.
 ///
 /// # Errors
-/// [`ManifestError`] for an unreadable file, TOML syntax, an unknown or missing field, a
+/// [`ManifestErrors`]: a missing or unreadable file, or TOML syntax (one error); or every error
+/// of the checks, each section checked even when another fails: TOML syntax, an unknown or missing field, a
 /// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
 /// route that duplicates another, or a trigger naming an undefined component.
-pub fn load(path: &Path) -> Result<App, ManifestError> {
-    let (file, text) =
-        crate::toml_doc::read(&manifest_path(path)).map_err(|(location, err)| ManifestError {
-            location,
-            kind: ManifestErrorKind::Io(err),
-        })?;
+pub fn load(path: &Path) -> Result<App, ManifestErrors> {
+    let file = manifest_path(path);
+    let (file, text) = crate::toml_doc::read(&file).map_err(|(location, err)| {
+        let kind = if file.exists() {
+            ManifestErrorKind::Io(err)
+        } else {
+            ManifestErrorKind::NoManifest {
+                spin: path
+                    .is_dir()
+                    .then(|| location.file.with_file_name(SPIN_MANIFEST_FILE)),
+            }
+        };
+        ManifestError { location, kind }
+    })?;
     parse(&file, &text)
 }
 
@@ -71,7 +81,7 @@ pub fn load(path: &Path) -> Result<App, ManifestError> {
 ///
 /// # Errors
 /// As [`load`], but never an I/O error.
-pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
+pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
     let doc = Doc(TomlDoc { file, text });
     let syntax = |err: crate::toml_doc::TomlError| ManifestError {
         location: err.location,
@@ -91,21 +101,58 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
     };
 
     if *raw.manifest_version.get_ref() != 1 {
-        return Err(doc.error(
-            raw.manifest_version.span(),
-            ManifestErrorKind::Version(*raw.manifest_version.get_ref()),
-        ));
+        return Err(doc
+            .error(
+                raw.manifest_version.span(),
+                ManifestErrorKind::Version(*raw.manifest_version.get_ref()),
+            )
+            .into());
     }
+    let mut errors = Vec::new();
     let name = raw.application.name.get_ref().trim();
     if name.is_empty() {
-        return Err(doc.error(raw.application.name.span(), ManifestErrorKind::EmptyName));
+        errors.push(doc.error(raw.application.name.span(), ManifestErrorKind::EmptyName));
     }
 
-    let variables = check_variables(&doc, &raw)?;
-    let (components, index) = component::check_components(&doc, &raw, &variables)?;
-    let http_triggers = http::check_http_triggers(&doc, &raw, &index)?;
-    let cron_triggers = cron::check_cron_triggers(&doc, &raw, &index)?;
-    let (queue_triggers, topics, blob_triggers) = queue::check_queue_triggers(&doc, &raw, &index)?;
+    // Each section is checked even when another fails, so that one run shows every error;
+    // the triggers find components by the `[component.<id>]` keys if those fail.
+    let variables = keep(&mut errors, check_variables(&doc, &raw));
+    let components = variables.as_ref().and_then(|variables| {
+        keep(
+            &mut errors,
+            component::check_components(&doc, &raw, variables),
+        )
+    });
+    let index = match &components {
+        Some((_, index)) => index.clone(),
+        None => raw
+            .component
+            .keys()
+            .enumerate()
+            .map(|(i, key)| (key.get_ref().clone(), i))
+            .collect(),
+    };
+    let http_triggers = keep(&mut errors, http::check_http_triggers(&doc, &raw, &index));
+    let cron_triggers = keep(&mut errors, cron::check_cron_triggers(&doc, &raw, &index));
+    let queue_triggers = keep(&mut errors, queue::check_queue_triggers(&doc, &raw, &index));
+    let (
+        Some(variables),
+        Some((components, _)),
+        Some(http_triggers),
+        Some(cron_triggers),
+        Some((queue_triggers, topics, blob_triggers)),
+        true,
+    ) = (
+        variables,
+        components,
+        http_triggers,
+        cron_triggers,
+        queue_triggers,
+        errors.is_empty(),
+    )
+    else {
+        return Err(ManifestErrors(errors));
+    };
 
     Ok(App {
         name: name.to_owned(),
@@ -123,6 +170,14 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestError> {
         format,
         warnings,
     })
+}
+
+/// The value of `result`, or `None` with its errors added to `errors`.
+fn keep<T>(
+    errors: &mut Vec<ManifestError>,
+    result: Result<T, impl Into<ManifestErrors>>,
+) -> Option<T> {
+    result.map_err(|err| errors.extend(err.into().0)).ok()
 }
 
 /// Checks `[variables]`: names, and exactly one of `default` and `required = true` each.
@@ -145,6 +200,7 @@ fn check_variables(doc: &Doc<'_>, raw: &RawManifest) -> Result<Vec<Variable>, Ma
                 name: id.clone(),
                 default: spec.default.clone(),
                 secret: spec.secret,
+                location: doc.location(name.span()),
             })
         })
         .collect()
@@ -153,21 +209,27 @@ fn check_variables(doc: &Doc<'_>, raw: &RawManifest) -> Result<Vec<Variable>, Ma
 /// Checks that every component's `source` file exists.
 ///
 /// # Errors
-/// [`ManifestErrorKind::MissingSource`] at the `source` field of the first missing file.
+/// As [`check_source`], for the first missing file.
 pub fn check_sources(app: &App) -> Result<(), ManifestError> {
-    for component in &app.components {
-        if !component.source.is_file() {
-            return Err(ManifestError {
-                location: component.source_location.clone(),
-                kind: ManifestErrorKind::MissingSource {
-                    id: component.id.to_string(),
-                    path: component.source.clone(),
-                    has_build: component.build.is_some(),
-                },
-            });
-        }
+    app.components.iter().try_for_each(check_source)
+}
+
+/// Checks that `component`'s `source` file exists.
+///
+/// # Errors
+/// [`ManifestErrorKind::MissingSource`] at the `source` field.
+pub fn check_source(component: &Component) -> Result<(), ManifestError> {
+    if component.source.is_file() {
+        return Ok(());
     }
-    Ok(())
+    Err(ManifestError {
+        location: component.source_location.clone(),
+        kind: ManifestErrorKind::MissingSource {
+            id: component.id.to_string(),
+            path: component.source.clone(),
+            has_build: component.build.is_some(),
+        },
+    })
 }
 
 /// The manifest text, for turning byte spans into line and column.

@@ -108,13 +108,84 @@ fn toml_syntax_error() {
 }
 
 #[test]
-fn unreadable_file_names_it() {
+fn no_manifest_names_the_path_and_suggests_wasmhost_new() {
     let err = load(Path::new("/nonexistent/dir/wasmhost.toml"))
         .unwrap_err()
         .to_string();
+    insta::assert_snapshot!("no_manifest_file", err);
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    insta::assert_snapshot!(
+        "no_manifest_in_a_directory",
+        err.replace(dir.path().to_str().unwrap(), "<dir>")
+    );
+}
+
+#[test]
+fn an_unreadable_manifest_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(MANIFEST_FILE), b"\xff not UTF-8").unwrap();
+    let err = load(&dir.path().join(MANIFEST_FILE))
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.starts_with("/nonexistent/dir/wasmhost.toml:0:0: cannot read the manifest"),
+        err.contains("wasmhost.toml: cannot read the manifest"),
         "{err}"
+    );
+}
+
+/// serde's type errors name the key and say what it must be in words, not Rust types.
+#[test]
+fn type_errors_name_the_key_in_words() {
+    let manifest = |rest: &str| {
+        format!(
+            "manifest_version = 1\n[application]\nname = \"x\"\n[component.a]\nsource = \"a.wasm\"\n{rest}"
+        )
+    };
+    let cases = [
+        (
+            "whole_number",
+            "[[trigger.queue]]\nqueue = \"q\"\ncomponent = \"a\"\nmax_retries = \"three\"\n",
+        ),
+        ("negative", "[component.a.limits]\nmemory_mb = -1\n"),
+        (
+            "true_or_false",
+            "[[trigger.http]]\nroute = \"/\"\nprivate = \"yes\"\n",
+        ),
+        ("string", "[component.b]\nsource = 3\n"),
+        (
+            "list",
+            "[component.b]\nsource = \"b.wasm\"\nqueues = \"q\"\n",
+        ),
+        (
+            "list_of_strings",
+            "[component.b]\nsource = \"b.wasm\"\nkey_value_stores = [\"a\", 1]\n",
+        ),
+        ("table", "[component.b]\nsource = \"b.wasm\"\nlimits = 3\n"),
+    ];
+    for (name, rest) in cases {
+        insta::assert_snapshot!(format!("type_error_{name}"), error(&manifest(rest)));
+    }
+}
+
+#[test]
+fn a_missing_top_level_key_is_at_the_top() {
+    insta::assert_snapshot!(error("[application]\nname = \"x\"\n"));
+}
+
+#[test]
+fn a_misspelled_key_gets_the_nearest() {
+    insta::assert_snapshot!(
+        "misspelled_key",
+        error(
+            "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/\"\ncompnent = \"a\"\n"
+        )
+    );
+    insta::assert_snapshot!(
+        "unknown_key_with_nothing_near",
+        error(
+            "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/\"\nhandler = \"a\"\n"
+        )
     );
 }
 
@@ -524,4 +595,17 @@ fn bad_blob_triggers_and_grants() {
         "source = \"hello.wasm\"",
         "source = \"hello.wasm\"\nblob_containers = [\"my.files\"]"
     )));
+}
+
+/// Every section is checked even when another fails, and every HTTP trigger: one run shows
+/// each error, at its line.
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = "manifest_version = 1\n[application]\nname = \"x\"\n\
+                [[trigger.http]]\nroute = \"/a\"\ncomponent = \"nope\"\n\
+                [[trigger.http]]\nroute = \"b\"\ncomponent = \"a\"\n\
+                [[trigger.http]]\nroute = \"/a\"\ncomponent = \"a\"\n\
+                [[trigger.cron]]\nschedule = \"every day\"\ncomponent = \"a\"\n\
+                [component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"no good\"]\n";
+    insta::assert_snapshot!(error(text));
 }
