@@ -11,11 +11,13 @@
 //!   (`--watch`, [`watch`]), then drains;
 //! - [`check()`] runs every startup check without serving;
 //! - [`build_app`] runs the components' build commands;
-//! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container.
+//! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container;
+//! - [`new`] makes a guest project from a template (`wasmhost new`).
 
 pub mod blob;
 pub mod build;
 mod check;
+pub mod new;
 mod serve;
 mod watch;
 
