@@ -24,9 +24,15 @@ pub use serve::ServeCommand;
 #[command(name = "wasmhost", version, about, long_about = None)]
 pub struct Cli {
     /// Log filter, in `RUST_LOG` syntax (for example `info` or `wasmhost=debug`).
-    /// Default: `RUST_LOG`, else `info`.
+    /// Default: `-v`, else `RUST_LOG`, else `info` for `serve` and `warn` for the others.
     #[arg(long, env = "WASMHOST_LOG", global = true)]
     pub log: Option<String>,
+
+    /// More log lines: `-v` for `info`, `-vv` for `debug`. By default `serve` logs `info`
+    /// and the other commands only warnings and errors. `--log` and `RUST_LOG` say more
+    /// precisely; `--log` wins over `-v`, which wins over `RUST_LOG`.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 
     /// Log line format on stderr: `text` for people, `json` for machines (one JSON object per
     /// line, with `timestamp`, `level`, `target`, `fields`).
@@ -80,6 +86,26 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The log filter: `--log`, else `-v`/`-vv`, else `rust_log` (the `RUST_LOG` variable),
+    /// else `info` for `serve` and `warn` for the other commands (whose output is their
+    /// answer).
+    pub fn log_filter(&self, rust_log: Option<String>) -> String {
+        let verbose = match self.verbose {
+            0 => None,
+            1 => Some("info".to_owned()),
+            _ => Some("debug".to_owned()),
+        };
+        let default = match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        };
+        self.log
+            .clone()
+            .or(verbose)
+            .or(rust_log)
+            .unwrap_or_else(|| default.to_owned())
+    }
+
     /// Runs the chosen subcommand.
     ///
     /// # Errors
