@@ -4,6 +4,7 @@
 mod blob;
 mod build;
 mod check;
+mod cron;
 mod keys;
 mod new;
 mod queue;
@@ -14,9 +15,10 @@ use clap::{Parser, Subcommand};
 pub use blob::{BlobAction, BlobCommand};
 pub use build::BuildCommand;
 pub use check::CheckCommand;
+pub use cron::{CronAction, CronCommand};
 pub use keys::KeysCommand;
 pub use new::NewCommand;
-pub use queue::{QueueAction, QueueCommand};
+pub use queue::{AdminArgs, QueueAction, QueueCommand};
 pub use serve::ServeCommand;
 
 /// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
@@ -75,6 +77,8 @@ pub enum Command {
     Build(BuildCommand),
     /// Send to, peek at, and redrive the dead letters of an app's queues.
     Queue(QueueCommand),
+    /// Run an app's cron triggers by hand.
+    Cron(CronCommand),
     /// Create a guest project from a template (`--list` lists them).
     New(NewCommand),
     /// Validate an app (manifest, runtime config, components, grants) without serving it.
@@ -115,6 +119,7 @@ impl Cli {
             Command::Serve(serve) => serve.run(),
             Command::Build(build) => build.run(),
             Command::Queue(queue) => queue.run(),
+            Command::Cron(cron) => cron.run(),
             Command::New(new) => new.run(),
             Command::Check(check) => check.run(),
             Command::Keys(keys) => keys.run(),

@@ -138,12 +138,14 @@ async fn run(
             "off: no --admin-token-file"
         };
         println!(
-            "Admin endpoints on {}://{admin_addr} ({}, {}, {}, POST {}<topic> {writes})",
+            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run {writes})",
             admin.scheme(),
             admin::HEALTH_PATH,
             admin::READY_PATH,
             admin::METRICS_PATH,
             admin::TOPICS_PATH,
+            admin::QUEUES_PATH,
+            admin::CRON_PATH,
         );
     }
 
