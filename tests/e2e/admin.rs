@@ -1,6 +1,7 @@
 //! End-to-end tests of `wasmhost queue` and `wasmhost cron run` against an app that a real
 //! `wasmhost serve` holds (sled stores are locked to it): the commands go through its admin
-//! listener with `--admin`, and say who holds the store without it; a second `serve` of the
+//! listener (the one `serve` recorded, or `--admin`), and say who holds the store without
+//! one; a second `serve` of the
 //! app names the holder too; `cron run` also runs a trigger with nothing serving. The app is
 //! `tests/guests/queue-probe` (records each message in the key-value store) and
 //! `tests/guests/cron-probe` (counts its runs there).
@@ -179,7 +180,24 @@ async fn while_serving_the_queue_and_cron_commands_go_through_the_admin_listener
     assert!(err.contains(&format!("pid {}", server.pid())), "{err}");
     insta::assert_snapshot!("second_serve", redact(&err, &server, dir));
 
-    // Without --admin, a queue command says the same, and what to give.
+    // Without --admin, a queue command finds the admin listener that serve recorded beside
+    // the manifest...
+    let recorded = std::fs::read_to_string(dir.join(".wasmhost/admin-url")).unwrap();
+    assert_eq!(recorded.trim(), server.admin_url(""));
+    let token = dir.join("admin.token");
+    let (ok, out, err) = wasmhost(
+        dir,
+        &[
+            "queue",
+            "peek",
+            "cli",
+            "--admin-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    assert!(ok && out.is_empty() && err.is_empty(), "{err}");
+    // ... and with none recorded, names the holder and what to give.
+    std::fs::remove_file(dir.join(".wasmhost/admin-url")).unwrap();
     let (ok, _, err) = wasmhost(dir, &["queue", "peek", "cli"]);
     assert!(!ok);
     insta::assert_snapshot!("queue_without_admin", redact(&err, &server, dir));

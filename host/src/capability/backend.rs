@@ -146,7 +146,7 @@ impl SledDatabases {
 /// second `serve` of an app, or a `wasmhost queue` command while it serves, cannot open it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the sled database `{}` is held by {}; a sled store is open in one process at a time. While that process serves the app, reach its queues and cron triggers through its admin listener (`--admin http://<its --admin-listen address>`), or stop it first",
+    "the sled database `{}` is held by {}; a sled store is open in one process at a time. While that process serves the app, the queue and cron commands go through its admin listener (serve with `--admin-listen`, or give `--admin URL`), or stop it first",
     path.display(),
     match holder { Some(pid) => format!("another process (pid {pid})"), None => "another process".to_owned() }
 )]

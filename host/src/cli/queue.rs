@@ -50,6 +50,7 @@ pub struct AdminArgs {
     /// The base URL of the admin listener (`serve --admin-listen`), such as
     /// `http://127.0.0.1:9090`. Used only when a sled store is held by another process (a
     /// `serve` of the app); the command then goes through that serve's admin endpoints.
+    /// Default: the address `serve` records in `.wasmhost/admin-url` beside the manifest.
     #[arg(
         long = "admin",
         value_name = "URL",
@@ -64,8 +65,7 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
-    /// The app's target: `app`, `runtime_config`, and the admin listener if `--admin` was
-    /// given.
+    /// The app's target: `app`, `runtime_config`, `--admin` and the admin token.
     ///
     /// # Errors
     /// The admin token's file cannot be read, or the token is not visible ASCII.
@@ -74,17 +74,11 @@ impl AdminArgs {
         app: PathBuf,
         runtime_config: Option<PathBuf>,
     ) -> Result<operate::Target> {
-        let admin = match &self.url {
-            Some(url) => Some(operate::AdminListener {
-                url: url.clone(),
-                token: crate::admin::AdminToken::resolve(self.admin_token_file.as_deref())?,
-            }),
-            None => None,
-        };
         Ok(operate::Target {
             app,
             runtime_config,
-            admin,
+            admin_url: self.url.clone(),
+            admin_token: crate::admin::AdminToken::resolve(self.admin_token_file.as_deref())?,
         })
     }
 }

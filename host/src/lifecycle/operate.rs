@@ -4,13 +4,14 @@
 //!
 //! A sled store is open in one process at a time. So each command first opens the backends
 //! itself (which works while nothing serves the app, and always for Redis); if a sled store
-//! is held by another process ([`StoreLocked`]) and an admin listener was given
-//! ([`Target::admin`]: `--admin URL` or `WASMHOST_ADMIN_URL`, with the admin token of
-//! `--admin-token-file` or `WASMHOST_ADMIN_TOKEN`), the command goes through its endpoints
-//! ([`crate::admin`]) instead. Without one, the error names the store, the process holding it,
-//! and the flag to give.
+//! is held by another process ([`StoreLocked`]) and the admin listener of the `serve` is known
+//! ([`Target::admin_url`]: `--admin URL` or `WASMHOST_ADMIN_URL`; else the address that
+//! `serve` records in [`ADMIN_URL_FILE`] beside the manifest), the command goes through its
+//! endpoints ([`crate::admin`]) with the admin token of `--admin-token-file` or
+//! `WASMHOST_ADMIN_TOKEN`. Without one, the error names the store, the process holding it, and
+//! the flag to give.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -32,6 +33,11 @@ use crate::operate::{self, MessageView, Outgoing, Redriven};
 use crate::runtime_config::RuntimeConfig;
 use crate::{manifest, operate::OperateError};
 
+/// Where `serve` records the address of its admin listener, relative to the manifest's
+/// directory (removed when it stops): `.wasmhost/admin-url`, one line such as
+/// `http://127.0.0.1:9090`.
+pub const ADMIN_URL_FILE: &str = ".wasmhost/admin-url";
+
 /// The app a command acts on, and the admin listener to fall back on.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -39,17 +45,45 @@ pub struct Target {
     pub app: PathBuf,
     /// The runtime config; none: every store and queue is sled next to the manifest.
     pub runtime_config: Option<PathBuf>,
-    /// The admin listener of the `serve` of this app, used when a sled store is held.
-    pub admin: Option<AdminListener>,
+    /// The base URL of the admin listener of the `serve` of this app, used when a sled store
+    /// is held; none: the one in [`ADMIN_URL_FILE`], if `serve` recorded one.
+    pub admin_url: Option<String>,
+    /// The admin token to send to it; none: the request goes without one (and gets 401 or
+    /// 403).
+    pub admin_token: Option<AdminToken>,
+}
+
+/// Records `url` as the admin listener of the app in `app_dir` ([`ADMIN_URL_FILE`]), for the
+/// commands that need it while the app is served.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn record_admin_url(app_dir: &Path, url: &str) -> Result<()> {
+    let path = app_dir.join(ADMIN_URL_FILE);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    std::fs::write(&path, format!("{url}\n"))
+        .with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Removes what [`record_admin_url`] wrote, if it is still `url` (a later `serve` may have
+/// replaced it).
+pub fn forget_admin_url(app_dir: &Path, url: &str) {
+    let path = app_dir.join(ADMIN_URL_FILE);
+    if std::fs::read_to_string(&path).is_ok_and(|recorded| recorded.trim() == url) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Where an admin listener is, and the token its write endpoints need.
 #[derive(Debug, Clone)]
-pub struct AdminListener {
+struct AdminListener {
     /// Its base URL, such as `http://127.0.0.1:9090` (no path).
-    pub url: String,
+    url: String,
     /// The bearer token; none: the request goes without one (and gets 401 or 403).
-    pub token: Option<AdminToken>,
+    token: Option<AdminToken>,
 }
 
 /// One queue operation.
@@ -97,12 +131,12 @@ pub enum QueueAnswer {
 }
 
 /// Does `request` on the queues of `target`'s app: on the backends directly, or, when a sled
-/// store is held by a `serve` and `target` names its admin listener, through it.
+/// store is held by a `serve` whose admin listener is known, through it.
 ///
 /// # Errors
 /// A bad manifest or runtime config, an unknown queue (the error lists the app's queues), a
 /// queue without a trigger (for dead letters and redrive), a malformed attribute, a backend
-/// failure, a sled store held by another process with no admin listener given (the error
+/// failure, a sled store held by another process with no admin listener known (the error
 /// names the process and the flag), or an admin listener that refuses or cannot be reached.
 pub fn queue(target: &Target, request: QueueRequest) -> Result<QueueAnswer> {
     runtime()?.block_on(async {
@@ -114,7 +148,7 @@ pub fn queue(target: &Target, request: QueueRequest) -> Result<QueueAnswer> {
         let queues = match Queues::open(&app, &config, &std::sync::Arc::new(Metrics::new())).await {
             Ok(queues) => queues,
             Err(err) => {
-                let admin = fallback(target, err)?;
+                let admin = fallback(target, app.base_dir(), err)?;
                 return queue_through(&admin, &request).await;
             }
         };
@@ -193,12 +227,12 @@ async fn queue_through(admin: &AdminListener, request: &QueueRequest) -> Result<
 
 /// Runs cron trigger `trigger` of `target`'s app once, now: in this process (the app loaded
 /// as `serve` loads it, with `load`'s limits and cache), or, when a sled store is held by a
-/// `serve` and `target` names its admin listener, in that `serve`.
+/// `serve` whose admin listener is known, in that `serve`.
 ///
 /// # Errors
 /// A bad manifest, a trigger the app does not have (the error lists those it has), whatever
 /// stops the app from loading, a run that fails (the guest's error or the trap), a sled store
-/// held by another process with no admin listener given, or an admin listener that refuses
+/// held by another process with no admin listener known, or an admin listener that refuses
 /// or cannot be reached.
 pub fn run_cron(target: &Target, trigger: &str, load_options: LoadOptions) -> Result<()> {
     let app = manifest::load(&target.app)?;
@@ -213,7 +247,7 @@ pub fn run_cron(target: &Target, trigger: &str, load_options: LoadOptions) -> Re
         match load(options).await {
             Ok(version) => Ok(operate::run_cron(&version, trigger).await?),
             Err(err) => {
-                let admin = fallback(target, err)?;
+                let admin = fallback(target, app.base_dir(), err)?;
                 let path = format!(
                     "{}{}/run",
                     admin::CRON_PATH,
@@ -226,17 +260,25 @@ pub fn run_cron(target: &Target, trigger: &str, load_options: LoadOptions) -> Re
     })
 }
 
-/// The admin listener to use after `err`: `target`'s, if `err` is a sled store held by
-/// another process; else `err` itself.
-fn fallback(target: &Target, err: anyhow::Error) -> Result<AdminListener> {
-    let locked = err.chain().any(|cause| cause.is::<StoreLocked>());
-    match &target.admin {
-        Some(admin) if locked => {
-            tracing::info!(url = %admin.url, "a sled store is held; going through the admin listener");
-            Ok(admin.clone())
-        }
-        _ => Err(err),
+/// The admin listener to use after `err`, if `err` is a sled store held by another process:
+/// `target`'s, else the one recorded beside the manifest in `app_dir`. Otherwise `err` itself.
+fn fallback(target: &Target, app_dir: &Path, err: anyhow::Error) -> Result<AdminListener> {
+    if !err.chain().any(|cause| cause.is::<StoreLocked>()) {
+        return Err(err);
     }
+    let recorded = || {
+        std::fs::read_to_string(app_dir.join(ADMIN_URL_FILE))
+            .ok()
+            .map(|url| url.trim().to_owned())
+    };
+    let Some(url) = target.admin_url.clone().or_else(recorded) else {
+        return Err(err);
+    };
+    tracing::info!(%url, "a sled store is held; going through the admin listener");
+    Ok(AdminListener {
+        url,
+        token: target.admin_token.clone(),
+    })
 }
 
 /// A tokio runtime for one command.
