@@ -148,3 +148,32 @@ fn a_project_outside_a_checkout_depends_on_the_sdk_by_version() {
         "{cargo}"
     );
 }
+
+#[test]
+fn new_on_a_terminal_asks_for_the_template_and_name() {
+    // `script` gives the command a pseudo-terminal; the answers wait in it: arrow down (to
+    // `kv`), Enter, then the name and Enter.
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!("{} new", wasmhost_binary().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\x1b[B\rasked-kv\r").unwrap();
+    // Kept open until the command is done: `script` ends the session when its input ends.
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Created `asked-kv` from template `kv`."),
+        "{stdout}"
+    );
+    let source = std::fs::read_to_string(dir.path().join("asked-kv/src/lib.rs")).unwrap();
+    assert!(source.contains("count"), "{source}");
+}
