@@ -13,9 +13,27 @@
 //!   202 with the event's id once every subscription holds it; 400 for what is not a
 //!   CloudEvent, 404 for a topic the app does not name, 413 for a body too large, 503 if a
 //!   backend failed.
+//! - `GET /.well-known/wasmhost/queues/<queue>/messages?max=N`: the waiting messages of a
+//!   queue, oldest first, left in place (default and most: [`MAX_LISTED`]), as a JSON array of
+//!   [`crate::operate::MessageView`];
+//! - `POST /.well-known/wasmhost/queues/<queue>/messages?delay_ms=MS&attribute=NAME=VALUE`:
+//!   sends the request body (at most [`MAX_EVENT_BYTES`]; its `Content-Type` goes with it) as
+//!   one message; 202 with `{"id": "<id>"}` once it is durable;
+//! - `GET /.well-known/wasmhost/queues/<queue>/dead-letters?max=N`: the same for the
+//!   dead-letter queue of the queue's trigger;
+//! - `POST /.well-known/wasmhost/queues/<queue>/redrive?max=N`: moves the dead letters back
+//!   (default [`MAX_REDRIVEN`]); 200 with [`crate::operate::Redriven`] as JSON;
+//! - `POST /.well-known/wasmhost/cron/<trigger>/run`: runs a cron trigger once, now (the
+//!   trigger named by [`crate::operate::cron_trigger_name`], percent-encoded); 200 once the
+//!   run returned `ok`, 500 with the failure otherwise.
+//!
+//! The queue and cron endpoints answer 404 for a queue or trigger the app does not name (the
+//! text lists those it does), 400 for a bad query, 503 if a backend failed; errors are
+//! `text/plain`.
 //!
 //! Health, readiness and metrics are open to whoever reaches the (private) admin address. The
-//! write endpoints (the topic ingress, and the workflow management API to come) need
+//! write endpoints (the topic ingress, the queue and cron endpoints (a queue's messages are
+//! data), and the workflow management API to come) need
 //! `Authorization: Bearer <token>`, the token of `--admin-token-file` or
 //! `WASMHOST_ADMIN_TOKEN` ([`AdminToken`]), compared in constant time: 401 without it or with
 //! another, 403 when the node has no token (write endpoints off).
@@ -35,6 +53,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::app_version::AppVersion;
 use crate::capability::queue::{MAX_MESSAGE_BYTES, message_bytes, topic};
+use crate::operate;
 use crate::server::{Listener, serve_current};
 use crate::trigger::http::{response, text};
 
@@ -51,6 +70,16 @@ pub const TOPICS_PATH: &str = "/.well-known/wasmhost/topics/";
 /// The largest request body the topic ingress reads, in bytes: 1 MiB of data plus room for a
 /// structured-mode envelope (and base64): 2 MiB.
 pub const MAX_EVENT_BYTES: usize = 2 << 20;
+
+/// The prefix of the queue endpoints: `<queue>/messages`, `<queue>/dead-letters` and
+/// `<queue>/redrive` follow it.
+pub const QUEUES_PATH: &str = "/.well-known/wasmhost/queues/";
+/// The prefix of the cron endpoint: `<trigger>/run` follows it.
+pub const CRON_PATH: &str = "/.well-known/wasmhost/cron/";
+/// The most messages one peek or dead-letters answer lists, and its default: 1000.
+pub const MAX_LISTED: usize = 1000;
+/// The most messages one redrive moves by default: 10 000.
+pub const MAX_REDRIVEN: usize = 10_000;
 
 /// The bearer token the admin write endpoints require. `Debug` never shows it.
 #[derive(Clone)]
@@ -90,6 +119,15 @@ impl AdminToken {
             anyhow::bail!("{from}: the admin token must be visible ASCII characters, at least one");
         }
         Ok(Some(Self(token.as_bytes().to_vec())))
+    }
+
+    /// `Bearer <token>`, for the `Authorization` header of a request to the admin listener;
+    /// marked sensitive (never logged by hyper or shown by `Debug`).
+    pub fn authorization(&self) -> HeaderValue {
+        let mut value = HeaderValue::from_bytes(&[b"Bearer ", &self.0[..]].concat())
+            .expect("the token is visible ASCII");
+        value.set_sensitive(true);
+        value
     }
 
     /// Whether `authorization` is `Bearer <this token>`, compared in constant time.
@@ -190,12 +228,152 @@ pub async fn serve(
                         let topic = path[TOPICS_PATH.len()..].to_owned();
                         publish(&version, &topic, req).await
                     }
+                    path if path.starts_with(QUEUES_PATH) || path.starts_with(CRON_PATH) => {
+                        if let Some(refused) = refused_write(token.as_ref(), &req) {
+                            return refused;
+                        }
+                        operate(&version, req).await
+                    }
                     _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
                 }
             }
         },
     )
     .await
+}
+
+/// The queue and cron endpoints: `req`'s path and method say which.
+async fn operate(
+    version: &AppVersion,
+    req: http::Request<hyper::body::Incoming>,
+) -> Response<HyperOutgoingBody> {
+    let path = req.uri().path().to_owned();
+    let (prefix, rest) = if let Some(rest) = path.strip_prefix(QUEUES_PATH) {
+        (QUEUES_PATH, rest)
+    } else {
+        (CRON_PATH, &path[CRON_PATH.len()..])
+    };
+    let Some((name, action)) = rest.rsplit_once('/') else {
+        return text(StatusCode::NOT_FOUND, "unknown admin endpoint\n");
+    };
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = Query::parse(req.uri().query());
+    let asked = query.max;
+    let max = |default: usize, cap: usize| match asked {
+        Some(Ok(max)) => Ok(max.min(cap)),
+        Some(Err(())) => Err(operate::OperateError::BadRequest(
+            "`max` must be a whole number".to_owned(),
+        )),
+        None => Ok(default),
+    };
+    let (queues, app) = (&version.queues, &version.app);
+    let method = req.method().clone();
+    let result = async {
+        match (prefix, action, method) {
+            (QUEUES_PATH, "messages", http::Method::GET) => {
+                let max = max(MAX_LISTED, MAX_LISTED)?;
+                operate::peek(queues, &name, max).await.map(json)
+            }
+            (QUEUES_PATH, "dead-letters", http::Method::GET) => {
+                let max = max(MAX_LISTED, MAX_LISTED)?;
+                operate::dead_letters(app, queues, &name, max)
+                    .await
+                    .map(json)
+            }
+            (QUEUES_PATH, "redrive", http::Method::POST) => {
+                let max = max(MAX_REDRIVEN, usize::MAX)?;
+                operate::redrive(app, queues, &name, max).await.map(json)
+            }
+            (QUEUES_PATH, "messages", http::Method::POST) => send(version, &name, query, req).await,
+            (CRON_PATH, "run", http::Method::POST) => operate::run_cron(version, &name)
+                .await
+                .map(|()| text(StatusCode::OK, format!("cron trigger `{name}` ran\n"))),
+            _ => Err(operate::OperateError::NotFound(
+                "unknown admin endpoint".to_owned(),
+            )),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|err| {
+        let status = match err {
+            operate::OperateError::NotFound(_) => StatusCode::NOT_FOUND,
+            operate::OperateError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            operate::OperateError::Backend(_) => StatusCode::SERVICE_UNAVAILABLE,
+            operate::OperateError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        text(status, format!("{err}\n"))
+    })
+}
+
+/// The query parameters of the queue endpoints: `max`, `delay_ms`, and each `attribute`.
+#[derive(Default)]
+struct Query {
+    max: Option<Result<usize, ()>>,
+    delay_ms: Option<Result<u64, ()>>,
+    attributes: Vec<String>,
+}
+
+impl Query {
+    /// Reads `query` (`application/x-www-form-urlencoded`); unknown parameters are ignored.
+    fn parse(query: Option<&str>) -> Self {
+        let mut parsed = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match &*name {
+                "max" => parsed.max = Some(value.parse().map_err(drop)),
+                "delay_ms" => parsed.delay_ms = Some(value.parse().map_err(drop)),
+                "attribute" => parsed.attributes.push(value.into_owned()),
+                _ => {}
+            }
+        }
+        parsed
+    }
+}
+
+/// `value` as a 200 JSON answer.
+fn json(value: impl serde::Serialize) -> Response<HyperOutgoingBody> {
+    let body = serde_json::to_string(&value).expect("plain data serializes");
+    response(
+        StatusCode::OK,
+        HeaderValue::from_static("application/json"),
+        body,
+    )
+}
+
+/// Sends the body of `req` to queue `queue` (the queue's `messages` endpoint, `POST`).
+async fn send(
+    version: &AppVersion,
+    queue: &str,
+    query: Query,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<Response<HyperOutgoingBody>, operate::OperateError> {
+    let bad = operate::OperateError::BadRequest;
+    let delay_ms = match query.delay_ms {
+        Some(Ok(ms)) => ms,
+        Some(Err(())) => return Err(bad("`delay_ms` must be a whole number".to_owned())),
+        None => 0,
+    };
+    let (parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match Limited::new(body, MAX_EVENT_BYTES).collect().await {
+        Ok(body) => body.to_bytes().to_vec(),
+        Err(err) => return Err(bad(format!("cannot read the body: {err}"))),
+    };
+    let message = operate::Outgoing {
+        body,
+        content_type,
+        attributes: query.attributes,
+        delay_ms,
+    };
+    let id = operate::send(&version.queues, queue, message).await?;
+    let mut answer = json(serde_json::json!({ "id": id.to_string() }));
+    *answer.status_mut() = StatusCode::ACCEPTED;
+    Ok(answer)
 }
 
 /// Publishes the CloudEvent of `req` to `topic` (the topic ingress).

@@ -59,6 +59,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
+pub mod operate;
 pub mod route;
 pub mod runtime_config;
 pub mod server;

@@ -12,11 +12,7 @@ use wasmhost::cli::{Cli, LogFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = cli
-        .log
-        .clone()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
+    let filter = cli.log_filter(std::env::var("RUST_LOG").ok());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match cli.log_format {

@@ -2,6 +2,7 @@
 //! compiled from Rust, real HTTP clients, a real `redis-server` and a real S3 server (moto's),
 //! one module per area. One test binary, so the support crate and the tests are linked once.
 
+mod admin;
 mod auth;
 mod blob;
 mod cli;

@@ -1,16 +1,22 @@
-//! End-to-end tests of `wasmhost new`: each template, created into a fresh directory, builds
-//! with `wasmhost build` and serves with `wasmhost serve`, and a real request gets the answer
-//! its README promises. The projects share one cargo target directory (a `target` symlink), so
+//! End-to-end tests of `wasmhost new`: each template, created into a fresh directory inside
+//! this checkout (so it depends on the SDK by a relative path), builds with `wasmhost build`
+//! and serves with `wasmhost serve`, and a real request gets the answer its README promises. The projects share one cargo target directory (a `target` symlink), so
 //! the SDK and its dependencies compile once per run.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Server, new_project, run, wasmhost_binary};
+use wasmhost_tests::{Server, new_project, repo_root, run, wasmhost_binary};
 
 /// Creates, builds and serves template `template` as project `name`.
 fn create_build_serve(dir: &Path, template: &str, name: &str) -> Server {
     let project = new_project(wasmhost_binary(), dir, template, name);
+    // `dir` is `target/<tmp>` of this checkout: the SDK is three levels up.
+    let cargo = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains(r#"wasmhost-sdk = { path = "../../../guest-sdk" }"#),
+        "{cargo}"
+    );
     for file in [
         "Cargo.toml",
         "wasmhost.toml",
@@ -50,7 +56,7 @@ async fn eventually(server: &Server, path: &str, check: impl Fn(&str) -> bool) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_template_builds_serves_and_answers() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(repo_root().join("target")).unwrap();
 
     let http = create_build_serve(dir.path(), "http", "greeter");
     assert_eq!(
@@ -103,4 +109,71 @@ fn list_names_every_template_and_bad_input_is_refused() {
     std::fs::create_dir(target).unwrap();
     let (ok, _, stderr) = run(wasmhost_binary(), &["new", "http", "x", "--dir", target]).unwrap();
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
+}
+
+#[test]
+fn new_off_a_terminal_names_what_is_missing() {
+    // `run` gives no stdin: nothing is asked, the error says what to give.
+    let (ok, stdout, stderr) = run(wasmhost_binary(), &["new"]).unwrap();
+    assert!(!ok && stdout.is_empty());
+    insta::assert_snapshot!("new_without_arguments", stderr);
+    let (ok, _, stderr) = run(wasmhost_binary(), &["new", "http"]).unwrap();
+    assert!(
+        !ok && stderr.contains("wasmhost new needs a name:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_project_outside_a_checkout_depends_on_the_sdk_by_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("away");
+    let (ok, stdout, stderr) = run(
+        wasmhost_binary(),
+        &["new", "http", "away", "--dir", project.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("depends on wasmhost-sdk 0.1 from crates.io"),
+        "{stdout}"
+    );
+    let cargo = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let sdk = repo_root().join("guest-sdk");
+    assert!(
+        cargo.contains(&format!(
+            "wasmhost-sdk = \"0.1\"\n# To build against a checkout of wasmhost instead, add:\n# [patch.crates-io]\n# wasmhost-sdk = {{ path = \"{}\" }}",
+            sdk.canonicalize().unwrap().display()
+        )),
+        "{cargo}"
+    );
+}
+
+#[test]
+fn new_on_a_terminal_asks_for_the_template_and_name() {
+    // `script` gives the command a pseudo-terminal; the answers wait in it: arrow down (to
+    // `kv`), Enter, then the name and Enter.
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!("{} new", wasmhost_binary().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\x1b[B\rasked-kv\r").unwrap();
+    // Kept open until the command is done: `script` ends the session when its input ends.
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Created `asked-kv` from template `kv`."),
+        "{stdout}"
+    );
+    let source = std::fs::read_to_string(dir.path().join("asked-kv/src/lib.rs")).unwrap();
+    assert!(source.contains("count"), "{source}");
 }

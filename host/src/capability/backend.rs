@@ -115,19 +115,88 @@ impl SledDatabases {
     /// The database in directory `path`, opened (and created if needed) on first use.
     ///
     /// # Errors
-    /// The directory cannot be created or opened, or another process holds it (the error names
-    /// the directory and asks whether another wasmhost serves the app).
+    /// The directory cannot be created or opened, or another process holds it ([`StoreLocked`],
+    /// naming the directory and the process).
     pub fn open(&mut self, path: &Path) -> Result<sled::Db> {
         if let Some(db) = self.0.get(path) {
             return Ok(db.clone());
         }
-        let db = sled::open(path).with_context(|| {
-            format!(
-                "cannot open the sled database `{}` (is another wasmhost serving this app?)",
-                path.display()
-            )
-        })?;
+        let db = match sled::open(path) {
+            Ok(db) => db,
+            // sled says no more than this of a lock another process holds.
+            Err(err) if err.to_string().contains("could not acquire lock") => {
+                return Err(StoreLocked {
+                    path: path.to_owned(),
+                    holder: lock_holder(&path.join("db")),
+                }
+                .into());
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot open the sled database `{}`", path.display())
+                });
+            }
+        };
         self.0.insert(path.to_owned(), db.clone());
         Ok(db)
+    }
+}
+
+/// A sled database that another process holds: sled locks its directory to one process, so a
+/// second `serve` of an app, or a `wasmhost queue` command while it serves, cannot open it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the sled database `{}` is held by {}; a sled store is open in one process at a time. While that process serves the app, the queue and cron commands go through its admin listener (serve with `--admin-listen`, or give `--admin URL`), or stop it first",
+    path.display(),
+    match holder { Some(pid) => format!("another process (pid {pid})"), None => "another process".to_owned() }
+)]
+pub struct StoreLocked {
+    /// The database's directory.
+    pub path: PathBuf,
+    /// The process that holds the lock, where the system says (Linux: `/proc/locks`).
+    pub holder: Option<u32>,
+}
+
+/// The process holding a `flock` on `file`, from `/proc/locks` (Linux); `None` elsewhere or if
+/// no lock on it is listed. Each line reads `1: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<inode>
+/// 0 EOF`, the device numbers in hex (proc(5)).
+fn lock_holder(file: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(file).ok()?;
+    let (dev, inode) = (meta.dev(), meta.ino());
+    // The Linux encoding of a device number (glibc's `major` and `minor`).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        // A process waiting for the lock is listed as `1: -> FLOCK ...`: not a holder.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let mut id = fields.get(5)?.split(':');
+        let same = u64::from_str_radix(id.next()?, 16).ok()? == major
+            && u64::from_str_radix(id.next()?, 16).ok()? == minor
+            && id.next()?.parse::<u64>().ok()? == inode;
+        (same && fields.get(1) == Some(&"FLOCK")).then(|| fields.get(4)?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_database_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = SledDatabases::default().open(dir.path()).unwrap();
+        let err = SledDatabases::default().open(dir.path()).unwrap_err();
+        let locked = err.downcast_ref::<StoreLocked>().expect("a StoreLocked");
+        assert_eq!(locked.path, dir.path());
+        if cfg!(target_os = "linux") {
+            assert_eq!(locked.holder, Some(std::process::id()));
+        }
+        let shown = StoreLocked {
+            path: PathBuf::from("/srv/app/.wasmhost/kv"),
+            holder: Some(4242),
+        };
+        insta::assert_snapshot!(shown.to_string());
     }
 }

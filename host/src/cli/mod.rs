@@ -4,6 +4,7 @@
 mod blob;
 mod build;
 mod check;
+mod cron;
 mod keys;
 mod new;
 mod queue;
@@ -14,9 +15,10 @@ use clap::{Parser, Subcommand};
 pub use blob::{BlobAction, BlobCommand};
 pub use build::BuildCommand;
 pub use check::CheckCommand;
+pub use cron::{CronAction, CronCommand};
 pub use keys::KeysCommand;
 pub use new::NewCommand;
-pub use queue::{QueueAction, QueueCommand};
+pub use queue::{AdminArgs, QueueAction, QueueCommand};
 pub use serve::{LimitArgs, ServeCommand};
 
 /// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
@@ -24,9 +26,15 @@ pub use serve::{LimitArgs, ServeCommand};
 #[command(name = "wasmhost", version, about, long_about = None)]
 pub struct Cli {
     /// Log filter, in `RUST_LOG` syntax (for example `info` or `wasmhost=debug`).
-    /// Default: `RUST_LOG`, else `info`.
+    /// Default: `-v`, else `RUST_LOG`, else `info` for `serve` and `warn` for the others.
     #[arg(long, env = "WASMHOST_LOG", global = true)]
     pub log: Option<String>,
+
+    /// More log lines: `-v` for `info`, `-vv` for `debug`. By default `serve` logs `info`
+    /// and the other commands only warnings and errors. `--log` and `RUST_LOG` say more
+    /// precisely; `--log` wins over `-v`, which wins over `RUST_LOG`.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 
     /// Log line format on stderr: `text` for people, `json` for machines (one JSON object per
     /// line, with `timestamp`, `level`, `target`, `fields`).
@@ -69,6 +77,8 @@ pub enum Command {
     Build(BuildCommand),
     /// Send to, peek at, and redrive the dead letters of an app's queues.
     Queue(QueueCommand),
+    /// Run an app's cron triggers by hand.
+    Cron(CronCommand),
     /// Create a guest project from a template (`--list` lists them).
     New(NewCommand),
     /// Validate an app (manifest, runtime config, components, grants) without serving it.
@@ -80,6 +90,26 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The log filter: `--log`, else `-v`/`-vv`, else `rust_log` (the `RUST_LOG` variable),
+    /// else `info` for `serve` and `warn` for the other commands (whose output is their
+    /// answer).
+    pub fn log_filter(&self, rust_log: Option<String>) -> String {
+        let verbose = match self.verbose {
+            0 => None,
+            1 => Some("info".to_owned()),
+            _ => Some("debug".to_owned()),
+        };
+        let default = match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        };
+        self.log
+            .clone()
+            .or(verbose)
+            .or(rust_log)
+            .unwrap_or_else(|| default.to_owned())
+    }
+
     /// Runs the chosen subcommand.
     ///
     /// # Errors
@@ -89,6 +119,7 @@ impl Cli {
             Command::Serve(serve) => serve.run(),
             Command::Build(build) => build.run(),
             Command::Queue(queue) => queue.run(),
+            Command::Cron(cron) => cron.run(),
             Command::New(new) => new.run(),
             Command::Check(check) => check.run(),
             Command::Keys(keys) => keys.run(),

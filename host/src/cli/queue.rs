@@ -11,22 +11,16 @@
 //! replaced), `content_type`, `attributes`, `attempts` (deliveries that failed so far),
 //! `first_enqueued` and `due` (RFC 3339, UTC), `last_error`.
 //!
-//! A sled database is held by one process at a time: with the embedded backend, run these
-//! while the app is not being served (`serve` reports the lock otherwise). Redis queues can be
-//! used while every node serves.
+//! A sled database is held by one process at a time: while `serve` holds it, these go through
+//! its admin listener when `--admin` gives it ([`crate::lifecycle::operate`]). Redis queues
+//! can be used directly while every node serves.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::app::App;
-use crate::capability::Open;
-use crate::capability::queue::{OpenQueue, Queues, StoredMessage};
-use crate::manifest;
-use crate::metrics::Metrics;
-use crate::runtime_config::RuntimeConfig;
-use crate::trigger::queue::{ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE};
+use crate::lifecycle::operate::{self, QueueAnswer, QueueRequest};
+use crate::operate::Outgoing;
 
 /// Send, peek at, and redrive the messages of an app's queues.
 #[derive(Debug, clap::Args)]
@@ -43,6 +37,50 @@ pub struct QueueCommand {
     /// `.wasmhost/queues` next to the manifest.
     #[arg(long, global = true, env = "WASMHOST_RUNTIME_CONFIG")]
     pub runtime_config: Option<PathBuf>,
+
+    /// The admin listener of the `serve` of this app, to go through while it holds a sled
+    /// store.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// The admin listener to go through when a `serve` holds the app's sled stores.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The base URL of the admin listener (`serve --admin-listen`), such as
+    /// `http://127.0.0.1:9090`. Used only when a sled store is held by another process (a
+    /// `serve` of the app); the command then goes through that serve's admin endpoints.
+    /// Default: the address `serve` records in `.wasmhost/admin-url` beside the manifest.
+    #[arg(
+        long = "admin",
+        value_name = "URL",
+        global = true,
+        env = "WASMHOST_ADMIN_URL"
+    )]
+    pub url: Option<String>,
+
+    /// A file holding the admin token (as for `serve`); without it, `WASMHOST_ADMIN_TOKEN`.
+    #[arg(long, global = true, env = "WASMHOST_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl AdminArgs {
+    /// The app's target: `app`, `runtime_config`, `--admin` and the admin token.
+    ///
+    /// # Errors
+    /// The admin token's file cannot be read, or the token is not visible ASCII.
+    pub(super) fn target(
+        &self,
+        app: PathBuf,
+        runtime_config: Option<PathBuf>,
+    ) -> Result<operate::Target> {
+        Ok(operate::Target {
+            app,
+            runtime_config,
+            admin_url: self.url.clone(),
+            admin_token: crate::admin::AdminToken::resolve(self.admin_token_file.as_deref())?,
+        })
+    }
 }
 
 /// The queue subcommands.
@@ -96,33 +134,14 @@ pub enum QueueAction {
 }
 
 impl QueueCommand {
-    /// Opens the app's queues and does the action.
+    /// Does the action on the app's queues, here or through the admin listener.
     ///
     /// # Errors
-    /// A bad manifest or runtime config, a queue the app does not name (the error lists those
-    /// it does), a queue database held by a running `serve`, an unreadable `--body-file`, a
-    /// malformed `--attribute`, or a backend failure.
+    /// An unreadable `--body-file`, and whatever [`operate::queue`] reports.
     pub fn run(self) -> Result<()> {
-        let app = manifest::load(&self.app)?;
-        let config = match &self.runtime_config {
-            Some(path) => RuntimeConfig::load(path)?,
-            None => RuntimeConfig::default(),
-        };
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the tokio runtime")?
-            .block_on(async {
-                let queues = Queues::open(&app, &config, &Arc::new(Metrics::new())).await?;
-                self.action.run(&app, &queues).await
-            })
-    }
-}
-
-impl QueueAction {
-    async fn run(self, app: &App, queues: &Queues) -> Result<()> {
-        match self {
-            Self::Send {
+        let target = self.admin.target(self.app, self.runtime_config)?;
+        let request = match self.action {
+            QueueAction::Send {
                 queue,
                 body,
                 body_file,
@@ -130,7 +149,6 @@ impl QueueAction {
                 attributes,
                 delay_ms,
             } => {
-                let queue = find(queues, &queue)?;
                 let body = match (body, body_file) {
                     (Some(body), _) => body.into_bytes(),
                     (None, Some(path)) if path.as_os_str() == "-" => {
@@ -143,142 +161,30 @@ impl QueueAction {
                         .with_context(|| format!("cannot read `{}`", path.display()))?,
                     (None, None) => Vec::new(),
                 };
-                let attributes = attributes
-                    .iter()
-                    .map(|a| {
-                        a.split_once('=')
-                            .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                            .with_context(|| format!("--attribute `{a}`: expected NAME=VALUE"))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let message = StoredMessage::new(body, content_type, attributes, delay_ms);
-                let ids = queue.send(vec![message]).await.map_err(|err| {
-                    anyhow::anyhow!("queue `{}` ({}): {err}", queue.name, queue.description)
-                })?;
-                println!("{}", ids[0]);
+                let message = Outgoing {
+                    body,
+                    content_type,
+                    attributes,
+                    delay_ms,
+                };
+                QueueRequest::Send { queue, message }
             }
-            Self::Peek { queue, max } => print(find(queues, &queue)?, max).await?,
-            Self::DeadLetters { queue, max } => {
-                print(find(queues, dead_letter(app, &queue)?)?, max).await?;
+            QueueAction::Peek { queue, max } => QueueRequest::Peek { queue, max },
+            QueueAction::DeadLetters { queue, max } => QueueRequest::DeadLetters { queue, max },
+            QueueAction::Redrive { queue, max } => QueueRequest::Redrive { queue, max },
+        };
+        match operate::queue(&target, request)? {
+            QueueAnswer::Sent(id) => println!("{id}"),
+            QueueAnswer::Messages(messages) => {
+                for message in messages {
+                    println!("{}", serde_json::to_string(&message)?);
+                }
             }
-            Self::Redrive { queue, max } => {
-                let target = find(queues, &queue)?;
-                let dead = find(queues, dead_letter(app, &queue)?)?;
-                let moved = redrive(dead, target, max).await?;
-                eprintln!(
-                    "moved {moved} messages from `{}` to `{}`",
-                    dead.name, target.name
-                );
-            }
+            QueueAnswer::Redriven(redriven) => eprintln!(
+                "moved {} messages from `{}` to `{}`",
+                redriven.moved, redriven.from, redriven.to
+            ),
         }
         Ok(())
     }
-}
-
-/// The open queue `name`, or an error listing the queues the app names.
-fn find<'a>(queues: &'a Queues, name: &str) -> Result<&'a Arc<OpenQueue>> {
-    queues.all().find(|q| *q.name == *name).with_context(|| {
-        let names: Vec<&str> = queues.all().map(|q| &*q.name).collect();
-        format!(
-            "the app names no queue `{name}`; its queues are: {}",
-            names.join(", ")
-        )
-    })
-}
-
-/// The dead-letter queue of the trigger that consumes `queue`.
-fn dead_letter<'a>(app: &'a App, queue: &str) -> Result<&'a str> {
-    app.queue_triggers
-        .iter()
-        .find(|t| t.queue == queue)
-        .map(|t| t.dead_letter.as_str())
-        .with_context(|| {
-            format!(
-                "no `[[trigger.queue]]` consumes queue `{queue}`, so it has no dead-letter queue"
-            )
-        })
-}
-
-/// Prints up to `max` waiting messages of `queue`, one JSON object per line.
-async fn print(queue: &OpenQueue, max: usize) -> Result<()> {
-    let messages =
-        queue.backend.peek(max).await.map_err(|err| {
-            anyhow::anyhow!("queue `{}` ({}): {err}", queue.name, queue.description)
-        })?;
-    for message in messages {
-        println!("{}", json(&message));
-    }
-    Ok(())
-}
-
-/// Moves up to `max` due messages of `dead` to `target`: each is stored in `target` before it
-/// leaves `dead`, so a failure in between leaves a copy in both, never in neither.
-async fn redrive(dead: &OpenQueue, target: &OpenQueue, max: usize) -> Result<usize> {
-    let failed = |queue: &OpenQueue, err| {
-        anyhow::anyhow!("queue `{}` ({}): {err}", queue.name, queue.description)
-    };
-    let mut moved = 0;
-    while moved < max {
-        let received = dead
-            .backend
-            .receive((max - moved).min(100))
-            .await
-            .map_err(|err| failed(dead, err))?;
-        // An entry that does not decode goes back as its bytes.
-        let undecodable = received.undecodable.into_iter().map(|bad| bad.entry);
-        let batch: Vec<StoredMessage> = received.messages.into_iter().chain(undecodable).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let fresh = batch
-            .iter()
-            .map(|message| {
-                let mut fresh = StoredMessage::new(
-                    message.body.clone(),
-                    message.content_type.clone(),
-                    message.attributes.clone(),
-                    0,
-                );
-                fresh
-                    .attributes
-                    .retain(|(n, _)| n != ERROR_ATTRIBUTE && n != ATTEMPTS_ATTRIBUTE);
-                fresh.first_enqueued_ms = message.first_enqueued_ms;
-                fresh
-            })
-            .collect();
-        target
-            .send(fresh)
-            .await
-            .map_err(|err| failed(target, err))?;
-        dead.backend
-            .ack(&batch)
-            .await
-            .map_err(|err| failed(dead, err))?;
-        moved += batch.len();
-    }
-    Ok(moved)
-}
-
-/// `message` as one line of JSON.
-fn json(message: &StoredMessage) -> String {
-    let time = |ms: u64| {
-        chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-    };
-    let attributes: serde_json::Map<String, serde_json::Value> = message
-        .attributes
-        .iter()
-        .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::json!({
-        "id": message.id.to_string(),
-        "body": String::from_utf8_lossy(&message.body),
-        "content_type": message.content_type,
-        "attributes": attributes,
-        "attempts": message.failures,
-        "first_enqueued": time(message.first_enqueued_ms),
-        "due": time(message.due_ms),
-        "last_error": message.last_error,
-    })
-    .to_string()
 }

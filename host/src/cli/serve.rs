@@ -25,8 +25,9 @@ pub struct ServeCommand {
     #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN")]
     pub listen: SocketAddr,
 
-    /// Address of the admin listener (health, readiness and Prometheus metrics). Off unless
-    /// given; keep it on loopback or a private network.
+    /// Address of the admin listener (health, readiness, Prometheus metrics, and with the
+    /// admin token the topic ingress and the queue and cron endpoints). Off unless given;
+    /// keep it on loopback or a private network.
     #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
@@ -34,7 +35,8 @@ pub struct ServeCommand {
     #[command(flatten)]
     pub tls: Box<TlsArgs>,
 
-    /// A file holding the bearer token the admin write endpoints (the topic ingress) require
+    /// A file holding the bearer token the admin write endpoints (topic ingress, queues, cron)
+    /// require
     /// (`Authorization: Bearer <token>`). Without it, `WASMHOST_ADMIN_TOKEN` holds the token;
     /// without either, the write endpoints answer 403. Health, readiness and metrics need none.
     #[arg(long, env = "WASMHOST_ADMIN_TOKEN_FILE")]

@@ -11,11 +11,16 @@
 //!   (`--watch`, [`watch`]), then drains;
 //! - [`check()`] runs every startup check without serving;
 //! - [`build_app`] runs the components' build commands;
-//! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container.
+//! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container;
+//! - [`operate`] is what `wasmhost queue` and `wasmhost cron run` do, here or through the
+//!   admin listener of the `serve` that holds the stores;
+//! - [`new`] makes a guest project from a template (`wasmhost new`).
 
 pub mod blob;
 pub mod build;
 mod check;
+pub mod new;
+pub mod operate;
 mod serve;
 mod watch;
 

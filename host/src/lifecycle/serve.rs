@@ -14,7 +14,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::watch::Watch;
-use super::{Loader, ServeOptions, Triggers};
+use super::{Loader, ServeOptions, Triggers, operate};
 use crate::admin::AdminToken;
 use crate::app::HttpTarget;
 use crate::app_version::AppVersion;
@@ -138,13 +138,26 @@ async fn run(
             "off: no --admin-token-file"
         };
         println!(
-            "Admin endpoints on {}://{admin_addr} ({}, {}, {}, POST {}<topic> {writes})",
+            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run {writes})",
             admin.scheme(),
             admin::HEALTH_PATH,
             admin::READY_PATH,
             admin::METRICS_PATH,
             admin::TOPICS_PATH,
+            admin::QUEUES_PATH,
+            admin::CRON_PATH,
         );
+    }
+    // Where `wasmhost queue` and `cron run` find this serve while it holds the sled stores.
+    let admin_url = match &admin {
+        Some((admin, _)) => Some(format!("{}://{}", admin.scheme(), admin.local_addr()?)),
+        None => None,
+    };
+    let app_dir = version.app.base_dir().to_owned();
+    if let Some(url) = &admin_url
+        && let Err(err) = operate::record_admin_url(&app_dir, url)
+    {
+        tracing::warn!("the queue and cron commands will need --admin: {err:#}");
     }
 
     let current = Arc::new(ArcSwap::new(version.clone()));
@@ -235,6 +248,9 @@ async fn run(
         }
     })
     .await;
+    if let Some(url) = &admin_url {
+        operate::forget_admin_url(&app_dir, url);
+    }
     match drained {
         Ok(()) => tracing::info!("drained; stopped"),
         Err(_) => tracing::warn!(

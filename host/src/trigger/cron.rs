@@ -106,7 +106,8 @@ async fn schedule(version: Arc<AppVersion>, index: usize, claims: Arc<dyn TickCl
         stats.runs.inc();
         let (version, running, tasks) = (version.clone(), running.clone(), version.tasks.clone());
         tasks.spawn(async move {
-            run_once(&version, index, tick).await;
+            // A failure is logged and counted by the recipe.
+            let _ = run_once(&version, index, tick).await;
             running.store(false, Ordering::Release);
         });
     }
@@ -122,8 +123,17 @@ pub fn next_tick(trigger: &CronTrigger, after: DateTime<Utc>) -> Option<DateTime
         .map(|next| next.with_timezone(&Utc))
 }
 
-/// One run of trigger `index` for `tick`: instantiate, call `handle`, count it, log a failure.
-async fn run_once(version: &AppVersion, index: usize, tick: DateTime<Utc>) {
+/// One run of trigger `index` (in `[[trigger.cron]]` order) for `tick`: instantiate, call
+/// `handle`, count it, log a failure. The scheduler calls it at each tick;
+/// [`crate::operate::run_cron`] calls it for a run by hand.
+///
+/// # Errors
+/// The guest's `err`, a trap, or an exceeded deadline, as the recipe counted and logged it.
+pub async fn run_once(
+    version: &AppVersion,
+    index: usize,
+    tick: DateTime<Utc>,
+) -> Result<(), Failure> {
     let trigger = &version.app.cron_triggers[index];
     let component = &version.components[trigger.component];
     let Some(export) = &component.cron else {
@@ -170,6 +180,7 @@ async fn run_once(version: &AppVersion, index: usize, tick: DateTime<Utc>) {
             "cron run done"
         );
     }
+    result
 }
 
 /// The cron trigger in the invocation recipe: trigger `index` of `[[trigger.cron]]`, for
