@@ -63,10 +63,20 @@ fn a_file_that_is_not_a_component_is_named() {
     .unwrap();
     assert!(!ok);
     assert!(stderr.contains("error: component `junk`"), "{stderr}");
+    // The file, what wasmhost runs and how to build it; never a dump of its first bytes.
+    let junk = dir.path().join("junk.wasm");
     assert!(
-        stderr.contains("caused by: cannot compile component"),
+        stderr.contains(&format!(
+            "caused by: `{}` is not a WebAssembly file",
+            junk.display()
+        )),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("cargo build --target wasm32-wasip2 --release"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("0x"), "{stderr}");
 }
 
 /// Runs `serve` on an app whose one component `bad` is the file `wasm`; the startup error.
