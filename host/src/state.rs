@@ -47,7 +47,7 @@ impl InstanceState {
         limiter: MemoryLimiter,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(output.for_stream("stdout"))
+        wasi.stdout(output.clone())
             .stderr(output.for_stream("stderr"));
         if let Err(err) = grants.wasi.apply(&mut wasi) {
             // The instance runs without the mount; its reads fail, and the log says why.

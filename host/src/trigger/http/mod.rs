@@ -38,7 +38,7 @@ use crate::app::{ComponentId, HttpTarget, ManifestFormat};
 use crate::app_version::{AppVersion, HttpRoute, LoadedComponent, SpinRoute};
 use crate::capability::outbound_http::{ChainHandler, ChainTarget};
 use crate::invocation::request_id::{self, RequestId};
-use crate::invocation::{Invocation, WallClockTimeout, until};
+use crate::invocation::{Deadline, Invocation, until};
 use crate::metrics::Outcome;
 use crate::server::OverTls;
 use crate::trace::TraceContext;
@@ -442,10 +442,10 @@ async fn invoke<B: RequestBody>(
             .await
     });
 
-    let Ok(ran) = tokio::time::timeout_at(deadline, run_until_response(guest, receiver)).await
+    let Ok(ran) = tokio::time::timeout_at(deadline.at, run_until_response(guest, receiver)).await
     else {
         // The guest (and its store) is dropped: the instance stops where it was.
-        end.finish(&Err(Failure::Trapped(WallClockTimeout.into())));
+        end.finish(&Err(Failure::Trapped(deadline.passed())));
         return timed_out();
     };
     match ran {
@@ -501,7 +501,7 @@ async fn invoke<B: RequestBody>(
 fn end_answered(
     version: &AppVersion,
     run: GuestRun,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
     end: invoke::End<Http>,
     answered: String,
 ) -> Option<Outcome> {
