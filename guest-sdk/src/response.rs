@@ -13,7 +13,9 @@ pub type Response = http::Response<Body>;
 ///
 /// Implemented for `http::Response<B>` (any [`IntoBody`] `B`), bodies alone (status 200),
 /// a [`StatusCode`] alone (empty body), `(StatusCode, body)`, and `Result<T, E>` where an `Err`
-/// becomes a 500 whose body is the error's `Display` text.
+/// becomes a plain 500 (`Internal Server Error`, no detail for the client) and its `Display`
+/// text goes to stderr (`handler failed: ...`), which the host logs with the request id. To
+/// show a client what failed, answer a `(StatusCode, body)` of your own.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from an #[http_component] handler",
     note = "return a String, &'static str, Vec<u8>, StatusCode, (StatusCode, body), http::Response<body>, or a Result of one of these"
@@ -51,7 +53,7 @@ impl<T: IntoResponse, E: Display> IntoResponse for Result<T, E> {
             Ok(ok) => ok.into_response(),
             Err(err) => {
                 eprintln!("handler failed: {err}");
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response()
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n").into_response()
             }
         }
     }

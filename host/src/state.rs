@@ -89,6 +89,7 @@ impl InstanceState {
         QueueView {
             grants: &self.grants.queues,
             trace: &self.trace,
+            request_id: &self.request_id,
         }
     }
 

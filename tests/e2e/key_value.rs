@@ -55,6 +55,9 @@ component = "kv-probe"
 [[trigger.http]]
 route = "/get-many/:store/:key/:count"
 component = "kv-probe"
+[[trigger.http]]
+route = "/empty-identifier/:key"
+component = "kv-probe"
 
 [component.kv-counter]
 source = "{}"
@@ -379,12 +382,28 @@ async fn ungranted_store_is_access_denied(app: App) {
             (403, "access-denied\n".to_owned())
         );
     }
+    // The host's log says which store, which component, and the grant that would allow it.
+    let log = app.server.log_with("key_value_stores");
+    let denied = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("`secret`"))
+        .unwrap_or_else(|| panic!("no WARN line for `secret` in\n{log}"));
+    assert!(denied.contains("component=kv-probe"), "{denied}");
+    assert!(
+        denied.contains(r#"key_value_stores = ["secret"]"#),
+        "{denied}"
+    );
 }
 
-/// `--key-value default:greeting=hello` is set before the first request.
+/// `--key-value default:greeting=hello` is set before the first request; `open("")` is the
+/// `default` store, as wasmtime's own key-value test program expects.
 async fn seeded_key_is_served(app: App) {
     assert_eq!(
         get(app.url("/kv/greeting")).await,
+        (200, "hello".to_owned())
+    );
+    assert_eq!(
+        get(app.url("/empty-identifier/greeting")).await,
         (200, "hello".to_owned())
     );
 }

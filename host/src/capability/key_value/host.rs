@@ -24,6 +24,7 @@ use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
 use crate::capability::backend::BackendError;
 use crate::invocation::RequestId;
+use crate::runtime_config::DEFAULT_KEY_VALUE_STORE;
 
 /// The `wasi:keyvalue/store.bucket` resource, of both `wasi:keyvalue` versions, and Spin's
 /// `store`: an open store.
@@ -71,17 +72,34 @@ impl KeyValueView<'_> {
         Ok(self.table.get(bucket)?.0.clone())
     }
 
-    /// The granted store `label`.
+    /// The granted store `label`; the empty label is the `default` store (as wasmtime's own
+    /// `wasi:keyvalue` test program opens it).
     ///
     /// # Errors
-    /// [`KeyValueError::AccessDenied`] if the component is not granted it.
+    /// [`KeyValueError::AccessDenied`] if the component is not granted it, logged with the
+    /// grant that would allow it ([`crate::capability::log_denied`]).
     pub(super) fn granted(&self, label: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
-        self.grants
+        let label = if label.is_empty() {
+            DEFAULT_KEY_VALUE_STORE
+        } else {
+            label
+        };
+        let found = self
+            .grants
             .stores
             .iter()
             .find(|store| *store.label == *label)
-            .cloned()
-            .ok_or(KeyValueError::AccessDenied)
+            .cloned();
+        found.ok_or_else(|| {
+            crate::capability::log_denied(
+                &self.grants.component,
+                self.request_id.as_str(),
+                "key-value store",
+                label,
+                "key_value_stores",
+            );
+            KeyValueError::AccessDenied
+        })
     }
 
     /// The values of `keys` in `bucket`, in order (`get-many` of both `wasi:keyvalue`
