@@ -216,7 +216,8 @@ impl AppVersion {
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
-                ms = started.elapsed().as_secs_f64() * 1e3,
+                // To the µs (`12.345`, not `12.345678901`).
+                ms = u32::try_from(started.elapsed().as_micros()).map_or(f64::MAX, f64::from) / 1e3,
                 "component ready",
             );
             components.push(LoadedComponent {

@@ -130,6 +130,13 @@ pub fn deadline(start: tokio::time::Instant, timeout: Duration) -> tokio::time::
         .unwrap_or_else(|| start + FAR_FUTURE)
 }
 
+/// `duration` rounded to whole microseconds, so that it prints as `3.123ms`, not
+/// `3.123456789ms`.
+pub fn round_to_micros(duration: Duration) -> Duration {
+    let nanos = duration.as_nanos().saturating_add(500);
+    Duration::from_micros(u64::try_from(nanos / 1000).unwrap_or(u64::MAX))
+}
+
 /// `invocation`'s result, or a [`WallClockTimeout`] failure if it has not finished by
 /// `deadline` (it is then dropped, and its instance with it).
 pub async fn until<T>(
@@ -144,6 +151,16 @@ pub async fn until<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_to_the_microsecond() {
+        let shown = |nanos| format!("{:?}", round_to_micros(Duration::from_nanos(nanos)));
+        assert_eq!(shown(3_123_456_789), "3.123457s");
+        assert_eq!(shown(3_123_456), "3.123ms");
+        assert_eq!(shown(3_100_000), "3.1ms");
+        assert_eq!(shown(850_400), "850µs");
+        assert_eq!(shown(400), "0ns");
+    }
 
     #[test]
     fn a_budget_is_shared_and_runs_out() {
