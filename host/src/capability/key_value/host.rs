@@ -72,18 +72,26 @@ impl KeyValueView<'_> {
         Ok(self.table.get(bucket)?.0.clone())
     }
 
-    /// The granted store `label`; the empty label is the `default` store (as wasmtime's own
-    /// `wasi:keyvalue` test program opens it).
+    /// The store `wasi:keyvalue`'s `open(identifier)` opens: the granted store `identifier`,
+    /// and for the empty identifier the `default` store (as wasmtime's own `wasi:keyvalue` test
+    /// program opens it). Spin's `key-value` keeps its own rule: `""` is no label.
+    ///
+    /// # Errors
+    /// As [`KeyValueView::granted`].
+    pub(super) fn identified(&self, identifier: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
+        if identifier.is_empty() {
+            self.granted(DEFAULT_KEY_VALUE_STORE)
+        } else {
+            self.granted(identifier)
+        }
+    }
+
+    /// The granted store `label`.
     ///
     /// # Errors
     /// [`KeyValueError::AccessDenied`] if the component is not granted it, logged with the
     /// grant that would allow it ([`crate::capability::log_denied`]).
     pub(super) fn granted(&self, label: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
-        let label = if label.is_empty() {
-            DEFAULT_KEY_VALUE_STORE
-        } else {
-            label
-        };
         let found = self
             .grants
             .stores
@@ -208,7 +216,7 @@ fn fits_batch(keys: usize) -> Result<(), BackendError> {
 
 impl store::Host for KeyValueView<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KeyValueError> {
-        let store = self.granted(&identifier)?;
+        let store = self.identified(&identifier)?;
         Ok(self.table.push(Bucket(store))?)
     }
 
