@@ -323,25 +323,17 @@ impl Lines {
         }
         if cut > 0 {
             limiter.truncated.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                target: "wasmhost::guest",
-                app = %out.app,
-                component = %out.component,
-                request_id = %out.request_id,
-                stream = self.stream,
-                truncated_bytes = cut,
-                "{text}",
-            );
-        } else {
-            tracing::info!(
-                target: "wasmhost::guest",
-                app = %out.app,
-                component = %out.component,
-                request_id = %out.request_id,
-                stream = self.stream,
-                "{text}",
-            );
         }
+        tracing::info!(
+            target: "wasmhost::guest",
+            app = %out.app,
+            component = %out.component,
+            request_id = %out.request_id,
+            stream = self.stream,
+            // Recorded only for a line that was cut.
+            truncated_bytes = (cut > 0).then_some(cut),
+            "{text}",
+        );
     }
 }
 

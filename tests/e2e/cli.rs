@@ -246,6 +246,17 @@ fn counter_app(dir: &Path, extra: &str) -> String {
     )
 }
 
+/// The first line `child` writes to its (piped) stdout.
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .unwrap();
+    line
+}
+
 #[test]
 fn listen_takes_a_host_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -258,12 +269,7 @@ fn listen_takes_a_host_name() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
+    let first = first_line(&mut child);
     let _ = child.kill();
     let _ = child.wait();
     let addr: std::net::SocketAddr = first
@@ -364,13 +370,7 @@ fn ctrl_c_during_serve_build_exits_0() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "building");
+    assert_eq!(first_line(&mut child).trim(), "building");
     let group = format!("-{}", child.id());
     let status = std::process::Command::new("kill")
         .args(["-INT", "--", &group])
