@@ -520,6 +520,40 @@ async fn two_nodes_share_state_through_redis() {
     );
 }
 
+/// The guide's first mistake: a component that opens `default` without the grant. The client
+/// gets a plain 500 with no internal detail; the log says which store, which component, and the
+/// line that grants it.
+#[tokio::test]
+async fn a_store_opened_without_its_grant_is_a_plain_500_and_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"kv\"\n[[trigger.http]]\nroute = \"/count/:name\"\ncomponent = \"kv-counter\"\n[component.kv-counter]\nsource = \"{}\"\n",
+        guests::KV_COUNTER
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, &[]).unwrap();
+    assert_eq!(
+        get(server.url("/count/x")).await,
+        (500, "Internal Server Error\n".to_owned())
+    );
+    let log = server.log_with("key_value_stores = [");
+    let warning = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("key-value store `default` denied"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        warning.contains(r#"add `key_value_stores = ["default"]` to [component.kv-counter]"#),
+        "{warning}"
+    );
+    // The SDK writes the handler's error to stderr, which the host logs with the request.
+    let log = server.log_with("handler failed");
+    assert!(
+        log.contains("handler failed: access to the key-value store is denied"),
+        "{log}"
+    );
+}
+
 /// A store granted in the manifest but missing from the runtime config stops startup with the
 /// manifest's file, line and column, the component and the label.
 #[test]
