@@ -33,7 +33,7 @@ use crate::capability::spin;
 use crate::capability::wasi::WasiGrants;
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::engine::EpochTicks;
-use crate::guest_output::{GuestOutput, LineLimiter};
+use crate::guest_output::{Faults, GuestOutput, LineLimiter};
 use crate::invocation::{Invocation, RequestId, TraceContext};
 use crate::keys::KeyRing;
 use crate::limits::{CpuSlices, Limits, LongLane, MemoryLimiter, ResolvedLimits};
@@ -216,7 +216,8 @@ impl AppVersion {
             tracing::info!(
                 component = %component.id,
                 cache = %outcome.as_str(),
-                ms = started.elapsed().as_secs_f64() * 1e3,
+                // To the µs (`12.345`, not `12.345678901`).
+                ms = u32::try_from(started.elapsed().as_micros()).map_or(f64::MAX, f64::from) / 1e3,
                 "component ready",
             );
             components.push(LoadedComponent {
@@ -278,12 +279,13 @@ impl AppVersion {
     /// CPU deadline (the guest yields to the async runtime at every epoch tick, shares the
     /// [`LongLane`] once it runs long, and is interrupted after `cpu_ticks` ticks;
     /// [`CpuSlices`]), for
-    /// `invocation`: a new one per incoming request or cron run (its outbound budget from
+    /// `invocation`, recording its panic and refused `memory.grow` in `faults`: a new one per incoming request or cron run (its outbound budget from
     /// [`OutboundPolicy::budget`]), the caller's along an internal chain.
     pub fn new_store(
         &self,
         component: &LoadedComponent,
         invocation: Invocation,
+        faults: Arc<Faults>,
     ) -> Store<InstanceState> {
         let grants = component.grants.clone();
         let (request_id, trace) = (invocation.request_id.clone(), invocation.trace.clone());
@@ -292,19 +294,21 @@ impl AppVersion {
             component.id.clone(),
             request_id.clone(),
             component.log_limiter.clone(),
+            faults.clone(),
         );
         let outbound =
             OutboundHttp::new(grants.outbound_http.clone(), invocation, self.chain.clone());
         let limiter = MemoryLimiter {
             max_bytes: component.limits.memory_bytes,
             refused: component.memory_refused.clone(),
+            faults,
         };
         let state = InstanceState::new(grants, outbound, &output, request_id, trace, limiter);
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
         let mut slices = CpuSlices::new(component.limits.cpu_ticks, self.long_lane.clone());
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| Ok(slices.tick()));
+        store.epoch_deadline_callback(move |_| slices.tick());
         let ticks = self.ticks.clone();
         // The tick count when the guest last called into the host.
         let mut entered = 0;

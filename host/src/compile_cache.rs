@@ -15,6 +15,10 @@ use anyhow::{Context, Result};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// What every error about a file that is no usable WebAssembly says: what wasmhost runs, and
+/// how to build it.
+pub const BUILD_HINT: &str = "wasmhost runs WebAssembly components built for `wasm32-wasip2`: build one with `cargo build --target wasm32-wasip2 --release` (after `rustup target add wasm32-wasip2`)";
+
 /// Whether a component came from the cache or was compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheOutcome {
@@ -69,7 +73,9 @@ impl CompileCache {
     /// replaced by a fresh compile.
     ///
     /// # Errors
-    /// `source` cannot be read or is not a valid component; the cache directory cannot be
+    /// `source` cannot be read, is not WebAssembly, is a core module not built for
+    /// `wasm32-wasip1`, or is not a valid component (each naming the file and, but for the
+    /// last, saying how to build a component: [`BUILD_HINT`]); the cache directory cannot be
     /// written.
     pub fn load(&self, engine: &Engine, source: &Path) -> Result<(Component, CacheOutcome)> {
         let bytes = std::fs::read(source)
@@ -89,18 +95,24 @@ impl CompileCache {
             }
         }
         let bytes = if wasmparser::Parser::is_core_wasm(&bytes) {
+            let component = componentize(&bytes).with_context(|| {
+                format!(
+                    "`{}` is a core module that is not built for `wasm32-wasip1`; {BUILD_HINT}",
+                    source.display()
+                )
+            })?;
             tracing::info!(
                 file = %source.display(),
                 "a core module (built for wasm32-wasip1): made a component with the WASI preview1 adapter; build for wasm32-wasip2 to skip this step"
             );
-            componentize(&bytes).with_context(|| {
-                format!(
-                    "cannot make a component of the core module `{}`",
-                    source.display()
-                )
-            })?
-        } else {
+            component
+        } else if wasmparser::Parser::is_component(&bytes) {
             bytes
+        } else {
+            anyhow::bail!(
+                "`{}` is not a WebAssembly file (it does not start with `\\0asm`); {BUILD_HINT}",
+                source.display()
+            );
         };
         let compiled = engine
             .precompile_component(&bytes)
@@ -170,4 +182,34 @@ fn deserialize(engine: &Engine, entry: &Path) -> Result<Component> {
     unsafe { Component::deserialize_file(engine, entry) }
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot load compiled component `{}`", entry.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CompileCache;
+
+    /// The error of loading a file holding `bytes`, its temporary directory shown as `<dir>`.
+    fn load_error(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("app.wasm");
+        std::fs::write(&source, bytes).unwrap();
+        let engine = wasmtime::Engine::default();
+        let cache = CompileCache::new(dir.path().join("cache"), &engine);
+        let Err(err) = cache.load(&engine, &source) else {
+            panic!("`{}` loaded", source.display());
+        };
+        format!("{err:#}").replace(&dir.path().display().to_string(), "<dir>")
+    }
+
+    #[test]
+    fn a_file_that_is_not_webassembly_is_named_with_no_byte_dump() {
+        insta::assert_snapshot!(load_error(b"#!/bin/sh\necho this is a script\n"));
+    }
+
+    #[test]
+    fn a_core_module_not_built_for_wasip1_says_how_to_build_a_component() {
+        // `(module (import "env" "f" (func)))`, as `wasm32-unknown-unknown` makes them.
+        let module = wat::parse_str(r#"(module (import "env" "f" (func)))"#).unwrap();
+        insta::assert_snapshot!(load_error(&module));
+    }
 }

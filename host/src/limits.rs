@@ -34,6 +34,7 @@ use wasmtime::{ResourceLimiter, UpdateDeadline};
 
 use crate::app::Component;
 use crate::engine::{EPOCH_TICK, EngineSettings};
+use crate::guest_output::Faults;
 
 /// The most host resources (streams, pollables, header sets, key-value stores, ...) one
 /// instance may hold at once: 1 000 (wasmtime's own default is a million). With
@@ -217,19 +218,25 @@ impl CpuSlices {
     }
 
     /// Called by wasmtime at each epoch tick the guest runs through.
-    pub fn tick(&mut self) -> UpdateDeadline {
+    ///
+    /// # Errors
+    /// [`CpuLimitExceeded`] once the guest has run through its limit: the instance traps with
+    /// it.
+    pub fn tick(&mut self) -> wasmtime::Result<UpdateDeadline> {
         self.used += 1;
         if self.used >= self.limit {
-            return UpdateDeadline::Interrupt;
+            let tick_ms = u64::try_from(EPOCH_TICK.as_millis()).unwrap_or(u64::MAX);
+            let ms = u64::from(self.limit).saturating_mul(tick_ms);
+            return Err(CpuLimitExceeded { ms }.into());
         }
         if self.used < FREE_SLICES {
-            return UpdateDeadline::Yield(1);
+            return Ok(UpdateDeadline::Yield(1));
         }
         let held = self.held.get_or_insert_with(Default::default).clone();
         // The last slice's permit goes back before this one waits for a new one.
         drop(held.lock().map(|mut permit| permit.take()));
         let lane = self.lane.0.clone();
-        UpdateDeadline::YieldCustom(
+        Ok(UpdateDeadline::YieldCustom(
             1,
             Box::pin(async move {
                 if let Ok(permit) = lane.acquire_owned().await
@@ -238,18 +245,31 @@ impl CpuSlices {
                     *slot = Some(permit);
                 }
             }),
-        )
+        ))
     }
 }
 
+/// The trap of a guest that ran through its CPU time ([`CpuSlices`]): `cpu_ms` in the
+/// manifest, `--cpu-limit-ms` on the command line. Counted as
+/// [`crate::metrics::Outcome::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("CPU limit of {ms} ms exceeded (cpu_ms, --cpu-limit-ms)")]
+pub struct CpuLimitExceeded {
+    /// The limit, in ms (a whole number of epoch ticks).
+    pub ms: u64,
+}
+
 /// The store limiter of one instance: linear memory may not grow past `max_bytes`; each
-/// refusal is counted in `refused` (`wasmhost_memory_grow_refused_total`).
+/// refusal is counted in `refused` (`wasmhost_memory_grow_refused_total`) and recorded in the
+/// instance's `faults`, so the trap that usually follows names the limit.
 #[derive(Debug, Clone)]
 pub struct MemoryLimiter {
     /// Bytes, per linear memory.
     pub max_bytes: usize,
     /// The component's count of refused `memory.grow`s.
     pub refused: prometheus_client::metrics::counter::Counter,
+    /// What the instance leaves behind for the account of its trap.
+    pub faults: Arc<Faults>,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -262,6 +282,7 @@ impl ResourceLimiter for MemoryLimiter {
         let allowed = desired <= self.max_bytes;
         if !allowed {
             self.refused.inc();
+            self.faults.memory_refused(self.max_bytes);
         }
         Ok(allowed)
     }

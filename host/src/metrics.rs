@@ -99,12 +99,13 @@ impl Outcome {
         }
     }
 
-    /// The outcome of a call that failed with `err`: [`Outcome::Timeout`] for an epoch
-    /// interrupt or a wall-clock deadline, [`Outcome::Rejected`] for a full instance pool, else [`Outcome::Trap`].
+    /// The outcome of a call that failed with `err`: [`Outcome::Timeout`] for the CPU limit
+    /// (or an epoch interrupt) or a wall-clock deadline, [`Outcome::Rejected`] for a full instance pool, else [`Outcome::Trap`].
     pub fn of_failure(err: &wasmtime::Error) -> Self {
         if err.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::Rejected
-        } else if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
+        } else if err.is::<crate::limits::CpuLimitExceeded>()
+            || err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt)
             || err.is::<crate::invocation::WallClockTimeout>()
         {
             Self::Timeout

@@ -52,7 +52,7 @@ impl InstanceState {
         limiter: MemoryLimiter,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(output.for_stream("stdout"))
+        wasi.stdout(output.clone())
             .stderr(output.for_stream("stderr"));
         if let Err(err) = grants.wasi.apply(&mut wasi) {
             // The instance runs without the mount; its reads fail, and the log says why.
@@ -95,6 +95,7 @@ impl InstanceState {
         QueueView {
             grants: &self.grants.queues,
             trace: &self.trace,
+            request_id: &self.request_id,
         }
     }
 

@@ -63,10 +63,20 @@ fn a_file_that_is_not_a_component_is_named() {
     .unwrap();
     assert!(!ok);
     assert!(stderr.contains("error: component `junk`"), "{stderr}");
+    // The file, what wasmhost runs and how to build it; never a dump of its first bytes.
+    let junk = dir.path().join("junk.wasm");
     assert!(
-        stderr.contains("caused by: cannot compile component"),
+        stderr.contains(&format!(
+            "caused by: `{}` is not a WebAssembly file",
+            junk.display()
+        )),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("cargo build --target wasm32-wasip2 --release"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("0x"), "{stderr}");
 }
 
 /// Runs `serve` on an app whose one component `bad` is the file `wasm`; the startup error.
@@ -347,4 +357,152 @@ fn check_without_a_manifest_suggests_wasmhost_new() {
             && stderr.contains("wasmhost new"),
         "{stderr}"
     );
+
+/// An app of one `kv-counter` component at `/kv/:key`, granted `default`, with `extra`
+/// appended to its manifest; returns its manifest's path.
+fn counter_app(dir: &Path, extra: &str) -> String {
+    write(
+        dir,
+        &format!(
+            "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/kv/:key\"\ncomponent = \"counter\"\n[component.counter]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n{extra}",
+            guests::KV_COUNTER
+        ),
+    )
+}
+
+/// The first line `child` writes to its (piped) stdout.
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+        &mut line,
+    )
+    .unwrap();
+    line
+}
+
+#[test]
+fn listen_takes_a_host_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = counter_app(dir.path(), "");
+    let cache = wasmhost_tests::shared_compile_cache();
+    let mut child = std::process::Command::new(wasmhost_binary())
+        .args(["serve", &manifest, "--listen", "localhost:0", "--cache-dir"])
+        .arg(&cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = first_line(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    let addr: std::net::SocketAddr = first
+        .trim()
+        .strip_prefix("Serving http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback(), "{first}");
+}
+
+#[test]
+fn a_port_in_use_suggests_a_free_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = counter_app(dir.path(), "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let cache = wasmhost_tests::shared_compile_cache();
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &[
+            "serve",
+            &manifest,
+            "--listen",
+            &addr,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let port = addr.rsplit_once(':').unwrap().1;
+    insta::assert_snapshot!(error.replace(port, "<port>"));
+}
+
+#[test]
+fn a_cron_only_app_prints_no_empty_route_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        &format!(
+            "manifest_version = 1\n[application]\nname = \"x\"\n[[trigger.cron]]\nschedule = \"0 0 0 1 1 *\"\ncomponent = \"tick\"\n[component.tick]\nsource = \"{}\"\nkey_value_stores = [\"default\"]\n[component.tick.variables]\nkey = \"tick\"\n",
+            guests::CRON_PROBE
+        ),
+    );
+    let server =
+        wasmhost_tests::Server::start_app(wasmhost_binary(), Path::new(&manifest), &[]).unwrap();
+    // The cron list follows the address at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.stdout().contains("Cron triggers:") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stdout = server.stdout();
+    assert!(stdout.contains("Cron triggers:"), "{stdout}");
+    assert!(!stdout.contains("Available routes"), "{stdout}");
+}
+
+#[test]
+fn a_seed_for_a_store_no_component_is_granted_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = counter_app(dir.path(), "");
+    let (ok, _, stderr) = run(
+        wasmhost_binary(),
+        &[
+            "serve",
+            &manifest,
+            "--listen",
+            "127.0.0.1:0",
+            "--key-value",
+            "sessions:token=hunter2",
+        ],
+    )
+    .unwrap();
+    assert!(!ok);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    insta::assert_snapshot!(stderr.replace(&manifest, "<manifest>"));
+}
+
+#[test]
+fn ctrl_c_during_serve_build_exits_0() {
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = counter_app(
+        dir.path(),
+        "[component.counter.build]\ncommand = \"echo building; sleep 30\"\n",
+    );
+    // A process group of its own, as a shell makes for a foreground job: Ctrl-C signals
+    // the whole group, the build command included.
+    let mut child = std::process::Command::new(wasmhost_binary())
+        .args(["serve", &manifest, "--listen", "127.0.0.1:0", "--build"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(first_line(&mut child).trim(), "building");
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("error"), "{stderr}");
 }

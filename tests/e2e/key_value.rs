@@ -55,6 +55,9 @@ component = "kv-probe"
 [[trigger.http]]
 route = "/get-many/:store/:key/:count"
 component = "kv-probe"
+[[trigger.http]]
+route = "/empty-identifier/:key"
+component = "kv-probe"
 
 [component.kv-counter]
 source = "{}"
@@ -379,12 +382,28 @@ async fn ungranted_store_is_access_denied(app: App) {
             (403, "access-denied\n".to_owned())
         );
     }
+    // The host's log says which store, which component, and the grant that would allow it.
+    let log = app.server.log_with("key_value_stores");
+    let denied = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("`secret`"))
+        .unwrap_or_else(|| panic!("no WARN line for `secret` in\n{log}"));
+    assert!(denied.contains("component=kv-probe"), "{denied}");
+    assert!(
+        denied.contains(r#"key_value_stores = ["secret"]"#),
+        "{denied}"
+    );
 }
 
-/// `--key-value default:greeting=hello` is set before the first request.
+/// `--key-value default:greeting=hello` is set before the first request; `open("")` is the
+/// `default` store, as wasmtime's own key-value test program expects.
 async fn seeded_key_is_served(app: App) {
     assert_eq!(
         get(app.url("/kv/greeting")).await,
+        (200, "hello".to_owned())
+    );
+    assert_eq!(
+        get(app.url("/empty-identifier/greeting")).await,
         (200, "hello".to_owned())
     );
 }
@@ -498,6 +517,40 @@ async fn two_nodes_share_state_through_redis() {
     assert_eq!(
         get(second.url("/kv/count:shared")).await,
         (200, "100".to_owned())
+    );
+}
+
+/// The guide's first mistake: a component that opens `default` without the grant. The client
+/// gets a plain 500 with no internal detail; the log says which store, which component, and the
+/// line that grants it.
+#[tokio::test]
+async fn a_store_opened_without_its_grant_is_a_plain_500_and_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n[application]\nname = \"kv\"\n[[trigger.http]]\nroute = \"/count/:name\"\ncomponent = \"kv-counter\"\n[component.kv-counter]\nsource = \"{}\"\n",
+        guests::KV_COUNTER
+    );
+    let path = dir.path().join("wasmhost.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let server = Server::start_app(wasmhost_binary(), &path, &[]).unwrap();
+    assert_eq!(
+        get(server.url("/count/x")).await,
+        (500, "internal server error\n".to_owned())
+    );
+    let log = server.log_with("key_value_stores = [");
+    let warning = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("key-value store `default` denied"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        warning.contains(r#"add `key_value_stores = ["default"]` to [component.kv-counter]"#),
+        "{warning}"
+    );
+    // The SDK writes the handler's error to stderr, which the host logs with the request.
+    let log = server.log_with("handler failed");
+    assert!(
+        log.contains("handler failed: access to the key-value store is denied"),
+        "{log}"
     );
 }
 

@@ -25,6 +25,9 @@ component = "log"
 [[trigger.http]]
 route = "/log/many/:n"
 component = "log"
+[[trigger.http]]
+route = "/log/pieces"
+component = "log"
 
 [component.probe]
 source = "{probe}"
@@ -209,4 +212,115 @@ async fn a_huge_line_is_truncated_and_a_flood_is_rate_limited() {
         1501,
         "every line is either logged or counted"
     );
+}
+
+#[tokio::test]
+async fn pieces_written_through_separate_handles_are_one_line_per_stream() {
+    let (_dir, server) = start(&["--log-format", "json"]);
+    let (status, id, _) = get(&server, "/log/pieces", None).await;
+    assert_eq!(status, 200);
+    // No newline at all: each stream's line is logged when the instance is dropped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let lines = json_lines(&server, "start12");
+        let mut pieces: Vec<(String, String)> = lines
+            .iter()
+            .filter(|l| {
+                l["target"] == "wasmhost::guest" && l["fields"]["request_id"] == id.as_str()
+            })
+            .map(|l| {
+                (
+                    l["fields"]["stream"].as_str().unwrap().to_owned(),
+                    l["fields"]["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        pieces.sort_unstable();
+        if pieces.len() >= 2 || std::time::Instant::now() > deadline {
+            let want = [("stderr", "start12"), ("stdout", "start12")]
+                .map(|(stream, text)| (stream.to_owned(), text.to_owned()));
+            assert_eq!(pieces, want);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The lines of `log` that hold `needle`.
+fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(needle)).collect()
+}
+
+#[tokio::test]
+async fn a_guest_panic_is_one_line_with_its_message_and_location() {
+    let (_dir, server) = start(&[]);
+    let (status, id, _) = get(&server, "/trap", None).await;
+    assert_eq!(status, 500);
+    let log = server.log_with("guest trapped");
+    // The panic's report is not logged line by line (nor std's RUST_BACKTRACE hint): the
+    // trap's line tells it.
+    assert!(lines_with(&log, "RUST_BACKTRACE").is_empty(), "{log}");
+    assert!(lines_with(&log, "wasmhost::guest").is_empty(), "{log}");
+    let trapped = lines_with(&log, "guest trapped");
+    assert_eq!(trapped.len(), 1, "{log}");
+    assert!(
+        trapped[0].contains(
+            "guest trapped: guest panicked at trap/src/lib.rs:15:5: trap guest asked to fail on /trap"
+        ),
+        "{log}"
+    );
+    // The host's own stack is never shown, even with RUST_BACKTRACE set for the host.
+    assert!(!log.contains("Stack backtrace"), "{log}");
+    assert!(log.contains(&id), "{log}");
+}
+
+#[tokio::test]
+async fn the_text_log_has_an_access_line_per_request_unless_turned_off() {
+    let (_dir, server) = start(&[]);
+    assert_eq!(
+        get(&server, "/log/many/1?secret=hunter2", None).await.0,
+        200
+    );
+    assert_eq!(
+        reqwest::get(server.url("/nowhere"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let log = server.log_with("GET /nowhere 404");
+    let access = lines_with(&log, "wasmhost::access");
+    assert_eq!(access.len(), 2, "{log}");
+    // `INFO wasmhost::access: GET /log/many/1 200 1.234ms component=log`: no query, the
+    // time to the µs at most.
+    let line = access[0];
+    let after = line
+        .split("GET /log/many/1 200 ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{line}"));
+    let (took, component) = after.split_once(' ').unwrap();
+    assert_eq!(component, "component=log", "{line}");
+    let digits = took.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
+    let decimals = digits.split_once('.').map_or(0, |(_, d)| d.len());
+    assert!(decimals <= 3 && !digits.is_empty(), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(access[1].contains("GET /nowhere 404 "), "{log}");
+    assert!(access[1].ends_with("component=-"), "{log}");
+    // `component ready` durations are to the µs too.
+    for ready in lines_with(&log, "component ready") {
+        let ms = ready.split("ms=").nth(1).unwrap();
+        let decimals = ms.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "{ready}");
+    }
+
+    let (_dir, quiet) = start(&["--no-access-log"]);
+    assert_eq!(get(&quiet, "/log/many/1", None).await.0, 200);
+    let log = quiet.log_with("line 0");
+    assert!(lines_with(&log, "wasmhost::access").is_empty(), "{log}");
+    // Nor does the JSON log ever have them.
+    let (_dir, json) = start(&["--log-format", "json"]);
+    assert_eq!(get(&json, "/log/many/1", None).await.0, 200);
+    let log = json.log_with("line 0");
+    assert!(lines_with(&log, "wasmhost::access").is_empty(), "{log}");
 }

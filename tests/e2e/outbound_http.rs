@@ -146,6 +146,11 @@ async fn denied_hosts_ports_and_schemes_never_connect() {
     assert_eq!(other.connections(), 0);
     let log = server.log_with("not in allowed_outbound_hosts");
     assert!(log.contains("not in allowed_outbound_hosts"), "{log}");
+    // With the grant that would allow it.
+    assert!(
+        log.contains("to allow it, add `allowed_outbound_hosts = [\"http://"),
+        "{log}"
+    );
 }
 
 #[tokio::test]

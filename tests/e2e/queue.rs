@@ -505,6 +505,14 @@ async fn sending_to_a_queue_not_granted_is_access_denied(app: App) {
     assert!(body.contains("access denied"), "{body}");
     let (status, _) = send(server, "nonexistent", "x", &[]).await;
     assert_eq!(status, 403);
+    // The host's log names the queue and the grant that would allow it.
+    let log = server.log_with(r#"queues = ["nonexistent"]"#);
+    assert!(
+        log.lines().any(|line| line.contains("WARN")
+            && line.contains("queue `nonexistent` denied")
+            && line.contains(r#"queues = ["nonexistent"]"#)),
+        "{log}"
+    );
 }
 
 async fn the_consumer_continues_the_senders_trace(app: App) {

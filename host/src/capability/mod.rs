@@ -46,11 +46,13 @@ pub mod queue;
 pub mod spin;
 pub mod wasi;
 
-use std::sync::Arc;
+use std::num::NonZeroU32;
+use std::sync::{Arc, LazyLock};
 
 use anyhow::Result;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::app::App;
+use crate::app::{App, ComponentId};
 use crate::capability::backend::{BackendContext, SledDatabases};
 use crate::capability::blob::BlobGrants;
 use crate::capability::config::ComponentConfig;
@@ -93,6 +95,41 @@ pub trait Open: Sized + Send + Sync {
         });
         async move { empty.reopen(app).await }
     }
+}
+
+/// The longest name a denial's log line shows, in bytes (the guest chose the name).
+const MAX_DENIED_NAME: usize = 128;
+
+/// Denial lines the whole process logs per second (bursts of ten times as many); past that
+/// they are dropped, so a guest that asks for an ungranted store in a loop cannot flood the log.
+const DENIALS_PER_SECOND: u32 = 10;
+
+/// Logs (WARN) that `component` asked at run time for the `kind` (`key-value store`, `queue`,
+/// `topic`, `blob container`) called `name`, which its manifest does not grant, with the
+/// manifest `key` that would grant it: `key = ["name"]` in `[component.<id>]`. The guest only
+/// gets its WIT error (`access-denied`), and an HTTP client only what the guest answers, so
+/// this line is where the app's author learns why. At most [`DENIALS_PER_SECOND`] lines a
+/// second for the whole process.
+pub fn log_denied(component: &ComponentId, request_id: &str, kind: &str, name: &str, key: &str) {
+    static LIMIT: LazyLock<DefaultDirectRateLimiter> = LazyLock::new(|| {
+        let rate = NonZeroU32::new(DENIALS_PER_SECOND).expect("non-zero");
+        let burst = rate.saturating_mul(NonZeroU32::new(10).expect("non-zero"));
+        RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+    });
+    if LIMIT.check().is_err() {
+        return;
+    }
+    let mut end = name.len().min(MAX_DENIED_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let name = &name[..end];
+    tracing::warn!(
+        target: "wasmhost::capability",
+        component = %component,
+        request_id,
+        "{kind} `{name}` denied: component `{component}` is not granted it; to grant it, add `{key} = [\"{name}\"]` to [component.{component}] in the manifest",
+    );
 }
 
 /// What one component's manifest grants, resolved at startup. Every instance of the component

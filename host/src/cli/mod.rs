@@ -116,7 +116,7 @@ impl Cli {
     /// Whatever the subcommand reports; `main` prints the whole cause chain.
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(serve) => serve.run(),
+            Command::Serve(serve) => serve.run(self.log_format),
             Command::Build(build) => build.run(),
             Command::Queue(queue) => queue.run(),
             Command::Cron(cron) => cron.run(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use super::LogFormat;
 use crate::admin::AdminToken;
 use crate::lifecycle::{self, LoadOptions, Seed, ServeOptions};
 use crate::limits::Limits;
@@ -20,16 +21,23 @@ pub struct ServeCommand {
     #[arg(default_value = ".", env = "WASMHOST_APP")]
     pub path: PathBuf,
 
-    /// Address of the public HTTP listener. Port 0 picks a free port; the bound address is
-    /// printed as `Serving http://ADDR` (`https://` with `--tls-cert`).
-    #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN")]
+    /// Address of the public HTTP listener, `HOST:PORT`: an IP address or a host name
+    /// (`localhost:3000`, resolved once at start; the first address it resolves to is used).
+    /// Port 0 picks a free port; the bound address is printed as `Serving http://ADDR`
+    /// (`https://` with `--tls-cert`).
+    #[arg(long, default_value = "127.0.0.1:3000", env = "WASMHOST_LISTEN", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Address of the admin listener (health, readiness, Prometheus metrics, and with the
-    /// admin token the topic ingress and the queue and cron endpoints). Off unless given;
-    /// keep it on loopback or a private network.
-    #[arg(long, env = "WASMHOST_ADMIN_LISTEN")]
+    /// admin token the topic ingress and the queue and cron endpoints), `HOST:PORT` as
+    /// `--listen`. Off unless given; keep it on loopback or a private network.
+    #[arg(long, env = "WASMHOST_ADMIN_LISTEN", value_parser = parse_listen)]
     pub admin_listen: Option<SocketAddr>,
+
+    /// No access log: without it, each request on the public listener gets one line in the
+    /// text log (`GET /path 200 3.1ms component=hello`). The JSON log never has these lines.
+    #[arg(long, env = "WASMHOST_NO_ACCESS_LOG")]
+    pub no_access_log: bool,
 
     /// TLS on the listeners (boxed: the other subcommands need not carry its four paths).
     #[command(flatten)]
@@ -241,6 +249,26 @@ fn parse_var(arg: &str) -> Result<(&str, &str)> {
     Ok((name, value))
 }
 
+/// Parses `HOST:PORT` for `--listen` and `--admin-listen`: an IP address and port, or a host
+/// name and port, resolved now (the first address it resolves to).
+fn parse_listen(arg: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = arg.parse() {
+        return Ok(addr);
+    }
+    let shape = "expected HOST:PORT, such as `127.0.0.1:3000`, `localhost:3000` or `[::1]:3000`";
+    if arg
+        .rsplit_once(':')
+        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(shape.to_owned());
+    }
+    let mut addrs = std::net::ToSocketAddrs::to_socket_addrs(arg)
+        .map_err(|err| format!("cannot resolve `{arg}`: {err}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("`{arg}` resolves to no address"))
+}
+
 /// Parses `STORE:KEY=VALUE` or `KEY=VALUE` (store `default`). The key is what lies between the
 /// first `:` and the first `=`; a key holding `:` needs the `STORE:` form.
 fn parse_seed(arg: &str) -> Result<Seed, String> {
@@ -269,9 +297,11 @@ impl ServeCommand {
     /// Loads, optionally builds, and serves the app until SIGINT or SIGTERM, then drains what
     /// is in flight for up to `--drain-timeout-ms`.
     ///
+    /// Logs in `log_format`: the access log is only ever in the text format.
+    ///
     /// # Errors
     /// A `--var` that is not `NAME=VALUE`, and whatever [`lifecycle::serve()`] reports.
-    pub fn run(self) -> Result<()> {
+    pub fn run(self, log_format: LogFormat) -> Result<()> {
         let vars = parse_vars(&self.vars)?;
         let load = LoadOptions {
             limits: self.limits.limits(),
@@ -291,13 +321,32 @@ impl ServeCommand {
             admin_listen: self.admin_listen,
             admin_tls,
             admin_token: AdminToken::resolve(self.admin_token_file.as_deref())?,
+            access_log: log_format == LogFormat::Text && !self.no_access_log,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_seed;
+    use super::{parse_listen, parse_seed};
+
+    #[test]
+    fn listen_takes_an_ip_address_or_a_host_name() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:80").unwrap(),
+            "[::1]:80".parse().unwrap()
+        );
+        assert!(parse_listen("localhost:3000").unwrap().ip().is_loopback());
+        insta::assert_snapshot!(parse_listen("localhost").unwrap_err());
+        insta::assert_snapshot!(
+            "listen_bad_port",
+            parse_listen("localhost:http").unwrap_err()
+        );
+    }
 
     #[test]
     fn seeds_name_a_store_or_default() {

@@ -85,8 +85,39 @@ impl Budget {
 /// The failure of an invocation that ran past its wall-clock deadline
 /// ([`crate::limits::Limits::timeout`]): counted as [`crate::metrics::Outcome::Timeout`].
 #[derive(Debug, thiserror::Error)]
-#[error("the invocation ran past its wall-clock deadline")]
-pub struct WallClockTimeout;
+#[error("wall-clock timeout of {ms} ms exceeded (timeout_ms, --timeout-ms)")]
+pub struct WallClockTimeout {
+    /// The timeout, in ms.
+    pub ms: u64,
+}
+
+/// When an invocation's wall-clock time runs out: the instant, and the timeout it was
+/// counted from (for the account of a [`WallClockTimeout`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// The instant ([`deadline`] of the start and the timeout).
+    pub at: tokio::time::Instant,
+    /// The timeout.
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` after `start`.
+    pub fn new(start: tokio::time::Instant, timeout: Duration) -> Self {
+        Self {
+            at: deadline(start, timeout),
+            timeout,
+        }
+    }
+
+    /// The failure of an invocation still running at this deadline.
+    pub fn passed(&self) -> wasmtime::Error {
+        WallClockTimeout {
+            ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+        .into()
+    }
+}
 
 /// About thirty years: a deadline that never comes.
 const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
@@ -99,20 +130,37 @@ pub fn deadline(start: tokio::time::Instant, timeout: Duration) -> tokio::time::
         .unwrap_or_else(|| start + FAR_FUTURE)
 }
 
+/// `duration` rounded to whole microseconds, so that it prints as `3.123ms`, not
+/// `3.123456789ms`.
+pub fn round_to_micros(duration: Duration) -> Duration {
+    let nanos = duration.as_nanos().saturating_add(500);
+    Duration::from_micros(u64::try_from(nanos / 1000).unwrap_or(u64::MAX))
+}
+
 /// `invocation`'s result, or a [`WallClockTimeout`] failure if it has not finished by
 /// `deadline` (it is then dropped, and its instance with it).
 pub async fn until<T>(
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
     invocation: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
-    tokio::time::timeout_at(deadline, invocation)
+    tokio::time::timeout_at(deadline.at, invocation)
         .await
-        .unwrap_or_else(|_| Err(WallClockTimeout.into()))
+        .unwrap_or_else(|_| Err(deadline.passed()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_to_the_microsecond() {
+        let shown = |nanos| format!("{:?}", round_to_micros(Duration::from_nanos(nanos)));
+        assert_eq!(shown(3_123_456_789), "3.123457s");
+        assert_eq!(shown(3_123_456), "3.123ms");
+        assert_eq!(shown(3_100_000), "3.1ms");
+        assert_eq!(shown(850_400), "850µs");
+        assert_eq!(shown(400), "0ns");
+    }
 
     #[test]
     fn a_budget_is_shared_and_runs_out() {

@@ -92,6 +92,8 @@ pub struct ServeOptions {
     pub admin_tls: Option<TlsFiles>,
     /// The bearer token of the admin write endpoints; none: they are off.
     pub admin_token: Option<AdminToken>,
+    /// Log a line per request on the public listener (`GET /path 200 3.1ms component=..`).
+    pub access_log: bool,
 }
 
 /// One `--key-value` seed: a key set in a store before serving, for development.
@@ -187,6 +189,7 @@ impl Loader {
             },
             None => {
                 let metrics = &self.shared.metrics;
+                check_seeds(&app, &options.seeds)?;
                 let mut key_value =
                     KeyValueStores::open(&app, &self.runtime_config, metrics).await?;
                 for seed in &options.seeds {
@@ -295,6 +298,33 @@ impl Loader {
 pub async fn load(options: LoadOptions) -> Result<Arc<AppVersion>> {
     let (loader, app) = Loader::new(options)?;
     loader.load(app, None).await
+}
+
+/// Checks that every `--key-value` seed names a store some component of `app` is granted.
+///
+/// # Errors
+/// The first seed whose store no component is granted, naming the store and the manifest key
+/// that grants it (never the value).
+fn check_seeds(app: &App, seeds: &[Seed]) -> Result<()> {
+    for seed in seeds {
+        let granted = app.components.iter().any(|component| {
+            component
+                .key_value_stores
+                .iter()
+                .any(|grant| grant.label == seed.store)
+        });
+        if !granted {
+            anyhow::bail!(
+                "--key-value {}:{}=...: no component of {} is granted the key-value store `{}`; grant it with `key_value_stores = [\"{}\"]` in a [component.<id>] table",
+                seed.store,
+                seed.key,
+                app.manifest_path.display(),
+                seed.store,
+                seed.store,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs `work`, which blocks: on a multi-thread tokio runtime, after handing this worker's

@@ -39,6 +39,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
         admin_listen,
         admin_tls,
         admin_token,
+        access_log,
     } = options;
     let public = Listen::new(listen, tls, "public")?;
     let admin = admin_listen
@@ -53,10 +54,15 @@ pub fn serve(options: ServeOptions) -> Result<()> {
             // Before anything slow (compiling, binding): a SIGHUP during startup must not
             // kill the process (its default action), and a SIGTERM once requests are
             // served must drain them.
-            let signals = Signals::install()?;
-            let version = loader.load(app, None).await?;
+            let mut signals = Signals::install()?;
+            let version = match loader.load(app, None).await {
+                Ok(version) => version,
+                // Ctrl-C during `serve --build` also stops the build (the terminal sends it to
+                // the whole process group): that is a stop, not a failure.
+                Err(err) => return signals.stopped_during_startup(err).await,
+            };
             let admin = admin.map(|admin| (admin, admin_token));
-            run(version, &loader, public, admin, signals).await
+            run(version, &loader, public, admin, signals, access_log).await
         })
 }
 
@@ -84,9 +90,29 @@ impl Listen {
     /// Binds it.
     ///
     /// # Errors
-    /// As [`server::bind`].
+    /// As [`server::bind`]; a port in use suggests the flag that picks a free one.
     async fn bind(&self) -> Result<server::Listener> {
-        server::bind(self.addr, self.tls.clone()).await
+        server::bind(self.addr, self.tls.clone())
+            .await
+            .map_err(|err| {
+                let in_use = err
+                    .chain()
+                    .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+                    .any(|io| io.kind() == std::io::ErrorKind::AddrInUse);
+                if !in_use {
+                    return err;
+                }
+                let flag = if self.name == "admin" {
+                    "--admin-listen"
+                } else {
+                    "--listen"
+                };
+                let free = SocketAddr::new(self.addr.ip(), 0);
+                err.context(format!(
+                    "port {} is in use (by another wasmhost, or another server): stop it, or serve on another port; `{flag} {free}` picks a free one and prints it",
+                    self.addr.port()
+                ))
+            })
     }
 
     /// Reads its certificate and key again, if it has TLS; a failure keeps the certificate
@@ -115,6 +141,7 @@ async fn run(
     public: Listen,
     admin_listen: Option<(Listen, Option<AdminToken>)>,
     signals: Signals,
+    access_log: bool,
 ) -> Result<()> {
     let Signals {
         mut hangup,
@@ -166,6 +193,7 @@ async fn run(
         listener,
         current.clone(),
         shutdown.clone(),
+        access_log,
     ));
     let mut admin = tokio::spawn({
         let (current, shutdown) = (current.clone(), shutdown.clone());
@@ -182,6 +210,8 @@ async fn run(
     let mut triggers = Triggers::start(&version);
     // Versions replaced by a reload, kept until their invocations in flight are done.
     let mut retired: Vec<Arc<AppVersion>> = Vec::new();
+    // The error of the last reload, if it failed.
+    let mut last_failure: Option<String> = None;
     let (changed, mut changes) = tokio::sync::mpsc::channel(1);
     let mut watcher = if loader.options().watch {
         let watcher = Watch::start(&version.app.manifest_path, changed)?;
@@ -215,6 +245,7 @@ async fn run(
         }
         match loader.reload(&current.load()).await {
             Ok(next) => {
+                last_failure = None;
                 triggers.stop();
                 let old = current.swap(next.clone());
                 old.tasks.close();
@@ -225,8 +256,16 @@ async fn run(
                 print_routes(&next, &base);
             }
             Err(err) => {
-                eprintln!("Reload failed; still serving the previous version: {err:#}");
-                tracing::error!("reload failed; still serving the previous version: {err:#}");
+                // Once per failure: a change that fails the same way again gets a short line.
+                let error = format!("{err:#}");
+                if last_failure.as_ref() == Some(&error) {
+                    tracing::error!(
+                        "reload failed again with the same error; still serving the previous version"
+                    );
+                } else {
+                    tracing::error!("reload failed; still serving the previous version: {error}");
+                    last_failure = Some(error);
+                }
             }
         }
     }
@@ -270,6 +309,25 @@ struct Signals {
 }
 
 impl Signals {
+    /// What ends a startup that failed with `err`: `Ok` (exit status 0) if a SIGINT or
+    /// SIGTERM came during it (or comes within 200 ms: a build killed by the same Ctrl-C may
+    /// fail a moment before the host sees its signal), else `err`.
+    async fn stopped_during_startup(&mut self, err: anyhow::Error) -> Result<()> {
+        let stopped = async {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(200), stopped).await {
+            Ok(signal) => {
+                tracing::info!("stopped by {signal} during startup");
+                Ok(())
+            }
+            Err(_) => Err(err),
+        }
+    }
+
     /// Installs the handlers of SIGHUP, SIGTERM and SIGINT.
     ///
     /// # Errors
@@ -289,8 +347,11 @@ impl Signals {
 /// Prints the routes and triggers of `version`, served at `base` (`http://ADDR` or
 /// `https://ADDR`).
 fn print_routes(version: &AppVersion, base: &str) {
-    println!("Available routes:");
-    for (route, target) in version.router.entries() {
+    let routes = version.router.entries();
+    if !routes.is_empty() {
+        println!("Available routes:");
+    }
+    for (route, target) in routes {
         match &target.target {
             HttpTarget::Component(index) => {
                 println!("  {}: {base}{route}", version.components[*index].id);

@@ -321,7 +321,7 @@ pub enum ManifestErrorKind {
         why: String,
     },
     /// A component file that does not exist.
-    #[error("`component.{id}.source`: file `{}` does not exist{}", path.display(), if *has_build { "; build it first with `wasmhost build` (or `wasmhost serve --build`)" } else { "" })]
+    #[error("`component.{id}.source`: file `{}` does not exist; {}", path.display(), how_to_build(id, *has_build))]
     MissingSource {
         /// The component.
         id: String,
@@ -330,6 +330,18 @@ pub enum ManifestErrorKind {
         /// Whether the component has a build command.
         has_build: bool,
     },
+}
+
+/// How to build component `id`, whose source file is missing: with its build command
+/// (`has_build`), or with cargo.
+fn how_to_build(id: &str, has_build: bool) -> String {
+    if has_build {
+        "it was not built yet: build it with `wasmhost build`, or serve with `wasmhost serve --build`".to_owned()
+    } else {
+        format!(
+            "build it first (for a Rust component, `cargo build --target wasm32-wasip2 --release`), or give it a `[component.{id}.build] command` and serve with `wasmhost serve --build`"
+        )
+    }
 }
 
 fn list(ids: &[String]) -> String {

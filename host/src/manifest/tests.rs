@@ -86,6 +86,16 @@ fn missing_file() {
 }
 
 #[test]
+fn missing_file_with_a_build_command_suggests_wasmhost_build() {
+    let text = GOOD.replace(
+        "source = \"/abs/files.wasm\"",
+        "source = \"/abs/files.wasm\"\nbuild.command = \"cargo build --target wasm32-wasip2 --release\"",
+    );
+    let app = parse(Path::new(FILE), &text).unwrap();
+    insta::assert_snapshot!(check_sources(&app).unwrap_err().to_string());
+}
+
+#[test]
 fn missing_field() {
     insta::assert_snapshot!(error(&GOOD.replace("source = \"/abs/files.wasm\"", "")));
 }

@@ -27,7 +27,8 @@ use crate::app_version::{AppVersion, Export, LoadedComponent};
 use crate::bindings::queue_component::{QueueComponent, QueueComponentPre};
 use crate::bindings::{CronComponent, CronComponentPre};
 use crate::guest_output;
-use crate::invocation::{Invocation, RequestId, deadline, until};
+use crate::guest_output::Faults;
+use crate::invocation::{Deadline, Invocation, RequestId, until};
 use crate::metrics::{Outcome, TriggerMetrics};
 use crate::state::InstanceState;
 
@@ -85,23 +86,54 @@ impl Failure {
 }
 
 impl Failure {
-    /// For the log: the guest's answer, or the trap with its causes and its Wasm backtrace;
-    /// cut to 16 KiB ([`guest_output::cut`]).
+    /// For the log: the guest's answer, or the trap with its causes on one line (the limit
+    /// that ended it, a panic's location and message) and its Wasm backtrace on the next ones
+    /// (never the host's own stack); cut to 16 KiB ([`guest_output::cut`]).
     pub fn detail(&self) -> String {
         match self {
             Self::Answered(message) => guest_output::cut(message).into_owned(),
-            Self::Trapped(trap) => guest_output::cut(&format!("{trap:?}")).into_owned(),
+            Self::Trapped(trap) => {
+                let mut text = causes(trap);
+                if let Some(backtrace) = trap.downcast_ref::<wasmtime::WasmBacktrace>() {
+                    text.push('\n');
+                    text.push_str(backtrace.to_string().trim_end());
+                }
+                guest_output::cut(&text).into_owned()
+            }
         }
     }
 }
 
+/// The causes of `trap` on one line, outermost first, joined by `: `, without its Wasm
+/// backtrace.
+fn causes(trap: &wasmtime::Error) -> String {
+    // The backtrace is a context of the trap, not an error of its own: told apart by its text.
+    let backtrace = trap
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let mut line = String::new();
+    for cause in trap.chain().map(ToString::to_string) {
+        if Some(&cause) == backtrace.as_ref() {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line
+}
+
 impl fmt::Display for Failure {
-    /// The guest's answer, or `trapped: ` and the trap with its causes on one line; cut to
-    /// 16 KiB ([`guest_output::cut`]), as it is logged and stored with a queue message.
+    /// The guest's answer, or `trapped: ` and the trap with its causes on one line (no
+    /// backtrace); cut to 16 KiB ([`guest_output::cut`]), as it is logged and stored with a
+    /// queue message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Answered(message) => f.write_str(&guest_output::cut(message)),
-            Self::Trapped(trap) => f.write_str(&guest_output::cut(&format!("trapped: {trap:#}"))),
+            Self::Trapped(trap) => {
+                f.write_str(&guest_output::cut(&format!("trapped: {}", causes(trap))))
+            }
         }
     }
 }
@@ -155,8 +187,10 @@ pub struct Started<K: Trigger, P: Pre> {
     pub store: Store<InstanceState>,
     /// When the invocation's wall-clock time ([`crate::limits::ResolvedLimits::timeout`]) runs
     /// out, counted from [`start`].
-    pub deadline: tokio::time::Instant,
+    pub deadline: Deadline,
     pre: P,
+    /// What the instance leaves behind for the account of its trap.
+    faults: Arc<Faults>,
     /// What counting and logging the end needs.
     pub end: End<K>,
 }
@@ -180,14 +214,16 @@ pub fn start<K: Trigger, P: Pre>(
         component: component.id.clone(),
         request_id: invocation.request_id.clone(),
     };
-    let store = version.new_store(component, invocation);
+    let faults = Arc::new(Faults::default());
+    let store = version.new_store(component, invocation, faults.clone());
     Started {
         store,
-        deadline: deadline(
+        deadline: Deadline::new(
             tokio::time::Instant::from_std(started),
             component.limits.timeout,
         ),
         pre: export.pre.clone(),
+        faults,
         end: End {
             started,
             metrics: export.metrics.clone(),
@@ -215,13 +251,17 @@ impl<K: Trigger, P: Pre> Started<K, P> {
             mut store,
             pre,
             end,
+            faults,
             ..
         } = self;
         let (started, metrics, span) = (end.started, end.metrics.clone(), end.span.clone());
         let guest = async move {
             let instance = pre.instantiate(&mut store).await?;
             metrics.instantiated(started.elapsed());
-            call(instance, store).await
+            // A trap names what the instance left behind: its panic, a refused memory.grow.
+            call(instance, store)
+                .await
+                .map_err(|trap| faults.explain(trap))
         };
         (Box::pin(guest.instrument(span)), end)
     }

@@ -164,6 +164,13 @@ impl Ctx<'_> {
             .find(|granted| *granted.open.name == *name)
             .cloned()
             .ok_or_else(|| {
+                crate::capability::log_denied(
+                    &self.grants.0.component,
+                    self.request_id.as_str(),
+                    "blob container",
+                    name,
+                    "blob_containers",
+                );
                 BlobError::Guest(format!(
                     "container `{name}` is not granted to this component (blob_containers)"
                 ))

@@ -192,6 +192,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_empty_identifier_opens_the_default_store() {
+        let mut instance = Instance::new(10);
+        let mut view = instance.view();
+        let named = view.open("default".into()).await.unwrap().rep();
+        view.set(borrow(named), "k".into(), b"v".to_vec())
+            .await
+            .unwrap();
+        let empty = view.open(String::new()).await.unwrap().rep();
+        let value = view.get(borrow(empty), "k".into()).await.unwrap();
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+    }
+
+    #[tokio::test]
     async fn list_keys_pages_with_a_string_cursor() {
         let mut instance = Instance::new(10);
         let bucket = instance.view().open("default".into()).await.unwrap().rep();

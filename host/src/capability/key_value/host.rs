@@ -24,6 +24,7 @@ use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::bindings::wasmhost::host::keyvalue_cas;
 use crate::capability::backend::BackendError;
 use crate::invocation::RequestId;
+use crate::runtime_config::DEFAULT_KEY_VALUE_STORE;
 
 /// The `wasi:keyvalue/store.bucket` resource, of both `wasi:keyvalue` versions, and Spin's
 /// `store`: an open store.
@@ -71,17 +72,42 @@ impl KeyValueView<'_> {
         Ok(self.table.get(bucket)?.0.clone())
     }
 
+    /// The store `wasi:keyvalue`'s `open(identifier)` opens: the granted store `identifier`,
+    /// and for the empty identifier the `default` store (as wasmtime's own `wasi:keyvalue` test
+    /// program opens it). Spin's `key-value` keeps its own rule: `""` is no label.
+    ///
+    /// # Errors
+    /// As [`KeyValueView::granted`].
+    pub(super) fn identified(&self, identifier: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
+        if identifier.is_empty() {
+            self.granted(DEFAULT_KEY_VALUE_STORE)
+        } else {
+            self.granted(identifier)
+        }
+    }
+
     /// The granted store `label`.
     ///
     /// # Errors
-    /// [`KeyValueError::AccessDenied`] if the component is not granted it.
+    /// [`KeyValueError::AccessDenied`] if the component is not granted it, logged with the
+    /// grant that would allow it ([`crate::capability::log_denied`]).
     pub(super) fn granted(&self, label: &str) -> Result<Arc<KeyValueStore>, KeyValueError> {
-        self.grants
+        let found = self
+            .grants
             .stores
             .iter()
             .find(|store| *store.label == *label)
-            .cloned()
-            .ok_or(KeyValueError::AccessDenied)
+            .cloned();
+        found.ok_or_else(|| {
+            crate::capability::log_denied(
+                &self.grants.component,
+                self.request_id.as_str(),
+                "key-value store",
+                label,
+                "key_value_stores",
+            );
+            KeyValueError::AccessDenied
+        })
     }
 
     /// The values of `keys` in `bucket`, in order (`get-many` of both `wasi:keyvalue`
@@ -190,7 +216,7 @@ fn fits_batch(keys: usize) -> Result<(), BackendError> {
 
 impl store::Host for KeyValueView<'_> {
     async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KeyValueError> {
-        let store = self.granted(&identifier)?;
+        let store = self.identified(&identifier)?;
         Ok(self.table.push(Bucket(store))?)
     }
 

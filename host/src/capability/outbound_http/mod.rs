@@ -391,11 +391,12 @@ async fn send(
     }
     let Some((destination, counters)) = allowed else {
         policy.denied.count(OutboundOutcome::Denied);
+        let host = crate::guest_output::cut(&host);
         tracing::warn!(
             component = %policy.component,
             request_id = %invocation.request_id,
-            "outbound request to {scheme}://{}:{port} denied: not in allowed_outbound_hosts",
-            crate::guest_output::cut(&host),
+            "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts; to allow it, add `allowed_outbound_hosts = [\"{scheme}://{host}:{port}\"]` to [component.{}] in the manifest",
+            policy.component,
         );
         return Err(Error::HttpRequestDenied);
     };

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::backend::BackendError;
+use crate::invocation::RequestId;
 use crate::trace::TraceContext;
 
 /// The per-instance view the generated traits are implemented on.
@@ -30,6 +31,8 @@ pub struct QueueView<'a> {
     pub grants: &'a QueueGrants,
     /// The invocation's trace context, written into every message as `traceparent`.
     pub trace: &'a TraceContext,
+    /// The invocation's request id, for log lines.
+    pub request_id: &'a RequestId,
 }
 
 impl QueueView<'_> {
@@ -107,12 +110,23 @@ impl QueueView<'_> {
     }
 
     fn queue(&self, name: &str) -> Result<&Arc<OpenQueue>, queue_types::Error> {
-        self.grants
+        let found = self
+            .grants
             .0
             .queues
             .iter()
-            .find(|queue| *queue.name == *name)
-            .ok_or(queue_types::Error::AccessDenied)
+            .find(|queue| *queue.name == *name);
+        found.ok_or_else(|| self.denied("queue", name, "queues"))
+    }
+
+    /// `access-denied` for the `kind` called `name`, logged with the manifest `key` that would
+    /// grant it ([`crate::capability::log_denied`]).
+    fn denied(&self, kind: &str, name: &str, key: &str) -> queue_types::Error {
+        if let Some(component) = &self.grants.0.component {
+            let request_id = self.request_id.as_str();
+            crate::capability::log_denied(component, request_id, kind, name, key);
+        }
+        queue_types::Error::AccessDenied
     }
 }
 
@@ -207,7 +221,7 @@ impl queue::Host for QueueView<'_> {
             .iter()
             .find(|t| *t.name == *topic)
             .cloned()
-            .ok_or(queue_types::Error::AccessDenied)?;
+            .ok_or_else(|| self.denied("topic", &topic, "topics"))?;
         let (message, id) = self.event(message)?;
         match topic.publish(message).await {
             Ok(()) => Ok(id),

@@ -14,7 +14,7 @@ use super::backend::{QueueBackend, StoredMessage};
 use super::redis::RedisQueue;
 use super::sled::SledQueue;
 use super::topic::OpenTopic;
-use crate::app::{App, Component};
+use crate::app::{App, Component, ComponentId};
 use crate::capability::Open;
 use crate::capability::backend::{BackendContext, BackendError};
 use crate::metrics::QueueMetrics;
@@ -82,6 +82,7 @@ impl Queues {
     /// (`topics = [..]`, its events' default `source` being `/<app>/<component>`).
     pub fn grants(&self, app_name: &str, component: &Component) -> QueueGrants {
         QueueGrants(Arc::new(GrantedQueues {
+            component: Some(component.id.clone()),
             queues: component
                 .queues
                 .iter()
@@ -209,6 +210,8 @@ pub struct QueueGrants(pub(super) Arc<GrantedQueues>);
 /// What [`QueueGrants`] holds.
 #[derive(Default)]
 pub struct GrantedQueues {
+    /// The component, for log lines (none only in an empty default).
+    pub(super) component: Option<ComponentId>,
     pub(super) queues: Vec<Arc<OpenQueue>>,
     pub(super) topics: Vec<Arc<OpenTopic>>,
     /// The CloudEvents `source` of the events the component publishes, unless it gives one.

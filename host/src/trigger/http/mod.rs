@@ -38,12 +38,13 @@ use crate::app::{ComponentId, HttpTarget, ManifestFormat};
 use crate::app_version::{AppVersion, HttpRoute, LoadedComponent, SpinRoute};
 use crate::capability::outbound_http::{ChainHandler, ChainTarget};
 use crate::invocation::request_id::{self, RequestId};
-use crate::invocation::{Invocation, WallClockTimeout, until};
+use crate::invocation::{Deadline, Invocation, until};
 use crate::metrics::Outcome;
 use crate::server::OverTls;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
 
+mod access;
 mod auth;
 mod body;
 mod cors;
@@ -75,7 +76,8 @@ impl<B> RequestBody for B where
 /// Serves the HTTP triggers of the app version in `current` on `listener`, HTTP/1.1 and
 /// HTTP/2, until `shutdown`; then lets the requests in flight finish (see
 /// [`crate::server::serve_current`]: each request keeps the version current when it arrives;
-/// the header limits are those of the version current at the start).
+/// the header limits are those of the version current at the start). With `access_log`, each
+/// request gets a line in the log ([`access`]).
 ///
 /// # Errors
 /// As [`crate::server::accept_loop`].
@@ -83,6 +85,7 @@ pub async fn serve(
     listener: crate::server::Listener,
     current: Arc<ArcSwap<AppVersion>>,
     shutdown: CancellationToken,
+    access_log: bool,
 ) -> Result<()> {
     let limits = current.load().limits.clone();
     let connections = current.load().metrics.connections("http");
@@ -92,7 +95,15 @@ pub async fn serve(
         connections,
         current,
         shutdown,
-        |version, client, req| async move { handle(&version, client, req).await },
+        move |version, client, req| async move {
+            if !access_log {
+                return handle(&version, client, req).await;
+            }
+            let entry = access::Entry::start(req.method(), req.uri().path());
+            let response = handle(&version, client, req).await;
+            entry.finish(&response);
+            response
+        },
     )
     .await
 }
@@ -222,6 +233,9 @@ async fn serve_component<B: RequestBody>(
     response
         .headers_mut()
         .insert(request_id::HEADER, request_id.header().clone());
+    response
+        .extensions_mut()
+        .insert(access::Served(component.id.clone()));
     response
 }
 
@@ -442,10 +456,10 @@ async fn invoke<B: RequestBody>(
             .await
     });
 
-    let Ok(ran) = tokio::time::timeout_at(deadline, run_until_response(guest, receiver)).await
+    let Ok(ran) = tokio::time::timeout_at(deadline.at, run_until_response(guest, receiver)).await
     else {
         // The guest (and its store) is dropped: the instance stops where it was.
-        end.finish(&Err(Failure::Trapped(WallClockTimeout.into())));
+        end.finish(&Err(Failure::Trapped(deadline.passed())));
         return timed_out();
     };
     match ran {
@@ -501,7 +515,7 @@ async fn invoke<B: RequestBody>(
 fn end_answered(
     version: &AppVersion,
     run: GuestRun,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
     end: invoke::End<Http>,
     answered: String,
 ) -> Option<Outcome> {

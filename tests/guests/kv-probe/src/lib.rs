@@ -7,6 +7,7 @@
 //! - `POST /claim/:store/:key`: compare-and-swap from "absent" to the body; `won` or `lost`;
 //! - `PUT /set/:store/:key`: sets the key to the body; 204, or 500 with the error;
 //! - `GET /get/:store/:key`: the value, 404 if absent, or 500 with the error;
+//! - `GET /empty-identifier/:key`: as `/get`, in the store `open("")` gives;
 //! - `GET /get-many/:store/:key/:count`: `get-many` of `key` named `count` times; the bytes
 //!   returned in all, or 500 with the error.
 
@@ -31,6 +32,15 @@ fn handle(req: Request) -> Response {
             Err(Error::NoSuchStore) => (StatusCode::NOT_FOUND, "no-such-store\n").into_response(),
             Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
         },
+        // `open("")`, as wasmtime's own key-value test program does: the `default` store.
+        "/empty-identifier/:key" => {
+            let key = req.param("key").unwrap_or_default();
+            match Store::open("").and_then(|s| s.get(key)) {
+                Ok(Some(value)) => value.into_response(),
+                Ok(None) => StatusCode::NOT_FOUND.into_response(),
+                Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+            }
+        }
         "/claim/:store/:key" => {
             let key = req.param("key").unwrap_or_default().to_owned();
             let claim = req
