@@ -357,6 +357,7 @@ fn check_without_a_manifest_suggests_wasmhost_new() {
             && stderr.contains("wasmhost new"),
         "{stderr}"
     );
+}
 
 /// An app of one `kv-counter` component at `/kv/:key`, granted `default`, with `extra`
 /// appended to its manifest; returns its manifest's path.

@@ -501,7 +501,8 @@ pub fn run(bin: &Path, args: &[&str]) -> Result<(bool, String, String)> {
     ))
 }
 
-/// Runs `wasmhost new <template> <name> --dir <dir>/<name>` with binary `bin` and links the
+/// Runs `wasmhost new <template> <name> --dir <dir>/<name> --sdk-path <this checkout>/guest-sdk`
+/// with binary `bin` (so the project builds wherever `dir` is) and links the
 /// project's `target` to one shared directory (`target/templates` of this repository), so the
 /// SDK and its dependencies compile once per test run. Returns the project directory.
 ///
@@ -509,9 +510,18 @@ pub fn run(bin: &Path, args: &[&str]) -> Result<(bool, String, String)> {
 /// `new` fails or the link cannot be made.
 pub fn new_project(bin: &Path, dir: &Path, template: &str, name: &str) -> PathBuf {
     let project = dir.join(name);
+    let sdk = repo_root().join("guest-sdk");
     let (ok, stdout, stderr) = run(
         bin,
-        &["new", template, name, "--dir", project.to_str().unwrap()],
+        &[
+            "new",
+            template,
+            name,
+            "--dir",
+            project.to_str().unwrap(),
+            "--sdk-path",
+            sdk.to_str().unwrap(),
+        ],
     )
     .unwrap();
     assert!(ok, "{stderr}");
