@@ -22,7 +22,8 @@
 //! - `GET /.well-known/wasmhost/queues/<queue>/dead-letters?max=N`: the same for the
 //!   dead-letter queue of the queue's trigger;
 //! - `POST /.well-known/wasmhost/queues/<queue>/redrive?max=N`: moves the dead letters back
-//!   (default [`MAX_REDRIVEN`]); 200 with [`crate::operate::Redriven`] as JSON;
+//!   (default and most: [`MAX_REDRIVEN`]; run it again for more); 200 with
+//!   [`crate::operate::Redriven`] as JSON; a body over [`MAX_EVENT_BYTES`] is 413;
 //! - `POST /.well-known/wasmhost/cron/<trigger>/run`: runs a cron trigger once, now (the
 //!   trigger named by [`crate::operate::cron_trigger_name`], percent-encoded); 200 once the
 //!   run returned `ok`, 500 with the failure otherwise.
@@ -78,7 +79,7 @@ pub const QUEUES_PATH: &str = "/.well-known/wasmhost/queues/";
 pub const CRON_PATH: &str = "/.well-known/wasmhost/cron/";
 /// The most messages one peek or dead-letters answer lists, and its default: 1000.
 pub const MAX_LISTED: usize = 1000;
-/// The most messages one redrive moves by default: 10 000.
+/// The most messages one redrive through the admin listener moves, and its default: 10 000.
 pub const MAX_REDRIVEN: usize = 10_000;
 
 /// The bearer token the admin write endpoints require. `Debug` never shows it.
@@ -244,7 +245,7 @@ pub async fn serve(
 
 /// The queue and cron endpoints: `req`'s path and method say which.
 async fn operate(
-    version: &AppVersion,
+    version: &Arc<AppVersion>,
     req: http::Request<hyper::body::Incoming>,
 ) -> Response<HyperOutgoingBody> {
     let path = req.uri().path().to_owned();
@@ -283,7 +284,9 @@ async fn operate(
                     .map(json)
             }
             (QUEUES_PATH, "redrive", http::Method::POST) => {
-                let max = max(MAX_REDRIVEN, usize::MAX)?;
+                // Capped: a message that fails again comes back to the dead-letter queue, and
+                // one request must not cycle it for ever.
+                let max = max(MAX_REDRIVEN, MAX_REDRIVEN)?;
                 operate::redrive(app, queues, &name, max).await.map(json)
             }
             (QUEUES_PATH, "messages", http::Method::POST) => send(version, &name, query, req).await,
@@ -362,6 +365,12 @@ async fn send(
         .map(str::to_owned);
     let body = match Limited::new(body, MAX_EVENT_BYTES).collect().await {
         Ok(body) => body.to_bytes().to_vec(),
+        Err(err) if err.is::<LengthLimitError>() => {
+            return Ok(text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {MAX_EVENT_BYTES} bytes\n"),
+            ));
+        }
         Err(err) => return Err(bad(format!("cannot read the body: {err}"))),
     };
     let message = operate::Outgoing {

@@ -229,6 +229,11 @@ impl StdoutStream for GuestOutput {
 /// instance is a process of its own).
 const PANIC_NOTE: &str = "note: run with `RUST_BACKTRACE=1`";
 
+/// The most lines a panic's message may have: past it (a report that does not end with
+/// [`PANIC_NOTE`]), the lines are logged as usual, so a guest cannot grow the host's memory
+/// by faking a panic report.
+const MAX_PANIC_LINES: usize = 32;
+
 /// One stream of one instance, split into lines, each logged.
 struct Lines {
     fields: Arc<Fields>,
@@ -277,27 +282,39 @@ impl Lines {
     fn end_line(&mut self) {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
+        let mut logged = true;
         if let Some((at, message)) = &mut self.panic {
-            if text.starts_with(PANIC_NOTE) {
-                self.faults.panicked(at, message);
+            let full = message.len() + text.len() >= MAX_LINE
+                || message.matches('\n').count() + 1 >= MAX_PANIC_LINES;
+            if text.starts_with(PANIC_NOTE) || full {
+                // The report ended, or it is not one that ends (a custom hook, a guest writing
+                // on): what it has is the panic, and later lines are logged as usual.
                 self.panic = None;
+                logged = !text.starts_with(PANIC_NOTE);
             } else {
                 if !message.is_empty() {
                     message.push('\n');
                 }
                 message.push_str(text);
+                // Recorded at once, so a trap right after it is explained by it.
+                self.faults.panicked(at, message);
+                logged = false;
             }
-        } else if let Some(at) = panic_location(self.stream, text) {
-            self.blank = 0;
-            self.panic = Some((at.to_owned(), String::new()));
-        } else if text.is_empty() && self.cut == 0 {
-            self.blank += 1;
-        } else {
-            for _ in 0..std::mem::take(&mut self.blank) {
-                self.emit("", 0);
+        }
+        if logged {
+            if let Some(at) = panic_location(self.stream, text) {
+                self.blank = 0;
+                self.faults.panicked(at, "");
+                self.panic = Some((at.to_owned(), String::new()));
+            } else if text.is_empty() && self.cut == 0 {
+                self.blank += 1;
+            } else {
+                for _ in 0..std::mem::take(&mut self.blank) {
+                    self.emit("", 0);
+                }
+                let text = text.to_owned();
+                self.emit(&text, self.cut);
             }
-            let text = text.to_owned();
-            self.emit(&text, self.cut);
         }
         self.line.clear();
         self.cut = 0;
@@ -353,9 +370,7 @@ impl Drop for Lines {
         if !self.line.is_empty() || self.cut > 0 {
             self.end_line();
         }
-        if let Some((at, message)) = self.panic.take() {
-            self.faults.panicked(&at, &message);
-        }
+        self.panic = None;
     }
 }
 
@@ -445,6 +460,35 @@ mod tests {
         // Taken once: a later trap of the same instance is told as it is.
         let again = faults.explain(wasmtime::Error::msg("wasm trap: unreachable"));
         assert_eq!(format!("{again:#}"), "wasm trap: unreachable");
+    }
+
+    #[test]
+    fn a_panic_report_that_does_not_end_is_bounded_and_still_explains_the_trap() {
+        let (stderr, faults) = stderr();
+        let writer = stderr.writer();
+        writer.push(b"thread 'main' panicked at src/lib.rs:1:1:\nfirst\n");
+        for _ in 0..10_000 {
+            writer.push(b"more and more\n");
+        }
+        {
+            let lines = stderr.lines.lock().unwrap();
+            assert!(
+                lines.panic.is_none(),
+                "past {} lines it logs again",
+                super::MAX_PANIC_LINES
+            );
+        }
+        let trap = faults.explain(wasmtime::Error::msg("wasm trap: unreachable"));
+        let trap = format!("{trap:#}");
+        assert!(
+            trap.starts_with("guest panicked at src/lib.rs:1:1: first\nmore and more"),
+            "{trap}"
+        );
+        assert_eq!(
+            trap.matches("more and more").count(),
+            super::MAX_PANIC_LINES - 1,
+            "{trap}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::app_version::AppVersion;
-use crate::capability::queue::{OpenQueue, Queues, StoredMessage};
+use crate::capability::queue::{OpenQueue, Queues, StoredMessage, check_message};
 use crate::trigger::queue::{ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE};
 
 /// Why an operation failed; its message names the queue or trigger, and lists the valid ones
@@ -162,6 +162,8 @@ pub async fn send(queues: &Queues, queue: &str, message: Outgoing) -> Result<u64
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    check_message(&message.body, message.content_type.as_deref(), &attributes)
+        .map_err(OperateError::BadRequest)?;
     let stored = StoredMessage::new(
         message.body,
         message.content_type,
@@ -316,10 +318,19 @@ pub fn find_cron_trigger(app: &App, name: &str) -> Result<usize, OperateError> {
 /// # Errors
 /// An unknown trigger ([`OperateError::NotFound`]), or a run that returned `err`, trapped or
 /// ran out of time ([`OperateError::Failed`], with the guest's answer or the trap).
-pub async fn run_cron(version: &AppVersion, name: &str) -> Result<(), OperateError> {
+pub async fn run_cron(version: &Arc<AppVersion>, name: &str) -> Result<(), OperateError> {
     let index = find_cron_trigger(&version.app, name)?;
-    crate::trigger::cron::run_once(version, index, chrono::Utc::now())
+    let run = {
+        let version = version.clone();
+        async move { crate::trigger::cron::run_once(&version, index, chrono::Utc::now()).await }
+    };
+    // On the version's tasks: a drain waits for it, and a client that goes away does not stop
+    // the guest halfway.
+    version
+        .tasks
+        .spawn(run)
         .await
+        .map_err(|err| OperateError::Failed(format!("cron trigger `{name}`: {err}")))?
         .map_err(|failure| OperateError::Failed(format!("cron trigger `{name}`: {failure}")))
 }
 

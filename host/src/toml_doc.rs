@@ -202,6 +202,8 @@ fn plural(one: &str) -> String {
 /// "unknown field ") as "unknown key `compnent`; did you mean `component`?", listing the valid
 /// keys when none is near.
 fn unknown_key(rest: &str) -> String {
+    // serde says ", there are no fields" for a table that takes no keys.
+    let rest = rest.strip_suffix(", there are no fields").unwrap_or(rest);
     let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
     let key = key.trim_matches('`');
     let valid: Vec<&str> = expected
@@ -226,5 +228,26 @@ fn unknown_key(rest: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_key;
+
+    #[test]
+    fn unknown_keys_get_the_nearest_or_the_list_or_none() {
+        assert_eq!(
+            unknown_key("`compnent`, expected `route` or `component`"),
+            "unknown key `compnent`; did you mean `component`?"
+        );
+        assert_eq!(
+            unknown_key("`zzz`, expected one of `route`, `component`"),
+            "unknown key `zzz`; the keys here are `route`, `component`"
+        );
+        assert_eq!(
+            unknown_key("`x`, there are no fields"),
+            "unknown key `x`: this table takes no keys"
+        );
     }
 }

@@ -123,7 +123,8 @@ pub fn log_denied(component: &ComponentId, request_id: &str, kind: &str, name: &
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    let name = &name[..end];
+    // Escaped: the guest chose the name, and a newline in it must not forge a log line.
+    let name = name[..end].escape_debug();
     tracing::warn!(
         target: "wasmhost::capability",
         component = %component,

@@ -32,7 +32,7 @@ pub struct Cli {
 
     /// More log lines: `-v` for `info`, `-vv` for `debug`. By default `serve` logs `info`
     /// and the other commands only warnings and errors. `--log` and `RUST_LOG` say more
-    /// precisely; `--log` wins over `-v`, which wins over `RUST_LOG`.
+    /// precisely; `--log` (or `WASMHOST_LOG`) wins over `-v`, which wins over `RUST_LOG`.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 

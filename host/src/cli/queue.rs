@@ -12,7 +12,8 @@
 //! `first_enqueued` and `due` (RFC 3339, UTC), `last_error`.
 //!
 //! A sled database is held by one process at a time: while `serve` holds it, these go through
-//! its admin listener when `--admin` gives it ([`crate::lifecycle::operate`]). Redis queues
+//! its admin listener, the one `--admin` gives or else the one `serve` recorded in
+//! `.wasmhost/admin-url` if it is on this machine ([`crate::lifecycle::operate`]). Redis queues
 //! can be used directly while every node serves.
 
 use std::path::PathBuf;

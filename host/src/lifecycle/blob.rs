@@ -37,7 +37,7 @@ impl BlobContainer {
         if !is_label(name) {
             bail!("`{name}` is not a container name (1 to 64 ASCII letters, digits, `-` or `_`)");
         }
-        let app = manifest::load(app)?;
+        let app = manifest::load(app).map_err(super::Errors::from)?;
         let app_dir = app.base_dir().to_owned();
         let mut named: Vec<&str> = app
             .components

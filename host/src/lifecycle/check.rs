@@ -4,6 +4,8 @@
 //! - every granted store defined, every consumed queue's visibility timeout long enough;
 //! - every variable given a value (`--var`, `WASMHOST_VAR_<NAME>`, defaults), and every
 //!   templated `allowed_outbound_hosts` entry rendered with them and parsed;
+//! - every component limit within the host's (the limit flags `serve` takes), and a routing
+//!   table without two routes of one shape (the same `Loader::validate` as `serve`);
 //! - every component file present, compiled (through the compile cache), linked against
 //!   every capability, and exporting what its triggers call.
 //!

@@ -195,7 +195,8 @@ pub fn create(options: &NewOptions) -> Result<Created> {
         .with_context(|| format!("cannot resolve `{}`", dir.display()))?;
     let sdk = sdk_dependency(&project, given.as_deref());
     let dependency = match &sdk {
-        SdkDependency::Path(path) => format!("{{ path = \"{path}\" }}"),
+        // A TOML string, escaped: a directory name may hold `"` or `\`.
+        SdkDependency::Path(path) => format!("{{ path = {} }}", toml::Value::from(path.as_str())),
         SdkDependency::Version(version) => {
             let checkout = default_sdk_path().canonicalize().ok();
             let patch = checkout.map_or_else(
@@ -203,7 +204,8 @@ pub fn create(options: &NewOptions) -> Result<Created> {
                 |path| path.display().to_string(),
             );
             format!(
-                "\"{version}\"\n# To build against a checkout of wasmhost instead, add:\n# [patch.crates-io]\n# wasmhost-sdk = {{ path = \"{patch}\" }}"
+                "\"{version}\"\n# To build against a checkout of wasmhost instead, add:\n# [patch.crates-io]\n# wasmhost-sdk = {{ path = {} }}",
+                toml::Value::from(patch)
             )
         }
     };

@@ -53,27 +53,39 @@ pub struct Target {
     pub admin_token: Option<AdminToken>,
 }
 
-/// Records `url` as the admin listener of the app in `app_dir` ([`ADMIN_URL_FILE`]), for the
-/// commands that need it while the app is served.
+/// Records `url` as the admin listener of the app in `app_dir` (in [`ADMIN_URL_FILE`]), for
+/// the queue and cron commands to find while `serve` holds the sled stores. The record is
+/// removed when the returned guard is dropped, on every way out of `serve`, if it still
+/// holds `url` (a later `serve` may have replaced it).
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn record_admin_url(app_dir: &Path, url: &str) -> Result<()> {
+pub fn record_admin_url(app_dir: &Path, url: &str) -> Result<AdminUrlRecord> {
     let path = app_dir.join(ADMIN_URL_FILE);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
     std::fs::write(&path, format!("{url}\n"))
-        .with_context(|| format!("cannot write `{}`", path.display()))
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(AdminUrlRecord {
+        path,
+        url: url.to_owned(),
+    })
 }
 
-/// Removes what [`record_admin_url`] wrote, if it is still `url` (a later `serve` may have
-/// replaced it).
-pub fn forget_admin_url(app_dir: &Path, url: &str) {
-    let path = app_dir.join(ADMIN_URL_FILE);
-    if std::fs::read_to_string(&path).is_ok_and(|recorded| recorded.trim() == url) {
-        let _ = std::fs::remove_file(path);
+/// What [`record_admin_url`] wrote; removed when dropped, if it is still its URL.
+#[derive(Debug)]
+pub struct AdminUrlRecord {
+    path: PathBuf,
+    url: String,
+}
+
+impl Drop for AdminUrlRecord {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(&self.path).is_ok_and(|recorded| recorded.trim() == self.url) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -140,7 +152,7 @@ pub enum QueueAnswer {
 /// names the process and the flag), or an admin listener that refuses or cannot be reached.
 pub fn queue(target: &Target, request: QueueRequest) -> Result<QueueAnswer> {
     runtime()?.block_on(async {
-        let app = manifest::load(&target.app)?;
+        let app = manifest::load(&target.app).map_err(super::Errors::from)?;
         let config = match &target.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -235,7 +247,7 @@ async fn queue_through(admin: &AdminListener, request: &QueueRequest) -> Result<
 /// held by another process with no admin listener known, or an admin listener that refuses
 /// or cannot be reached.
 pub fn run_cron(target: &Target, trigger: &str, load_options: LoadOptions) -> Result<()> {
-    let app = manifest::load(&target.app)?;
+    let app = manifest::load(&target.app).map_err(super::Errors::from)?;
     // An unknown trigger is told before anything slow (compiling, opening stores).
     operate::find_cron_trigger(&app, trigger)?;
     runtime()?.block_on(async {
@@ -271,14 +283,38 @@ fn fallback(target: &Target, app_dir: &Path, err: anyhow::Error) -> Result<Admin
             .ok()
             .map(|url| url.trim().to_owned())
     };
-    let Some(url) = target.admin_url.clone().or_else(recorded) else {
-        return Err(err);
+    let url = match (&target.admin_url, recorded()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) if is_local(&url) => url,
+        (None, Some(url)) => {
+            // The token goes with the request: a recorded address is trusted only on this
+            // machine (the file may be stale, or come with a cloned project).
+            return Err(err.context(format!(
+                "`{}` records the admin listener `{url}`, which is not on this machine; pass                  `--admin {url}` if it is the app's",
+                app_dir.join(ADMIN_URL_FILE).display()
+            )));
+        }
+        (None, None) => return Err(err),
     };
     tracing::info!(%url, "a sled store is held; going through the admin listener");
     Ok(AdminListener {
         url,
         token: target.admin_token.clone(),
     })
+}
+
+/// Whether `url`'s host is this machine: a loopback or unspecified address (what `serve`
+/// records for `--admin-listen 127.0.0.1:…` or `0.0.0.0:…`), or `localhost`.
+fn is_local(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
 /// A tokio runtime for one command.
@@ -352,5 +388,27 @@ impl AdminListener {
             self.url,
             text.trim_end()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_local_recorded_admin_listener_is_trusted() {
+        for url in [
+            "http://127.0.0.1:9090",
+            "https://[::1]:9090",
+            "http://0.0.0.0:9090",
+            "http://localhost:9090",
+        ] {
+            assert!(super::is_local(url), "{url}");
+        }
+        for url in [
+            "http://203.0.113.7:9090",
+            "https://admin.example.com",
+            "not a url",
+        ] {
+            assert!(!super::is_local(url), "{url}");
+        }
     }
 }

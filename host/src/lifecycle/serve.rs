@@ -180,12 +180,14 @@ async fn run(
         Some((admin, _)) => Some(format!("{}://{}", admin.scheme(), admin.local_addr()?)),
         None => None,
     };
-    let app_dir = version.app.base_dir().to_owned();
-    if let Some(url) = &admin_url
-        && let Err(err) = operate::record_admin_url(&app_dir, url)
-    {
-        tracing::warn!("the queue and cron commands will need --admin: {err:#}");
-    }
+    // Removed when dropped, however `serve` ends.
+    let _admin_url_record = admin_url.as_deref().and_then(|url| {
+        operate::record_admin_url(version.app.base_dir(), url)
+            .inspect_err(|err| {
+                tracing::warn!("the queue and cron commands will need --admin: {err:#}");
+            })
+            .ok()
+    });
 
     let current = Arc::new(ArcSwap::new(version.clone()));
     let shutdown = CancellationToken::new();
@@ -287,9 +289,6 @@ async fn run(
         }
     })
     .await;
-    if let Some(url) = &admin_url {
-        operate::forget_admin_url(&app_dir, url);
-    }
     match drained {
         Ok(()) => tracing::info!("drained; stopped"),
         Err(_) => tracing::warn!(

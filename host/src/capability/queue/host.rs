@@ -17,8 +17,7 @@ use super::backend::StoredMessage;
 use super::queues::{OpenQueue, QueueGrants};
 use super::topic;
 use super::{
-    MAX_ATTRIBUTES, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, TRACEPARENT_ATTRIBUTE,
-    message_bytes,
+    MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, TRACEPARENT_ATTRIBUTE, check_message, message_bytes,
 };
 use crate::bindings::wasmhost::host::{queue, queue_types};
 use crate::capability::backend::BackendError;
@@ -74,29 +73,12 @@ impl QueueView<'_> {
         &self,
         message: queue_types::Message,
     ) -> Result<queue_types::Message, queue_types::Error> {
-        let size = message_bytes(
+        check_message(
             &message.body,
             message.content_type.as_deref(),
             &message.attributes,
-        );
-        if size > MAX_MESSAGE_BYTES {
-            return Err(queue_types::Error::Invalid(format!(
-                "the message is {size} bytes (body {}, content type and attributes {}); the limit is {MAX_MESSAGE_BYTES}",
-                message.body.len(),
-                size - message.body.len()
-            )));
-        }
-        if message.attributes.len() > MAX_ATTRIBUTES {
-            return Err(queue_types::Error::Invalid(format!(
-                "{} attributes; the limit is {MAX_ATTRIBUTES}",
-                message.attributes.len()
-            )));
-        }
-        if let Some((name, _)) = message.attributes.iter().find(|(name, _)| name.is_empty()) {
-            return Err(queue_types::Error::Invalid(format!(
-                "attribute name `{name}` is empty"
-            )));
-        }
+        )
+        .map_err(queue_types::Error::Invalid)?;
         let mut attributes: Vec<(String, String)> = message
             .attributes
             .into_iter()

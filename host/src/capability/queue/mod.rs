@@ -37,6 +37,37 @@ pub fn message_bytes(
         .sum();
     body.len() + content_type.map_or(0, str::len) + attributes
 }
+/// Checks one message against the limits every sender meets (a guest's `send`, the admin
+/// endpoint, `wasmhost queue send`): at most [`MAX_MESSAGE_BYTES`] as [`message_bytes`]
+/// counts them, at most [`MAX_ATTRIBUTES`] attributes, no empty attribute name.
+///
+/// # Errors
+/// The first limit broken, said in words with its figures.
+pub fn check_message(
+    body: &[u8],
+    content_type: Option<&str>,
+    attributes: &[(String, String)],
+) -> Result<(), String> {
+    let size = message_bytes(body, content_type, attributes);
+    if size > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "the message is {size} bytes (body {}, content type and attributes {}); the limit is {MAX_MESSAGE_BYTES}",
+            body.len(),
+            size - body.len()
+        ));
+    }
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "{} attributes; the limit is {MAX_ATTRIBUTES}",
+            attributes.len()
+        ));
+    }
+    if attributes.iter().any(|(name, _)| name.is_empty()) {
+        return Err("an attribute name is empty".to_owned());
+    }
+    Ok(())
+}
+
 /// The most messages one `send-batch` may send: 100.
 pub const MAX_BATCH_MESSAGES: usize = 100;
 
