@@ -44,6 +44,15 @@ pub enum CronAction {
         /// The trigger: its component's id, or `<component>#<n>` (from 1, in manifest order)
         /// for a component with several cron triggers.
         trigger: String,
+
+        /// Set an application variable, as `serve --var NAME=VALUE` (when the app is loaded
+        /// here). Repeatable.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+
+        /// The host's limits, as `serve` takes them (when the app is loaded here).
+        #[command(flatten)]
+        limits: Box<super::LimitArgs>,
     },
 }
 
@@ -55,9 +64,15 @@ impl CronCommand {
     pub fn run(self) -> Result<()> {
         let target = self.admin.target(self.app, self.runtime_config)?;
         match self.action {
-            CronAction::Run { trigger } => {
+            CronAction::Run {
+                trigger,
+                vars,
+                limits,
+            } => {
                 let load = LoadOptions {
                     cache_dir: self.cache_dir,
+                    vars: super::serve::parse_vars(&vars)?,
+                    limits: limits.limits(),
                     ..LoadOptions::default()
                 };
                 operate::run_cron(&target, &trigger, load)?;
