@@ -85,12 +85,10 @@ impl From<&Method> for MethodKey {
 /// Routes requests to handlers by method and route. See the [module](self) documentation.
 #[derive(Default)]
 pub struct Router {
-    /// Patterns to indexes into `methods`, ordered by specificity (routefinder).
+    /// Patterns to indexes into `table`, ordered by specificity (routefinder).
     routes: routefinder::Router<usize>,
-    /// Each route's methods.
-    methods: Vec<Methods>,
-    /// Each route's pattern, to find it again when a second method is added.
-    patterns: Vec<String>,
+    /// Each route's pattern (to find it again when a second method is added) and methods.
+    table: Vec<(String, Methods)>,
     /// The first route that could not be added, with the reason: every request is then a 500.
     invalid: Option<String>,
 }
@@ -190,17 +188,16 @@ impl Router {
             }
         };
         // routefinder orders routes by their shape only, so it cannot find one by its text.
-        if let Some(index) = self.patterns.iter().position(|p| *p == spec) {
-            self.methods[index].insert(MethodKey::from(&method), handler);
+        if let Some((_, methods)) = self.table.iter_mut().find(|(p, _)| *p == spec) {
+            methods.insert(MethodKey::from(&method), handler);
             return self;
         }
-        if let Err(reason) = self.routes.add(spec.as_str(), self.methods.len()) {
+        if let Err(reason) = self.routes.add(spec.as_str(), self.table.len()) {
             self.invalid = Some(format!("route `{route}` is invalid: {reason}"));
             return self;
         }
-        self.methods
-            .push(Methods::from([(MethodKey::from(&method), handler)]));
-        self.patterns.push(spec);
+        let methods = Methods::from([(MethodKey::from(&method), handler)]);
+        self.table.push((spec, methods));
         self
     }
 
@@ -218,7 +215,7 @@ impl Router {
         let Some(found) = self.routes.best_match(&path) else {
             return HttpError::not_found("not found").into_response();
         };
-        let methods = &self.methods[*found.handler()];
+        let (_, methods) = &self.table[*found.handler()];
         let method = MethodKey::from(req.method());
         let handler = methods.get(&method).or_else(|| {
             (*req.method() == Method::HEAD)

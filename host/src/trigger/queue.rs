@@ -190,7 +190,7 @@ async fn handle(
         queue: trigger.queue.clone(),
         messages: batch.len(),
     };
-    let marks = BatchMarks::new(deliveries.iter().map(|d| d.id.clone()).collect());
+    let marks = BatchMarks::new(batch.iter().map(|message| message.id).collect());
     let mut started = invoke::start(version, component, export, invocation, span, consumer);
     started.store.data_mut().set_batch(marks.clone());
     let call = started.run(move |instance, mut store| async move {

@@ -35,14 +35,14 @@ pub enum Mark {
 /// instance (which writes them).
 #[derive(Debug)]
 pub struct BatchMarks {
-    /// The deliveries' ids, as the guest names them (`delivery.id`).
-    ids: Vec<String>,
+    /// The messages' ids, in order (a delivery's `id` is its message's id in decimal).
+    ids: Vec<u64>,
     marks: Mutex<Vec<Option<Mark>>>,
 }
 
 impl BatchMarks {
-    /// Marks for a batch whose deliveries have `ids`, in order; none marked yet.
-    pub fn new(ids: Vec<String>) -> Arc<Self> {
+    /// Marks for a batch whose messages have `ids`, in order; none marked yet.
+    pub fn new(ids: Vec<u64>) -> Arc<Self> {
         let marks = Mutex::new(vec![None; ids.len()]);
         Arc::new(Self { ids, marks })
     }
@@ -52,10 +52,10 @@ impl BatchMarks {
     /// # Errors
     /// No delivery of the batch has that id (the text names it).
     fn mark(&self, id: &str, mark: Mark) -> Result<(), String> {
-        let index = self
-            .ids
-            .iter()
-            .position(|candidate| candidate == id)
+        let index = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|number| self.ids.iter().position(|candidate| *candidate == number))
             .ok_or_else(|| format!("no delivery `{id}` in the batch being handled"))?;
         self.marks.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(mark);
         Ok(())
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_last_mark_wins_and_unknown_ids_are_refused() {
-        let marks = BatchMarks::new(vec!["1".into(), "2".into(), "3".into()]);
+        let marks = BatchMarks::new(vec![1, 2, 3]);
         marks.mark("2", Mark::Ack).unwrap();
         marks.mark("3", Mark::Ack).unwrap();
         marks
@@ -150,7 +150,7 @@ mod tests {
             outside.ack("1".into()).await.unwrap().unwrap_err(),
             "this instance is not handling a queue batch"
         );
-        let marks = BatchMarks::new(vec!["1".into()]);
+        let marks = BatchMarks::new(vec![1]);
         let mut view = BatchView {
             marks: Some(&marks),
         };
