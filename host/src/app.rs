@@ -44,6 +44,12 @@ pub struct App {
     /// `[[trigger.blob]]` entries, in manifest order: which events of which container reach
     /// which queue (each is also a [`QueueTrigger`] on that queue).
     pub blob_triggers: Vec<BlobTrigger>,
+    /// `[[trigger.workflow]]` entries, in manifest order: each workflow's orchestrator and
+    /// what it may call.
+    pub workflow_triggers: Vec<WorkflowTrigger>,
+    /// `[[trigger.activity]]` entries, in manifest order: which component runs which
+    /// activity.
+    pub activity_triggers: Vec<ActivityTrigger>,
     /// `[variables]`, by name.
     pub variables: Vec<Variable>,
     /// The manifest format it was read from: what the HTTP trigger tells guests follows it.
@@ -175,6 +181,9 @@ pub struct Component {
     /// `blob_containers`: the blob containers it may use (`wasi:blobstore`), by name, without
     /// duplicates.
     pub blob_containers: Vec<String>,
+    /// `workflows`: the workflows it may start and drive through `workflow-client`, by name,
+    /// without duplicates.
+    pub workflows: Vec<String>,
     /// `[component.<id>.variables]`: the `wasi:config/store` keys it may read, each a
     /// template over the app's variables.
     pub config: BTreeMap<String, Template>,
@@ -533,4 +542,33 @@ pub struct QueueTrigger {
     /// Where messages go after their last failed attempt (`dead_letter`, default
     /// `<queue>-dead-letter`).
     pub dead_letter: String,
+}
+
+/// `[[trigger.workflow]]`: workflow `name`, whose orchestrator is `component` (it exports
+/// `wasmhost:host/orchestrator`), and the activities and sub-workflows it may call (deny by
+/// default, like every grant).
+#[derive(Debug, Clone)]
+pub struct WorkflowTrigger {
+    /// The workflow's name (the same rule as store labels, [`is_label`]), unique in the app.
+    pub name: String,
+    /// Index into [`App::components`]: the orchestrator.
+    pub component: usize,
+    /// `activities`: the `[[trigger.activity]]` names it may call, without duplicates.
+    pub activities: Vec<String>,
+    /// `workflows`: the workflows it may call as sub-workflows, without duplicates.
+    pub workflows: Vec<String>,
+    /// Where the entry is written, for errors about it.
+    pub location: Location,
+}
+
+/// `[[trigger.activity]]`: activity `name` runs on `component` (it exports
+/// `wasmhost:host/activity-handler`).
+#[derive(Debug, Clone)]
+pub struct ActivityTrigger {
+    /// The activity's name (the same rule as store labels, [`is_label`]), unique in the app.
+    pub name: String,
+    /// Index into [`App::components`].
+    pub component: usize,
+    /// Attempts of this activity running at once, at most (`max_concurrency`, default 16).
+    pub max_concurrency: u32,
 }

@@ -82,6 +82,7 @@ pub(super) fn check_components(
             queues,
             topics,
             blob_containers,
+            workflows: Vec::new(),
             config: check_config(doc, key.get_ref(), &component.variables, variables)?,
             outbound_http: OutboundHttpGrant {
                 allowed_hosts: check_allowed_hosts(doc, key.get_ref(), component, variables)?,

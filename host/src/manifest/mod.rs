@@ -166,6 +166,8 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
         queue_triggers,
         topics,
         blob_triggers,
+        workflow_triggers: Vec::new(),
+        activity_triggers: Vec::new(),
         variables,
         format,
         warnings,
