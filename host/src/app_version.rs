@@ -22,7 +22,9 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::app::{App, AuthLevel, ComponentId, CorsPolicy, HttpTarget, ManifestFormat};
 use crate::bindings::CronComponentPre;
+use crate::bindings::activity_component::ActivityComponentPre;
 use crate::bindings::queue_component::QueueComponentPre;
+use crate::bindings::workflow_component::WorkflowComponentPre;
 use crate::capability::Grants;
 use crate::capability::blob::{self, BlobContainers};
 use crate::capability::config::{self, ComponentConfig};
@@ -31,6 +33,8 @@ use crate::capability::outbound_http::{ChainHandler, OutboundHttp, OutboundPolic
 use crate::capability::queue::{self, Queues};
 use crate::capability::spin;
 use crate::capability::wasi::WasiGrants;
+use crate::capability::workflow::context::ReplayClock;
+use crate::capability::workflow::{self, WorkflowGrants, Workflows};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::engine::EpochTicks;
 use crate::guest_output::{Faults, GuestOutput, LineLimiter};
@@ -70,6 +74,11 @@ pub struct LoadedComponent {
     pub cron: Option<Export<CronComponentPre<InstanceState>>>,
     /// Its `wasmhost:host/queue-handler` export, if it has one.
     pub queue: Option<Export<QueueComponentPre<InstanceState>>>,
+    /// Its `wasmhost:host/orchestrator` export, if a `[[trigger.workflow]]` names it (an
+    /// orchestrator: its instances get a [`ReplayClock`]).
+    pub orchestrator: Option<Export<WorkflowComponentPre<InstanceState>>>,
+    /// Its `wasmhost:host/activity-handler` export, if a `[[trigger.activity]]` names it.
+    pub activity: Option<Export<ActivityComponentPre<InstanceState>>>,
     /// Whether its compiled code came from the compile cache.
     pub cache: CacheOutcome,
     /// What its manifest grants.
@@ -108,6 +117,9 @@ pub struct AppVersion {
     pub queues: Queues,
     /// The open blob containers.
     pub blob: BlobContainers,
+    /// The app's workflows over the workflow store, if it has workflows or a component with a
+    /// `workflows` grant.
+    pub workflows: Option<Arc<Workflows>>,
     /// The app's keys, if a route needs one (none: such a route is closed).
     pub keys: Option<Arc<KeyRing>>,
     /// The app's name, for log lines (cloning is a reference-count increment).
@@ -157,6 +169,8 @@ pub struct Backends {
     pub queues: Queues,
     /// The open blob containers.
     pub blob: BlobContainers,
+    /// The app's workflows, if it has any (or a `workflows` grant).
+    pub workflows: Option<Arc<Workflows>>,
     /// The app's keys, if a route needs one.
     pub keys: Option<Arc<KeyRing>>,
 }
@@ -194,6 +208,7 @@ impl AppVersion {
             key_value,
             queues,
             blob,
+            workflows,
             keys,
         } = backends;
         let tls = TlsSettings::new()?;
@@ -203,7 +218,8 @@ impl AppVersion {
         for (index, component) in app.components.iter().enumerate() {
             let started = Instant::now();
             let prepared = prepare(&app, index, engine, &linker, cache)?;
-            let (outcome, (http, cron, queue)) = (prepared.outcome, prepared.exports);
+            let outcome = prepared.outcome;
+            let (http, cron, queue, orchestrator, activity) = prepared.exports;
             metrics.compile_cache_lookup(outcome);
             if !prepared.trapped.is_empty() {
                 tracing::warn!(
@@ -225,6 +241,9 @@ impl AppVersion {
                 http: http.map(|pre| Export::new(pre, metrics, &component.id, "http")),
                 cron: cron.map(|pre| Export::new(pre, metrics, &component.id, "cron")),
                 queue: queue.map(|pre| Export::new(pre, metrics, &component.id, "queue")),
+                orchestrator: orchestrator
+                    .map(|pre| Export::new(pre, metrics, &component.id, "workflow")),
+                activity: activity.map(|pre| Export::new(pre, metrics, &component.id, "activity")),
                 log_limiter: Arc::new(LineLimiter::new()),
                 limits: limits.resolve(component)?,
                 memory_refused: metrics.memory_grow_refused(component.id.as_str()),
@@ -243,6 +262,14 @@ impl AppVersion {
                     queues: queues.grants(&app.name, component),
                     wasi: WasiGrants::resolve(&app, component, variables)?,
                     blob: blob.grants(&app, component, &queues),
+                    workflows: match &workflows {
+                        Some(workflows) if !component.workflows.is_empty() => WorkflowGrants::new(
+                            component.id.clone(),
+                            workflows.clone(),
+                            component.workflows.clone(),
+                        ),
+                        _ => WorkflowGrants::default(),
+                    },
                 },
             });
         }
@@ -258,6 +285,7 @@ impl AppVersion {
             key_value,
             queues,
             blob,
+            workflows,
             keys,
             limits: limits.clone(),
             tasks: TaskTracker::new(),
@@ -303,7 +331,13 @@ impl AppVersion {
             refused: component.memory_refused.clone(),
             faults,
         };
-        let state = InstanceState::new(grants, outbound, &output, request_id, trace, limiter);
+        let replay = component
+            .orchestrator
+            .is_some()
+            .then(|| Arc::new(ReplayClock::default()));
+        let state = InstanceState::new(
+            grants, outbound, &output, request_id, trace, limiter, replay,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
         let mut slices = CpuSlices::new(component.limits.cpu_ticks, self.long_lane.clone());
@@ -344,6 +378,8 @@ pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     queue::add_to_linker(&mut linker, InstanceState::queue)?;
     queue::batch::add_to_linker(&mut linker, InstanceState::batch)?;
     blob::add_to_linker(&mut linker, InstanceState::blob)?;
+    workflow::add_to_linker(&mut linker, InstanceState::workflow_client)?;
+    workflow::context::add_to_linker(&mut linker, InstanceState::orchestration)?;
     Ok(linker)
 }
 
@@ -417,6 +453,7 @@ fn prepare(
     let (compiled, outcome) = cache
         .load(engine, &component.source)
         .with_context(context)?;
+    check_orchestrator_imports(app, index, &compiled, engine).with_context(context)?;
     let (pre, trapped) = spin::instantiate_pre(linker, &compiled)
         .with_context(|| format!("{}: cannot be linked", context()))?;
     let exports = exports(app, index, &pre).with_context(context)?;
@@ -428,12 +465,57 @@ fn prepare(
     })
 }
 
-/// A component's typed exports: HTTP, cron, queue, or several.
+/// A component's typed exports: HTTP, cron, queue, orchestrator, activity, or several.
 type TypedExports = (
     Option<ProxyPre<InstanceState>>,
     Option<CronComponentPre<InstanceState>>,
     Option<QueueComponentPre<InstanceState>>,
+    Option<WorkflowComponentPre<InstanceState>>,
+    Option<ActivityComponentPre<InstanceState>>,
 );
+
+/// The interfaces an orchestrator may import: what Rust's std links, and `orchestration`
+/// (prefixes of the import names).
+const ORCHESTRATOR_IMPORTS: [&str; 7] = [
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasmhost:host/orchestration@",
+    "wasmhost:host/workflow-types@",
+];
+
+/// Checks the imports of component `index` of `app` (compiled as `compiled`): an
+/// orchestrator imports only [`ORCHESTRATOR_IMPORTS`]; any other component does not import
+/// `orchestration`.
+///
+/// # Errors
+/// The first import that breaks the rule, named, with what to do instead.
+pub fn check_orchestrator_imports(
+    app: &App,
+    index: usize,
+    compiled: &wasmtime::component::Component,
+    engine: &Engine,
+) -> Result<()> {
+    let workflow = app.workflow_triggers.iter().find(|t| t.component == index);
+    for (name, _) in compiled.component_type().imports(engine) {
+        let allowed = ORCHESTRATOR_IMPORTS
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        match workflow {
+            Some(trigger) if !allowed => anyhow::bail!(
+                "it is the orchestrator of workflow `{}` but imports `{name}`: an orchestrator is replayed from its history, so it may import only `wasmhost:host/orchestration` and the WASI interfaces Rust's std links (cli, io, clocks, random, filesystem); do I/O in an activity (see docs/workflows.md)",
+                trigger.name
+            ),
+            None if name.starts_with("wasmhost:host/orchestration@") => anyhow::bail!(
+                "it imports `{name}`, which only an orchestrator (a component a `[[trigger.workflow]]` names) may import"
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// The typed exports of component `index` of `app`: each one its triggers need must be there,
 /// and it must have at least one.
@@ -441,6 +523,8 @@ fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<
     let http = ProxyPre::new(pre.clone());
     let cron = CronComponentPre::new(pre.clone());
     let queue = QueueComponentPre::new(pre.clone());
+    let orchestrator = WorkflowComponentPre::new(pre.clone());
+    let activity = ActivityComponentPre::new(pre.clone());
     let routed = app
         .http_triggers
         .iter()
@@ -465,13 +549,35 @@ fn exports(app: &App, index: usize, pre: &InstancePre<InstanceState>) -> Result<
             trigger.queue
         );
     }
-    let (http, cron, queue) = (http.ok(), cron.ok(), queue.ok());
-    if http.is_none() && cron.is_none() && queue.is_none() {
+    let orchestrating = app.workflow_triggers.iter().find(|t| t.component == index);
+    if let (Err(err), Some(trigger)) = (&orchestrator, orchestrating) {
         anyhow::bail!(
-            "it exports none of wasi:http/incoming-handler@0.2, wasmhost:host/cron-handler and wasmhost:host/queue-handler"
+            "it is the orchestrator of workflow `{}`, but it does not export wasmhost:host/orchestrator ({err})",
+            trigger.name
         );
     }
-    Ok((http, cron, queue))
+    let serving = app.activity_triggers.iter().find(|t| t.component == index);
+    if let (Err(err), Some(trigger)) = (&activity, serving) {
+        anyhow::bail!(
+            "activity `{}` runs on it, but it does not export wasmhost:host/activity-handler ({err})",
+            trigger.name
+        );
+    }
+    let (http, cron, queue) = (http.ok(), cron.ok(), queue.ok());
+    // Typed only where a trigger calls it: an orchestrator's instances are made differently.
+    let orchestrator = orchestrator.ok().filter(|_| orchestrating.is_some());
+    let activity = activity.ok();
+    if http.is_none()
+        && cron.is_none()
+        && queue.is_none()
+        && orchestrator.is_none()
+        && activity.is_none()
+    {
+        anyhow::bail!(
+            "it exports none of wasi:http/incoming-handler@0.2, wasmhost:host/cron-handler, wasmhost:host/queue-handler, wasmhost:host/orchestrator and wasmhost:host/activity-handler"
+        );
+    }
+    Ok((http, cron, queue, orchestrator, activity))
 }
 
 /// What an HTTP route leads to, with the header names and values it adds to requests, made once

@@ -54,6 +54,8 @@ pub mod queue_component {
             "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
             "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
             "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
+            "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
+            "wasmhost:host/workflow-client": crate::bindings::wasmhost::host::workflow_client,
             "wasi:blobstore": crate::bindings::wasi::blobstore,
         },
     });
@@ -84,6 +86,53 @@ pub mod spin {
             "wasi:keyvalue/store@0.2.0-draft2.error" => crate::capability::key_value::KeyValueError,
             "fermyon:spin/variables@2.0.0.error" => crate::capability::config::VariablesError,
             "wasi:config/store@0.2.0-draft-2024-09-27.error" => crate::capability::config::ConfigError,
+        },
+    });
+}
+
+/// The `orchestrator` export and the `orchestration` import of world
+/// `wasmhost:host/workflow-component` (an orchestrator of a durable workflow;
+/// [`crate::capability::workflow`]), its WASI imports mapped to wasmtime-wasi's and its types
+/// to the bindings above.
+pub mod workflow_component {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "wasmhost:host/workflow-component",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:random": wasmtime_wasi::p2::bindings::random,
+            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+            "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
+            "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
+        },
+    });
+}
+
+/// The `activity-handler` export of world `wasmhost:host/activity-component` (an activity of a
+/// durable workflow); every import maps to the bindings above.
+pub mod activity_component {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "wasmhost:host/activity-component",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:random": wasmtime_wasi::p2::bindings::random,
+            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:keyvalue": crate::bindings::wasi::keyvalue,
+            "wasi:config": crate::bindings::wasi::config,
+            "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
+            "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
+            "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
+            "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
+            "wasmhost:host/workflow-client": crate::bindings::wasmhost::host::workflow_client,
+            "wasi:blobstore": crate::bindings::wasi::blobstore,
         },
     });
 }

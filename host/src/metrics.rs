@@ -29,10 +29,15 @@
 //! | `wasmhost_queue_handled_total` | counter | `queue`, `outcome` (`acked`, `retried`, `dead_lettered`) |
 //! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
 //! | `wasmhost_queue_delivery_delay_seconds` | histogram | `queue` |
+//! | `wasmhost_workflow_instances_total` | counter | `workflow`, `event` (`started`, `completed`, `failed`, `terminated`, `continued_as_new`) |
+//! | `wasmhost_workflow_turn_duration_seconds` | histogram | `workflow`: one turn, from reading the history to its commit |
+//! | `wasmhost_workflow_replayed_events` | histogram | `workflow`: history events a turn replayed |
+//! | `wasmhost_workflow_activity_attempts_total` | counter | `activity`, `outcome` (`ok`, `failed`, `retried`) |
 //! | `wasmhost_http_auth_failures_total` | counter | `outcome` (`unauthorized`, `rate_limited`) |
 //! | `wasmhost_connections` | gauge | `listener` (`http`, `admin`) |
 //! | `wasmhost_connections_refused_total` | counter | `listener`: past `--max-connections` |
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -283,6 +288,7 @@ pub struct Metrics {
     connections: Family<ListenerLabels, Gauge>,
     connections_refused: Family<ListenerLabels, Counter>,
     auth_failures: Family<AuthFailureLabels, Counter>,
+    workflows: Arc<WorkflowMetrics>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -428,8 +434,10 @@ impl Metrics {
             "Requests to routes that need a key, refused: unauthorized (401) or rate_limited (429)",
             auth_failures.clone(),
         );
+        let workflows = Arc::new(WorkflowMetrics::register(&mut registry));
         Self {
             registry,
+            workflows,
             auth_failures,
             connections,
             connections_refused,
@@ -573,6 +581,11 @@ impl Metrics {
         }
     }
 
+    /// The workflow metrics.
+    pub fn workflows(&self) -> Arc<WorkflowMetrics> {
+        self.workflows.clone()
+    }
+
     /// Counts one compile cache lookup.
     pub fn compile_cache_lookup(&self, outcome: CacheOutcome) {
         self.compile_cache
@@ -680,6 +693,110 @@ pub struct QueueMetrics {
     pub in_flight: Gauge,
     /// Per message, from being due to its handler call starting, in seconds.
     pub delivery_delay: Histogram,
+}
+
+/// The metrics of durable workflows, by workflow and activity name.
+#[derive(Debug)]
+pub struct WorkflowMetrics {
+    instances: Family<WorkflowEventLabels, Counter>,
+    turn_duration: HistogramFamily<WorkflowLabels>,
+    replayed: HistogramFamily<WorkflowLabels>,
+    attempts: Family<ActivityLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowLabels {
+    workflow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowEventLabels {
+    workflow: String,
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActivityLabels {
+    activity: String,
+    outcome: &'static str,
+}
+
+/// Buckets of history events replayed per turn: 1 to 10 000.
+const REPLAYED_BUCKETS: [f64; 9] = [1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4];
+
+impl WorkflowMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let instances = Family::default();
+        registry.register(
+            "workflow_instances",
+            "Workflow instances started, and ended by how (completed, failed, terminated, continued_as_new)",
+            instances.clone(),
+        );
+        let turn_duration: HistogramFamily<_> =
+            Family::new_with_constructor(|| Histogram::new(INVOCATION_BUCKETS));
+        registry.register_with_unit(
+            "workflow_turn_duration",
+            "One orchestrator turn: reading the history, replaying it, and committing",
+            Unit::Seconds,
+            turn_duration.clone(),
+        );
+        let replayed: HistogramFamily<_> =
+            Family::new_with_constructor(|| Histogram::new(REPLAYED_BUCKETS));
+        registry.register(
+            "workflow_replayed_events",
+            "History events one orchestrator turn replayed",
+            replayed.clone(),
+        );
+        let attempts = Family::default();
+        registry.register(
+            "workflow_activity_attempts",
+            "Activity attempts by outcome: ok, retried (failed, another attempt follows), failed (the last attempt failed)",
+            attempts.clone(),
+        );
+        Self {
+            instances,
+            turn_duration,
+            replayed,
+            attempts,
+        }
+    }
+
+    /// Counts an instance of `workflow` started.
+    pub fn started(&self, workflow: &str) {
+        self.ended(workflow, "started");
+    }
+
+    /// Counts an instance of `workflow` that ended as `event` (`completed`, `failed`,
+    /// `terminated`, `continued_as_new`).
+    pub fn ended(&self, workflow: &str, event: &'static str) {
+        self.instances
+            .get_or_create(&WorkflowEventLabels {
+                workflow: workflow.to_owned(),
+                event,
+            })
+            .inc();
+    }
+
+    /// Records one turn of `workflow` that took `duration` and replayed `events` events.
+    pub fn turn(&self, workflow: &str, duration: Duration, events: usize) {
+        let labels = WorkflowLabels {
+            workflow: workflow.to_owned(),
+        };
+        self.turn_duration
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
+        self.replayed.get_or_create(&labels).observe(events as f64);
+    }
+
+    /// Counts one attempt of `activity` that ended as `outcome` (`ok`, `retried`, `failed`).
+    pub fn attempt(&self, activity: &str, outcome: &'static str) {
+        self.attempts
+            .get_or_create(&ActivityLabels {
+                activity: activity.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
 }
 
 /// The counters of one cron trigger.

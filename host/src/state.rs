@@ -19,6 +19,8 @@ use crate::capability::key_value::KeyValueView;
 use crate::capability::outbound_http::OutboundHttp;
 use crate::capability::queue::QueueView;
 use crate::capability::queue::batch::{BatchMarks, BatchView};
+use crate::capability::workflow::WorkflowClientView;
+use crate::capability::workflow::context::{OrchestrationView, ReplayClock, Turn};
 use crate::guest_output::GuestOutput;
 use crate::invocation::RequestId;
 use crate::limits::{MAX_FIELDS_BYTES, MAX_RESOURCES, MemoryLimiter};
@@ -36,13 +38,18 @@ pub struct InstanceState {
     limiter: MemoryLimiter,
     /// The marks of the queue batch the instance handles (queue trigger only).
     batch: Option<Arc<BatchMarks>>,
+    /// The clock and random generator of an orchestrator's instance (workflow trigger only).
+    replay: Option<Arc<ReplayClock>>,
+    /// The turn an orchestrator's instance runs (workflow trigger only).
+    turn: Option<Arc<std::sync::Mutex<Turn>>>,
 }
 
 impl InstanceState {
     /// A fresh state with the WASI 0.2 base (its stdout and stderr going to the log as
     /// `output` says), what the component's manifest `grants`, `outbound_http`, the hooks
     /// its outbound requests go through, and the invocation's `request_id` (for log lines)
-    /// and `trace` context (for the messages it sends), and the `limiter` of its memory.
+    /// and `trace` context (for the messages it sends), and the `limiter` of its memory. With
+    /// `replay` (an orchestrator), its clocks and random generators answer from it.
     pub fn new(
         grants: Grants,
         outbound_http: OutboundHttp,
@@ -50,10 +57,14 @@ impl InstanceState {
         request_id: RequestId,
         trace: TraceContext,
         limiter: MemoryLimiter,
+        replay: Option<Arc<ReplayClock>>,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(output.clone())
             .stderr(output.for_stream("stderr"));
+        if let Some(clock) = &replay {
+            ReplayClock::apply(clock, &mut wasi);
+        }
         if let Err(err) = grants.wasi.apply(&mut wasi) {
             // The instance runs without the mount; its reads fail, and the log says why.
             tracing::warn!(request_id = %request_id, "{err:#}");
@@ -73,6 +84,35 @@ impl InstanceState {
             trace,
             limiter,
             batch: None,
+            replay,
+            turn: None,
+        }
+    }
+
+    /// The clock of an orchestrator's instance, if this is one.
+    pub fn replay_clock(&self) -> Option<&Arc<ReplayClock>> {
+        self.replay.as_ref()
+    }
+
+    /// Gives an orchestrator's instance the turn it runs; the workflow trigger keeps the other
+    /// handle and reads what the turn recorded when `run` ends.
+    pub fn set_turn(&mut self, turn: Arc<std::sync::Mutex<Turn>>) {
+        self.turn = Some(turn);
+    }
+
+    /// The `orchestration` view of this instance: its turn, if it runs one.
+    pub fn orchestration(&mut self) -> OrchestrationView<'_> {
+        OrchestrationView {
+            turn: self.turn.as_ref(),
+        }
+    }
+
+    /// The `workflow-client` view of this instance.
+    pub fn workflow_client(&mut self) -> WorkflowClientView<'_> {
+        WorkflowClientView {
+            grants: &self.grants.workflows,
+            trace: &self.trace,
+            request_id: &self.request_id,
         }
     }
 

@@ -13,7 +13,8 @@
 //! - **a borrowed view**, `…View<'a>`, made per call from the instance's
 //!   [`crate::state::InstanceState`], which implements the generated `Host` traits
 //!   ([`key_value::KeyValueView`], [`config::ConfigView`], [`queue::QueueView`],
-//!   [`blob::BlobView`]);
+//!   [`blob::BlobView`], [`workflow::WorkflowClientView`],
+//!   [`workflow::context::OrchestrationView`]);
 //! - **`add_to_linker(linker, fn(&mut T) -> …View<'_>)`**, called once at startup for the one
 //!   linker;
 //! - **trappable errors**: each interface's WIT error maps to a `…Error` enum with a `Guest`
@@ -45,6 +46,7 @@ pub mod outbound_http;
 pub mod queue;
 pub mod spin;
 pub mod wasi;
+pub mod workflow;
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock};
@@ -60,6 +62,7 @@ use crate::capability::key_value::KeyValueGrants;
 use crate::capability::outbound_http::OutboundPolicy;
 use crate::capability::queue::QueueGrants;
 use crate::capability::wasi::WasiGrants;
+use crate::capability::workflow::WorkflowGrants;
 use crate::metrics::Metrics;
 use crate::runtime_config::RuntimeConfig;
 
@@ -149,4 +152,6 @@ pub struct Grants {
     pub wasi: WasiGrants,
     /// The blob containers it may use.
     pub blob: BlobGrants,
+    /// The workflows it may start and drive (`workflow-client`).
+    pub workflows: WorkflowGrants,
 }

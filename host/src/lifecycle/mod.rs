@@ -29,17 +29,21 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::AdminToken;
 use crate::app::{App, AuthLevel, ManifestFormat};
 use crate::app_version::{AppVersion, Backends, Shared};
 use crate::capability::Open;
+use crate::capability::backend::{BackendContext, SledDatabases};
 use crate::capability::blob::BlobContainers;
 use crate::capability::key_value::KeyValueStores;
 use crate::capability::outbound_http::check_allowed_hosts;
 use crate::capability::queue::Queues;
+use crate::capability::workflow::Workflows;
+use crate::capability::workflow::sled::SledWorkflowStore;
+use crate::capability::workflow::store::WorkflowStore;
 use crate::compile_cache::CompileCache;
 use crate::keys::{KeyRing, KeyStore};
 use crate::limits::Limits;
@@ -113,6 +117,7 @@ pub struct Loader {
     runtime_config: RuntimeConfig,
     shared: Shared,
     keys: std::sync::OnceLock<Arc<KeyRing>>,
+    workflow_store: std::sync::OnceLock<Arc<dyn WorkflowStore>>,
 }
 
 impl Loader {
@@ -144,6 +149,7 @@ impl Loader {
             runtime_config,
             shared,
             keys: std::sync::OnceLock::new(),
+            workflow_store: std::sync::OnceLock::new(),
         };
         Ok((loader, app))
     }
@@ -185,6 +191,7 @@ impl Loader {
                 key_value: old.key_value.reopen(&app).await?,
                 queues: old.queues.reopen(&app).await?,
                 blob: old.blob.reopen(&app).await?,
+                workflows: self.workflows(&app).await?,
                 keys: self.keys(&app).await?,
             },
             None => {
@@ -203,6 +210,7 @@ impl Loader {
                     key_value,
                     queues,
                     blob,
+                    workflows: self.workflows(&app).await?,
                     keys: self.keys(&app).await?,
                 }
             }
@@ -244,6 +252,39 @@ impl Loader {
         errors.take(crate::app_version::router(app));
         errors.into_result()?;
         Ok(variables.unwrap_or_default())
+    }
+
+    /// The workflows of `app` over the process's workflow store, which the first version
+    /// with workflows (or a `workflows` grant) opens: sled, in `.wasmhost/workflows` next to
+    /// the manifest. `None` for an app with neither.
+    ///
+    /// # Errors
+    /// The store cannot be opened (held by another process, not writable), or an
+    /// orchestrator's file cannot be read.
+    async fn workflows(&self, app: &App) -> Result<Option<Arc<Workflows>>> {
+        let granted = app.components.iter().any(|c| !c.workflows.is_empty());
+        if app.workflow_triggers.is_empty() && !granted {
+            return Ok(None);
+        }
+        let store = match self.workflow_store.get() {
+            Some(store) => store.clone(),
+            None => {
+                let dir = app.base_dir().join(".wasmhost").join("workflows");
+                let mut context = BackendContext {
+                    config: self.runtime_config.clone(),
+                    metrics: self.shared.metrics.clone(),
+                    sled: SledDatabases::default(),
+                };
+                let store: Arc<dyn WorkflowStore> = Arc::new(
+                    SledWorkflowStore::open(&mut context, &dir)
+                        .with_context(|| format!("workflow store `{}`", dir.display()))?,
+                );
+                tracing::info!(backend = %store.description(), "workflow store open");
+                self.workflow_store.get_or_init(|| store).clone()
+            }
+        };
+        let workflows = Workflows::new(app, store, self.shared.metrics.workflows()).await?;
+        Ok(Some(Arc::new(workflows)))
     }
 
     /// The app's key ring, opened (and refreshed every [`crate::keys::REFRESH`] on a task of its

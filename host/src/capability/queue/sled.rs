@@ -37,6 +37,12 @@ use super::backend::{LOST_DELIVERY, Received, Undecodable};
 use super::{QueueBackend, StoredMessage};
 use crate::capability::backend::{BackendError, now_ms};
 
+/// A message made ready for [`SledQueue::stage_send`]: its pending key and encoded value.
+pub struct Staged {
+    key: [u8; 16],
+    value: Vec<u8>,
+}
+
 /// One queue: its two trees in a sled database, and their counts.
 pub struct SledQueue {
     db: sled::Db,
@@ -197,8 +203,95 @@ impl SledQueue {
             .map_err(transaction_error)
     }
 
+    /// The queue's pending and in-flight trees, for a transaction that spans other trees of
+    /// its database too (the workflow store's commits): [`SledQueue::stage_send`] and
+    /// [`SledQueue::stage_ack`] write into them, and [`SledQueue::staged`] counts what such a
+    /// transaction did once it committed.
+    pub fn trees(&self) -> (&Tree, &Tree) {
+        (&self.pending, &self.in_flight)
+    }
+
+    /// Gives `message` a new id and returns its pending key and value, for
+    /// [`SledQueue::stage_send`].
+    ///
+    /// # Errors
+    /// sled cannot generate an id.
+    pub fn prepare(&self, message: &mut StoredMessage) -> Result<Staged, BackendError> {
+        message.id = self.db.generate_id().map_err(unavailable)?;
+        Ok(Staged {
+            key: pending_key(message.due_ms, message.id),
+            value: encode(message)?,
+        })
+    }
+
+    /// Inserts a [`SledQueue::prepare`]d message into `pending` (this queue's pending tree in
+    /// a transaction).
+    ///
+    /// # Errors
+    /// The transaction's.
+    pub fn stage_send<E>(
+        pending: &TransactionalTree,
+        staged: &Staged,
+    ) -> Result<(), ConflictableTransactionError<E>> {
+        pending.insert(&staged.key[..], &staged.value[..])?;
+        Ok(())
+    }
+
+    /// Acknowledges `message` (as `receive` returned it) in `in_flight` (this queue's
+    /// in-flight tree in a transaction) if its delivery still holds it; returns whether it did.
+    ///
+    /// # Errors
+    /// The transaction's.
+    pub fn stage_ack<E>(
+        in_flight: &TransactionalTree,
+        message: &StoredMessage,
+    ) -> Result<bool, ConflictableTransactionError<E>> {
+        let Ok(held) = message.receipt.parse::<u64>() else {
+            return Ok(false);
+        };
+        let key = message.id.to_be_bytes();
+        match in_flight.get(key)? {
+            Some(value) if token(&value) == held => {
+                in_flight.remove(&key[..])?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Counts what a committed transaction staged: `sent` messages more pending, `acked` fewer
+    /// in flight.
+    pub fn staged(&self, sent: usize, acked: usize) {
+        self.pending_count.fetch_add(sent as u64, Ordering::Relaxed);
+        for _ in 0..acked {
+            decrement(&self.in_flight_count);
+        }
+    }
+
+    /// Removes the pending messages `matches` selects (by their decoded value); returns how
+    /// many. Not one transaction: a message taken meanwhile is left to its consumer.
+    ///
+    /// # Errors
+    /// sled fails (I/O, corruption).
+    pub fn remove_pending(
+        &self,
+        matches: impl Fn(&StoredMessage) -> bool,
+    ) -> Result<usize, BackendError> {
+        let mut removed = 0;
+        for entry in self.pending.iter() {
+            let (key, value) = entry.map_err(unavailable)?;
+            if decode(&value).is_ok_and(|message| matches(&message))
+                && self.pending.remove(&key).map_err(unavailable)?.is_some()
+            {
+                removed += 1;
+                decrement(&self.pending_count);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Makes every write so far durable, on tokio's blocking pool.
-    async fn flush(&self) -> Result<(), BackendError> {
+    pub async fn flush(&self) -> Result<(), BackendError> {
         let db = self.db.clone();
         match tokio::task::spawn_blocking(move || db.flush()).await {
             Ok(flushed) => flushed.map(drop).map_err(unavailable),
