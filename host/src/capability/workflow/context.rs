@@ -63,7 +63,7 @@ impl ReplayClock {
             .monotonic_clock(ReplayMonotonicClock(clock.clone()))
             .secure_random(ReplayRandom(clock.clone()))
             .insecure_random(ReplayRandom(clock.clone()))
-            .insecure_random_seed(0x5eed_0f_0a_7c_57_a7e);
+            .insecure_random_seed(0x05ee_d0f0_a7c5_7a7e);
     }
 }
 
