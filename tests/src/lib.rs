@@ -18,7 +18,7 @@ mod s3;
 mod upstream;
 pub use collector::Collector;
 pub use s3::S3Server;
-pub use upstream::Upstream;
+pub use upstream::{Call, Upstream};
 
 /// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.
 pub mod guests {
