@@ -30,8 +30,14 @@
 //! grants; [`variables`] (`wasi:config`), the config keys the manifest gives the component;
 //! [`outbound_http`] (`wasi:http/outgoing-handler`), to the hosts the manifest allows;
 //! [`queue`] (`wasmhost:host/queue`), to the queues the manifest grants; [`topic`], CloudEvents
-//! to the topics it grants; [`blob`] (`wasi:blobstore`), objects in the containers it grants. [`cron_component`] and
-//! [`queue_component`] make the other two exports.
+//! to the topics it grants; [`blob`] (`wasi:blobstore`), objects in the containers it grants;
+//! [`workflows`] (`wasmhost:host/workflow-client`), to start and drive the workflows it grants.
+//! [`cron_component`] and [`queue_component`] make two other exports.
+//!
+//! Durable workflows: [`workflow`](macro@workflow) makes a function an orchestrator, replayed
+//! from its history, with a typed [`workflow::WorkflowContext`] (activities, timers, events,
+//! sub-workflows, fan-out); [`activity`] makes one the activity handler a workflow calls. The
+//! [`workflow`](mod@workflow) module says how they run.
 //!
 //! Guests compile for the `wasm32-wasip2` target. The WIT bindings come from the repository's
 //! `wit/` directory, the same files the host links against; they are generated into a hidden
@@ -140,7 +146,7 @@ pub mod activity_wit {
 }
 
 /// The `workflow-component` world: the `orchestration` import and the `orchestrator` export,
-/// with the WASI base and `workflow-types` mapped to [`wit`]. Only [`workflow`] uses its
+/// with the WASI base and `workflow-types` mapped to [`wit`]. Only [`workflow`](mod@workflow) uses its
 /// imports, so a component that uses nothing else of this crate imports nothing an
 /// orchestrator may not.
 #[doc(hidden)]

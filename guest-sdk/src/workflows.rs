@@ -1,7 +1,8 @@
 //! The workflow client (`wasmhost:host/workflow-client`): start workflow instances, read their
 //! status, raise the events they wait for and terminate them, from any component: an HTTP
 //! component answers 202 with where to follow an instance, or turns a person's answer into
-//! an event. Orchestrators and activities themselves are in [`crate::workflow`].
+//! an event. Orchestrators and activities themselves are in
+//! [`crate::workflow`](mod@crate::workflow).
 //!
 //! A component may use only the workflows its manifest grants (`workflows = ["order"]`); any
 //! other name, or an instance of another workflow, is [`ClientError::AccessDenied`].
