@@ -13,7 +13,8 @@
 //! Each business outcome completes the instance with an `OrderOutcome` whose `status` says
 //! how the order ended, so that a declined card reads as an answer (200 on the status URL),
 //! not as a fault. The instance fails only if a compensation itself fails for good: then a
-//! person must look at it. The custom status says the stage: `{"stage": "charging"}`.
+//! person must look at it. The custom status says the stage: `{"stage": "charging"}`, and
+//! `{"stage": "done"}` once the order has ended, whichever way.
 
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ fn order(ctx: &WorkflowContext, input: OrderInput) -> Result<OrderOutcome, TaskE
     let reservation = match ctx.call::<ReserveOutcome>("reserve", &stock)? {
         ReserveOutcome::Reserved(reservation) => reservation,
         ReserveOutcome::OutOfStock { sku, available } => {
+            stage(ctx, "done");
             return Ok(OrderOutcome::stopped(
                 OrderStatus::OutOfStock,
                 format!("only {available} of `{sku}` left"),
@@ -180,5 +182,6 @@ fn compensate(
     }
     ctx.call_with::<()>("release", reservation, compensation())
         .map_err(|err| failed("release", err))?;
+    stage(ctx, "done");
     Ok(OrderOutcome::stopped(status, reason))
 }
