@@ -524,6 +524,7 @@ async fn schedule(
                     max_retry_ms: retry.max_retry_ms.max(retry.first_retry_ms),
                     timeout_ms: options.timeout_ms,
                     traceparent: record.traceparent.clone(),
+                    failed: 0,
                 };
                 commit
                     .activities
