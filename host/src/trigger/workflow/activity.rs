@@ -50,9 +50,16 @@ pub async fn handle(
         tracing::error!(queue = %queue.name, "undecodable activity message dropped: {}", bad.error);
         let _ = queue.backend.ack(std::slice::from_ref(&bad.entry)).await;
     }
-    for message in received.messages {
-        attempt(version, workflows, limits, message).await;
-    }
+    // The attempts of one batch run side by side, each renewed in flight from the start (its
+    // activity's `max_concurrency` may keep it waiting).
+    let attempts = received.messages.into_iter().map(|message| async move {
+        let held = [message.clone()];
+        tokio::select! {
+            () = attempt(version, workflows, limits, message) => {}
+            never = renew(queue, &held) => match never {},
+        }
+    });
+    futures::future::join_all(attempts).await;
 }
 
 /// One attempt of the activity call `message` carries.
@@ -185,10 +192,7 @@ async fn attempt(
             .call_run(&mut store, &call)
             .await
     });
-    let result = tokio::select! {
-        result = run => result,
-        never = renew(queue, std::slice::from_ref(&message)) => match never {},
-    };
+    let result = run.await;
     match result {
         Ok(output) => {
             workflows.metrics.attempt(&work.name, "ok");

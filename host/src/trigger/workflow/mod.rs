@@ -32,9 +32,12 @@ pub const TURN_BATCH: u32 = 64;
 /// Turn batches handled at once, at most: 4.
 pub const TURN_CONCURRENCY: u32 = 4;
 
-/// Activity attempts running at once in the process, at most: 64 (each activity has its own
-/// `max_concurrency` too).
-pub const ACTIVITY_CONCURRENCY: u32 = 64;
+/// Activity messages one take gets at once, at most: 16 (their attempts run side by side).
+pub const ACTIVITY_BATCH: u32 = 16;
+
+/// Activity batches handled at once, at most: 8, so at most 128 attempts run at once in the
+/// process (each activity has its own `max_concurrency` too).
+pub const ACTIVITY_CONCURRENCY: u32 = 8;
 
 /// Runs the turns and activities of `version`'s workflows until `stop` is cancelled. Until
 /// then pending, even if the app has no workflows.
@@ -89,7 +92,7 @@ pub async fn run_all(version: Arc<AppVersion>, stop: CancellationToken) {
         let (version, workflows) = (version.clone(), workflows.clone());
         take(
             workflows.store.activities().clone(),
-            1,
+            ACTIVITY_BATCH,
             ACTIVITY_CONCURRENCY,
             version.tasks.clone(),
             stop.clone(),
