@@ -165,7 +165,7 @@ async fn run(
             "off: no --admin-token-file"
         };
         println!(
-            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run {writes})",
+            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run, {}... {writes})",
             admin.scheme(),
             admin::HEALTH_PATH,
             admin::READY_PATH,
@@ -173,6 +173,7 @@ async fn run(
             admin::TOPICS_PATH,
             admin::QUEUES_PATH,
             admin::CRON_PATH,
+            admin::WORKFLOWS_PATH,
         );
     }
     // Where `wasmhost queue` and `cron run` find this serve while it holds the sled stores.
