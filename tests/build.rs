@@ -2,6 +2,8 @@
 //! apps in `apps/` and the test components in `tests/guests/`, each a cargo workspace of its
 //! own, into the shared `target/guests/` directory. Each artifact's path is exported as
 //! `WASMHOST_GUEST_<NAME>`, so a test naming a component that was not built fails to compile.
+//! A member is named by its directory in the workspace; a nested one (`orders/workflow`) is
+//! the crate named by its path with `-` (`orders-workflow`, `WASMHOST_GUEST_ORDERS_WORKFLOW`).
 //! The few guests in [`WASIP1`] are built for `wasm32-wasip1` too (a core module, as Spin's
 //! older templates build), exported as `WASMHOST_GUEST_<NAME>_WASIP1`.
 
@@ -19,6 +21,9 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "weather-proxy",
             "shortener",
             "uploads",
+            "orders",
+            "orders/workflow",
+            "orders/activities",
         ],
     ),
     (
@@ -43,9 +48,25 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "spin-files",
             "blob-probe",
             "blob-events",
+            "wf-chain",
+            "wf-activities",
+            "wf-fanout",
+            "wf-timer",
+            "wf-event",
+            "wf-saga",
+            "wf-sandbox",
+            "wf-loop",
+            "wf-trap",
+            "wf-http-import",
+            "wf-order-v1",
+            "wf-order-v2",
+            "wf-client",
         ],
     ),
 ];
+
+/// Library crates of the guest workspaces (not components): watched, not exported.
+const LIBRARIES: &[&str] = &["apps/orders/model", "tests/guests/wf-common"];
 
 /// Guests (workspace, crate) also built for `wasm32-wasip1`: core modules, not components.
 const WASIP1: &[(&str, &str)] = &[("tests/guests", "spin-hello")];
@@ -82,6 +103,10 @@ fn main() {
         "wit",
     ] {
         watch(&root.join(shared));
+    }
+    for library in LIBRARIES {
+        watch(&root.join(library).join("src"));
+        watch(&root.join(library).join("Cargo.toml"));
     }
 }
 
@@ -121,7 +146,7 @@ fn build(cargo: &str, dir: &Path, target_dir: &Path, target: &str, package: Opti
 /// # Panics
 /// If the file is missing.
 fn export(target_dir: &Path, target: &str, member: &str, suffix: &str) {
-    let file = member.replace('-', "_");
+    let file = member.replace(['-', '/'], "_");
     let wasm = target_dir.join(format!("{target}/release/{file}.wasm"));
     assert!(wasm.is_file(), "{} was not built", wasm.display());
     let var = file.to_ascii_uppercase();

@@ -17,8 +17,9 @@
 //! next tick runs as usual. Returning `()` is always a success. The function may be async.
 
 use std::fmt::Display;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use crate::time::system_time;
 use crate::wit::wasi::clocks::wall_clock::Datetime;
 
 /// One tick of a cron schedule.
@@ -52,9 +53,8 @@ pub fn run<R: IntoRunResult>(
     scheduled_time: Datetime,
     job: impl FnOnce(Tick) -> R,
 ) -> Result<(), String> {
-    let since_epoch = Duration::new(scheduled_time.seconds, scheduled_time.nanoseconds);
     job(Tick {
-        scheduled_time: SystemTime::UNIX_EPOCH + since_epoch,
+        scheduled_time: system_time(scheduled_time),
     })
     .into_run_result()
 }

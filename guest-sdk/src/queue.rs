@@ -46,6 +46,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cron::IntoRunResult;
 use crate::queue_wit::wasmhost::host::queue_batch;
+use crate::time::{millis, system_time};
 use crate::wit::wasmhost::host::{queue as wit_queue, queue_types};
 
 /// A message to send: a body, and optionally a content type, attributes and a delay.
@@ -107,9 +108,7 @@ impl From<Message> for queue_types::Message {
             body: message.body,
             content_type: message.content_type,
             attributes: message.attributes,
-            delay_ms: message
-                .delay
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            delay_ms: message.delay.map(millis),
         }
     }
 }
@@ -252,8 +251,7 @@ impl Delivery {
     /// # Errors
     /// As [`Delivery::ack`].
     pub fn retry_after(&self, delay: Duration) -> Result<(), Error> {
-        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        queue_batch::retry(&self.id, Some(delay_ms)).map_err(Error::Invalid)
+        queue_batch::retry(&self.id, Some(millis(delay))).map_err(Error::Invalid)
     }
 }
 
@@ -266,8 +264,7 @@ impl From<queue_types::Delivery> for Delivery {
             content_type: d.content_type,
             attributes: d.attributes,
             attempt: d.attempt,
-            first_enqueued: SystemTime::UNIX_EPOCH
-                + Duration::new(d.first_enqueued.seconds, d.first_enqueued.nanoseconds),
+            first_enqueued: system_time(d.first_enqueued),
         }
     }
 }

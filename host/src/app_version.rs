@@ -133,7 +133,8 @@ pub struct AppVersion {
     pub tasks: TaskTracker,
     /// The lane long-running guests share.
     long_lane: LongLane,
-    engine: Engine,
+    /// The process's engine (a pinned orchestrator of an earlier version is compiled with it).
+    pub engine: Engine,
     ticks: EpochTicks,
     /// Internal chaining from this version's instances (the HTTP trigger's handler, holding
     /// this version weakly).

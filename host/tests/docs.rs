@@ -177,16 +177,19 @@ fn the_manifest_reference_example_is_a_valid_manifest() {
         .unwrap_or_else(|| panic!("{}: no `## A complete example` TOML block", path.display()));
     let app = wasmhost::manifest::parse(&path.with_file_name("wasmhost.toml"), example)
         .unwrap_or_else(|err| panic!("{}: the example does not parse: {err}", path.display()));
-    assert_eq!(app.components.len(), 2);
+    assert_eq!(app.components.len(), 3);
     assert_eq!(
         (
             app.http_triggers.len(),
             app.cron_triggers.len(),
             app.queue_triggers.len(),
-            app.blob_triggers.len()
+            app.blob_triggers.len(),
+            app.workflow_triggers.len(),
+            app.activity_triggers.len()
         ),
-        (1, 1, 3, 1),
-        "one route, one schedule, one queue, one topic subscription and one blob trigger"
+        (1, 1, 3, 1, 1, 1),
+        "one route, one schedule, one queue, one topic subscription, one blob trigger, one \
+         workflow and one activity"
     );
 }
 

@@ -24,3 +24,4 @@ mod tls;
 mod trace;
 mod variables;
 mod weather_proxy;
+mod workflow;

@@ -18,7 +18,7 @@ mod s3;
 mod upstream;
 pub use collector::Collector;
 pub use s3::S3Server;
-pub use upstream::Upstream;
+pub use upstream::{Call, Upstream};
 
 /// Paths of the guest components, built for `wasm32-wasip2` by this crate's build script.
 pub mod guests {
@@ -83,6 +83,32 @@ pub mod guests {
     /// `tests/guests/spin-files`: a Spin app reading the files its manifest mounts; it imports
     /// `fermyon:spin/llm@2.0.0`.
     pub const SPIN_FILES: &str = env!("WASMHOST_GUEST_SPIN_FILES");
+    /// `tests/guests/wf-chain`: orchestrator calling activities `a` → `b` → `c`.
+    pub const WF_CHAIN: &str = env!("WASMHOST_GUEST_WF_CHAIN");
+    /// `tests/guests/wf-activities`: every test activity, by name, counting calls.
+    pub const WF_ACTIVITIES: &str = env!("WASMHOST_GUEST_WF_ACTIVITIES");
+    /// `tests/guests/wf-fanout`: fans out `n` activities, then fans in.
+    pub const WF_FANOUT: &str = env!("WASMHOST_GUEST_WF_FANOUT");
+    /// `tests/guests/wf-timer`: a durable timer of `ms`.
+    pub const WF_TIMER: &str = env!("WASMHOST_GUEST_WF_TIMER");
+    /// `tests/guests/wf-event`: waits for an event, with a timeout.
+    pub const WF_EVENT: &str = env!("WASMHOST_GUEST_WF_EVENT");
+    /// `tests/guests/wf-saga`: retries, then a compensation.
+    pub const WF_SAGA: &str = env!("WASMHOST_GUEST_WF_SAGA");
+    /// `tests/guests/wf-sandbox`: time, UUIDs and random before and after a timer.
+    pub const WF_SANDBOX: &str = env!("WASMHOST_GUEST_WF_SANDBOX");
+    /// `tests/guests/wf-loop`: continue-as-new `n` times.
+    pub const WF_LOOP: &str = env!("WASMHOST_GUEST_WF_LOOP");
+    /// `tests/guests/wf-trap`: an orchestrator that panics or loops.
+    pub const WF_TRAP: &str = env!("WASMHOST_GUEST_WF_TRAP");
+    /// `tests/guests/wf-http-import`: an orchestrator that imports outbound HTTP.
+    pub const WF_HTTP_IMPORT: &str = env!("WASMHOST_GUEST_WF_HTTP_IMPORT");
+    /// `tests/guests/wf-order-v1`: waits for `go`, then `a` then `b`.
+    pub const WF_ORDER_V1: &str = env!("WASMHOST_GUEST_WF_ORDER_V1");
+    /// `tests/guests/wf-order-v2`: waits for `go`, then `b` then `a`.
+    pub const WF_ORDER_V2: &str = env!("WASMHOST_GUEST_WF_ORDER_V2");
+    /// `tests/guests/wf-client`: an HTTP component driving workflows through the client.
+    pub const WF_CLIENT: &str = env!("WASMHOST_GUEST_WF_CLIENT");
 }
 
 /// The repository's root directory.

@@ -10,13 +10,16 @@
 //!   `second\n` (a client that sees `first` before the release got a streamed body);
 //! - `/slow-head`: the head after 5 s (for first-byte timeouts);
 //! - `/stall`: `partial\n`, then nothing for 60 s (for between-bytes timeouts);
+//! - `/count`: 200 `counted`, after recording the call's `x-activity`, `x-idempotency-key`
+//!   and `x-attempt` headers ([`Upstream::calls`]): how the workflow tests count activity
+//!   attempts;
 //! - any other `/<city>`: `{"city":"<city>","temp_c":21,"version":<n>}`, where `n` counts the
 //!   weather requests served so far (from 1), so a test can tell a cached answer from a fresh
 //!   one.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -37,7 +40,19 @@ pub struct Upstream {
     connections: Arc<AtomicUsize>,
     weather: Arc<AtomicUsize>,
     release: Arc<Notify>,
+    calls: Arc<Mutex<Vec<Call>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// One request to `/count`: an activity attempt, by its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `x-activity`: the activity's name.
+    pub activity: String,
+    /// `x-idempotency-key`.
+    pub key: String,
+    /// `x-attempt`.
+    pub attempt: u32,
 }
 
 impl Upstream {
@@ -80,15 +95,21 @@ impl Upstream {
         let connections = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(Notify::new());
         let weather = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(Mutex::new(Vec::new()));
         let (count, gate, served) = (connections.clone(), release.clone(), weather.clone());
+        let recorded = calls.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let (gate, served, tls) = (gate.clone(), served.clone(), tls.clone());
+                let recorded = recorded.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
-                        let (gate, served) = (gate.clone(), served.clone());
-                        async move { Ok::<_, Infallible>(respond(req, gate, &served).await) }
+                        let (gate, served, recorded) =
+                            (gate.clone(), served.clone(), recorded.clone());
+                        async move {
+                            Ok::<_, Infallible>(respond(req, gate, &served, &recorded).await)
+                        }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
                     let _ = match tls {
@@ -108,8 +129,22 @@ impl Upstream {
             connections,
             weather,
             release,
+            calls,
             task,
         }
+    }
+
+    /// The `/count` calls so far, in the order they came.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The `/count` calls of activity `activity` so far.
+    pub fn calls_of(&self, activity: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|call| call.activity == activity)
+            .collect()
     }
 
     /// `http://127.0.0.1:<port>{path}`.
@@ -163,9 +198,25 @@ async fn respond(
     req: Request<Incoming>,
     gate: Arc<Notify>,
     weather: &AtomicUsize,
+    calls: &Mutex<Vec<Call>>,
 ) -> Response<Body> {
     let body = match req.uri().path() {
         "/hello" => full("hello from upstream"),
+        "/count" => {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            calls.lock().unwrap().push(Call {
+                activity: header("x-activity"),
+                key: header("x-idempotency-key"),
+                attempt: header("x-attempt").parse().unwrap_or(0),
+            });
+            full("counted")
+        }
         "/echo" => req.into_body().boxed_unsync(),
         "/headers" => {
             let lines: String = req

@@ -37,6 +37,15 @@ impl RequestId {
         Self(HeaderValue::from_str(text).expect("a UUID is a valid header value"))
     }
 
+    /// `text` as the id if it is sane (a workflow instance id, an activity's idempotency
+    /// key), else a new one: the log lines of an instance's turns and activities carry it.
+    pub fn named(text: &str) -> Self {
+        match HeaderValue::from_str(text) {
+            Ok(value) if is_sane(value.as_bytes()) => Self(value),
+            _ => Self::generate(),
+        }
+    }
+
     /// The id as a header value.
     pub fn header(&self) -> &HeaderValue {
         &self.0

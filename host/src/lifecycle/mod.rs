@@ -492,7 +492,7 @@ impl From<manifest::ManifestErrors> for Errors {
     }
 }
 
-/// The cron, queue and blob triggers of one app version, running.
+/// The cron, queue, blob and workflow triggers of one app version, running.
 pub struct Triggers {
     stop: CancellationToken,
     cron: tokio::task::JoinHandle<()>,
@@ -505,6 +505,7 @@ impl Triggers {
         // The queue consumers and blob pollers end by themselves once `stop` is cancelled.
         tokio::spawn(trigger::queue::run_all(version.clone(), stop.clone()));
         tokio::spawn(trigger::blob::run_all(version.clone(), stop.clone()));
+        tokio::spawn(trigger::workflow::run_all(version.clone(), stop.clone()));
         Self {
             cron: tokio::spawn(trigger::cron::run_all(
                 version.clone(),

@@ -61,11 +61,9 @@ pub(super) fn check_components(
             };
             return Err(doc.error(label.span(), kind));
         }
-        let queues =
-            super::queue::check_queue_grants(doc, key.get_ref(), "queues", &component.queues)?;
-        let topics =
-            super::queue::check_queue_grants(doc, key.get_ref(), "topics", &component.topics)?;
-        let blob_containers = super::queue::check_queue_grants(
+        let queues = check_name_grant(doc, key.get_ref(), "queues", &component.queues)?;
+        let topics = check_name_grant(doc, key.get_ref(), "topics", &component.topics)?;
+        let blob_containers = check_name_grant(
             doc,
             key.get_ref(),
             "blob_containers",
@@ -82,7 +80,12 @@ pub(super) fn check_components(
             queues,
             topics,
             blob_containers,
-            workflows: Vec::new(),
+            // Checked against the `[[trigger.workflow]]` names by `super::workflow`.
+            workflows: component
+                .workflows
+                .iter()
+                .map(|name| name.get_ref().clone())
+                .collect(),
             config: check_config(doc, key.get_ref(), &component.variables, variables)?,
             outbound_http: OutboundHttpGrant {
                 allowed_hosts: check_allowed_hosts(doc, key.get_ref(), component, variables)?,
@@ -101,6 +104,43 @@ pub(super) fn check_components(
     }
     resolve_chain_targets(doc, raw, &mut components, &index)?;
     Ok((components, index))
+}
+
+/// Checks a component's `queues`, `topics` or `blob_containers` (`field`): valid names
+/// ([`is_label`]), none twice.
+fn check_name_grant(
+    doc: &Doc<'_>,
+    component: &str,
+    field: &'static str,
+    names: &[Spanned<String>],
+) -> Result<Vec<String>, ManifestError> {
+    let what = match field {
+        "topics" => "topic",
+        "blob_containers" => "container",
+        _ => "queue",
+    };
+    let field = format!("component.{component}.{field}");
+    let mut checked: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let text = name.get_ref();
+        let kind = if !is_label(text) {
+            ManifestErrorKind::Name {
+                field,
+                what,
+                name: text.clone(),
+            }
+        } else if checked.contains(text) {
+            ManifestErrorKind::ListedTwice {
+                field,
+                name: text.clone(),
+            }
+        } else {
+            checked.push(text.clone());
+            continue;
+        };
+        return Err(doc.error(name.span(), kind));
+    }
+    Ok(checked)
 }
 
 /// The error of a component field (`environment.NAME`, `files`, `exclude_files`) at `span`.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::raw::RawManifest;
-use super::{Doc, ManifestError, ManifestErrorKind};
+use super::{Doc, ManifestError, ManifestErrorKind, trigger_component};
 use crate::app::CronTrigger;
 
 /// Checks `[[trigger.cron]]`: schedule syntax (croner, seconds optional, no year field),
@@ -46,17 +46,7 @@ pub(super) fn check_cron_triggers(
                     )
                 })?,
             };
-            let component = *index.get(trigger.component.get_ref()).ok_or_else(|| {
-                doc.error(
-                    trigger.component.span(),
-                    ManifestErrorKind::UnknownComponent {
-                        trigger: "cron",
-                        index: i,
-                        id: trigger.component.get_ref().clone(),
-                        defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
-                    },
-                )
-            })?;
+            let component = trigger_component(doc, raw, index, "cron", i, &trigger.component)?;
             Ok(CronTrigger {
                 schedule,
                 expression,

@@ -115,7 +115,8 @@ pub enum ManifestErrorKind {
         list(defined)
     )]
     UnknownComponent {
-        /// The trigger type: `http`, `cron` or `queue`.
+        /// The trigger type: `http`, `cron`, `queue`, `topic`, `blob`, `workflow` or
+        /// `activity`.
         trigger: &'static str,
         /// Index of the trigger in `[[trigger.<type>]]`, from 0.
         index: usize,
@@ -142,31 +143,32 @@ pub enum ManifestErrorKind {
         /// The label.
         label: String,
     },
-    /// A queue, topic or subscription name that is not valid.
+    /// A queue, topic, subscription, container, workflow or activity name that is not valid
+    /// ([`crate::app::is_label`]).
     #[error("`{field}`: `{name}` is not a {what} name (1 to 64 ASCII letters, digits, `-` or `_`)")]
-    QueueName {
-        /// The field, such as `component.shop.queues` or `trigger.queue[0].queue`.
+    Name {
+        /// The field, such as `component.shop.queues` or `trigger.workflow[0].name`.
         field: String,
-        /// `queue`, `topic`, `subscription` or `container`.
+        /// `queue`, `topic`, `subscription`, `container`, `workflow` or `activity`.
         what: &'static str,
         /// The name.
         name: String,
     },
-    /// A queue listed twice in one component's `queues` (or a topic in its `topics`).
-    #[error("`component.{component}.{field}`: `{name}` is listed twice")]
-    DuplicateQueue {
-        /// The component.
-        component: String,
-        /// `queues`, `topics` or `blob_containers`.
-        field: &'static str,
+    /// A name listed twice in one list: a component's `queues`, `topics`, `blob_containers`
+    /// or `workflows`, a workflow's `activities` or `workflows`.
+    #[error("`{field}`: `{name}` is listed twice")]
+    ListedTwice {
+        /// The list, such as `component.shop.queues` or `trigger.workflow[0].activities`.
+        field: String,
         /// The name.
         name: String,
     },
-    /// A `[[trigger.queue]]`, `[[trigger.topic]]` or `[[trigger.blob]]` field that is missing,
-    /// out of range, or not one this kind of trigger takes.
+    /// A field of a `[[trigger.queue]]`, `[[trigger.topic]]`, `[[trigger.blob]]` or
+    /// `[[trigger.activity]]` that is missing, out of range, or not one this kind of trigger
+    /// takes.
     #[error("`trigger.{trigger}[{index}].{field}`: {message}")]
-    QueueSetting {
-        /// `queue`, `topic` or `blob`.
+    TriggerSetting {
+        /// `queue`, `topic`, `blob` or `activity`.
         trigger: &'static str,
         /// Index of the trigger in its array, from 0.
         index: usize,
@@ -217,6 +219,64 @@ pub enum ManifestErrorKind {
         topic: String,
         /// The subscription.
         subscription: String,
+    },
+    /// A `[[trigger.workflow]]` or `[[trigger.activity]]` whose name an earlier one of its
+    /// kind has.
+    #[error(
+        "`trigger.{trigger}[{index}].name`: {trigger} `{name}` is already defined at {first}; give each {trigger} its own name"
+    )]
+    DuplicateName {
+        /// `workflow` or `activity`.
+        trigger: &'static str,
+        /// Index of the second trigger in its array, from 0.
+        index: usize,
+        /// The name.
+        name: String,
+        /// Where the first one's name is written.
+        first: Box<Location>,
+    },
+    /// A workflow's `activities` or `workflows`, or a component's `workflows`, naming no
+    /// `[[trigger.activity]]` (or `[[trigger.workflow]]`).
+    #[error(
+        "`{field}`: no {what} `{name}` is defined (defined: {}); each `[[trigger.{what}]]` defines one by its `name`",
+        list(defined)
+    )]
+    UndefinedName {
+        /// The list, such as `trigger.workflow[0].activities` or `component.web.workflows`.
+        field: String,
+        /// `activity` or `workflow`.
+        what: &'static str,
+        /// The name used.
+        name: String,
+        /// The names that are defined, in manifest order (boxed: it keeps errors small).
+        defined: Box<[String]>,
+    },
+    /// The orchestrator of a workflow named as the component of another trigger.
+    #[error(
+        "`trigger.{trigger}[{index}].component`: component `{component}` is the orchestrator of workflow `{workflow}`, and an orchestrator runs only as its workflow (it is replayed from its history; see docs/workflows.md); give this trigger another component"
+    )]
+    OrchestratorTrigger {
+        /// The other trigger's type: `http`, `cron`, `queue`, `topic`, `blob` or `activity`.
+        trigger: &'static str,
+        /// Index of the trigger in `[[trigger.<type>]]`, from 0.
+        index: usize,
+        /// The component.
+        component: String,
+        /// The workflow it orchestrates (the first, if several).
+        workflow: String,
+    },
+    /// The orchestrator of a workflow with a capability grant.
+    #[error(
+        "`component.{component}.{field}`: component `{component}` is the orchestrator of workflow `{workflow}` and takes no capability grant: an orchestrator is replayed from its history, so it does its I/O in activities (see docs/workflows.md)"
+    )]
+    OrchestratorGrant {
+        /// The component.
+        component: String,
+        /// The grant: `key_value_stores`, `queues`, `topics`, `blob_containers`, `workflows`,
+        /// `allowed_outbound_hosts`, `outbound_http`, `environment`, `files` or `variables`.
+        field: &'static str,
+        /// The workflow it orchestrates (the first, if several).
+        workflow: String,
     },
     /// A granted store that the runtime config does not define.
     #[error(

@@ -10,7 +10,7 @@ use http::HeaderValue;
 use toml::Spanned;
 
 use super::raw::{self, RawManifest};
-use super::{Doc, ManifestError, ManifestErrorKind, ManifestErrors};
+use super::{Doc, ManifestError, ManifestErrorKind, ManifestErrors, trigger_component};
 use crate::app::{AuthLevel, CorsPolicy, FixedResponse, HttpTarget, HttpTrigger, StaticFiles};
 use crate::route::Route;
 
@@ -273,18 +273,7 @@ fn check_http_target(
         return Ok(HttpTarget::Files(Arc::new(files)));
     }
     if let Some(component) = &trigger.component {
-        let Some(&found) = index.get(component.get_ref()) else {
-            return Err(doc.error(
-                component.span(),
-                ManifestErrorKind::UnknownComponent {
-                    trigger: "http",
-                    index: i,
-                    id: component.get_ref().clone(),
-                    defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
-                },
-            ));
-        };
-        return Ok(HttpTarget::Component(found));
+        return trigger_component(doc, raw, index, "http", i, component).map(HttpTarget::Component);
     }
     let mut headers = http::HeaderMap::new();
     let (status, body) = if let Some(redirect) = &trigger.redirect {

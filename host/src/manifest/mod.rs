@@ -6,8 +6,10 @@
 //! `docs/reference/manifest.md`; `host/tests/docs.rs` checks that page against the raw types
 //! and parses its example. One module per section: [`component`] (`[component.<id>]`),
 //! [`http`] (`[[trigger.http]]`), [`queue`] (`[[trigger.queue]]`, `[[trigger.topic]]`,
-//! `queues`, `topics`), [`cron`] (`[[trigger.cron]]`); `[variables]` and `[application]` are
-//! checked here. `allowed_outbound_hosts` syntax: [`crate::allowed_hosts`].
+//! `[[trigger.blob]]`), [`cron`] (`[[trigger.cron]]`), [`workflow`] (`[[trigger.workflow]]`,
+//! `[[trigger.activity]]`, the `workflows` grant, the orchestrators' sandbox); `[variables]`
+//! and `[application]` are checked here. `allowed_outbound_hosts` syntax:
+//! [`crate::allowed_hosts`].
 
 mod component;
 mod cron;
@@ -16,7 +18,9 @@ mod http;
 mod queue;
 mod raw;
 mod spin;
+mod workflow;
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +63,9 @@ pub fn manifest_path(path: &Path) -> PathBuf {
 /// [`ManifestErrors`]: a missing or unreadable file, or TOML syntax (one error); or every error
 /// of the checks, each section checked even when another fails: TOML syntax, an unknown or missing field, a
 /// `manifest_version` other than 1, a component id that is not kebab-case, a bad route, a
-/// route that duplicates another, or a trigger naming an undefined component.
+/// route that duplicates another, a trigger naming an undefined component, a workflow or
+/// activity name that is bad or taken, a workflow or grant naming an undefined activity or
+/// workflow, or an orchestrator that another trigger names or that has a capability grant.
 pub fn load(path: &Path) -> Result<App, ManifestErrors> {
     let file = manifest_path(path);
     let (file, text) = crate::toml_doc::read(&file).map_err(|(location, err)| {
@@ -135,12 +141,17 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
     let http_triggers = keep(&mut errors, http::check_http_triggers(&doc, &raw, &index));
     let cron_triggers = keep(&mut errors, cron::check_cron_triggers(&doc, &raw, &index));
     let queue_triggers = keep(&mut errors, queue::check_queue_triggers(&doc, &raw, &index));
+    let workflow_triggers = keep(
+        &mut errors,
+        workflow::check_workflow_triggers(&doc, &raw, &index),
+    );
     let (
         Some(variables),
         Some((components, _)),
         Some(http_triggers),
         Some(cron_triggers),
         Some((queue_triggers, topics, blob_triggers)),
+        Some((workflow_triggers, activity_triggers)),
         true,
     ) = (
         variables,
@@ -148,6 +159,7 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
         http_triggers,
         cron_triggers,
         queue_triggers,
+        workflow_triggers,
         errors.is_empty(),
     )
     else {
@@ -166,8 +178,8 @@ pub fn parse(file: &Path, text: &str) -> Result<App, ManifestErrors> {
         queue_triggers,
         topics,
         blob_triggers,
-        workflow_triggers: Vec::new(),
-        activity_triggers: Vec::new(),
+        workflow_triggers,
+        activity_triggers,
         variables,
         format,
         warnings,
@@ -180,6 +192,31 @@ fn keep<T>(
     result: Result<T, impl Into<ManifestErrors>>,
 ) -> Option<T> {
     result.map_err(|err| errors.extend(err.into().0)).ok()
+}
+
+/// The index of the component that `[[trigger.<trigger>]]` number `i` names (`component`).
+///
+/// # Errors
+/// [`ManifestErrorKind::UnknownComponent`] at `component`, listing the ids that are defined.
+fn trigger_component(
+    doc: &Doc<'_>,
+    raw: &RawManifest,
+    index: &HashMap<String, usize>,
+    trigger: &'static str,
+    i: usize,
+    component: &toml::Spanned<String>,
+) -> Result<usize, ManifestError> {
+    index.get(component.get_ref()).copied().ok_or_else(|| {
+        doc.error(
+            component.span(),
+            ManifestErrorKind::UnknownComponent {
+                trigger,
+                index: i,
+                id: component.get_ref().clone(),
+                defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
+            },
+        )
+    })
 }
 
 /// Checks `[variables]`: names, and exactly one of `default` and `required = true` each.

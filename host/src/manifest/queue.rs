@@ -1,6 +1,7 @@
 //! Layer 2, startup step 2: the queue, topic and blob-trigger parts of the manifest:
-//! `[[trigger.queue]]`, `[[trigger.topic]]`, `[[trigger.blob]]` (a queue trigger on its
-//! container's events), and a component's `queues`, `topics` and `blob_containers` grants.
+//! `[[trigger.queue]]`, `[[trigger.topic]]` and `[[trigger.blob]]` (a queue trigger on its
+//! container's events). A component's `queues`, `topics` and `blob_containers` grants are
+//! checked with the component ([`super::component`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::raw::{RawManifest, RawQueueTrigger};
-use super::{Doc, ManifestError, ManifestErrorKind};
+use super::{Doc, ManifestError, ManifestErrorKind, trigger_component};
 use crate::app::{BlobTrigger, QueueTrigger, blob_queue, is_label, subscription_queue};
 
 /// Each topic with subscriptions, and the queues of its subscriptions ([`App::topics`]).
@@ -21,42 +22,6 @@ pub(super) type QueueTriggers = (Vec<QueueTrigger>, Topics, Vec<BlobTrigger>);
 
 /// The span of a raw trigger field, if it is written, and its name.
 type NamedField = (Option<Range<usize>>, &'static str);
-
-/// Checks a component's `queues`, `topics` or `blob_containers` (`field`): valid names, none
-/// twice.
-pub(super) fn check_queue_grants(
-    doc: &Doc<'_>,
-    component: &str,
-    field: &'static str,
-    names: &[Spanned<String>],
-) -> Result<Vec<String>, ManifestError> {
-    let mut queues: Vec<String> = Vec::with_capacity(names.len());
-    for name in names {
-        let text = name.get_ref();
-        let kind = if !is_label(text) {
-            ManifestErrorKind::QueueName {
-                field: format!("component.{component}.{field}"),
-                what: match field {
-                    "topics" => "topic",
-                    "blob_containers" => "container",
-                    _ => "queue",
-                },
-                name: text.clone(),
-            }
-        } else if queues.contains(text) {
-            ManifestErrorKind::DuplicateQueue {
-                component: component.to_owned(),
-                field,
-                name: text.clone(),
-            }
-        } else {
-            queues.push(text.clone());
-            continue;
-        };
-        return Err(doc.error(name.span(), kind));
-    }
-    Ok(queues)
-}
 
 /// Checks `[[trigger.queue]]`, `[[trigger.topic]]` and `[[trigger.blob]]`: names, component,
 /// and settings in range. Each topic subscription becomes a trigger on its own queue,
@@ -79,7 +44,7 @@ pub(super) fn check_queue_triggers(
             let setting_error = |span: Range<usize>, field, message| {
                 doc.error(
                     span,
-                    ManifestErrorKind::QueueSetting {
+                    ManifestErrorKind::TriggerSetting {
                         trigger: kind,
                         index: i,
                         field,
@@ -93,7 +58,7 @@ pub(super) fn check_queue_triggers(
                 } else {
                     Err(doc.error(
                         value.span(),
-                        ManifestErrorKind::QueueName {
+                        ManifestErrorKind::Name {
                             field: format!("trigger.{kind}[{i}].{field}"),
                             what,
                             name: value.get_ref().clone(),
@@ -151,17 +116,7 @@ pub(super) fn check_queue_triggers(
                 ));
             };
             let source_name = name(source, source_field, source_field)?;
-            let component = *index.get(trigger.component.get_ref()).ok_or_else(|| {
-                doc.error(
-                    trigger.component.span(),
-                    ManifestErrorKind::UnknownComponent {
-                        trigger: kind,
-                        index: i,
-                        id: trigger.component.get_ref().clone(),
-                        defined: raw.component.keys().map(|k| k.get_ref().clone()).collect(),
-                    },
-                )
-            })?;
+            let component = trigger_component(doc, raw, index, kind, i, &trigger.component)?;
             let (queue, topic, default_dead_letter) = if kind == "queue" {
                 let dead = format!("{source_name}-dead-letter");
                 (source_name, None, dead)
@@ -286,7 +241,7 @@ fn check_blob_filter(
             let error = |message| {
                 doc.error(
                     events.span(),
-                    ManifestErrorKind::QueueSetting {
+                    ManifestErrorKind::TriggerSetting {
                         trigger: "blob",
                         index,
                         field: "events",

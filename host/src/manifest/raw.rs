@@ -80,6 +80,10 @@ pub struct RawTriggers {
     pub topic: Vec<Spanned<RawQueueTrigger>>,
     #[serde(default)]
     pub blob: Vec<Spanned<RawQueueTrigger>>,
+    #[serde(default)]
+    pub workflow: Vec<RawWorkflowTrigger>,
+    #[serde(default)]
+    pub activity: Vec<RawActivityTrigger>,
 }
 
 /// One `[[trigger.queue]]` (which needs `queue`), `[[trigger.topic]]` (which needs `topic` and
@@ -117,6 +121,29 @@ pub struct RawQueueTrigger {
     pub max_concurrency: Option<Spanned<u32>>,
     #[serde(default)]
     pub dead_letter: Option<Spanned<String>>,
+}
+
+/// One `[[trigger.workflow]]`: a workflow's name, its orchestrator component, and the
+/// activities and sub-workflows it may call.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkflowTrigger {
+    pub name: Spanned<String>,
+    pub component: Spanned<String>,
+    #[serde(default)]
+    pub activities: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub workflows: Vec<Spanned<String>>,
+}
+
+/// One `[[trigger.activity]]`: an activity's name and the component that runs it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActivityTrigger {
+    pub name: Spanned<String>,
+    pub component: Spanned<String>,
+    #[serde(default)]
+    pub max_concurrency: Option<Spanned<u32>>,
 }
 
 /// One `[[trigger.cron]]`.
@@ -191,6 +218,8 @@ pub struct RawComponent {
     pub topics: Vec<Spanned<String>>,
     #[serde(default)]
     pub blob_containers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub workflows: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]

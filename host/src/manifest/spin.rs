@@ -564,6 +564,7 @@ impl Translation<'_, '_> {
             queues: Vec::new(),
             topics: Vec::new(),
             blob_containers: Vec::new(),
+            workflows: Vec::new(),
             variables: spin.variables,
             allowed_outbound_hosts,
             outbound_http: None,

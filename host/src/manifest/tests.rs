@@ -454,12 +454,17 @@ mod properties {
 
     /// A manifest of known tables and fields, each with an arbitrary value.
     fn manifest() -> impl Strategy<Value = String> {
-        const FIELDS: [&str; 11] = [
+        const FIELDS: [&str; 16] = [
             "[[trigger.http]]\nroute",
             "[[trigger.http]]\ncomponent",
             "[[trigger.queue]]\nqueue",
             "[[trigger.topic]]\ntopic",
             "[[trigger.cron]]\nschedule",
+            "[[trigger.workflow]]\nname = \"w\"\ncomponent = \"a\"\nactivities",
+            "[[trigger.workflow]]\nname = \"w\"\ncomponent",
+            "[[trigger.activity]]\nname = \"v\"\ncomponent = \"a\"\nmax_concurrency",
+            "[[trigger.activity]]\ncomponent = \"a\"\nname",
+            "[component.a]\nworkflows",
             "[component.a]\nsource",
             "[component.a]\nqueues",
             "[component.a]\nallowed_outbound_hosts",
@@ -618,4 +623,176 @@ fn every_error_is_reported_at_once() {
                 [[trigger.cron]]\nschedule = \"every day\"\ncomponent = \"a\"\n\
                 [component.a]\nsource = \"a.wasm\"\nkey_value_stores = [\"no good\"]\n";
     insta::assert_snapshot!(error(text));
+}
+
+/// [`GOOD`] with an orchestrator `order`, an activity component `stock` and `hello` granted
+/// workflow `order`, then `rest`.
+fn with_workflows(rest: &str) -> String {
+    format!(
+        r#"{}
+[component.order]
+source = "order.wasm"
+[component.order.limits]
+cpu_ms = 100
+[component.order.build]
+command = "cargo build"
+
+[component.stock]
+source = "stock.wasm"
+key_value_stores = ["default"]
+
+[[trigger.workflow]]
+name = "order"
+component = "order"
+activities = ["reserve", "release"]
+workflows = ["shipping", "order"]
+
+[[trigger.workflow]]
+name = "shipping"
+component = "order"
+
+[[trigger.activity]]
+name = "reserve"
+component = "stock"
+max_concurrency = 4
+
+[[trigger.activity]]
+name = "release"
+component = "stock"
+{rest}"#,
+        GOOD.replace(
+            "source = \"hello.wasm\"",
+            "source = \"hello.wasm\"\nworkflows = [\"order\"]"
+        )
+    )
+}
+
+#[test]
+fn workflows_and_activities_resolve_to_their_components() {
+    let app = parse(Path::new(FILE), &with_workflows("")).unwrap();
+    let position = |id: &str| {
+        app.components
+            .iter()
+            .position(|c| c.id.as_str() == id)
+            .unwrap()
+    };
+    let workflows: Vec<(&str, usize, &[String], &[String])> = app
+        .workflow_triggers
+        .iter()
+        .map(|w| {
+            (
+                w.name.as_str(),
+                w.component,
+                &w.activities[..],
+                &w.workflows[..],
+            )
+        })
+        .collect();
+    let (reserve_release, shipping_order) = (
+        ["reserve".to_owned(), "release".to_owned()],
+        ["shipping".to_owned(), "order".to_owned()],
+    );
+    assert_eq!(
+        workflows,
+        [
+            (
+                "order",
+                position("order"),
+                &reserve_release[..],
+                &shipping_order[..]
+            ),
+            ("shipping", position("order"), &[][..], &[][..]),
+        ]
+    );
+    assert_eq!(
+        app.workflow_triggers[1].location.to_string(),
+        "/app/wasmhost.toml:41:8"
+    );
+    let activities: Vec<(&str, usize, u32)> = app
+        .activity_triggers
+        .iter()
+        .map(|a| (a.name.as_str(), a.component, a.max_concurrency))
+        .collect();
+    assert_eq!(
+        activities,
+        [
+            ("reserve", position("stock"), 4),
+            ("release", position("stock"), 16)
+        ]
+    );
+    assert_eq!(app.components[position("hello")].workflows, ["order"]);
+    assert!(app.components[position("stock")].workflows.is_empty());
+}
+
+#[test]
+fn bad_workflow_and_activity_names() {
+    insta::assert_snapshot!(error(&with_workflows(
+        "[[trigger.workflow]]\nname = \"order.v2\"\ncomponent = \"order\"\n"
+    )));
+    insta::assert_snapshot!(error(&with_workflows(
+        "[[trigger.workflow]]\nname = \"order\"\ncomponent = \"order\"\n\
+         [[trigger.activity]]\nname = \"reserve\"\ncomponent = \"hello\"\n"
+    )));
+}
+
+#[test]
+fn workflow_triggers_name_defined_components_activities_and_workflows() {
+    insta::assert_snapshot!(error(&with_workflows(
+        "[[trigger.workflow]]\nname = \"refund\"\ncomponent = \"ordr\"\n\
+         [[trigger.activity]]\nname = \"charge\"\ncomponent = \"payment\"\n"
+    )));
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("[\"reserve\", \"release\"]", "[\"reserve\", \"charge\"]")
+    ));
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("[\"shipping\", \"order\"]", "[\"shiping\"]")
+    ));
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("workflows = [\"order\"]", "workflows = [\"orders\"]")
+    ));
+}
+
+#[test]
+fn workflow_lists_name_each_once() {
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("[\"reserve\", \"release\"]", "[\"reserve\", \"reserve\"]")
+    ));
+    insta::assert_snapshot!(error(&with_workflows("").replace(
+        "workflows = [\"order\"]",
+        "workflows = [\"order\", \"order\"]"
+    )));
+}
+
+#[test]
+fn bad_workflow_keys_and_settings() {
+    insta::assert_snapshot!(error(&with_workflows("max_concurrency = 0\n")));
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("activities =", "activites =")
+    ));
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("[\"reserve\", \"release\"]", "\"reserve\"")
+    ));
+}
+
+/// Every trigger that names an orchestrator and every grant it has is an error, all in one
+/// run; its `limits` and `build` are not.
+#[test]
+fn an_orchestrator_runs_only_as_its_workflow_and_has_no_grants() {
+    let others = "[[trigger.http]]\nroute = \"/order\"\ncomponent = \"order\"\n\
+                  [[trigger.cron]]\nschedule = \"* * * * *\"\ncomponent = \"order\"\n\
+                  [[trigger.queue]]\nqueue = \"orders\"\ncomponent = \"order\"\n\
+                  [[trigger.topic]]\ntopic = \"news\"\ncomponent = \"order\"\n\
+                  [[trigger.blob]]\ncontainer = \"files\"\ncomponent = \"order\"\n\
+                  [[trigger.activity]]\nname = \"audit\"\ncomponent = \"order\"\n";
+    insta::assert_snapshot!(error(&with_workflows(others)));
+    let grants = "key_value_stores = [\"default\"]\nqueues = [\"q\"]\ntopics = [\"t\"]\n\
+                  blob_containers = [\"b\"]\nworkflows = [\"shipping\"]\n\
+                  allowed_outbound_hosts = [\"https://example.com\"]\n\
+                  environment = { A = \"b\" }\nfiles = [\"static/*\"]\n\
+                  [component.order.outbound_http]\nmax_requests = 3\n\
+                  [component.order.variables]\nk = \"v\"\n\
+                  [component.order.limits]";
+    insta::assert_snapshot!(error(
+        &with_workflows("").replace("[component.order.limits]", grants)
+    ));
 }

@@ -24,7 +24,9 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use crate::app::ComponentId;
 use crate::app_version::{AppVersion, Export, LoadedComponent};
+use crate::bindings::activity_component::{ActivityComponent, ActivityComponentPre};
 use crate::bindings::queue_component::{QueueComponent, QueueComponentPre};
+use crate::bindings::workflow_component::{WorkflowComponent, WorkflowComponentPre};
 use crate::bindings::{CronComponent, CronComponentPre};
 use crate::guest_output;
 use crate::guest_output::Faults;
@@ -174,6 +176,8 @@ typed_pre! {
     ProxyPre<InstanceState> => Proxy,
     CronComponentPre<InstanceState> => CronComponent,
     QueueComponentPre<InstanceState> => QueueComponent,
+    WorkflowComponentPre<InstanceState> => WorkflowComponent,
+    ActivityComponentPre<InstanceState> => ActivityComponent,
 }
 
 /// A guest invocation under way: instantiate, then call the export; it owns its store, so
@@ -266,13 +270,14 @@ impl<K: Trigger, P: Pre> Started<K, P> {
         (Box::pin(guest.instrument(span)), end)
     }
 
-    /// The whole invocation, for an export that returns `result<_, string>` and whose work
-    /// ends when it returns (cron, queue): [`Started::call`], run to the deadline, then
-    /// [`End::finish`]. Returns why it failed, if it did.
-    pub async fn run<F, C>(self, call: F) -> Result<(), Failure>
+    /// The whole invocation, for an export that returns `result<T, string>` and whose work
+    /// ends when it returns (cron, queue, activity): [`Started::call`], run to the deadline,
+    /// then [`End::finish`]. Returns the guest's `ok` value, or why it failed.
+    pub async fn run<T, F, C>(self, call: F) -> Result<T, Failure>
     where
+        T: Send + 'static,
         F: FnOnce(P::Instance, Store<InstanceState>) -> C + Send + 'static,
-        C: Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'static,
+        C: Future<Output = wasmtime::Result<Result<T, String>>> + Send + 'static,
     {
         let deadline = self.deadline;
         let (guest, end) = self.call(call);
@@ -305,9 +310,9 @@ impl<K: Trigger> End<K> {
     /// Ends the invocation with `result`: counts it by [`Outcome`] with its duration (from
     /// [`start`]), records the outcome in its span (and an error status unless it is
     /// [`Outcome::Ok`]), and has the trigger log a failure. Returns the outcome.
-    pub fn finish(self, result: &Result<(), Failure>) -> Outcome {
+    pub fn finish<T>(self, result: &Result<T, Failure>) -> Outcome {
         let outcome = match result {
-            Ok(()) => Outcome::Ok,
+            Ok(_) => Outcome::Ok,
             Err(failure) => failure.outcome(),
         };
         self.metrics.invoked(outcome, self.started.elapsed());

@@ -75,7 +75,6 @@ pub async fn run_all(version: Arc<AppVersion>, stop: CancellationToken) {
 async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken) {
     let trigger = &version.app.queue_triggers[index];
     let queue = version.queues.get(&trigger.queue).clone();
-    let permits = Arc::new(Semaphore::new(trigger.max_concurrency as usize));
     tracing::info!(
         app = %version.app_name,
         trigger = "queue",
@@ -85,6 +84,39 @@ async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken
         max_concurrency = trigger.max_concurrency,
         "queue consumer started",
     );
+    let tasks = version.tasks.clone();
+    let (batch_size, max_concurrency) = (trigger.batch_size, trigger.max_concurrency);
+    take(
+        queue,
+        batch_size,
+        max_concurrency,
+        tasks,
+        stop,
+        move |received, permit| {
+            let version = version.clone();
+            async move { handle(&version, index, received, permit).await }
+        },
+    )
+    .await;
+}
+
+/// Takes messages from `queue` until `stop`: batches of up to `batch_size` due messages, each
+/// handed to `handle` (with a place in `max_concurrency`, which it holds until it is done) on
+/// a task of `tasks`. When nothing is due, sleeps until a send wakes it or the next delayed
+/// message is due (at most [`IDLE_POLL`]). Every consumer of a queue (queue and topic
+/// triggers, the workflow trigger's turns and activities) takes its messages this way.
+pub async fn take<F, H>(
+    queue: Arc<OpenQueue>,
+    batch_size: u32,
+    max_concurrency: u32,
+    tasks: tokio_util::task::TaskTracker,
+    stop: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Received, OwnedSemaphorePermit) -> H,
+    H: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max_concurrency as usize));
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit,
@@ -100,11 +132,9 @@ async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken
         let sent = queue.sent.notified();
         tokio::pin!(sent);
         sent.as_mut().enable();
-        match queue.backend.receive(trigger.batch_size as usize).await {
+        match queue.backend.receive(batch_size as usize).await {
             Ok(received) if !received.messages.is_empty() || !received.undecodable.is_empty() => {
-                let version = version.clone();
-                let tasks = version.tasks.clone();
-                tasks.spawn(async move { handle(&version, index, received, permit).await });
+                tasks.spawn(handle(received, permit));
             }
             Ok(_) => {
                 drop(permit);
@@ -120,7 +150,7 @@ async fn consume(version: Arc<AppVersion>, index: usize, stop: CancellationToken
             }
             Err(err) => {
                 drop(permit);
-                tracing::warn!(queue = %trigger.queue, "cannot take messages: {err}; retrying in 1 s");
+                tracing::warn!(queue = %queue.name, "cannot take messages: {err}; retrying in 1 s");
                 tokio::time::sleep(IDLE_POLL).await;
             }
         }
@@ -290,7 +320,7 @@ async fn fail(
 
 /// Renews `batch` in flight every third of `queue`'s visibility timeout, for as long as it is
 /// polled: while its handler runs.
-async fn renew(queue: &OpenQueue, batch: &[StoredMessage]) -> Infallible {
+pub async fn renew(queue: &OpenQueue, batch: &[StoredMessage]) -> Infallible {
     let every = (queue.visibility / 3).max(MIN_RENEWAL);
     loop {
         tokio::time::sleep(every).await;
@@ -358,15 +388,21 @@ async fn dead_letter(
 /// The delay before retry number `retry` (from 1): `retry_backoff` doubled per earlier retry,
 /// capped at `max_retry_backoff`, plus a random jitter of up to as much again (backon).
 pub fn backoff(trigger: &QueueTrigger, retry: u32) -> Duration {
+    exponential(trigger.retry_backoff, trigger.max_retry_backoff, retry)
+}
+
+/// The delay before retry number `retry` (from 1): `first` doubled per earlier retry, capped
+/// at `max`, plus a random jitter of up to as much again (backon).
+pub fn exponential(first: Duration, max: Duration, retry: u32) -> Duration {
     ExponentialBuilder::default()
-        .with_min_delay(trigger.retry_backoff)
-        .with_max_delay(trigger.max_retry_backoff)
+        .with_min_delay(first)
+        .with_max_delay(max)
         .with_factor(2.0)
         .with_jitter()
         .without_max_times()
         .build()
         .nth(retry.saturating_sub(1) as usize)
-        .unwrap_or(trigger.max_retry_backoff)
+        .unwrap_or(max)
 }
 
 fn duration_ms(duration: Duration) -> u64 {

@@ -833,3 +833,267 @@ struct Orchestration;
 impl HasData for Orchestration {
     type Data<'a> = OrchestrationView<'a>;
 }
+
+#[cfg(test)]
+mod tests {
+    use orchestration::Host;
+
+    use super::*;
+
+    fn at(ms: u64, event: Event) -> HistoryEvent {
+        HistoryEvent { at_ms: ms, event }
+    }
+
+    fn started() -> HistoryEvent {
+        at(1_000, Event::Started { input: Vec::new() })
+    }
+
+    fn grants() -> TurnGrants {
+        TurnGrants {
+            workflow: "w".into(),
+            activities: vec!["a".into(), "b".into()],
+            workflows: Vec::new(),
+        }
+    }
+
+    fn new_turn(history: &[HistoryEvent], seen: usize) -> Arc<Mutex<Turn>> {
+        Arc::new(Mutex::new(Turn::new(
+            "i",
+            grants(),
+            0,
+            history,
+            seen,
+            Arc::default(),
+        )))
+    }
+
+    fn no_options() -> ActivityOptions {
+        ActivityOptions {
+            retry: None,
+            timeout_ms: None,
+        }
+    }
+
+    /// A task's result, comparable.
+    fn result(result: wasmtime::Result<Result<Vec<u8>, TaskError>>) -> String {
+        format!("{:?}", result.unwrap())
+    }
+
+    fn ok(bytes: &[u8]) -> String {
+        format!("{:?}", Ok::<_, TaskError>(bytes.to_vec()))
+    }
+
+    fn ending(turn: &Arc<Mutex<Turn>>) -> Option<Ending> {
+        turn.lock().unwrap().ending.clone()
+    }
+
+    #[tokio::test]
+    async fn a_new_call_is_recorded_and_waiting_on_it_suspends() {
+        let turn = new_turn(&[started()], 1);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        assert!(
+            !view.is_replaying().await.unwrap(),
+            "the first turn is not a replay"
+        );
+        let task = view
+            .call_activity("a".into(), b"1".to_vec(), no_options())
+            .await
+            .unwrap();
+        assert_eq!(task, 0);
+        assert!(view.await_task(task).await.is_err());
+        assert_eq!(ending(&turn), Some(Ending::Suspended));
+        assert_eq!(turn.lock().unwrap().scheduled.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_replay_answers_from_history_and_moves_the_clock() {
+        let history = [
+            started(),
+            at(
+                1_100,
+                Event::ActivityScheduled {
+                    seq: 0,
+                    name: "a".into(),
+                    input_hash: input_hash(b"1"),
+                },
+            ),
+            at(
+                2_000,
+                Event::ActivityCompleted {
+                    seq: 0,
+                    output: b"out".to_vec(),
+                },
+            ),
+        ];
+        let turn = new_turn(&history, 2);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        assert_eq!(view.now().await.unwrap().seconds, 1);
+        assert!(view.is_replaying().await.unwrap());
+        let task = view
+            .call_activity("a".into(), b"1".to_vec(), no_options())
+            .await
+            .unwrap();
+        assert_eq!(result(view.await_task(task).await), ok(b"out"));
+        assert_eq!(view.now().await.unwrap().seconds, 2);
+        assert!(
+            !view.is_replaying().await.unwrap(),
+            "the completion is news"
+        );
+        assert!(turn.lock().unwrap().scheduled.is_empty());
+    }
+
+    #[tokio::test]
+    async fn another_call_at_a_step_is_nondeterministic_and_named() {
+        let history = [
+            started(),
+            at(
+                1_100,
+                Event::ActivityScheduled {
+                    seq: 0,
+                    name: "a".into(),
+                    input_hash: input_hash(b"1"),
+                },
+            ),
+        ];
+        let turn = new_turn(&history, 2);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        assert!(
+            view.call_activity("b".into(), b"1".to_vec(), no_options())
+                .await
+                .is_err()
+        );
+        let Some(Ending::Nondeterministic(message)) = ending(&turn) else {
+            panic!("{:?}", ending(&turn));
+        };
+        assert_eq!(
+            message,
+            "nondeterministic at step 0: the history has activity `a` here, the orchestrator now calls activity `b`"
+        );
+        let turn = new_turn(&history, 2);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        assert!(
+            view.call_activity("a".into(), b"2".to_vec(), no_options())
+                .await
+                .is_err()
+        );
+        assert!(
+            matches!(ending(&turn), Some(Ending::Nondeterministic(m)) if m.contains("another input"))
+        );
+    }
+
+    #[tokio::test]
+    async fn events_are_matched_to_waits_in_order_and_kept_until_one_waits() {
+        // Raised before any wait: kept for the first wait of its name.
+        let history = [
+            started(),
+            at(
+                1_200,
+                Event::EventRaised {
+                    name: "go".into(),
+                    payload: b"early".to_vec(),
+                },
+            ),
+        ];
+        let turn = new_turn(&history, 1);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        let wait = view
+            .wait_for_event("go".into(), Some(10_000))
+            .await
+            .unwrap();
+        assert_eq!(result(view.await_task(wait).await), ok(b"early"));
+        let second = view.wait_for_event("go".into(), None).await.unwrap();
+        assert!(
+            view.await_task(second).await.is_err(),
+            "a second wait waits"
+        );
+
+        // The timeout fired first: the wait times out, and the later event is kept.
+        let history = [
+            started(),
+            at(
+                1_000,
+                Event::EventWaited {
+                    seq: 0,
+                    name: "go".into(),
+                    timeout_at_ms: Some(1_500),
+                },
+            ),
+            at(1_500, Event::TimerFired { seq: 0 }),
+            at(
+                1_600,
+                Event::EventRaised {
+                    name: "go".into(),
+                    payload: b"late".to_vec(),
+                },
+            ),
+        ];
+        let turn = new_turn(&history, 1);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        let wait = view.wait_for_event("go".into(), Some(500)).await.unwrap();
+        assert!(matches!(
+            view.await_task(wait).await,
+            Ok(Err(TaskError::TimedOut))
+        ));
+        assert_eq!(
+            turn.lock().unwrap().unclaimed_events(),
+            [("go".to_owned(), b"late".to_vec())]
+        );
+    }
+
+    #[tokio::test]
+    async fn when_any_gives_the_first_completed_and_denied_calls_fail_at_once() {
+        let history = [
+            started(),
+            at(
+                1_000,
+                Event::TimerCreated {
+                    seq: 0,
+                    fire_at_ms: 9_000,
+                },
+            ),
+            at(
+                1_000,
+                Event::TimerCreated {
+                    seq: 1,
+                    fire_at_ms: 2_000,
+                },
+            ),
+            at(2_000, Event::TimerFired { seq: 1 }),
+        ];
+        let turn = new_turn(&history, 4);
+        let mut view = OrchestrationView { turn: Some(&turn) };
+        let slow = view.sleep(8_000).await.unwrap();
+        let fast = view.sleep(1_000).await.unwrap();
+        assert_eq!(view.when_any(vec![slow, fast]).await.unwrap(), 1);
+        assert!(view.when_all(vec![slow, fast]).await.is_err());
+        let denied = view
+            .call_activity("x".into(), Vec::new(), no_options())
+            .await
+            .unwrap();
+        let Ok(Err(TaskError::Failed(error))) = view.await_task(denied).await else {
+            panic!("a denied activity fails");
+        };
+        assert!(error.contains("not granted to workflow `w`"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn uuids_and_random_are_the_same_on_a_replay() {
+        let mut first = Vec::new();
+        for _ in 0..2 {
+            let turn = new_turn(&[started()], 1);
+            let mut view = OrchestrationView { turn: Some(&turn) };
+            let uuids = (
+                view.new_uuid().await.unwrap(),
+                view.new_uuid().await.unwrap(),
+            );
+            assert_ne!(uuids.0, uuids.1);
+            let clock = turn.lock().unwrap().clock.clone();
+            let random = ReplayRandom(clock).try_next_u64().unwrap();
+            if first.is_empty() {
+                first.push((uuids, random));
+            } else {
+                assert_eq!(first[0], (uuids, random));
+            }
+        }
+    }
+}

@@ -215,6 +215,11 @@ impl Workflows {
             Some(id) => checked_id(id)?,
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
+        // One trace per instance: the caller's, or a new one.
+        let traceparent = traceparent.or_else(|| {
+            let (_, trace) = crate::trace::TraceContext::start(None, tracing::Span::none);
+            Some(trace.traceparent())
+        });
         let (record, first) = Self::new_instance(info, id.clone(), input, 0, None, traceparent);
         let wake = control(&id, Control::Wake, 0)?;
         match self.store.create(record, first, wake).await {

@@ -459,7 +459,7 @@ async fn invoke<B: RequestBody>(
     let Ok(ran) = tokio::time::timeout_at(deadline.at, run_until_response(guest, receiver)).await
     else {
         // The guest (and its store) is dropped: the instance stops where it was.
-        end.finish(&Err(Failure::Trapped(deadline.passed())));
+        end.finish::<()>(&Err(Failure::Trapped(deadline.passed())));
         return timed_out();
     };
     match ran {
@@ -524,11 +524,11 @@ fn end_answered(
         Err(trap) => Failure::Trapped(trap),
     };
     match run {
-        GuestRun::Done(result) => Some(end.finish(&Err(failure(result)))),
+        GuestRun::Done(result) => Some(end.finish::<()>(&Err(failure(result)))),
         GuestRun::Streaming(guest) => {
             version.tasks.spawn(async move {
                 let result = until(deadline, guest).await;
-                end.finish(&Err(failure(result)));
+                end.finish::<()>(&Err(failure(result)));
             });
             None
         }
