@@ -8,8 +8,9 @@
 //! - `POST instances/<id>/raiseEvent/<event>`: raises an event with the body as its payload;
 //! - `POST instances/<id>/terminate?reason=<text>`: terminates it;
 //! - `DELETE instances/<id>`: purges it (once it has ended);
-//! - `GET instances?runtimeStatus=..&createdTimeFrom=..&createdTimeTo=..&workflow=..&top=..&continuationToken=..`:
-//!   one page of instances.
+//! - `GET instances?runtimeStatus=..&createdTimeFrom=..&top=..`: one page of instances
+//!   (every parameter in [`parse_list_query`]), the next page's token in
+//!   [`CONTINUATION_HEADER`].
 //!
 //! The shapes are [`crate::operate::workflows`]'s. A [`ClientError`] is a `text/plain` answer
 //! naming the workflow or instance: 404, 409, 400, 403 or 503.

@@ -101,7 +101,12 @@ pub enum WorkflowAction {
     List {
         /// Only instances with this runtime status (`Pending`, `Running`, `Completed`,
         /// `Failed`, `Terminated`, `ContinuedAsNew`). Repeatable, or comma-separated.
-        #[arg(long = "status", value_name = "STATUS", value_delimiter = ',', value_parser = one_status)]
+        #[arg(
+            long = "status",
+            value_name = "STATUS",
+            value_delimiter = ',',
+            value_parser = one_status
+        )]
         statuses: Vec<RuntimeStatus>,
         /// Only instances created at or after this time (RFC 3339, such as
         /// `2026-01-31T12:00:00Z`).

@@ -54,9 +54,9 @@ pub struct Target {
 }
 
 /// Records `url` as the admin listener of the app in `app_dir` (in [`ADMIN_URL_FILE`]), for
-/// the queue and cron commands to find while `serve` holds the sled stores. The record is
-/// removed when the returned guard is dropped, on every way out of `serve`, if it still
-/// holds `url` (a later `serve` may have replaced it).
+/// the queue, cron and workflow commands to find while `serve` holds the sled stores. The
+/// record is removed when the returned guard is dropped, on every way out of `serve`, if it
+/// still holds `url` (a later `serve` may have replaced it).
 ///
 /// # Errors
 /// The file cannot be written.
