@@ -492,7 +492,7 @@ const ORCHESTRATOR_IMPORTS: [&str; 7] = [
 /// `orchestration`.
 ///
 /// # Errors
-/// The first import that breaks the rule, named, with what to do instead.
+/// The imports that break the rule, each named, with what to do instead.
 pub fn check_orchestrator_imports(
     app: &App,
     index: usize,
@@ -500,20 +500,25 @@ pub fn check_orchestrator_imports(
     engine: &Engine,
 ) -> Result<()> {
     let workflow = app.workflow_triggers.iter().find(|t| t.component == index);
+    let mut refused = Vec::new();
     for (name, _) in compiled.component_type().imports(engine) {
         let allowed = ORCHESTRATOR_IMPORTS
             .iter()
             .any(|prefix| name.starts_with(prefix));
         match workflow {
-            Some(trigger) if !allowed => anyhow::bail!(
-                "it is the orchestrator of workflow `{}` but imports `{name}`: an orchestrator is replayed from its history, so it may import only `wasmhost:host/orchestration` and the WASI interfaces Rust's std links (cli, io, clocks, random, filesystem); do I/O in an activity (see docs/workflows.md)",
-                trigger.name
-            ),
+            Some(_) if !allowed => refused.push(format!("`{name}`")),
             None if name.starts_with("wasmhost:host/orchestration@") => anyhow::bail!(
                 "it imports `{name}`, which only an orchestrator (a component a `[[trigger.workflow]]` names) may import"
             ),
             _ => {}
         }
+    }
+    if let (Some(trigger), false) = (workflow, refused.is_empty()) {
+        anyhow::bail!(
+            "it is the orchestrator of workflow `{}` but imports {}: an orchestrator is replayed from its history, so it may import only `wasmhost:host/orchestration` and the WASI interfaces Rust's std links (cli, io, clocks, random, filesystem); do I/O in an activity (see docs/workflows.md)",
+            trigger.name,
+            refused.join(", ")
+        );
     }
     Ok(())
 }

@@ -34,31 +34,40 @@ wasmtime::component::bindgen!({
     },
 });
 
+/// The `bindgen!` of a world that has the imports of world `platform` (and `wasi:http`) and one
+/// export of its own: every import maps to the bindings above, so its components link against
+/// the same host traits as any other; only the export's bindings are generated.
+macro_rules! platform_export {
+    ($world:literal) => {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: $world,
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: {
+                "wasi:io": wasmtime_wasi::p2::bindings::io,
+                "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+                "wasi:random": wasmtime_wasi::p2::bindings::random,
+                "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+                "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                "wasi:keyvalue": crate::bindings::wasi::keyvalue,
+                "wasi:config": crate::bindings::wasi::config,
+                "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
+                "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
+                "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
+                "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
+                "wasmhost:host/workflow-client": crate::bindings::wasmhost::host::workflow_client,
+                "wasi:blobstore": crate::bindings::wasi::blobstore,
+            },
+        });
+    };
+}
+
 /// The `queue-handler` export ([`queue_component::QueueComponentPre`]) the queue trigger calls,
 /// from world `wasmhost:host/queue-component`; every import maps to the bindings above, so a
 /// queue component links against the same host traits as any other.
 pub mod queue_component {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmhost:host/queue-component",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-            "wasi:random": wasmtime_wasi::p2::bindings::random,
-            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:keyvalue": crate::bindings::wasi::keyvalue,
-            "wasi:config": crate::bindings::wasi::config,
-            "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
-            "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
-            "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
-            "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
-            "wasmhost:host/workflow-client": crate::bindings::wasmhost::host::workflow_client,
-            "wasi:blobstore": crate::bindings::wasi::blobstore,
-        },
-    });
+    platform_export!("wasmhost:host/queue-component");
 }
 
 /// Spin's guest interfaces that wasmhost implements, from world `wasmhost:spin/spin-imports`
@@ -114,25 +123,5 @@ pub mod workflow_component {
 /// The `activity-handler` export of world `wasmhost:host/activity-component` (an activity of a
 /// durable workflow); every import maps to the bindings above.
 pub mod activity_component {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmhost:host/activity-component",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-            "wasi:random": wasmtime_wasi::p2::bindings::random,
-            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:keyvalue": crate::bindings::wasi::keyvalue,
-            "wasi:config": crate::bindings::wasi::config,
-            "wasmhost:host/keyvalue-cas": crate::bindings::wasmhost::host::keyvalue_cas,
-            "wasmhost:host/queue-types": crate::bindings::wasmhost::host::queue_types,
-            "wasmhost:host/queue": crate::bindings::wasmhost::host::queue,
-            "wasmhost:host/workflow-types": crate::bindings::wasmhost::host::workflow_types,
-            "wasmhost:host/workflow-client": crate::bindings::wasmhost::host::workflow_client,
-            "wasi:blobstore": crate::bindings::wasi::blobstore,
-        },
-    });
+    platform_export!("wasmhost:host/activity-component");
 }

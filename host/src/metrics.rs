@@ -30,7 +30,7 @@
 //! | `wasmhost_queue_depth`, `wasmhost_queue_in_flight` | gauge | `queue` (read at scrape) |
 //! | `wasmhost_queue_delivery_delay_seconds` | histogram | `queue` |
 //! | `wasmhost_workflow_instances_total` | counter | `workflow`, `event` (`started`, `completed`, `failed`, `terminated`, `continued_as_new`) |
-//! | `wasmhost_workflow_turn_duration_seconds` | histogram | `workflow`: one turn, from reading the history to its commit |
+//! | `wasmhost_workflow_turn_duration_seconds` | histogram | `workflow`: one turn, reading the history and the replay (not the commit) |
 //! | `wasmhost_workflow_replayed_events` | histogram | `workflow`: history events a turn replayed |
 //! | `wasmhost_workflow_activity_attempts_total` | counter | `activity`, `outcome` (`ok`, `failed`, `retried`) |
 //! | `wasmhost_http_auth_failures_total` | counter | `outcome` (`unauthorized`, `rate_limited`) |
@@ -736,7 +736,7 @@ impl WorkflowMetrics {
             Family::new_with_constructor(|| Histogram::new(INVOCATION_BUCKETS));
         registry.register_with_unit(
             "workflow_turn_duration",
-            "One orchestrator turn: reading the history, replaying it, and committing",
+            "One orchestrator turn: reading the history and replaying it in a fresh instance (the commit not included)",
             Unit::Seconds,
             turn_duration.clone(),
         );

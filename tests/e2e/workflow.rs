@@ -24,9 +24,7 @@ const WORKFLOWS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// The activities of `wf-activities`.
-const ACTIVITIES: &[&str] = &[
-    "a", "b", "c", "slow", "echo", "flaky", "fail", "compensate",
-];
+const ACTIVITIES: &[&str] = &["a", "b", "c", "slow", "echo", "flaky", "fail", "compensate"];
 
 /// A manifest with every test workflow, `order` on `order_source`, the activities, and the
 /// client on `/...`.
@@ -51,9 +49,8 @@ fn manifest(order_source: &str) -> String {
         );
     }
     for activity in ACTIVITIES {
-        text += &format!(
-            "[[trigger.activity]]\nname = \"{activity}\"\ncomponent = \"activities\"\n\n"
-        );
+        text +=
+            &format!("[[trigger.activity]]\nname = \"{activity}\"\ncomponent = \"activities\"\n\n");
     }
     let granted = names
         .iter()
@@ -124,7 +121,10 @@ async fn wait_for(server: &Server, id: &str, runtime_status: &str, timeout: Dura
 /// Waits for instance `id` to complete; its output.
 async fn output(server: &Server, id: &str, timeout: Duration) -> Value {
     let completed = wait_for(server, id, "Completed", timeout).await;
-    assert!(status(server, id).await.0, "a completed instance answers 200");
+    assert!(
+        status(server, id).await.0,
+        "a completed instance answers 200"
+    );
     completed["output"].clone()
 }
 
@@ -172,7 +172,12 @@ async fn a_chain_runs_each_activity_once_and_gives_the_output() {
     let dir = tempfile::tempdir().unwrap();
     write_app(dir.path(), guests::WF_ORDER_V1);
     let server = serve(dir.path());
-    let id = start(&server, "chain", &json!({ "count_url": upstream.url("/count") })).await;
+    let id = start(
+        &server,
+        "chain",
+        &json!({ "count_url": upstream.url("/count") }),
+    )
+    .await;
     assert_eq!(output(&server, &id, LONG).await, json!("abc"));
     for (task, activity) in ["a", "b", "c"].into_iter().enumerate() {
         let calls = upstream.calls_of(activity);
@@ -214,7 +219,8 @@ async fn a_kill_during_a_fan_out_reruns_no_completed_activity() {
     let dir = tempfile::tempdir().unwrap();
     write_app(dir.path(), guests::WF_ORDER_V1);
     let mut server = serve(dir.path());
-    let input = json!({ "n": 100, "activity": "slow", "ms": 200, "count_url": upstream.url("/count") });
+    let input =
+        json!({ "n": 100, "activity": "slow", "ms": 200, "count_url": upstream.url("/count") });
     let id = start(&server, "fanout", &input).await;
     wait_calls(&upstream, "slow", 40, &server).await;
     server.kill();
@@ -268,15 +274,29 @@ async fn an_event_wait_ends_with_the_event_or_its_timeout() {
     wait_for(&server, &first, "Running", LONG).await;
     raise(&server, &first, "approval", &json!({ "approved": true })).await;
     let out = output(&server, &first, LONG).await;
-    assert_eq!(out, json!({ "first": "event", "payload": { "approved": true } }));
+    assert_eq!(
+        out,
+        json!({ "first": "event", "payload": { "approved": true } })
+    );
 
     let late = start(&server, "event", &json!({ "timeout_ms": 500 })).await;
-    assert_eq!(output(&server, &late, LONG).await, json!({ "first": "timeout" }));
+    assert_eq!(
+        output(&server, &late, LONG).await,
+        json!({ "first": "timeout" })
+    );
     // Raising on an ended instance is accepted and changes nothing.
     raise(&server, &late, "approval", &json!(1)).await;
-    assert_eq!(status(&server, &late).await.1["output"], json!({ "first": "timeout" }));
+    assert_eq!(
+        status(&server, &late).await.1["output"],
+        json!({ "first": "timeout" })
+    );
 
-    let early = start(&server, "event", &json!({ "sleep_ms": 1500, "timeout_ms": 30_000 })).await;
+    let early = start(
+        &server,
+        "event",
+        &json!({ "sleep_ms": 1500, "timeout_ms": 30_000 }),
+    )
+    .await;
     raise(&server, &early, "approval", &json!("early")).await;
     let out = output(&server, &early, LONG).await;
     assert_eq!(out, json!({ "first": "event", "payload": "early" }));
@@ -316,7 +336,10 @@ fn an_orchestrator_importing_outbound_http_is_refused_at_load() {
     let (ok, _, stderr) = run(wasmhost_binary(), &["check", path.to_str().unwrap()]).unwrap();
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("wasi:http/outgoing-handler"), "{stderr}");
-    assert!(stderr.contains("orchestrator of workflow `bad`"), "{stderr}");
+    assert!(
+        stderr.contains("orchestrator of workflow `bad`"),
+        "{stderr}"
+    );
 }
 
 /// 7b. `now`, UUIDs, std's clock and std's random are the same on every replay: the sample
@@ -345,11 +368,25 @@ async fn a_trapping_or_looping_orchestrator_fails_only_its_instance() {
     let server = serve(dir.path());
     let panics = start(&server, "trap", &json!({ "mode": "panic" })).await;
     let loops = start(&server, "trap", &json!({ "mode": "loop", "after_ms": 100 })).await;
-    let chain = start(&server, "chain", &json!({ "count_url": upstream.url("/count") })).await;
+    let chain = start(
+        &server,
+        "chain",
+        &json!({ "count_url": upstream.url("/count") }),
+    )
+    .await;
     let failed = wait_for(&server, &panics, "Failed", LONG).await;
-    assert!(failed["error"].as_str().unwrap().contains("wf-trap asked to panic"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("wf-trap asked to panic"),
+        "{failed}"
+    );
     let failed = wait_for(&server, &loops, "Failed", LONG).await;
-    assert!(failed["error"].as_str().unwrap().contains("CPU"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("CPU"),
+        "{failed}"
+    );
     assert_eq!(output(&server, &chain, LONG).await, json!("abc"));
 }
 
@@ -392,11 +429,22 @@ async fn retries_then_a_compensation() {
     write_app(dir.path(), guests::WF_ORDER_V1);
     let server = serve(dir.path());
     let url = upstream.url("/count");
-    let id = start(&server, "saga", &json!({ "succeed_on": 3, "count_url": url })).await;
+    let id = start(
+        &server,
+        "saga",
+        &json!({ "succeed_on": 3, "count_url": url }),
+    )
+    .await;
     let out = output(&server, &id, LONG).await;
     assert_eq!(out["compensated"], json!(true), "{out}");
     assert_eq!(out["flaky"], json!({ "attempt": 3 }));
-    assert!(out["error"].as_str().unwrap().contains("fail: always fails"), "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap()
+            .contains("fail: always fails"),
+        "{out}"
+    );
     let flaky = upstream.calls_of("flaky");
     assert_eq!(
         flaky.iter().map(|c| c.attempt).collect::<Vec<_>>(),
@@ -407,7 +455,12 @@ async fn retries_then_a_compensation() {
     assert_eq!(upstream.calls_of("compensate").len(), 1);
 
     // Out of attempts: the failure reaches the orchestrator, which fails the instance.
-    let id = start(&server, "saga", &json!({ "succeed_on": 3, "max_attempts": 2 })).await;
+    let id = start(
+        &server,
+        "saga",
+        &json!({ "succeed_on": 3, "max_attempts": 2 }),
+    )
+    .await;
     let failed = wait_for(&server, &id, "Failed", LONG).await;
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("flaky: attempt 2 fails"), "{error}");

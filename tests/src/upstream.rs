@@ -19,8 +19,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -107,9 +107,7 @@ impl Upstream {
                     let service = hyper::service::service_fn(move |req| {
                         let (gate, served, recorded) =
                             (gate.clone(), served.clone(), recorded.clone());
-                        async move {
-                            Ok::<_, Infallible>(respond(req, gate, &served, &recorded).await)
-                        }
+                        async move { Ok::<_, Infallible>(respond(req, gate, &served, &recorded).await) }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
                     let _ = match tls {

@@ -208,62 +208,61 @@ pub enum Scheduled {
 impl Scheduled {
     /// The history events that record it: its scheduling, and its failure if it was denied.
     pub fn events(&self) -> Vec<Event> {
-        match self {
+        let (scheduled, denied) = match self {
             Self::Activity {
                 seq,
                 name,
                 input,
                 denied,
                 ..
-            } => {
-                let mut events = vec![Event::ActivityScheduled {
+            } => (
+                Event::ActivityScheduled {
                     seq: *seq,
                     name: name.clone(),
                     input_hash: input_hash(input),
-                }];
-                if let Some(error) = denied {
-                    events.push(Event::ActivityFailed {
-                        seq: *seq,
-                        error: error.clone(),
-                    });
-                }
-                events
-            }
+                },
+                denied
+                    .clone()
+                    .map(|error| Event::ActivityFailed { seq: *seq, error }),
+            ),
             Self::SubWorkflow {
                 seq,
                 name,
                 instance,
                 input,
                 denied,
-            } => {
-                let mut events = vec![Event::SubWorkflowScheduled {
+            } => (
+                Event::SubWorkflowScheduled {
                     seq: *seq,
                     name: name.clone(),
                     instance: instance.clone(),
                     input_hash: input_hash(input),
-                }];
-                if let Some(error) = denied {
-                    events.push(Event::SubWorkflowFailed {
-                        seq: *seq,
-                        error: error.clone(),
-                    });
-                }
-                events
-            }
-            Self::Timer { seq, fire_at_ms } => vec![Event::TimerCreated {
-                seq: *seq,
-                fire_at_ms: *fire_at_ms,
-            }],
+                },
+                denied
+                    .clone()
+                    .map(|error| Event::SubWorkflowFailed { seq: *seq, error }),
+            ),
+            Self::Timer { seq, fire_at_ms } => (
+                Event::TimerCreated {
+                    seq: *seq,
+                    fire_at_ms: *fire_at_ms,
+                },
+                None,
+            ),
             Self::Wait {
                 seq,
                 name,
                 timeout_at_ms,
-            } => vec![Event::EventWaited {
-                seq: *seq,
-                name: name.clone(),
-                timeout_at_ms: *timeout_at_ms,
-            }],
-        }
+            } => (
+                Event::EventWaited {
+                    seq: *seq,
+                    name: name.clone(),
+                    timeout_at_ms: *timeout_at_ms,
+                },
+                None,
+            ),
+        };
+        std::iter::once(scheduled).chain(denied).collect()
     }
 }
 

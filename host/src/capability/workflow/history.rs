@@ -302,6 +302,9 @@ pub struct ActivityWork {
     pub timeout_ms: Option<u64>,
     /// The instance's trace, for the attempt's span.
     pub traceparent: Option<String>,
+    /// Attempts that failed so far (the activity's `err`, a trap, a timeout). Deliveries lost
+    /// to a crash of the host are not counted here: they do not use up the retry policy.
+    pub failed: u32,
 }
 
 impl ActivityWork {

@@ -227,6 +227,7 @@ impl WorkflowStore for SledWorkflowStore {
         })?;
         self.turns.staged(1, 0);
         self.flush().await?;
+        self.turns_queue.metrics.sent.inc();
         self.turns_queue.sent.notify_waiters();
         Ok(())
     }
@@ -317,6 +318,12 @@ impl WorkflowStore for SledWorkflowStore {
         self.turns.staged(turns.len(), acked);
         self.activities.staged(activities.len(), 0);
         self.flush().await?;
+        self.turns_queue.metrics.sent.inc_by(turns.len() as u64);
+        self.turns_queue.metrics.acked.inc_by(acked as u64);
+        self.activities_queue
+            .metrics
+            .sent
+            .inc_by(activities.len() as u64);
         if !turns.is_empty() {
             self.turns_queue.sent.notify_waiters();
         }
@@ -352,6 +359,8 @@ impl WorkflowStore for SledWorkflowStore {
             self.turns.staged(1, 0);
             self.activities.staged(0, 1);
             self.flush().await?;
+            self.turns_queue.metrics.sent.inc();
+            self.activities_queue.metrics.acked.inc();
             self.turns_queue.sent.notify_waiters();
         }
         Ok(())

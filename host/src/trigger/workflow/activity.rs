@@ -10,8 +10,9 @@
 //!   exponential backoff, until its last attempt; then the failure goes to the turns queue
 //!   (the orchestrator's `await` gets it as `failed`);
 //! - a crash of the host mid-attempt: the message is delivered again after its visibility
-//!   timeout (or at the next start), counted as a failed attempt; an attempt may so run twice,
-//!   with the same idempotency key;
+//!   timeout (or at the next start); the attempt runs again, with the same idempotency key,
+//!   without using up the retry policy. After [`MAX_LOST_DELIVERIES`] such losses the call
+//!   fails (an activity that crashes the host must not run for ever);
 //! - an instance that has ended (terminated, purged) gets no more attempts: its messages are
 //!   dropped when they come.
 
@@ -26,13 +27,16 @@ use crate::app_version::AppVersion;
 use crate::bindings::activity_component::exports::wasmhost::host::activity_handler::ActivityCall;
 use crate::capability::backend::now_ms;
 use crate::capability::queue::{Received, StoredMessage};
-use crate::capability::workflow::history::{ActivityWork, Control, Event, decode};
+use crate::capability::workflow::history::{ActivityWork, Control, Event, decode, encode};
 use crate::capability::workflow::{Workflows, control};
 use crate::invocation::{Deadline, RequestId};
 use crate::metrics::Outcome;
 use crate::trace::TraceContext;
 use crate::trigger::invoke::{self, Failure, Trigger, Who};
 use crate::trigger::queue::{exponential, renew};
+
+/// Deliveries of one call that may be lost to crashes of the host before the call fails: 3.
+pub const MAX_LOST_DELIVERIES: u32 = 3;
 
 /// Handles what the activities queue gave: one attempt per message.
 pub async fn handle(
@@ -80,7 +84,10 @@ async fn attempt(
             return;
         }
     }
+    // Every delivery, the lost ones included, is an attempt the activity sees; only real
+    // failures use up the retry policy.
     let attempt = message.failures + 1;
+    let lost = message.failures.saturating_sub(work.failed);
     let settle = async |event: Event| {
         let completion = match control(&work.instance, Control::Append(event), 0) {
             Ok(completion) => completion,
@@ -94,12 +101,10 @@ async fn attempt(
             );
         }
     };
-    if attempt > work.max_attempts {
-        // Its deliveries were lost (the host stopped or crashed) until its attempts ran out.
+    if lost > MAX_LOST_DELIVERIES || work.failed >= work.max_attempts {
         let error = format!(
-            "activity `{}` failed after {} attempts: {}",
+            "activity `{}` failed after {attempt} deliveries, {lost} of them lost: {}",
             work.name,
-            work.max_attempts,
             message.last_error.clone().unwrap_or_default()
         );
         workflows.metrics.attempt(&work.name, "failed");
@@ -193,13 +198,19 @@ async fn attempt(
             })
             .await;
         }
-        Err(failure) if attempt < work.max_attempts => {
+        Err(failure) if work.failed + 1 < work.max_attempts => {
             workflows.metrics.attempt(&work.name, "retried");
             let delay = exponential(
                 Duration::from_millis(work.first_retry_ms),
                 Duration::from_millis(work.max_retry_ms),
-                attempt,
+                work.failed + 1,
             );
+            let mut work = work.clone();
+            work.failed += 1;
+            match encode(&work) {
+                Ok(body) => message.body = body,
+                Err(err) => return tracing::error!(instance = %work.instance, "{err}"),
+            }
             message.failures = attempt;
             message.last_error = Some(failure.to_string());
             message.due_ms =
@@ -210,10 +221,11 @@ async fn attempt(
         }
         Err(failure) => {
             workflows.metrics.attempt(&work.name, "failed");
+            let failed = work.failed + 1;
             let error = format!(
-                "activity `{}` failed after {attempt} attempt{}: {failure}",
+                "activity `{}` failed after {failed} attempt{}: {failure}",
                 work.name,
-                if attempt == 1 { "" } else { "s" }
+                if failed == 1 { "" } else { "s" }
             );
             settle(Event::ActivityFailed {
                 seq: work.seq,

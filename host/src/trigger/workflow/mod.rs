@@ -130,4 +130,6 @@ async fn put_back(
             tracing::warn!(queue = %queue.name, "cannot put a message back; it is delivered again after its visibility timeout: {err}");
         }
     }
+    // The consumer may be asleep until its next poll: it is told the messages are due soon.
+    queue.sent.notify_waiters();
 }

@@ -193,9 +193,17 @@ async fn run(
     };
     let (end, turn) = replay(version, component, &export, &record, grants, &history, seen).await;
     let turn = Recorded::from(&*turn.lock().unwrap_or_else(PoisonError::into_inner));
+    let took = started.elapsed();
     workflows
         .metrics
-        .turn(&record.workflow, started.elapsed(), history.len());
+        .turn(&record.workflow, took, history.len());
+    tracing::debug!(
+        workflow = %record.workflow,
+        instance = id,
+        events = history.len(),
+        us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        "turn replayed",
+    );
     commit.append = history[seen..].to_vec();
     match end {
         End::ContinueAsNew(input) => {
@@ -524,6 +532,7 @@ async fn schedule(
                     max_retry_ms: retry.max_retry_ms.max(retry.first_retry_ms),
                     timeout_ms: options.timeout_ms,
                     traceparent: record.traceparent.clone(),
+                    failed: 0,
                 };
                 commit
                     .activities
