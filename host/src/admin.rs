@@ -26,7 +26,16 @@
 //!   [`crate::operate::Redriven`] as JSON; a body over [`MAX_EVENT_BYTES`] is 413;
 //! - `POST /.well-known/wasmhost/cron/<trigger>/run`: runs a cron trigger once, now (the
 //!   trigger named by [`crate::operate::cron_trigger_name`], percent-encoded); 200 once the
-//!   run returned `ok`, 500 with the failure otherwise.
+//!   run returned `ok`, 500 with the failure otherwise;
+//! - the workflow management API under [`WORKFLOWS_PATH`] ([`workflows`], in the shape of
+//!   Durable Functions' HTTP API): `POST <workflow>?instanceId=ID` starts an instance (202
+//!   with `Location` and the instance's URLs; 404 for an unknown workflow, 409 for an id in
+//!   use), `GET instances/<id>[?showHistory=true]` is its status (202 while it runs, 200 once
+//!   it has ended), `POST instances/<id>/raiseEvent/<event>` and `POST
+//!   instances/<id>/terminate?reason=TEXT` (202), `DELETE instances/<id>` purges it (200; 409
+//!   while it runs), and `GET instances?runtimeStatus=..&createdTimeFrom=..&top=N` lists them
+//!   a page at a time (the next page's token in `x-ms-continuation-token`). Bodies (an input,
+//!   an event's payload) are at most [`MAX_EVENT_BYTES`]; an empty one is JSON `null`.
 //!
 //! The queue and cron endpoints answer 404 for a queue or trigger the app does not name (the
 //! text lists those it does), 400 for a bad query, 503 if a backend failed; errors are
@@ -34,12 +43,14 @@
 //!
 //! Health, readiness and metrics are open to whoever reaches the (private) admin address. The
 //! write endpoints (the topic ingress, the queue and cron endpoints (a queue's messages are
-//! data), and the workflow management API to come) need
+//! data), and every endpoint of the workflow management API) need
 //! `Authorization: Bearer <token>`, the token of `--admin-token-file` or
 //! `WASMHOST_ADMIN_TOKEN` ([`AdminToken`]), compared in constant time: 401 without it or with
 //! another, 403 when the node has no token (write endpoints off).
 //!
 //! None of them touches a guest.
+
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +88,9 @@ pub const MAX_EVENT_BYTES: usize = 2 << 20;
 pub const QUEUES_PATH: &str = "/.well-known/wasmhost/queues/";
 /// The prefix of the cron endpoint: `<trigger>/run` follows it.
 pub const CRON_PATH: &str = "/.well-known/wasmhost/cron/";
+/// The prefix of the workflow management API: `<workflow>` and `instances/...` follow it
+/// ([`workflows`]).
+pub const WORKFLOWS_PATH: &str = "/.well-known/wasmhost/workflows/";
 /// The most messages one peek or dead-letters answer lists, and its default: 1000.
 pub const MAX_LISTED: usize = 1000;
 /// The most messages one redrive through the admin listener moves, and its default: 10 000.
@@ -180,6 +194,7 @@ pub async fn serve(
 ) -> Result<()> {
     let limits = current.load().limits.clone();
     let connections = current.load().metrics.connections("admin");
+    let scheme = listener.scheme();
     serve_current(
         listener,
         &limits,
@@ -234,6 +249,12 @@ pub async fn serve(
                             return refused;
                         }
                         operate(&version, req).await
+                    }
+                    path if path.starts_with(WORKFLOWS_PATH) => {
+                        if let Some(refused) = refused_write(token.as_ref(), &req) {
+                            return refused;
+                        }
+                        workflows::answer(&version, scheme, req).await
                     }
                     _ => text(StatusCode::NOT_FOUND, "unknown admin endpoint\n"),
                 }
@@ -344,6 +365,22 @@ fn json(value: impl serde::Serialize) -> Response<HyperOutgoingBody> {
     )
 }
 
+/// `body`, read whole: at most [`MAX_EVENT_BYTES`], else the 413 answer (or 400 if it
+/// breaks off).
+async fn read_body(body: hyper::body::Incoming) -> Result<Vec<u8>, Response<HyperOutgoingBody>> {
+    match Limited::new(body, MAX_EVENT_BYTES).collect().await {
+        Ok(body) => Ok(body.to_bytes().to_vec()),
+        Err(err) if err.is::<LengthLimitError>() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {MAX_EVENT_BYTES} bytes\n"),
+        )),
+        Err(err) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {err}\n"),
+        )),
+    }
+}
+
 /// Sends the body of `req` to queue `queue` (the queue's `messages` endpoint, `POST`).
 async fn send(
     version: &AppVersion,
@@ -363,15 +400,9 @@ async fn send(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = match Limited::new(body, MAX_EVENT_BYTES).collect().await {
-        Ok(body) => body.to_bytes().to_vec(),
-        Err(err) if err.is::<LengthLimitError>() => {
-            return Ok(text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is over {MAX_EVENT_BYTES} bytes\n"),
-            ));
-        }
-        Err(err) => return Err(bad(format!("cannot read the body: {err}"))),
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => return Ok(refused),
     };
     let message = operate::Outgoing {
         body,
@@ -398,20 +429,9 @@ async fn publish(
         );
     };
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_EVENT_BYTES).collect().await {
-        Ok(body) => body.to_bytes().to_vec(),
-        Err(err) if err.is::<LengthLimitError>() => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the event is larger than {MAX_EVENT_BYTES} bytes\n"),
-            );
-        }
-        Err(err) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {err}\n"),
-            );
-        }
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let source = format!("/{}/ingress", version.app_name);
     let event = match topic::event_from_http(parts.headers, body, &source) {

@@ -9,6 +9,10 @@
 //!
 //! Messages are shown as [`MessageView`]s. Every error is an [`OperateError`], whose kind says
 //! what the admin endpoints answer (404, 400, 503, 500).
+//!
+//! The workflow management API's shapes, shared the same way, are in [`workflows`].
+
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -60,12 +64,15 @@ pub struct MessageView {
     pub last_error: Option<String>,
 }
 
+/// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, in ms (`2026-01-01T00:00:00.000Z`);
+/// `None` past the year 262 143.
+pub fn rfc3339_ms(ms: u64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 impl From<&StoredMessage> for MessageView {
     fn from(message: &StoredMessage) -> Self {
-        let time = |ms: u64| {
-            chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        };
         Self {
             id: message.id.to_string(),
             body: String::from_utf8_lossy(&message.body).into_owned(),
@@ -76,8 +83,8 @@ impl From<&StoredMessage> for MessageView {
                 .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
                 .collect(),
             attempts: message.failures,
-            first_enqueued: time(message.first_enqueued_ms),
-            due: time(message.due_ms),
+            first_enqueued: rfc3339_ms(message.first_enqueued_ms),
+            due: rfc3339_ms(message.due_ms),
             last_error: message.last_error.clone(),
         }
     }

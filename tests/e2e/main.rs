@@ -25,3 +25,4 @@ mod trace;
 mod variables;
 mod weather_proxy;
 mod workflow;
+mod workflow_api;

@@ -9,6 +9,7 @@ mod keys;
 mod new;
 mod queue;
 mod serve;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,7 @@ pub use keys::KeysCommand;
 pub use new::NewCommand;
 pub use queue::{AdminArgs, QueueAction, QueueCommand};
 pub use serve::{LimitArgs, ServeCommand};
+pub use workflow::{WorkflowAction, WorkflowCommand};
 
 /// wasmhost: serve WebAssembly components (WASI 0.2) per request, like Spin or Workers.
 #[derive(Debug, Parser)]
@@ -79,6 +81,8 @@ pub enum Command {
     Queue(QueueCommand),
     /// Run an app's cron triggers by hand.
     Cron(CronCommand),
+    /// Start an app's workflows, and look at and act on their instances.
+    Workflow(WorkflowCommand),
     /// Create a guest project from a template (`--list` lists them).
     New(NewCommand),
     /// Validate an app (manifest, runtime config, components, grants) without serving it.
@@ -120,10 +124,27 @@ impl Cli {
             Command::Build(build) => build.run(),
             Command::Queue(queue) => queue.run(),
             Command::Cron(cron) => cron.run(),
+            Command::Workflow(workflow) => workflow.run(),
             Command::New(new) => new.run(),
             Command::Check(check) => check.run(),
             Command::Keys(keys) => keys.run(),
             Command::Blob(blob) => blob.run(),
         }
+    }
+}
+
+/// The bytes of the file at `path`, or of stdin if `path` is `-`.
+///
+/// # Errors
+/// The file or stdin cannot be read; the error names it.
+fn read_file_or_stdin(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("cannot read stdin")?;
+        Ok(bytes)
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
     }
 }

@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::lifecycle::operate::{self, QueueAnswer, QueueRequest};
 use crate::operate::Outgoing;
@@ -152,14 +152,7 @@ impl QueueCommand {
             } => {
                 let body = match (body, body_file) {
                     (Some(body), _) => body.into_bytes(),
-                    (None, Some(path)) if path.as_os_str() == "-" => {
-                        let mut body = Vec::new();
-                        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
-                            .context("cannot read the body from stdin")?;
-                        body
-                    }
-                    (None, Some(path)) => std::fs::read(&path)
-                        .with_context(|| format!("cannot read `{}`", path.display()))?,
+                    (None, Some(path)) => super::read_file_or_stdin(&path)?,
                     (None, None) => Vec::new(),
                 };
                 let message = Outgoing {

@@ -13,7 +13,8 @@
 //! - [`build_app`] runs the components' build commands;
 //! - [`blob::BlobContainer`] is what `wasmhost blob` does to a container;
 //! - [`operate`] is what `wasmhost queue` and `wasmhost cron run` do, here or through the
-//!   admin listener of the `serve` that holds the stores;
+//!   admin listener of the `serve` that holds the stores, and [`workflow`] what `wasmhost
+//!   workflow` does, the same way;
 //! - [`new`] makes a guest project from a template (`wasmhost new`).
 
 pub mod blob;
@@ -23,6 +24,7 @@ pub mod new;
 pub mod operate;
 mod serve;
 mod watch;
+pub mod workflow;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -269,16 +271,7 @@ impl Loader {
         let store = match self.workflow_store.get() {
             Some(store) => store.clone(),
             None => {
-                let dir = app.base_dir().join(".wasmhost").join("workflows");
-                let mut context = BackendContext {
-                    config: self.runtime_config.clone(),
-                    metrics: self.shared.metrics.clone(),
-                    sled: SledDatabases::default(),
-                };
-                let store: Arc<dyn WorkflowStore> = Arc::new(
-                    SledWorkflowStore::open(&mut context, &dir)
-                        .with_context(|| format!("workflow store `{}`", dir.display()))?,
-                );
+                let store = open_workflow_store(app, &self.runtime_config, &self.shared.metrics)?;
                 tracing::info!(backend = %store.description(), "workflow store open");
                 self.workflow_store.get_or_init(|| store).clone()
             }
@@ -375,6 +368,30 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
     }
+}
+
+/// The workflow store of `app`: sled, in `.wasmhost/workflows` next to the manifest (`config`
+/// and `metrics` go to the backend). `serve` opens it once per process; `wasmhost workflow`
+/// opens it while nothing serves the app.
+///
+/// # Errors
+/// The store cannot be opened: held by another process
+/// ([`crate::capability::backend::StoreLocked`] in the chain), not writable, corrupted; the
+/// error names its directory.
+pub fn open_workflow_store(
+    app: &App,
+    config: &RuntimeConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn WorkflowStore>> {
+    let dir = app.base_dir().join(".wasmhost").join("workflows");
+    let mut context = BackendContext {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        sled: SledDatabases::default(),
+    };
+    let store = SledWorkflowStore::open(&mut context, &dir)
+        .with_context(|| format!("workflow store `{}`", dir.display()))?;
+    Ok(Arc::new(store))
 }
 
 /// The compile cache's directory: the option, else `.wasmhost/cache` next to the manifest.

@@ -1,6 +1,6 @@
 //! Layer 7, `wasmhost queue` and `wasmhost cron run`: the operations of [`crate::operate`],
 //! done on the app's backends directly, or through the admin listener of the `serve` that
-//! holds them.
+//! holds them. `wasmhost workflow` ([`super::workflow`]) goes the same two ways.
 //!
 //! A sled store is open in one process at a time. So each command first opens the backends
 //! itself (which works while nothing serves the app, and always for Redis); if a sled store
@@ -54,9 +54,9 @@ pub struct Target {
 }
 
 /// Records `url` as the admin listener of the app in `app_dir` (in [`ADMIN_URL_FILE`]), for
-/// the queue and cron commands to find while `serve` holds the sled stores. The record is
-/// removed when the returned guard is dropped, on every way out of `serve`, if it still
-/// holds `url` (a later `serve` may have replaced it).
+/// the queue, cron and workflow commands to find while `serve` holds the sled stores. The
+/// record is removed when the returned guard is dropped, on every way out of `serve`, if it
+/// still holds `url` (a later `serve` may have replaced it).
 ///
 /// # Errors
 /// The file cannot be written.
@@ -91,7 +91,7 @@ impl Drop for AdminUrlRecord {
 
 /// Where an admin listener is, and the token its write endpoints need.
 #[derive(Debug, Clone)]
-struct AdminListener {
+pub(super) struct AdminListener {
     /// Its base URL, such as `http://127.0.0.1:9090` (no path).
     url: String,
     /// The bearer token; none: the request goes without one (and gets 401 or 403).
@@ -274,7 +274,11 @@ pub fn run_cron(target: &Target, trigger: &str, load_options: LoadOptions) -> Re
 
 /// The admin listener to use after `err`, if `err` is a sled store held by another process:
 /// `target`'s, else the one recorded beside the manifest in `app_dir`. Otherwise `err` itself.
-fn fallback(target: &Target, app_dir: &Path, err: anyhow::Error) -> Result<AdminListener> {
+pub(super) fn fallback(
+    target: &Target,
+    app_dir: &Path,
+    err: anyhow::Error,
+) -> Result<AdminListener> {
     if !err.chain().any(|cause| cause.is::<StoreLocked>()) {
         return Err(err);
     }
@@ -318,7 +322,7 @@ fn is_local(url: &str) -> bool {
 }
 
 /// A tokio runtime for one command.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -330,16 +334,31 @@ impl AdminListener {
     /// answer's body if it is a success.
     ///
     /// # Errors
-    /// A URL that is not one, a listener that cannot be reached, or an answer that is not a
-    /// success: the error gives the URL, the status and the listener's text (which names the
-    /// queue or trigger, and lists the valid ones).
-    async fn call(
+    /// As [`AdminListener::exchange`].
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Bytes> {
+        Ok(self.exchange(method, path, content_type, body).await?.1)
+    }
+
+    /// Sends `method path` (`path` with its query) with `body` to the listener; returns the
+    /// answer's headers and body if it is a success.
+    ///
+    /// # Errors
+    /// A URL that is not one, a listener that cannot be reached, or an answer that is not a
+    /// success: the error gives the URL, the status and the listener's text (which names the
+    /// queue, trigger, workflow or instance, and lists the valid ones).
+    pub(super) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(http::HeaderMap, Bytes)> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let mut request = Request::builder().method(method.clone()).uri(&url);
         if let Some(token) = &self.token {
@@ -366,14 +385,14 @@ impl AdminListener {
             .await
             .with_context(|| format!("cannot reach the admin listener at {}", self.url))?;
         let status = response.status();
-        let body = response
-            .into_body()
+        let (parts, body) = response.into_parts();
+        let body = body
             .collect()
             .await
             .with_context(|| format!("{method} {url}: the answer broke off"))?
             .to_bytes();
         if status.is_success() {
-            return Ok(body);
+            return Ok((parts.headers, body));
         }
         let text = String::from_utf8_lossy(&body);
         let hint = match (status, &self.token) {

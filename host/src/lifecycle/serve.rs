@@ -165,7 +165,7 @@ async fn run(
             "off: no --admin-token-file"
         };
         println!(
-            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run {writes})",
+            "Admin endpoints on {}://{admin_addr} ({}, {}, {}; {}<topic>, {}<queue>/..., {}<trigger>/run, {}... {writes})",
             admin.scheme(),
             admin::HEALTH_PATH,
             admin::READY_PATH,
@@ -173,9 +173,11 @@ async fn run(
             admin::TOPICS_PATH,
             admin::QUEUES_PATH,
             admin::CRON_PATH,
+            admin::WORKFLOWS_PATH,
         );
     }
-    // Where `wasmhost queue` and `cron run` find this serve while it holds the sled stores.
+    // Where `wasmhost queue`, `cron run` and `workflow` find this serve while it holds the
+    // sled stores.
     let admin_url = match &admin {
         Some((admin, _)) => Some(format!("{}://{}", admin.scheme(), admin.local_addr()?)),
         None => None,
@@ -184,7 +186,7 @@ async fn run(
     let _admin_url_record = admin_url.as_deref().and_then(|url| {
         operate::record_admin_url(version.app.base_dir(), url)
             .inspect_err(|err| {
-                tracing::warn!("the queue and cron commands will need --admin: {err:#}");
+                tracing::warn!("the queue, cron and workflow commands will need --admin: {err:#}");
             })
             .ok()
     });
