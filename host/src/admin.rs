@@ -223,7 +223,10 @@ pub async fn serve(
                         }
                     }
                     METRICS_PATH => {
-                        for queue in version.queues.all() {
+                        let workflow_queues = version.workflows.iter().flat_map(|workflows| {
+                            [workflows.store.turns(), workflows.store.activities()]
+                        });
+                        for queue in version.queues.all().chain(workflow_queues) {
                             // A backend that does not answer keeps its last figures.
                             if let Ok((pending, in_flight)) = queue.backend.depth().await {
                                 let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
