@@ -10,10 +10,12 @@
 //!   that a turn's commit — history, record, new messages, acknowledged messages — is one sled
 //!   transaction over all five trees it writes, flushed (fsync) before it returns.
 //!
-//! Leases are in-process: a set of the instances whose turn runs now.
+//! Leases are in-process: a set of the instances whose turn runs now. Writes are made durable
+//! by a group commit: one flush for every caller waiting when it starts.
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +51,16 @@ pub struct SledWorkflowStore {
     turns_queue: Arc<OpenQueue>,
     activities_queue: Arc<OpenQueue>,
     leases: Arc<Mutex<HashSet<String>>>,
+    group: GroupFlush,
+}
+
+/// The state of the group commit ([`SledWorkflowStore::flush`]): callers numbered so far, the
+/// highest number a finished flush covers, and the lock one flush at a time holds.
+#[derive(Default)]
+struct GroupFlush {
+    written: AtomicU64,
+    flushed: AtomicU64,
+    lock: tokio::sync::Mutex<()>,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -91,23 +103,29 @@ impl SledWorkflowStore {
     /// The database cannot be opened (held by another process, not writable, corrupted).
     pub fn open(context: &mut BackendContext, dir: &Path) -> Result<Self> {
         let db = context.sled.open(dir)?;
-        let open = |name: &str| -> Result<(Arc<SledQueue>, Arc<OpenQueue>)> {
-            let queue = Arc::new(
-                SledQueue::open(&db, name, VISIBILITY)
-                    .with_context(|| format!("workflow queue `{name}`: cannot open it"))?,
-            );
-            let open = Arc::new(OpenQueue {
-                name: name.into(),
-                description: format!("sled {}", dir.display()),
-                backend: queue.clone(),
-                visibility: VISIBILITY,
-                sent: Notify::new(),
-                metrics: context.metrics.queue(name),
-            });
-            Ok((queue, open))
-        };
-        let (turns, turns_queue) = open(TURNS_QUEUE)?;
-        let (activities, activities_queue) = open(ACTIVITIES_QUEUE)?;
+        let open =
+            |name: &str, durable_receive: bool| -> Result<(Arc<SledQueue>, Arc<OpenQueue>)> {
+                let queue = SledQueue::open(&db, name, VISIBILITY)
+                    .with_context(|| format!("workflow queue `{name}`: cannot open it"))?;
+                let queue = Arc::new(if durable_receive {
+                    queue
+                } else {
+                    queue.without_durable_receive()
+                });
+                let open = Arc::new(OpenQueue {
+                    name: name.into(),
+                    description: format!("sled {}", dir.display()),
+                    backend: queue.clone(),
+                    visibility: VISIBILITY,
+                    sent: Notify::new(),
+                    metrics: context.metrics.queue(name),
+                });
+                Ok((queue, open))
+            };
+        // A turn is replayed from its history however often it runs: its deliveries need no
+        // durable count. An activity's lost deliveries are counted ([`ActivityWork::failed`]).
+        let (turns, turns_queue) = open(TURNS_QUEUE, false)?;
+        let (activities, activities_queue) = open(ACTIVITIES_QUEUE, true)?;
         Ok(Self {
             instances: db.open_tree("workflow:instances")?,
             history: db.open_tree("workflow:history")?,
@@ -119,12 +137,32 @@ impl SledWorkflowStore {
             turns_queue,
             activities_queue,
             leases: Arc::default(),
+            group: GroupFlush::default(),
         })
     }
 
     /// Flushes (fsync) on tokio's blocking pool.
+    ///
+    /// A group commit: the writes made before this call are durable when it returns, and one
+    /// flush serves every caller waiting when it starts (turns and activity attempts of many
+    /// instances commit at once; each would otherwise wait for a sync of its own).
     async fn flush(&self) -> Result<(), StoreError> {
-        self.turns.flush().await.map_err(StoreError::Backend)
+        let GroupFlush {
+            written,
+            flushed,
+            lock,
+        } = &self.group;
+        // Every write of this caller is applied before its number is taken.
+        let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = lock.lock().await;
+        if flushed.load(Ordering::SeqCst) >= mine {
+            return Ok(());
+        }
+        // Every caller numbered up to `upto` applied its writes before this flush starts.
+        let upto = written.load(Ordering::SeqCst);
+        self.turns.flush().await.map_err(StoreError::Backend)?;
+        flushed.store(upto, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Runs `write` as one transaction over the instances, the history, and the queues' trees
