@@ -38,11 +38,19 @@ use crate::trigger::queue::{exponential, renew};
 /// Deliveries of one call that may be lost to crashes of the host before the call fails: 3.
 pub const MAX_LOST_DELIVERIES: u32 = 3;
 
+/// An activity of the app, as its attempts need it: resolved once when the trigger starts.
+pub struct Served {
+    /// Index into the app's components.
+    pub component: usize,
+    /// Its `max_concurrency`.
+    pub limit: Arc<Semaphore>,
+}
+
 /// Handles what the activities queue gave: one attempt per message.
 pub async fn handle(
     version: &Arc<AppVersion>,
     workflows: &Workflows,
-    limits: &HashMap<String, Arc<Semaphore>>,
+    activities: &HashMap<String, Served>,
     received: Received,
 ) {
     let queue = workflows.store.activities();
@@ -55,7 +63,7 @@ pub async fn handle(
     let attempts = received.messages.into_iter().map(|message| async move {
         let held = [message.clone()];
         tokio::select! {
-            () = attempt(version, workflows, limits, message) => {}
+            () = attempt(version, workflows, activities, message) => {}
             never = renew(queue, &held) => match never {},
         }
     });
@@ -66,7 +74,7 @@ pub async fn handle(
 async fn attempt(
     version: &Arc<AppVersion>,
     workflows: &Workflows,
-    limits: &HashMap<String, Arc<Semaphore>>,
+    activities: &HashMap<String, Served>,
     mut message: StoredMessage,
 ) {
     let store = &workflows.store;
@@ -121,12 +129,7 @@ async fn attempt(
         })
         .await;
     }
-    let Some(trigger) = version
-        .app
-        .activity_triggers
-        .iter()
-        .find(|t| t.name == work.name)
-    else {
+    let Some(served) = activities.get(&work.name) else {
         let error = format!(
             "no activity named `{}` in the app (no `[[trigger.activity]]` names it)",
             work.name
@@ -137,16 +140,13 @@ async fn attempt(
         })
         .await;
     };
-    let component = &version.components[trigger.component];
+    let component = &version.components[served.component];
     let Some(export) = &component.activity else {
         unreachable!(
             "AppVersion::load checks that every activity component exports activity-handler"
         )
     };
-    let _permit = match limits.get(&work.name) {
-        Some(limit) => limit.clone().acquire_owned().await.ok(),
-        None => None,
-    };
+    let _permit = served.limit.clone().acquire_owned().await.ok();
     let key = work.idempotency_key();
     let parent = trace_headers(work.traceparent.as_deref());
     let (span, trace) = TraceContext::start(parent.as_ref(), || {

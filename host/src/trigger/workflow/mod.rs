@@ -58,16 +58,17 @@ pub async fn run_all(version: Arc<AppVersion>, stop: CancellationToken) {
         store = %workflows.store.description(),
         "workflow trigger started",
     );
-    let limits: Arc<HashMap<String, Arc<Semaphore>>> = Arc::new(
+    let activities: Arc<HashMap<String, activity::Served>> = Arc::new(
         version
             .app
             .activity_triggers
             .iter()
             .map(|t| {
-                (
-                    t.name.clone(),
-                    Arc::new(Semaphore::new(t.max_concurrency as usize)),
-                )
+                let served = activity::Served {
+                    component: t.component,
+                    limit: Arc::new(Semaphore::new(t.max_concurrency as usize)),
+                };
+                (t.name.clone(), served)
             })
             .collect(),
     );
@@ -97,10 +98,10 @@ pub async fn run_all(version: Arc<AppVersion>, stop: CancellationToken) {
             version.tasks.clone(),
             stop.clone(),
             move |received, permit| {
-                let (version, workflows, limits) =
-                    (version.clone(), workflows.clone(), limits.clone());
+                let (version, workflows, activities) =
+                    (version.clone(), workflows.clone(), activities.clone());
                 async move {
-                    activity::handle(&version, &workflows, &limits, received).await;
+                    activity::handle(&version, &workflows, &activities, received).await;
                     drop(permit);
                 }
             },

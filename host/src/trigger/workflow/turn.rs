@@ -31,7 +31,7 @@ use crate::capability::workflow::history::{
     RuntimeStatus, decode, encode,
 };
 use crate::capability::workflow::store::{Commit, StoreError};
-use crate::capability::workflow::{Workflows, control};
+use crate::capability::workflow::{WorkflowInfo, Workflows, control};
 use crate::invocation::{RequestId, until};
 use crate::metrics::Outcome;
 use crate::state::InstanceState;
@@ -175,7 +175,7 @@ async fn run(
         return;
     };
     let component = &version.components[info.component];
-    let export = match orchestrator(version, workflows, component, &record).await {
+    let export = match orchestrator(version, workflows, info, component, &record).await {
         Ok(export) => export,
         Err(err) => {
             tracing::warn!(
@@ -435,6 +435,7 @@ async fn replay(
 async fn orchestrator(
     version: &AppVersion,
     workflows: &Workflows,
+    info: &WorkflowInfo,
     component: &LoadedComponent,
     record: &InstanceRecord,
 ) -> anyhow::Result<Export<WorkflowComponentPre<InstanceState>>> {
@@ -444,7 +445,6 @@ async fn orchestrator(
         .orchestrator
         .as_ref()
         .context("the orchestrator does not export wasmhost:host/orchestrator")?;
-    let info = &workflows.workflows[&record.workflow];
     if info.digest == record.digest {
         return Ok(Export {
             pre: current.pre.clone(),
